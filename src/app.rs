@@ -1,0 +1,64 @@
+//! The running gateway's state, built from a validated [`Config`]: the SCIM server, the backend
+//! directory and store, and the backend peer that proxied traffic goes to. Swapped whole on reload.
+
+use crate::backend::calls::Backend;
+use crate::backend::client::Client;
+use crate::backend::directory::Directory;
+use crate::config::Config;
+use crate::scim::server::ScimServer;
+use crate::store::Store;
+use pingora::upstreams::peer::HttpPeer;
+use std::sync::Arc;
+
+/// Everything a request needs, for one version of the config.
+pub struct App {
+    /// The configuration this state was built from.
+    pub config: Config,
+    /// The SCIM endpoint.
+    pub scim: ScimServer,
+    /// SCIM-level user operations (shared with the guard).
+    pub directory: Arc<Directory>,
+    /// Where proxied traffic goes.
+    pub peer: HttpPeer,
+}
+
+impl App {
+    /// Builds the state: opens the store and prepares the backend client. Fails with a message
+    /// an operator can act on (missing credential variable, unwritable store).
+    pub fn build(config: Config) -> Result<App, String> {
+        let store = Store::open(&config.store_path)
+            .map_err(|e| format!("cannot open the store {}: {e}", config.store_path.display()))?;
+        let b = &config.backend;
+        let auth = match &b.auth {
+            Some(a) => {
+                let value = a.header_value()?;
+                let value = http::HeaderValue::from_str(&value).map_err(|_| {
+                    format!("{} holds characters not allowed in a header", a.token_env)
+                })?;
+                Some((a.header.clone(), value))
+            }
+            None => None,
+        };
+        let client = Client::new(b.address, &b.host, b.connect_timeout, b.read_timeout);
+        let backend = Backend::new(config.users.clone(), client, auth);
+        let directory = Arc::new(Directory::new(
+            backend,
+            Arc::new(store),
+            config.scim.max_scan,
+        ));
+        let scim = ScimServer::new(
+            directory.clone(),
+            config.keyring.clone(),
+            config.scim.max_results,
+        );
+        let mut peer = HttpPeer::new(b.address, false, String::new());
+        peer.options.connection_timeout = Some(b.connect_timeout);
+        peer.options.read_timeout = Some(b.read_timeout);
+        Ok(App {
+            config,
+            scim,
+            directory,
+            peer,
+        })
+    }
+}

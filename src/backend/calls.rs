@@ -1,0 +1,464 @@
+//! The backend's user operations in native terms (list a page, get, create, update, delete,
+//! deactivate), built from the config's request templates; backend failures become SCIM errors.
+
+use super::client::{CallError, Client, Request, Response};
+use super::spec::{ErrorRule, Operation, Paging, Part, Template, UserApi, Var};
+use crate::auth::Tenant;
+use crate::scim::error::ScimError;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::Value;
+
+/// Characters left as they are in a substituted value: RFC 3986 unreserved.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One page of native users.
+#[derive(Debug, Clone, Default)]
+pub struct NativePage {
+    /// The users, in backend order.
+    pub items: Vec<Value>,
+    /// The backend's total, when it reports one.
+    pub total: Option<usize>,
+}
+
+/// Values substituted into templates.
+#[derive(Debug, Default, Clone, Copy)]
+struct Vars<'a> {
+    tenant: &'a str,
+    id: Option<&'a str>,
+    page: Option<u64>,
+    offset: Option<u64>,
+    size: Option<u64>,
+    value: Option<&'a str>,
+}
+
+impl Vars<'_> {
+    fn expand(&self, t: &Template) -> String {
+        let mut out = String::new();
+        for part in &t.parts {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Var(v) => out.extend(utf8_percent_encode(&self.get(*v), UNRESERVED)),
+            }
+        }
+        out
+    }
+
+    fn get(&self, v: Var) -> String {
+        match v {
+            Var::Tenant => self.tenant.to_string(),
+            Var::Id => self.id.unwrap_or_default().to_string(),
+            Var::Page => self.page.map(|n| n.to_string()).unwrap_or_default(),
+            Var::Offset => self.offset.map(|n| n.to_string()).unwrap_or_default(),
+            Var::Size => self.size.map(|n| n.to_string()).unwrap_or_default(),
+            Var::Value => self.value.unwrap_or_default().to_string(),
+        }
+    }
+}
+
+/// The backend user API: templates plus a pooled client and the service credential.
+pub struct Backend {
+    api: UserApi,
+    client: Client,
+    auth: Option<(HeaderName, HeaderValue)>,
+}
+
+impl Backend {
+    /// Wraps a client with the API description and the credential header (if any).
+    pub fn new(api: UserApi, client: Client, auth: Option<(HeaderName, HeaderValue)>) -> Self {
+        Backend { api, client, auth }
+    }
+
+    /// The API description.
+    pub fn api(&self) -> &UserApi {
+        &self.api
+    }
+
+    /// The underlying HTTP client (the guard forwards buffered requests with it).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Users `[offset, offset + count)` of the list, optionally narrowed by a query parameter.
+    pub async fn list(
+        &self,
+        tenant: &Tenant,
+        search: Option<(&str, &str)>,
+        offset: usize,
+        count: usize,
+    ) -> Result<NativePage, ScimError> {
+        let size = count.clamp(1, self.api.list.max_size);
+        let mut page = NativePage::default();
+        let mut at = offset - offset % size;
+        let mut skip = offset % size;
+        while page.items.len() < count {
+            let got = self.list_call(tenant, search, at, size).await?;
+            let n = got.items.len();
+            page.total = page.total.or(got.total);
+            page.items.extend(
+                got.items
+                    .into_iter()
+                    .skip(skip)
+                    .take(count - page.items.len()),
+            );
+            skip = 0;
+            at += size;
+            let past_end = page.total.is_some_and(|t| at >= t);
+            if n < size || past_end {
+                break;
+            }
+        }
+        Ok(page)
+    }
+
+    async fn list_call(
+        &self,
+        tenant: &Tenant,
+        search: Option<(&str, &str)>,
+        at: usize,
+        size: usize,
+    ) -> Result<NativePage, ScimError> {
+        let list = &self.api.list;
+        let mut vars = Vars {
+            tenant: &tenant.backend_name,
+            size: Some(size as u64),
+            ..Vars::default()
+        };
+        let mut query: Vec<(String, String)> = Vec::new();
+        match &list.paging {
+            Paging::Page {
+                page,
+                size: s,
+                first,
+            } => {
+                let n = first + (at / size) as u64;
+                vars.page = Some(n);
+                query.push((page.clone(), n.to_string()));
+                query.push((s.clone(), size.to_string()));
+            }
+            Paging::Offset { offset, size: s } => {
+                vars.offset = Some(at as u64);
+                query.push((offset.clone(), at.to_string()));
+                query.push((s.clone(), size.to_string()));
+            }
+        }
+        if let Some((param, value)) = search {
+            query.push((param.to_string(), value.to_string()));
+        }
+        let resp = self.call(&list.call, vars, &query, None).await?;
+        let body = expect_success(&self.api.errors, &resp, "list users")?;
+        let json = parse_json(&body, "list users")?;
+        let items = json
+            .pointer(&list.results)
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| mismatch("list users", &format!("no array at {:?}", list.results)))?;
+        let total = list
+            .total
+            .as_ref()
+            .and_then(|p| json.pointer(p))
+            .and_then(Value::as_u64)
+            .map(|t| t as usize);
+        Ok(NativePage { items, total })
+    }
+
+    /// One user by native id; `None` when the backend does not know it.
+    pub async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<Value>, ScimError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        let vars = Vars {
+            tenant: &tenant.backend_name,
+            id: Some(id),
+            ..Vars::default()
+        };
+        let resp = self.call(&self.api.get, vars, &[], None).await?;
+        if resp.status == 404 {
+            return Ok(None);
+        }
+        self.user_from(&self.api.get, &resp, "get user").map(Some)
+    }
+
+    /// Creates a user from its native form; answers the created native user.
+    pub async fn create(&self, tenant: &Tenant, native: &Value) -> Result<Value, ScimError> {
+        let vars = Vars {
+            tenant: &tenant.backend_name,
+            ..Vars::default()
+        };
+        let resp = self.call(&self.api.create, vars, &[], Some(native)).await?;
+        self.user_from(&self.api.create, &resp, "create user")
+    }
+
+    /// Updates a user; `None` when the backend does not know it.
+    pub async fn update(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        native: &Value,
+    ) -> Result<Option<Value>, ScimError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        let vars = Vars {
+            tenant: &tenant.backend_name,
+            id: Some(id),
+            ..Vars::default()
+        };
+        let resp = self.call(&self.api.update, vars, &[], Some(native)).await?;
+        if resp.status == 404 {
+            return Ok(None);
+        }
+        self.user_from(&self.api.update, &resp, "update user")
+            .map(Some)
+    }
+
+    /// Deletes a user; `false` when the backend did not know it.
+    pub async fn delete(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+        if !valid_id(id) {
+            return Ok(false);
+        }
+        let vars = Vars {
+            tenant: &tenant.backend_name,
+            id: Some(id),
+            ..Vars::default()
+        };
+        let resp = self.call(&self.api.delete, vars, &[], None).await?;
+        if resp.status == 404 {
+            return Ok(false);
+        }
+        expect_success(&self.api.errors, &resp, "delete user").map(|_| true)
+    }
+
+    /// Calls the separate deactivate or reactivate operation, when the backend has them.
+    /// Answers `false` when it has none (`active` is then an ordinary field).
+    pub async fn set_active(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        active: bool,
+    ) -> Result<bool, ScimError> {
+        let op = if active {
+            &self.api.reactivate
+        } else {
+            &self.api.deactivate
+        };
+        let Some(op) = op else { return Ok(false) };
+        let vars = Vars {
+            tenant: &tenant.backend_name,
+            id: Some(id),
+            ..Vars::default()
+        };
+        let resp = self.call(op, vars, &[], None).await?;
+        let what = if active {
+            "reactivate user"
+        } else {
+            "deactivate user"
+        };
+        expect_success(&self.api.errors, &resp, what).map(|_| true)
+    }
+
+    fn user_from(&self, op: &Operation, resp: &Response, what: &str) -> Result<Value, ScimError> {
+        let body = expect_success(&self.api.errors, resp, what)?;
+        let json = parse_json(&body, what)?;
+        json.pointer(&op.result)
+            .filter(|v| v.is_object())
+            .cloned()
+            .ok_or_else(|| mismatch(what, &format!("no user object at {:?}", op.result)))
+    }
+
+    async fn call(
+        &self,
+        op: &Operation,
+        vars: Vars<'_>,
+        extra_query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Response, ScimError> {
+        let mut target = vars.expand(&op.path);
+        let query = {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            for (k, t) in &op.query {
+                q.append_pair(k, &vars.expand(t));
+            }
+            for (k, v) in extra_query {
+                q.append_pair(k, v);
+            }
+            q.finish()
+        };
+        if !query.is_empty() {
+            target.push('?');
+            target.push_str(&query);
+        }
+        let mut headers = vec![(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        )];
+        if let Some((name, value)) = &self.auth {
+            headers.push((name.clone(), value.clone()));
+        }
+        let body = body.map(|b| wrap_body(b, &op.body));
+        if body.is_some() {
+            headers.push((
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ));
+        }
+        let req = Request {
+            method: op.method.clone(),
+            target,
+            headers,
+            body,
+        };
+        self.client.send(&req).await.map_err(call_error)
+    }
+}
+
+/// Ids that cannot name a user: empty, dot segments, or control characters.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && !id.chars().any(char::is_control)
+        && id.len() <= 256
+}
+
+fn wrap_body(native: &Value, pointer: &str) -> Bytes {
+    let mut wrapped = native.clone();
+    for key in pointer
+        .split('/')
+        .skip(1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        let mut obj = serde_json::Map::new();
+        obj.insert(key.replace("~1", "/").replace("~0", "~"), wrapped);
+        wrapped = Value::Object(obj);
+    }
+    Bytes::from(wrapped.to_string())
+}
+
+/// Translates a backend transport failure into the SCIM error the client sees.
+pub fn call_error(e: CallError) -> ScimError {
+    match e {
+        CallError::Timeout(m) => {
+            ScimError::gateway_timeout(format!("the user service did not answer in time ({m})"))
+        }
+        CallError::Unreachable(m) => {
+            ScimError::bad_gateway(format!("the user service is unreachable ({m})"))
+        }
+        CallError::Protocol(m) => ScimError::bad_gateway(format!(
+            "the user service sent an invalid HTTP answer ({m})"
+        )),
+    }
+}
+
+/// The body of a 2xx answer, or the SCIM error the answer maps to.
+fn expect_success(rules: &[ErrorRule], resp: &Response, what: &str) -> Result<Bytes, ScimError> {
+    if (200..300).contains(&resp.status) {
+        return Ok(resp.body.clone());
+    }
+    let text = String::from_utf8_lossy(&resp.body);
+    let snippet: String = text.chars().take(200).collect();
+    if let Some(rule) = rules.iter().find(|r| {
+        r.status == resp.status
+            && r.body_contains
+                .as_ref()
+                .is_none_or(|s| text.contains(s.as_str()))
+    }) {
+        let detail = rule.detail.clone().unwrap_or_else(|| {
+            format!(
+                "{what}: the user service answered {}: {snippet}",
+                resp.status
+            )
+        });
+        return Err(ScimError::new(rule.scim_status, rule.scim_type, detail));
+    }
+    let detail = format!(
+        "{what}: the user service answered {}: {snippet}",
+        resp.status
+    );
+    Err(match resp.status {
+        401 | 403 => ScimError::bad_gateway(format!(
+            "{detail} (check backend.auth: the gateway's own credential was refused)"
+        )),
+        404 => ScimError::not_found(detail),
+        409 => ScimError::uniqueness(detail),
+        400..=499 => ScimError::invalid_value(detail),
+        _ => ScimError::bad_gateway(detail),
+    })
+}
+
+fn parse_json(body: &[u8], what: &str) -> Result<Value, ScimError> {
+    serde_json::from_slice(body).map_err(|e| mismatch(what, &format!("the body is not JSON ({e})")))
+}
+
+fn mismatch(what: &str, why: &str) -> ScimError {
+    ScimError::bad_gateway(format!(
+        "{what}: the user service's answer does not match the configured mapping: {why}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_and_encodes_placeholders() {
+        let t = Template::parse("/t/{tenant}/m/{id}").unwrap();
+        let v = Vars {
+            tenant: "a b",
+            id: Some("../x?y"),
+            ..Vars::default()
+        };
+        assert_eq!(v.expand(&t), "/t/a%20b/m/..%2Fx%3Fy");
+    }
+
+    #[test]
+    fn rejects_dot_ids() {
+        assert!(!valid_id(".."));
+        assert!(!valid_id(""));
+        assert!(!valid_id("a\0"));
+        assert!(valid_id("usr_1"));
+    }
+
+    #[test]
+    fn wraps_bodies_under_a_pointer() {
+        let v = serde_json::json!({"a": 1});
+        assert_eq!(wrap_body(&v, ""), Bytes::from(r#"{"a":1}"#));
+        assert_eq!(
+            wrap_body(&v, "/data/user"),
+            Bytes::from(r#"{"data":{"user":{"a":1}}}"#)
+        );
+    }
+
+    #[test]
+    fn maps_backend_statuses() {
+        let resp = |status| Response {
+            status,
+            headers: Default::default(),
+            body: Bytes::from_static(b"{\"error\":\"x\"}"),
+        };
+        assert_eq!(
+            expect_success(&[], &resp(409), "w").unwrap_err().status,
+            409
+        );
+        assert_eq!(
+            expect_success(&[], &resp(500), "w").unwrap_err().status,
+            502
+        );
+        assert_eq!(
+            expect_success(&[], &resp(401), "w").unwrap_err().status,
+            502
+        );
+        assert_eq!(
+            expect_success(&[], &resp(422), "w").unwrap_err().status,
+            400
+        );
+        assert!(expect_success(&[], &resp(201), "w").is_ok());
+    }
+}

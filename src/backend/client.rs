@@ -1,0 +1,212 @@
+//! HTTP calls to the backend over pingora's pooled [`Connector`]: one request in, status,
+//! headers and a size-capped body out, with connect/read deadlines and a single retry when a
+//! pooled connection turns out to be stale.
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use pingora::protocols::http::client::HttpSession;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Largest backend response body the gateway reads.
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// A backend answer.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// Why a backend call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// Could not connect, or the connection broke.
+    Unreachable(String),
+    /// No answer within the deadline.
+    Timeout(String),
+    /// An answer that is not usable HTTP (or too large).
+    Protocol(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unreachable(m) => write!(f, "backend unreachable: {m}"),
+            CallError::Timeout(m) => write!(f, "backend timed out: {m}"),
+            CallError::Protocol(m) => write!(f, "backend answered garbage: {m}"),
+        }
+    }
+}
+
+/// One outgoing request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Method.
+    pub method: Method,
+    /// Origin-form target (`/api/x?y=1`).
+    pub target: String,
+    /// Headers besides Host and Content-Length, which the client sets.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Body, if any.
+    pub body: Option<Bytes>,
+}
+
+/// A pooled client for one backend address.
+pub struct Client {
+    connector: Connector,
+    peer: HttpPeer,
+    host: String,
+    deadline: Duration,
+}
+
+impl Client {
+    /// A client for `address`, sending `host` as the Host header.
+    pub fn new(address: SocketAddr, host: &str, connect: Duration, read: Duration) -> Self {
+        let mut peer = HttpPeer::new(address, false, String::new());
+        peer.options.connection_timeout = Some(connect);
+        peer.options.read_timeout = Some(read);
+        peer.options.write_timeout = Some(read);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        Client {
+            connector: Connector::new(None),
+            peer,
+            host: host.to_string(),
+            deadline: connect + read + read,
+        }
+    }
+
+    /// Sends `req` and reads the whole answer.
+    pub async fn send(&self, req: &Request) -> Result<Response, CallError> {
+        match tokio::time::timeout(self.deadline, self.send_with_retry(req)).await {
+            Ok(r) => r,
+            Err(_) => Err(CallError::Timeout(format!(
+                "{} {} took longer than {:?}",
+                req.method, req.target, self.deadline
+            ))),
+        }
+    }
+
+    async fn send_with_retry(&self, req: &Request) -> Result<Response, CallError> {
+        let (session, reused) = self
+            .connector
+            .get_http_session(&self.peer)
+            .await
+            .map_err(|e| classify(&e))?;
+        match self.exchange(session, req).await {
+            Err((e, wrote)) if reused && (idempotent(&req.method) || !wrote) => {
+                tracing::debug!(error = %e, "stale pooled backend connection; retrying once");
+                let (session, _) = self
+                    .connector
+                    .get_http_session(&self.peer)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                self.exchange(session, req)
+                    .await
+                    .map_err(|(e, _)| classify(&e))
+            }
+            other => other.map_err(|(e, _)| classify(&e)),
+        }
+    }
+
+    /// One request/response on `session`; on failure also says whether the request had been sent.
+    async fn exchange(
+        &self,
+        mut session: HttpSession,
+        req: &Request,
+    ) -> Result<Response, (Box<Error>, bool)> {
+        let header = self.header(req).map_err(|e| (e, false))?;
+        session
+            .write_request_header(header)
+            .await
+            .map_err(|e| (e, false))?;
+        if let Some(body) = &req.body {
+            session
+                .write_request_body(body.clone(), true)
+                .await
+                .map_err(|e| (e, false))?;
+        }
+        session
+            .finish_request_body()
+            .await
+            .map_err(|e| (e, false))?;
+        session
+            .read_response_header()
+            .await
+            .map_err(|e| (e, true))?;
+        let (status, headers) = match session.response_header() {
+            Some(h) => (h.status.as_u16(), h.headers.clone()),
+            None => {
+                return Err((
+                    Error::explain(ErrorType::InvalidHTTPHeader, "no response header"),
+                    true,
+                ))
+            }
+        };
+        let body = read_body(&mut session).await.map_err(|e| (e, true))?;
+        self.connector
+            .release_http_session(session, &self.peer, None)
+            .await;
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn header(&self, req: &Request) -> pingora::Result<Box<RequestHeader>> {
+        let mut h = RequestHeader::build(req.method.clone(), req.target.as_bytes(), None)?;
+        h.insert_header(http::header::HOST, &self.host)?;
+        for (name, value) in &req.headers {
+            h.append_header(name.clone(), value.clone())?;
+        }
+        let len = req.body.as_ref().map_or(0, Bytes::len);
+        if req.body.is_some() || matches!(req.method, Method::POST | Method::PUT | Method::PATCH) {
+            h.insert_header(http::header::CONTENT_LENGTH, len.to_string())?;
+        }
+        Ok(Box::new(h))
+    }
+}
+
+async fn read_body(session: &mut HttpSession) -> pingora::Result<Bytes> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = session.read_response_body().await? {
+        if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(Error::explain(
+                ErrorType::InvalidHTTPHeader,
+                "backend response body too large",
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+    )
+}
+
+fn classify(e: &Error) -> CallError {
+    let text = e.to_string();
+    match e.etype() {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+            CallError::Timeout(text)
+        }
+        ErrorType::InvalidHTTPHeader
+        | ErrorType::H1Error
+        | ErrorType::InvalidH2
+        | ErrorType::H2Error => CallError::Protocol(text),
+        _ => CallError::Unreachable(text),
+    }
+}

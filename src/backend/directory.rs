@@ -1,0 +1,452 @@
+//! Users in SCIM terms over the backend and the store: every read merges the backend's native
+//! user with what the store kept, every write goes to the backend first and is then recorded.
+//! Writes to one user (and creates of one userName) are serialised.
+
+use super::calls::{Backend, NativePage};
+use super::mapping::{self, Write};
+use super::search::{self, Anchor};
+use crate::auth::Tenant;
+use crate::scim::error::ScimError;
+use crate::scim::filter::{self, Filter};
+use crate::store::{Store, UserRecord};
+use dashmap::DashMap;
+use serde_json::Value;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Number of lock stripes serialising writes.
+const STRIPES: usize = 256;
+
+/// A user as SCIM sees it, before `meta.location` and `meta.version` are added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScimUser {
+    /// The SCIM id (the backend's native id).
+    pub id: String,
+    /// The resource without `id` and `meta`.
+    pub resource: Value,
+    /// `meta.created`.
+    pub created: String,
+    /// `meta.lastModified`.
+    pub last_modified: String,
+}
+
+/// One page of a search.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    /// The users of the page.
+    pub users: Vec<ScimUser>,
+    /// All matches.
+    pub total: usize,
+}
+
+/// SCIM user operations for every tenant.
+pub struct Directory {
+    backend: Backend,
+    store: Arc<Store>,
+    stripes: Vec<Mutex<()>>,
+    managed: DashMap<(String, String), bool>,
+    max_scan: usize,
+}
+
+impl Directory {
+    /// A directory over `backend` and `store`; gateway-evaluated filters scan at most `max_scan` users.
+    pub fn new(backend: Backend, store: Arc<Store>, max_scan: usize) -> Self {
+        Directory {
+            backend,
+            store,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            managed: DashMap::new(),
+            max_scan,
+        }
+    }
+
+    /// The backend (for the guard's forwarding and identity calls).
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The store (for readiness checks).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serialises writes keyed by `key` (a user id, or a create's userName).
+    pub async fn lock(&self, tenant: &Tenant, key: &str) -> MutexGuard<'_, ()> {
+        let mut h = DefaultHasher::new();
+        (&tenant.name, key.to_lowercase()).hash(&mut h);
+        self.stripes[(h.finish() as usize) % STRIPES].lock().await
+    }
+
+    /// Whether the identity provider owns the account (cached; kept current by every SCIM write).
+    pub fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+        let key = (tenant.name.clone(), id.to_string());
+        if let Some(m) = self.managed.get(&key) {
+            return Ok(*m);
+        }
+        let managed = self
+            .store
+            .is_managed(&tenant.name, id)
+            .map_err(store_error)?;
+        self.managed.insert(key, managed);
+        Ok(managed)
+    }
+
+    /// One user, or `None`.
+    pub async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<ScimUser>, ScimError> {
+        let Some(native) = self.backend.get(tenant, id).await? else {
+            return Ok(None);
+        };
+        let record = self.store.get(&tenant.name, id).map_err(store_error)?;
+        Ok(Some(self.merge(&native, record.as_ref())?))
+    }
+
+    /// Creates a user from a normalised SCIM resource.
+    pub async fn create(
+        &self,
+        tenant: &Tenant,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        let api = self.backend.api();
+        let native = mapping::to_native(api, &resource, Write::Create)?;
+        let created = self.backend.create(tenant, &native).await?;
+        let id = mapping::native_id(api, &created).ok_or_else(|| {
+            ScimError::bad_gateway("create user: the user service's answer has no id")
+        })?;
+        if wants_inactive(&resource) {
+            if let Err(e) = self.backend.set_active(tenant, &id, false).await {
+                return Err(self.undo_create(tenant, &id, e).await);
+            }
+        }
+        let record = UserRecord {
+            shadow: resource,
+            managed: true,
+            created: now.to_string(),
+            last_modified: now.to_string(),
+        };
+        if let Err(e) = self.record(tenant, &id, &record) {
+            return Err(self.undo_create(tenant, &id, e).await);
+        }
+        let mut user = self.merge(&created, Some(&record))?;
+        if api.deactivate.is_some() {
+            copy_active(&record.shadow, &mut user.resource);
+        }
+        Ok(user)
+    }
+
+    /// Removes a just-created user after a later step failed, so no half-applied create remains.
+    async fn undo_create(&self, tenant: &Tenant, id: &str, cause: ScimError) -> ScimError {
+        match self.backend.delete(tenant, id).await {
+            Ok(_) => ScimError::new(
+                cause.status,
+                cause.scim_type,
+                format!("{}; the user created in the user service (id {id}) was deleted again, nothing was applied", cause.detail),
+            ),
+            Err(undo) => {
+                tracing::error!(tenant = %tenant.name, id, cause = %cause, undo = %undo, "create half-applied");
+                ScimError::new(
+                    cause.status,
+                    cause.scim_type,
+                    format!("{}; the user was created in the user service as id {id} and could not be removed ({}): delete it there or retry", cause.detail, undo.detail),
+                )
+            }
+        }
+    }
+
+    /// Replaces a user with a normalised SCIM resource (PUT, and the result of a PATCH).
+    pub async fn replace(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        let api = self.backend.api();
+        let Some(current) = self.backend.get(tenant, id).await? else {
+            return Err(not_found(id));
+        };
+        let record = self.store.get(&tenant.name, id).map_err(store_error)?;
+        let before = self.merge(&current, record.as_ref())?;
+        let native = mapping::to_native(api, &resource, Write::Update)?;
+        let Some(updated) = self.backend.update(tenant, id, &native).await? else {
+            return Err(not_found(id));
+        };
+        let mut shadow = resource;
+        let active_change =
+            api.deactivate.is_some() && active_of(&before.resource) != active_of(&shadow);
+        let mut failure = None;
+        if active_change {
+            if let Err(e) = self
+                .backend
+                .set_active(tenant, id, wants_active(&shadow))
+                .await
+            {
+                copy_active(&before.resource, &mut shadow);
+                failure = Some(ScimError::new(
+                    e.status,
+                    e.scim_type,
+                    format!(
+                        "{}; the other attributes were updated, `active` was not",
+                        e.detail
+                    ),
+                ));
+            }
+        }
+        let record = UserRecord {
+            shadow,
+            managed: true,
+            created: record
+                .map(|r| r.created)
+                .unwrap_or_else(|| before.created.clone()),
+            last_modified: now.to_string(),
+        };
+        self.record(tenant, id, &record).map_err(|e| {
+            ScimError::new(
+                e.status,
+                e.scim_type,
+                format!(
+                    "{}; the user service was updated but the gateway could not record it",
+                    e.detail
+                ),
+            )
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let mut user = self.merge(&updated, Some(&record))?;
+        if active_change {
+            copy_active(&record.shadow, &mut user.resource);
+        }
+        Ok(user)
+    }
+
+    /// Deletes a user; it stops being SCIM-managed.
+    pub async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
+        if !self.backend.delete(tenant, id).await? {
+            return Err(not_found(id));
+        }
+        self.managed
+            .insert((tenant.name.clone(), id.to_string()), false);
+        self.store.delete(&tenant.name, id).map_err(|e| {
+            tracing::error!(tenant = %tenant.name, id, error = %e, "user deleted but its store record remains");
+            store_error(e)
+        })
+    }
+
+    fn record(&self, tenant: &Tenant, id: &str, record: &UserRecord) -> Result<(), ScimError> {
+        self.store
+            .put(&tenant.name, id, record)
+            .map_err(store_error)?;
+        self.managed
+            .insert((tenant.name.clone(), id.to_string()), record.managed);
+        Ok(())
+    }
+
+    /// Lists users matching `filter` (all when `None`), `start` (0-based) and `count`.
+    pub async fn search(
+        &self,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        start: usize,
+        count: usize,
+    ) -> Result<SearchPage, ScimError> {
+        let Some(filter) = filter else {
+            return self.list_all(tenant, start, count).await;
+        };
+        let candidates = self.candidates(tenant, filter).await?;
+        let matched: Vec<ScimUser> = candidates
+            .into_iter()
+            .filter(|u| filter::matches(filter, &with_id(u)))
+            .collect();
+        let total = matched.len();
+        let users = matched.into_iter().skip(start).take(count).collect();
+        Ok(SearchPage { users, total })
+    }
+
+    async fn list_all(
+        &self,
+        tenant: &Tenant,
+        start: usize,
+        count: usize,
+    ) -> Result<SearchPage, ScimError> {
+        let page = if count == 0 {
+            self.backend
+                .list(tenant, None, start, 1)
+                .await
+                .map(|p| NativePage {
+                    items: vec![],
+                    total: p.total,
+                })?
+        } else {
+            self.backend.list(tenant, None, start, count).await?
+        };
+        let users = self.merge_page(tenant, &page.items)?;
+        let total = page.total.unwrap_or(start + users.len());
+        Ok(SearchPage { users, total })
+    }
+
+    /// Every user that could match `filter`, merged; bounded by `max_scan`.
+    async fn candidates(
+        &self,
+        tenant: &Tenant,
+        filter: &Filter,
+    ) -> Result<Vec<ScimUser>, ScimError> {
+        let api = self.backend.api();
+        let anchors = search::anchors(api, filter);
+        let mut natives: Vec<Value> = Vec::new();
+        match anchors {
+            None => natives = self.scan(tenant, None).await?,
+            Some(list) => {
+                for anchor in list {
+                    match anchor {
+                        Anchor::Backend { param, value } => {
+                            natives.extend(self.scan(tenant, Some((&param, &value))).await?)
+                        }
+                        Anchor::ExternalId(ext) => {
+                            let ids = self
+                                .store
+                                .find_by_external_id(&tenant.name, &ext)
+                                .map_err(store_error)?;
+                            natives.extend(self.fetch(tenant, &ids).await?);
+                        }
+                        Anchor::Store(term) => {
+                            let ids: Vec<String> = self
+                                .store
+                                .all(&tenant.name)
+                                .map_err(store_error)?
+                                .into_iter()
+                                .filter(|(_, r)| filter::matches(&term, &r.shadow))
+                                .map(|(id, _)| id)
+                                .collect();
+                            self.check_scan(ids.len())?;
+                            natives.extend(self.fetch(tenant, &ids).await?);
+                        }
+                    }
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        natives.retain(|n| mapping::native_id(api, n).is_some_and(|id| seen.insert(id)));
+        self.merge_page(tenant, &natives)
+    }
+
+    async fn scan(
+        &self,
+        tenant: &Tenant,
+        search: Option<(&str, &str)>,
+    ) -> Result<Vec<Value>, ScimError> {
+        let page = self
+            .backend
+            .list(tenant, search, 0, self.max_scan + 1)
+            .await?;
+        self.check_scan(page.total.unwrap_or(0).max(page.items.len()))?;
+        Ok(page.items)
+    }
+
+    fn check_scan(&self, n: usize) -> Result<(), ScimError> {
+        if n > self.max_scan {
+            return Err(ScimError::invalid_filter(format!(
+                "this filter needs the gateway to examine {n} users, more than scim.max_scan ({}); filter on userName or externalId",
+                self.max_scan
+            )));
+        }
+        Ok(())
+    }
+
+    async fn fetch(&self, tenant: &Tenant, ids: &[String]) -> Result<Vec<Value>, ScimError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(n) = self.backend.get(tenant, id).await? {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
+    fn merge_page(&self, tenant: &Tenant, natives: &[Value]) -> Result<Vec<ScimUser>, ScimError> {
+        let api = self.backend.api();
+        let ids: Vec<String> = natives
+            .iter()
+            .filter_map(|n| mapping::native_id(api, n))
+            .collect();
+        let records = self
+            .store
+            .get_many(&tenant.name, &ids)
+            .map_err(store_error)?;
+        natives
+            .iter()
+            .map(|n| {
+                let id = mapping::native_id(api, n).unwrap_or_default();
+                self.merge(n, records.get(&id))
+            })
+            .collect()
+    }
+
+    fn merge(&self, native: &Value, record: Option<&UserRecord>) -> Result<ScimUser, ScimError> {
+        let api = self.backend.api();
+        let id = mapping::native_id(api, native).ok_or_else(|| {
+            ScimError::bad_gateway(
+                "a user from the user service has no id where users.id_field says",
+            )
+        })?;
+        let resource = mapping::from_native(api, native, record.map(|r| &r.shadow));
+        let native_time = |f: &Option<Vec<String>>| {
+            f.as_ref()
+                .and_then(|p| mapping::get_path(native, p))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let (created, last_modified) = match record {
+            Some(r) => (r.created.clone(), r.last_modified.clone()),
+            None => {
+                let c = native_time(&api.created_field)
+                    .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+                let m = native_time(&api.modified_field).unwrap_or_else(|| c.clone());
+                (c, m)
+            }
+        };
+        Ok(ScimUser {
+            id,
+            resource,
+            created,
+            last_modified,
+        })
+    }
+}
+
+fn with_id(u: &ScimUser) -> Value {
+    let mut v = u.resource.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("id".into(), Value::String(u.id.clone()));
+    }
+    v
+}
+
+fn active_of(resource: &Value) -> Option<bool> {
+    resource.get("active").and_then(Value::as_bool)
+}
+
+fn wants_active(resource: &Value) -> bool {
+    active_of(resource) != Some(false)
+}
+
+fn wants_inactive(resource: &Value) -> bool {
+    active_of(resource) == Some(false)
+}
+
+fn copy_active(from: &Value, to: &mut Value) {
+    if let (Some(a), Some(o)) = (active_of(from), to.as_object_mut()) {
+        o.insert("active".into(), Value::Bool(a));
+    }
+}
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::not_found(format!("no user with id {id:?}"))
+}
+
+/// A store failure as the SCIM client sees it.
+pub fn store_error(e: crate::store::StoreError) -> ScimError {
+    tracing::error!(error = %e, "store failure");
+    ScimError::unavailable(format!("the gateway's store failed: {}", e.0))
+}

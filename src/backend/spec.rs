@@ -1,0 +1,258 @@
+//! The resolved description of a backend's native user API, built from `[users]` in the config:
+//! request templates, where payloads sit in responses, paging, searchable fields, field mapping
+//! and error mapping. Pure data; [`super::calls`] turns it into HTTP requests.
+
+use crate::scim::error::ScimType;
+use crate::scim::schema::Resolved;
+use http::Method;
+use serde_json::Value;
+
+/// A variable that a template may reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    /// The tenant's backend name (`{tenant}`).
+    Tenant,
+    /// The user's native id (`{id}`).
+    Id,
+    /// The page number, offset, or page size of a list call.
+    Page,
+    Offset,
+    Size,
+    /// The searched value of a filter translated to a query parameter (`{value}`).
+    Value,
+}
+
+impl Var {
+    /// Parses a placeholder name.
+    pub fn parse(name: &str) -> Option<Var> {
+        Some(match name {
+            "tenant" => Var::Tenant,
+            "id" => Var::Id,
+            "page" => Var::Page,
+            "offset" => Var::Offset,
+            "size" => Var::Size,
+            "value" => Var::Value,
+            _ => return None,
+        })
+    }
+}
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Text copied as is.
+    Literal(String),
+    /// A placeholder, percent-encoded when expanded.
+    Var(Var),
+}
+
+/// A string with `{placeholders}`, parsed once at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// The pieces in order.
+    pub parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parses `text`; `{name}` must be a known [`Var`].
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Literal(rest[..open].to_string()));
+            }
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("unclosed '{{' in template {text:?}"))?;
+            let name = &rest[open + 1..open + close];
+            let var = Var::parse(name)
+                .ok_or_else(|| format!("unknown placeholder {{{name}}} in template {text:?}"))?;
+            parts.push(Part::Var(var));
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_string()));
+        }
+        Ok(Template { parts })
+    }
+
+    /// True when the template references `var`.
+    pub fn uses(&self, var: Var) -> bool {
+        self.parts.contains(&Part::Var(var))
+    }
+}
+
+/// One backend call.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// HTTP method.
+    pub method: Method,
+    /// Path template (`/api/teams/{tenant}/members/{id}`).
+    pub path: Template,
+    /// Extra query parameters.
+    pub query: Vec<(String, Template)>,
+    /// JSON pointer to the user object in the response ("" = the whole body).
+    pub result: String,
+    /// JSON pointer under which the native user is placed in the request body ("" = the body itself).
+    pub body: String,
+}
+
+/// How the list call pages.
+#[derive(Debug, Clone)]
+pub enum Paging {
+    /// `?page=N&per_page=M`; `first` is the number of the first page (usually 1).
+    Page {
+        page: String,
+        size: String,
+        first: u64,
+    },
+    /// `?offset=N&limit=M`.
+    Offset { offset: String, size: String },
+}
+
+/// The list/search call.
+#[derive(Debug, Clone)]
+pub struct ListOperation {
+    /// The call itself (its `result` is unused).
+    pub call: Operation,
+    /// JSON pointer to the array of users.
+    pub results: String,
+    /// JSON pointer to the total count, if the backend reports one.
+    pub total: Option<String>,
+    /// How pages are requested.
+    pub paging: Paging,
+    /// The largest page the backend serves.
+    pub max_size: usize,
+}
+
+/// The type a native field holds, for converting SCIM strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeType {
+    /// Whatever SCIM sends, unchanged.
+    Any,
+    /// A JSON string.
+    String,
+    /// A JSON integer.
+    Integer,
+    /// A JSON boolean.
+    Boolean,
+}
+
+/// How a value changes on its way between SCIM and the backend.
+#[derive(Debug, Clone)]
+pub enum Transform {
+    /// Copied, converted to the native type.
+    Direct(NativeType),
+    /// A SCIM boolean stored as one of two native values (`active` ⇄ `status`); `read` lists every
+    /// native value that reads back, with its boolean.
+    BoolEnum {
+        when_true: Value,
+        when_false: Value,
+        read: Vec<(Value, bool)>,
+    },
+}
+
+/// When a field is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOn {
+    /// On create and update.
+    Always,
+    /// Only on create.
+    Create,
+    /// Never (read-only projection of a backend field).
+    Never,
+}
+
+/// Where a mapped value sits in the SCIM resource.
+#[derive(Debug, Clone)]
+pub struct ScimTarget {
+    /// The attribute (and sub-attribute) it names.
+    pub attr: Resolved,
+    /// For `emails[type eq "work"].value`: the pinned sub-attributes of the element.
+    pub element: Option<Vec<(&'static str, Value)>>,
+}
+
+/// One mapped field.
+#[derive(Debug, Clone)]
+pub struct FieldMap {
+    /// The SCIM side; `None` for a constant written to the backend only.
+    pub scim: Option<ScimTarget>,
+    /// The native field, as a dotted path inside the native object.
+    pub native: Vec<String>,
+    /// The value transform.
+    pub transform: Transform,
+    /// A constant native value (only when `scim` is `None`).
+    pub constant: Option<Value>,
+    /// The SCIM value assumed on create when the client sent none.
+    pub default: Option<Value>,
+    /// When it is written.
+    pub on: WriteOn,
+}
+
+/// A backend error translated to a SCIM error.
+#[derive(Debug, Clone)]
+pub struct ErrorRule {
+    /// The backend's HTTP status.
+    pub status: u16,
+    /// Only when the body contains this text.
+    pub body_contains: Option<String>,
+    /// The SCIM status to answer.
+    pub scim_status: u16,
+    /// The SCIM error code.
+    pub scim_type: Option<ScimType>,
+    /// The detail, or the backend's own text when `None`.
+    pub detail: Option<String>,
+}
+
+/// The whole native user API.
+#[derive(Debug, Clone)]
+pub struct UserApi {
+    /// The native field holding the id.
+    pub id_field: Vec<String>,
+    /// Native fields holding creation and modification times (RFC 3339), for users the gateway
+    /// has no record of.
+    pub created_field: Option<Vec<String>>,
+    pub modified_field: Option<Vec<String>>,
+    pub list: ListOperation,
+    pub get: Operation,
+    pub create: Operation,
+    pub update: Operation,
+    pub delete: Operation,
+    /// Separate deactivate/reactivate calls, when `active` is not a field.
+    pub deactivate: Option<Operation>,
+    pub reactivate: Option<Operation>,
+    /// SCIM attributes (canonical paths) searchable with `eq` through a list query parameter.
+    pub filters: Vec<(String, String)>,
+    /// Field mappings in file order.
+    pub fields: Vec<FieldMap>,
+    /// Error translations, first match wins.
+    pub errors: Vec<ErrorRule>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_templates() {
+        let t = Template::parse("/api/teams/{tenant}/members/{id}").unwrap();
+        assert_eq!(
+            t.parts,
+            vec![
+                Part::Literal("/api/teams/".into()),
+                Part::Var(Var::Tenant),
+                Part::Literal("/members/".into()),
+                Part::Var(Var::Id),
+            ]
+        );
+        assert!(t.uses(Var::Id));
+        assert!(!t.uses(Var::Page));
+    }
+
+    #[test]
+    fn rejects_bad_templates() {
+        assert!(Template::parse("/a/{nope}").is_err());
+        assert!(Template::parse("/a/{id").is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! The command-line subcommands: `demo`, `run`, `check` and `token new`.
+
+use crate::app::App;
+use crate::auth::{self, ApiKey};
+use crate::config::{self, Config};
+use crate::demo::{legacy_service, LegacyBackend};
+use crate::server;
+use arc_swap::ArcSwap;
+use pingora::server::RunArgs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The demo config shipped in `conf/demo.toml`, embedded so `scimgate demo` runs anywhere.
+pub const DEMO_CONFIG: &str = include_str!("../conf/demo.toml");
+/// The environment variable `conf/demo.toml` reads the legacy service's credential from.
+const DEMO_SERVICE_TOKEN_ENV: &str = "SCIMGATE_DEMO_SERVICE_TOKEN";
+
+/// Settings of `scimgate demo`.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where the gateway listens.
+    pub listen: SocketAddr,
+    /// The SCIM key of tenant `acme`.
+    pub token: String,
+    /// The seeded members' password.
+    pub password: String,
+    /// Where state lives.
+    pub data: PathBuf,
+}
+
+/// The demo's config: `conf/demo.toml` with this run's listen address, legacy service address,
+/// store folder and SCIM key.
+pub fn demo_config(opts: &DemoOptions, legacy: SocketAddr) -> Result<Config, String> {
+    let mut config =
+        config::from_str(DEMO_CONFIG, Path::new("conf/demo.toml")).map_err(|e| e.to_string())?;
+    config.server.listen = vec![opts.listen];
+    config.backend.address = legacy;
+    config.store_path = opts.data.join("scimgate.sqlite");
+    let tenant = config
+        .tenants
+        .first()
+        .cloned()
+        .ok_or("conf/demo.toml has no tenant")?;
+    let hash = auth::hash_key(opts.token.as_bytes());
+    config.keyring = auth::Keyring::new(vec![ApiKey {
+        id: auth::key_id(&hash),
+        tenant,
+        hash,
+    }]);
+    Ok(config)
+}
+
+/// Starts the legacy service and the gateway in front of it and serves until stopped.
+pub fn demo(opts: DemoOptions) -> Result<(), String> {
+    std::fs::create_dir_all(&opts.data)
+        .map_err(|e| format!("cannot create {}: {e}", opts.data.display()))?;
+    let service_token = auth::generate_key();
+    std::env::set_var(DEMO_SERVICE_TOKEN_ENV, &service_token);
+    let legacy_addr =
+        server::free_port().map_err(|e| format!("no free port for the legacy service: {e}"))?;
+    let legacy = LegacyBackend::open(
+        &opts.data.join("legacy.sqlite"),
+        &service_token,
+        &opts.password,
+    )
+    .map_err(|e| e.to_string())?;
+    let config = demo_config(&opts, legacy_addr)?;
+    server::check_binds(&config.server.listen)?;
+    let conf = server::server_conf(
+        config.server.threads,
+        config.server.grace_period,
+        &opts.data,
+    );
+    let listen = config.server.listen.clone();
+    let app = Arc::new(ArcSwap::from_pointee(App::build(config)?));
+    let mut srv = server::build(conf);
+    srv.add_service(legacy_service(legacy, &legacy_addr.to_string()));
+    srv.add_service(server::gateway_service(app, &srv.configuration, &listen));
+    print_demo_banner(&opts, legacy_addr);
+    srv.run(RunArgs::default());
+    Ok(())
+}
+
+fn print_demo_banner(opts: &DemoOptions, legacy: SocketAddr) {
+    let base = format!("http://{}", opts.listen);
+    println!("scimgate demo is running (Ctrl-C to stop)\n");
+    println!("  Tenant URL     {base}/scim/v2/");
+    println!("  Secret Token   {}", opts.token);
+    println!(
+        "  Legacy app     {base}/api/...  (served by the built-in legacy service on {legacy})"
+    );
+    println!("  Members        admin@acme.test (team admin), bob@acme.test, carol@acme.test");
+    println!("  Password       {}", opts.password);
+    println!("  Data           {}\n", opts.data.display());
+    println!("Try:\n  curl -H 'Authorization: Bearer {}' '{base}/scim/v2/Users?filter=userName+eq+%22bob@acme.test%22'\n", opts.token);
+}
+
+/// `scimgate run --config FILE`: serves as configured until SIGTERM/SIGINT.
+pub fn run(path: &Path) -> Result<(), String> {
+    let config = config::load(path).map_err(|e| e.to_string())?;
+    server::check_binds(&config.server.listen)?;
+    let run_dir = config
+        .store_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let run_dir = std::path::absolute(&run_dir).unwrap_or(run_dir);
+    let conf = server::server_conf(config.server.threads, config.server.grace_period, &run_dir);
+    let listen = config.server.listen.clone();
+    let app = Arc::new(ArcSwap::from_pointee(App::build(config)?));
+    let mut srv = server::build(conf);
+    srv.add_service(server::gateway_service(app, &srv.configuration, &listen));
+    tracing::info!(?listen, "scimgate listening");
+    srv.run(RunArgs::default());
+    Ok(())
+}
+
+/// `scimgate check --config FILE`: validates and reports; `Ok` only when valid.
+pub fn check(path: &Path) -> Result<String, String> {
+    let config = config::load(path).map_err(|e| e.to_string())?;
+    let mut notes = vec![format!("{}: ok", path.display())];
+    if let Some(a) = &config.backend.auth {
+        if std::env::var_os(&a.token_env).is_none() {
+            notes.push(format!(
+                "note: {} is not set in this environment; `run` needs it",
+                a.token_env
+            ));
+        }
+    }
+    for t in &config.tenants {
+        if !config.keyring_has_tenant(&t.name) {
+            notes.push(format!(
+                "note: tenant {:?} has no SCIM key yet (scimgate token new --tenant {})",
+                t.name, t.name
+            ));
+        }
+    }
+    Ok(notes.join("\n"))
+}
+
+/// `scimgate token new --tenant NAME`: a new key, shown once, and the line to paste.
+pub fn token_new(tenant: &str) -> String {
+    let key = auth::generate_key();
+    let hash = auth::hash_key(key.as_bytes());
+    format!(
+        "New SCIM API key for tenant {tenant:?} (shown once; paste it into Entra's Secret Token field):\n\n  {key}\n\n\
+         Add this line to the [[tenants]] entry named {tenant:?} (keys = [ ... ]), then reload:\n\n  {{ id = \"{}\", sha256 = \"{}\" }}\n",
+        auth::key_id(&hash),
+        hex::encode(hash)
+    )
+}

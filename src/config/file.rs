@@ -1,0 +1,265 @@
+//! The configuration file format: serde structs that mirror the TOML exactly. Unknown keys are
+//! errors. Nothing outside `config/` sees these types; [`super::validate`] turns them into the
+//! resolved [`super::Config`].
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use std::collections::BTreeMap;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub server: ServerFile,
+    #[serde(default)]
+    pub scim: ScimFile,
+    #[serde(default)]
+    pub store: StoreFile,
+    pub backend: BackendFile,
+    #[serde(default)]
+    pub tenants: Vec<TenantFile>,
+    pub users: UsersFile,
+    #[serde(default)]
+    pub guard: Option<GuardFile>,
+}
+
+/// `[server]`: listeners and process settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub threads: Option<usize>,
+    #[serde(default)]
+    pub grace_period_seconds: Option<u64>,
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
+}
+
+/// `[scim]`: the SCIM endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimFile {
+    #[serde(default)]
+    pub base_path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_results: Option<usize>,
+    #[serde(default)]
+    pub max_scan: Option<usize>,
+}
+
+/// `[store]`: where the gateway keeps what the backend cannot hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// `[backend]`: how to reach the legacy service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendFile {
+    pub address: Spanned<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub read_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub auth: Option<BackendAuthFile>,
+}
+
+/// `[backend.auth]`: the service credential the gateway presents, read from the environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendAuthFile {
+    #[serde(default)]
+    pub header: Option<Spanned<String>>,
+    #[serde(default)]
+    pub scheme: Option<String>,
+    pub token_env: Spanned<String>,
+}
+
+/// `[[tenants]]`: one team, its backend name and its SCIM keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFile {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub backend: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<KeyFile>,
+}
+
+/// `[[tenants.keys]]`: one SCIM API key, stored as its SHA-256.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFile {
+    pub id: Spanned<String>,
+    pub sha256: Spanned<String>,
+}
+
+/// `[users]`: the backend's native user API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersFile {
+    #[serde(default)]
+    pub id_field: Option<String>,
+    #[serde(default)]
+    pub created_field: Option<String>,
+    #[serde(default)]
+    pub modified_field: Option<String>,
+    pub list: ListFile,
+    pub get: OperationFile,
+    pub create: OperationFile,
+    pub update: OperationFile,
+    pub delete: OperationFile,
+    #[serde(default)]
+    pub deactivate: Option<OperationFile>,
+    #[serde(default)]
+    pub reactivate: Option<OperationFile>,
+    #[serde(default)]
+    pub filters: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub fields: Vec<FieldFile>,
+    #[serde(default)]
+    pub errors: Vec<ErrorFile>,
+}
+
+/// One backend call: method, path template, optional query and where the payload sits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationFile {
+    pub method: Spanned<String>,
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub result: Option<Spanned<String>>,
+    #[serde(default)]
+    pub body: Option<Spanned<String>>,
+}
+
+/// `[users.list]`: the list/search call and its paging.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListFile {
+    pub method: Spanned<String>,
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    pub results: Spanned<String>,
+    #[serde(default)]
+    pub total: Option<Spanned<String>>,
+    pub paging: PagingFile,
+}
+
+/// `[users.list.paging]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagingFile {
+    pub style: Spanned<String>,
+    #[serde(default)]
+    pub page: Option<String>,
+    #[serde(default)]
+    pub offset: Option<String>,
+    #[serde(default)]
+    pub size: Option<String>,
+    #[serde(default)]
+    pub max_size: Option<usize>,
+    #[serde(default)]
+    pub first_page: Option<u64>,
+}
+
+/// `[[users.fields]]`: one SCIM attribute ⇄ native field mapping.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldFile {
+    #[serde(default)]
+    pub scim: Option<Spanned<String>>,
+    pub native: Spanned<String>,
+    #[serde(default)]
+    pub map: Option<Spanned<BTreeMap<String, toml::Value>>>,
+    #[serde(default)]
+    pub native_type: Option<Spanned<String>>,
+    #[serde(default)]
+    pub constant: Option<toml::Value>,
+    #[serde(default)]
+    pub default: Option<toml::Value>,
+    #[serde(default)]
+    pub on: Option<Spanned<String>>,
+}
+
+/// `[[users.errors]]`: how a backend error status maps to a SCIM error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorFile {
+    pub status: u16,
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    #[serde(default)]
+    pub scim_status: Option<u16>,
+    #[serde(default)]
+    pub scim_type: Option<Spanned<String>>,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// `[guard]`: self-service routes blocked for SCIM-managed accounts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardFile {
+    #[serde(default)]
+    pub all_members_managed: bool,
+    pub identity: IdentityFile,
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
+    #[serde(default)]
+    pub session_cookies: Vec<String>,
+    #[serde(default)]
+    pub rules: Vec<RuleFile>,
+}
+
+/// `[guard.identity]`: how the caller of a guarded route is identified.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFile {
+    pub source: Spanned<String>,
+    #[serde(default)]
+    pub header: Option<String>,
+    #[serde(default)]
+    pub edge: bool,
+    #[serde(default)]
+    pub claim: Option<String>,
+    #[serde(default)]
+    pub jwt_secret_env: Option<String>,
+    #[serde(default)]
+    pub whoami: Option<OperationFile>,
+    #[serde(default)]
+    pub id_field: Option<String>,
+    #[serde(default)]
+    pub tenant_field: Option<String>,
+    #[serde(default)]
+    pub tenant_header: Option<String>,
+    #[serde(default)]
+    pub tenant_claim: Option<String>,
+    #[serde(default)]
+    pub cache_seconds: Option<u64>,
+}
+
+/// `[[guard.rules]]`: one guarded self-service route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub name: Spanned<String>,
+    pub methods: Vec<Spanned<String>>,
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub fields: Vec<String>,
+    #[serde(default)]
+    pub member: Option<Spanned<String>>,
+}

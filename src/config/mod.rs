@@ -1,0 +1,165 @@
+//! Configuration: the TOML file format ([`file`]) and its validation into the resolved [`Config`]
+//! the rest of the gateway runs on ([`validate`]). Errors name `file:line:column`.
+
+pub mod file;
+mod validate;
+
+use crate::auth::{Keyring, Tenant};
+use crate::backend::spec::UserApi;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use validate::from_str;
+
+/// A validated, resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listeners and process settings.
+    pub server: ServerSettings,
+    /// The SCIM endpoint.
+    pub scim: ScimSettings,
+    /// The gateway's SQLite store file.
+    pub store_path: PathBuf,
+    /// How to reach the backend.
+    pub backend: BackendSettings,
+    /// Tenants in file order.
+    pub tenants: Vec<Arc<Tenant>>,
+    /// Every accepted SCIM key.
+    pub keyring: Keyring,
+    /// The backend's native user API.
+    pub users: UserApi,
+}
+
+impl Config {
+    /// True when at least one key authenticates as tenant `name`.
+    pub fn keyring_has_tenant(&self, name: &str) -> bool {
+        self.keyring.tenant_names().any(|t| t == name)
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Plain-HTTP listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// Worker threads.
+    pub threads: usize,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub grace_period: Duration,
+    /// Largest request body the gateway reads (413 above).
+    pub max_body_bytes: usize,
+}
+
+/// `[scim]`.
+#[derive(Debug, Clone)]
+pub struct ScimSettings {
+    /// Path prefix of the SCIM endpoint, without trailing slash (`/scim/v2`).
+    pub base_path: String,
+    /// The public URL of the SCIM base (`https://gw.example.com/scim/v2`) for `meta.location`;
+    /// when unset it is derived from each request's Host.
+    pub public_url: Option<String>,
+    /// Default and largest `count` of a list response.
+    pub max_results: usize,
+    /// Largest number of backend users a gateway-evaluated filter may scan.
+    pub max_scan: usize,
+}
+
+/// `[backend]`.
+#[derive(Debug, Clone)]
+pub struct BackendSettings {
+    /// Resolved socket address.
+    pub address: SocketAddr,
+    /// `Host` header sent to the backend.
+    pub host: String,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Read timeout per backend response.
+    pub read_timeout: Duration,
+    /// The service credential header, if any.
+    pub auth: Option<BackendAuth>,
+}
+
+/// The service credential: header name, optional scheme word, and the environment variable that
+/// holds the secret (read when the gateway starts, never stored in the file).
+#[derive(Debug, Clone)]
+pub struct BackendAuth {
+    /// Header to send (`Authorization`).
+    pub header: http::HeaderName,
+    /// Scheme word put before the secret (`Bearer`), if any.
+    pub scheme: Option<String>,
+    /// Environment variable holding the secret.
+    pub token_env: String,
+}
+
+impl BackendAuth {
+    /// The header value, from the environment.
+    pub fn header_value(&self) -> Result<String, String> {
+        let secret = std::env::var(&self.token_env).map_err(|_| {
+            format!(
+                "environment variable {} (backend.auth.token_env) is not set",
+                self.token_env
+            )
+        })?;
+        Ok(match &self.scheme {
+            Some(s) => format!("{s} {secret}"),
+            None => secret,
+        })
+    }
+}
+
+/// One problem found in a config file, with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line, when known.
+    pub line: usize,
+    /// 1-based column, when known.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Everything wrong with a config file.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                p.line,
+                p.column,
+                p.message
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and validates a config file. Relative paths inside it are relative to its folder.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        problems: vec![Problem {
+            line: 0,
+            column: 0,
+            message: format!("cannot read the file: {e}"),
+        }],
+    })?;
+    from_str(&text, path)
+}

@@ -1,0 +1,589 @@
+//! Turns the parsed [`File`] into a [`Config`]: resolves addresses, parses templates and mapping
+//! paths, checks every cross-reference, and reports each problem with its line and column.
+
+use super::file::*;
+use super::{
+    BackendAuth, BackendSettings, Config, ConfigError, Problem, ScimSettings, ServerSettings,
+};
+use crate::auth::{ApiKey, Keyring, Tenant};
+use crate::backend::spec::*;
+use crate::scim::error::ScimType;
+use crate::scim::filter;
+use crate::scim::schema::{self, Resolved};
+use serde_json::Value;
+use serde_spanned::Spanned;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Parses and validates config text; `path` names the file in errors and anchors relative paths.
+pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let mut v = Validator {
+        text,
+        problems: Vec::new(),
+    };
+    let file: File = match toml::from_str(text) {
+        Ok(f) => f,
+        Err(e) => {
+            let at = e.span().map(|s| s.start).unwrap_or(0);
+            v.report(at, e.message().to_string());
+            return Err(v.into_error(path));
+        }
+    };
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let config = v.config(file, &dir);
+    match config {
+        Some(c) if v.problems.is_empty() => Ok(c),
+        _ => Err(v.into_error(path)),
+    }
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn report(&mut self, offset: usize, message: String) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+        self.problems.push(Problem {
+            line,
+            column,
+            message,
+        });
+    }
+
+    fn at<T>(&mut self, spanned: &Spanned<T>, message: String) {
+        self.report(spanned.span().start, message);
+    }
+
+    fn into_error(mut self, path: &Path) -> ConfigError {
+        self.problems.sort_by_key(|p| (p.line, p.column));
+        ConfigError {
+            file: path.to_path_buf(),
+            problems: self.problems,
+        }
+    }
+
+    fn config(&mut self, file: File, dir: &Path) -> Option<Config> {
+        let server = self.server(&file.server);
+        let scim = self.scim(&file.scim);
+        let backend = self.backend(&file.backend);
+        let (tenants, keyring) = self.tenants(&file.tenants);
+        let users = self.users(&file.users);
+        let store_path = dir.join(file.store.path.as_deref().unwrap_or("scimgate.sqlite"));
+        Some(Config {
+            server: server?,
+            scim,
+            store_path,
+            backend: backend?,
+            tenants,
+            keyring,
+            users: users?,
+        })
+    }
+
+    fn server(&mut self, s: &ServerFile) -> Option<ServerSettings> {
+        let mut listen = Vec::new();
+        for addr in &s.listen {
+            match SocketAddr::from_str(addr.get_ref()) {
+                Ok(a) => listen.push(a),
+                Err(_) => self.at(
+                    addr,
+                    format!("listen address {:?} is not IP:PORT", addr.get_ref()),
+                ),
+            }
+        }
+        if s.listen.is_empty() {
+            self.report(0, "server.listen needs at least one address".into());
+        }
+        Some(ServerSettings {
+            listen,
+            threads: s.threads.unwrap_or(2).max(1),
+            grace_period: Duration::from_secs(s.grace_period_seconds.unwrap_or(10)),
+            max_body_bytes: s.max_body_bytes.unwrap_or(1 << 20),
+        })
+    }
+
+    fn scim(&mut self, s: &ScimFile) -> ScimSettings {
+        let base = match &s.base_path {
+            Some(b) => {
+                let p = b.get_ref().trim_end_matches('/').to_string();
+                if !p.starts_with('/') || p.contains(['?', '#', '%', '\\']) {
+                    self.at(
+                        b,
+                        format!(
+                            "scim.base_path {:?} must be an absolute path like /scim/v2",
+                            b.get_ref()
+                        ),
+                    );
+                }
+                p
+            }
+            None => "/scim/v2".to_string(),
+        };
+        let public_url = s.public_url.as_ref().map(|u| {
+            let text = u.get_ref().trim_end_matches('/').to_string();
+            if !(text.starts_with("https://") || text.starts_with("http://")) {
+                self.at(
+                    u,
+                    format!("scim.public_url {text:?} must start with https:// or http://"),
+                );
+            }
+            text
+        });
+        ScimSettings {
+            base_path: base,
+            public_url,
+            max_results: s.max_results.unwrap_or(100).max(1),
+            max_scan: s.max_scan.unwrap_or(10_000),
+        }
+    }
+
+    fn backend(&mut self, b: &BackendFile) -> Option<BackendSettings> {
+        let text = b.address.get_ref();
+        let address = match text.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(a)) => Some(a),
+            _ => {
+                self.at(
+                    &b.address,
+                    format!("backend.address {text:?} does not resolve to HOST:PORT"),
+                );
+                None
+            }
+        };
+        let auth = b.auth.as_ref().and_then(|a| self.backend_auth(a));
+        Some(BackendSettings {
+            address: address?,
+            host: b.host.clone().unwrap_or_else(|| text.clone()),
+            connect_timeout: Duration::from_millis(b.connect_timeout_ms.unwrap_or(2_000)),
+            read_timeout: Duration::from_millis(b.read_timeout_ms.unwrap_or(10_000)),
+            auth,
+        })
+    }
+
+    fn backend_auth(&mut self, a: &BackendAuthFile) -> Option<BackendAuth> {
+        let header = match &a.header {
+            Some(h) => match http::HeaderName::from_str(h.get_ref()) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.at(h, format!("{:?} is not a valid header name", h.get_ref()));
+                    return None;
+                }
+            },
+            None => http::header::AUTHORIZATION,
+        };
+        if a.token_env.get_ref().is_empty() {
+            self.at(
+                &a.token_env,
+                "backend.auth.token_env must name an environment variable".into(),
+            );
+        }
+        Some(BackendAuth {
+            header,
+            scheme: a.scheme.clone(),
+            token_env: a.token_env.get_ref().clone(),
+        })
+    }
+
+    fn tenants(&mut self, files: &[TenantFile]) -> (Vec<Arc<Tenant>>, Keyring) {
+        let mut tenants: Vec<Arc<Tenant>> = Vec::new();
+        let mut keys: Vec<ApiKey> = Vec::new();
+        for t in files {
+            let name = t.name.get_ref().clone();
+            if tenants.iter().any(|o| o.name == name) {
+                self.at(&t.name, format!("tenant {name:?} is defined twice"));
+            }
+            let tenant = Arc::new(Tenant {
+                backend_name: t.backend.clone().unwrap_or_else(|| name.clone()),
+                name,
+            });
+            for k in &t.keys {
+                if keys.iter().any(|o| &o.id == k.id.get_ref()) {
+                    self.at(&k.id, format!("key id {:?} is used twice", k.id.get_ref()));
+                }
+                match parse_hash(k.sha256.get_ref()) {
+                    Some(hash) => keys.push(ApiKey {
+                        id: k.id.get_ref().clone(),
+                        tenant: tenant.clone(),
+                        hash,
+                    }),
+                    None => self.at(
+                        &k.sha256,
+                        "sha256 must be 64 hex digits (use `scimgate token new`)".into(),
+                    ),
+                }
+            }
+            tenants.push(tenant);
+        }
+        (tenants, Keyring::new(keys))
+    }
+
+    fn users(&mut self, u: &UsersFile) -> Option<UserApi> {
+        let list = self.list(&u.list);
+        let get = self.operation(&u.get, &[Var::Tenant, Var::Id]);
+        let create = self.operation(&u.create, &[Var::Tenant]);
+        let update = self.operation(&u.update, &[Var::Tenant, Var::Id]);
+        let delete = self.operation(&u.delete, &[Var::Tenant, Var::Id]);
+        let deactivate = u
+            .deactivate
+            .as_ref()
+            .map(|o| self.operation(o, &[Var::Tenant, Var::Id]));
+        let reactivate = u
+            .reactivate
+            .as_ref()
+            .map(|o| self.operation(o, &[Var::Tenant, Var::Id]));
+        if deactivate.is_some() != reactivate.is_some() {
+            self.report(
+                0,
+                "users.deactivate and users.reactivate go together".into(),
+            );
+        }
+        let filters = self.filters(&u.filters);
+        let fields: Vec<Option<FieldMap>> = u.fields.iter().map(|f| self.field(f)).collect();
+        let errors: Vec<Option<ErrorRule>> = u.errors.iter().map(|e| self.error_rule(e)).collect();
+        Some(UserApi {
+            id_field: dotted(u.id_field.as_deref().unwrap_or("id")),
+            created_field: u.created_field.as_deref().map(dotted),
+            modified_field: u.modified_field.as_deref().map(dotted),
+            list: list?,
+            get: get?,
+            create: create?,
+            update: update?,
+            delete: delete?,
+            deactivate: deactivate.flatten(),
+            reactivate: reactivate.flatten(),
+            filters,
+            fields: fields.into_iter().collect::<Option<_>>()?,
+            errors: errors.into_iter().collect::<Option<_>>()?,
+        })
+    }
+
+    fn template(&mut self, t: &Spanned<String>, allowed: &[Var]) -> Option<Template> {
+        match Template::parse(t.get_ref()) {
+            Ok(tpl) => {
+                for part in &tpl.parts {
+                    if let Part::Var(var) = part {
+                        if !allowed.contains(var) {
+                            self.at(t, format!("placeholder {var:?} cannot be used here (allowed: {allowed:?})"));
+                        }
+                    }
+                }
+                Some(tpl)
+            }
+            Err(e) => {
+                self.at(t, e);
+                None
+            }
+        }
+    }
+
+    fn pointer(&mut self, p: Option<&Spanned<String>>) -> String {
+        match p {
+            Some(s) if !s.get_ref().is_empty() && !s.get_ref().starts_with('/') => {
+                self.at(
+                    s,
+                    format!(
+                        "{:?} must be a JSON pointer (\"\" or starting with '/')",
+                        s.get_ref()
+                    ),
+                );
+                String::new()
+            }
+            Some(s) => s.get_ref().clone(),
+            None => String::new(),
+        }
+    }
+
+    fn operation(&mut self, o: &OperationFile, allowed: &[Var]) -> Option<Operation> {
+        let method = match http::Method::from_str(&o.method.get_ref().to_ascii_uppercase()) {
+            Ok(m) => Some(m),
+            Err(_) => {
+                self.at(
+                    &o.method,
+                    format!("{:?} is not an HTTP method", o.method.get_ref()),
+                );
+                None
+            }
+        };
+        let path = self.template(&o.path, allowed);
+        if !o.path.get_ref().starts_with('/') {
+            self.at(&o.path, "a backend path must start with '/'".into());
+        }
+        let mut query = Vec::new();
+        for (k, v) in &o.query {
+            match Template::parse(v) {
+                Ok(t) => query.push((k.clone(), t)),
+                Err(e) => self.at(&o.path, format!("query parameter {k}: {e}")),
+            }
+        }
+        let result = self.pointer(o.result.as_ref());
+        let body = self.pointer(o.body.as_ref());
+        Some(Operation {
+            method: method?,
+            path: path?,
+            query,
+            result,
+            body,
+        })
+    }
+
+    fn list(&mut self, l: &ListFile) -> Option<ListOperation> {
+        let op = OperationFile {
+            method: l.method.clone(),
+            path: l.path.clone(),
+            query: l.query.clone(),
+            result: None,
+            body: None,
+        };
+        let call = self.operation(&op, &[Var::Tenant]);
+        let results = self.pointer(Some(&l.results));
+        let total = l.total.as_ref().map(|t| self.pointer(Some(t)));
+        let p = &l.paging;
+        let size = p.size.clone().unwrap_or_else(|| "per_page".into());
+        let paging = match p.style.get_ref().as_str() {
+            "page" => Some(Paging::Page {
+                page: p.page.clone().unwrap_or_else(|| "page".into()),
+                size,
+                first: p.first_page.unwrap_or(1),
+            }),
+            "offset" => Some(Paging::Offset {
+                offset: p.offset.clone().unwrap_or_else(|| "offset".into()),
+                size,
+            }),
+            other => {
+                self.at(
+                    &p.style,
+                    format!("paging style {other:?} is not \"page\" or \"offset\""),
+                );
+                None
+            }
+        };
+        Some(ListOperation {
+            call: call?,
+            results,
+            total,
+            paging: paging?,
+            max_size: p.max_size.unwrap_or(100).max(1),
+        })
+    }
+
+    fn filters(
+        &mut self,
+        f: &std::collections::BTreeMap<String, Spanned<String>>,
+    ) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (attr, param) in f {
+            match schema::resolve_path(attr) {
+                Some(r) if r.leaf().ty == schema::AttrType::String => {
+                    out.push((r.canonical(), param.get_ref().clone()))
+                }
+                _ => self.at(
+                    param,
+                    format!("users.filters: {attr:?} is not a string attribute of the User schema"),
+                ),
+            }
+        }
+        out
+    }
+
+    fn field(&mut self, f: &FieldFile) -> Option<FieldMap> {
+        let scim = match &f.scim {
+            Some(s) => Some(self.scim_target(s)?),
+            None => None,
+        };
+        let constant = f.constant.as_ref().map(toml_to_json);
+        if scim.is_none() && constant.is_none() {
+            self.at(
+                &f.native,
+                "a field needs `scim` (a SCIM attribute) or `constant`".into(),
+            );
+        }
+        let native_type = match f.native_type.as_ref().map(|t| (t, t.get_ref().as_str())) {
+            None => NativeType::Any,
+            Some((_, "string")) => NativeType::String,
+            Some((_, "integer")) => NativeType::Integer,
+            Some((_, "boolean")) => NativeType::Boolean,
+            Some((t, other)) => {
+                self.at(
+                    t,
+                    format!("native_type {other:?} is not string, integer or boolean"),
+                );
+                NativeType::Any
+            }
+        };
+        let transform = match &f.map {
+            Some(m) => self.bool_enum(m)?,
+            None => Transform::Direct(native_type),
+        };
+        let on = match f.on.as_ref().map(|o| (o, o.get_ref().as_str())) {
+            None | Some((_, "always")) => WriteOn::Always,
+            Some((_, "create")) => WriteOn::Create,
+            Some((_, "never")) => WriteOn::Never,
+            Some((o, other)) => {
+                self.at(
+                    o,
+                    format!("on = {other:?}: expected \"always\", \"create\" or \"never\""),
+                );
+                WriteOn::Always
+            }
+        };
+        Some(FieldMap {
+            scim,
+            native: dotted(f.native.get_ref()),
+            transform,
+            constant,
+            default: f.default.as_ref().map(toml_to_json),
+            on,
+        })
+    }
+
+    fn scim_target(&mut self, s: &Spanned<String>) -> Option<ScimTarget> {
+        match parse_scim_target(s.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.at(s, e);
+                None
+            }
+        }
+    }
+
+    fn bool_enum(
+        &mut self,
+        m: &Spanned<std::collections::BTreeMap<String, toml::Value>>,
+    ) -> Option<Transform> {
+        let mut when_true = None;
+        let mut when_false = None;
+        let mut read = Vec::new();
+        for (native, scim) in m.get_ref() {
+            let Some(b) = scim.as_bool() else {
+                self.at(m, format!("map: {native:?} must map to true or false"));
+                continue;
+            };
+            let nv = Value::String(native.clone());
+            read.push((nv.clone(), b));
+            let slot = if b { &mut when_true } else { &mut when_false };
+            slot.get_or_insert(nv);
+        }
+        match (when_true, when_false) {
+            (Some(t), Some(f)) => Some(Transform::BoolEnum {
+                when_true: t,
+                when_false: f,
+                read,
+            }),
+            _ => {
+                self.at(
+                    m,
+                    "map needs at least one native value for true and one for false".into(),
+                );
+                None
+            }
+        }
+    }
+
+    fn error_rule(&mut self, e: &ErrorFile) -> Option<ErrorRule> {
+        let scim_type = match &e.scim_type {
+            Some(t) => match parse_scim_type(t.get_ref()) {
+                Some(st) => Some(st),
+                None => {
+                    self.at(t, format!("{:?} is not an RFC 7644 scimType", t.get_ref()));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        Some(ErrorRule {
+            status: e.status,
+            body_contains: e.body_contains.clone(),
+            scim_status: e.scim_status.unwrap_or(e.status),
+            scim_type,
+            detail: e.detail.clone(),
+        })
+    }
+}
+
+/// Parses a mapping's SCIM side: `userName`, `name.givenName`, `urn:...:department`, or an element
+/// of a multi-valued attribute pinned by `eq` (`emails[type eq "work"].value`).
+pub fn parse_scim_target(text: &str) -> Result<ScimTarget, String> {
+    let Some(open) = text.find('[') else {
+        let attr = schema::resolve_path(text)
+            .ok_or_else(|| format!("{text:?} is not an attribute of the User schemas"))?;
+        if attr.attr.multi_valued {
+            return Err(format!(
+                "{text:?} is multi-valued: pin one element, like emails[type eq \"work\"].value"
+            ));
+        }
+        if attr.leaf().ty == schema::AttrType::Complex
+            || attr.attr.mutability == schema::Mutability::ReadOnly
+        {
+            return Err(format!(
+                "{text:?} cannot be mapped: map a simple, writable attribute"
+            ));
+        }
+        return Ok(ScimTarget {
+            attr,
+            element: None,
+        });
+    };
+    let close = text
+        .rfind(']')
+        .ok_or_else(|| format!("{text:?}: missing ']'"))?;
+    let parent = schema::resolve_path(&text[..open])
+        .ok_or_else(|| format!("{text:?}: unknown attribute"))?;
+    let sub_name = text[close + 1..]
+        .strip_prefix('.')
+        .ok_or_else(|| format!("{text:?}: expected .subAttribute after ']'"))?;
+    let inner = filter::parse_element_filter(parent.attr, parent.home, &text[open + 1..close])
+        .map_err(|e| e.detail)?;
+    let element = filter::eq_constraints(&inner).ok_or_else(|| {
+        format!("{text:?}: the filter must be `sub eq value` terms joined by `and`")
+    })?;
+    let sub = parent
+        .attr
+        .sub(sub_name)
+        .ok_or_else(|| format!("{text:?}: unknown sub-attribute {sub_name:?}"))?;
+    Ok(ScimTarget {
+        attr: Resolved {
+            home: parent.home,
+            attr: parent.attr,
+            sub: Some(sub),
+        },
+        element: Some(element),
+    })
+}
+
+fn parse_scim_type(s: &str) -> Option<ScimType> {
+    use ScimType::*;
+    [
+        InvalidFilter,
+        TooMany,
+        Uniqueness,
+        Mutability,
+        InvalidSyntax,
+        InvalidPath,
+        NoTarget,
+        InvalidValue,
+        InvalidVers,
+        Sensitive,
+    ]
+    .into_iter()
+    .find(|t| t.as_str() == s)
+}
+
+fn parse_hash(text: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(text).ok()?;
+    bytes.try_into().ok()
+}
+
+fn dotted(path: &str) -> Vec<String> {
+    path.split('.').map(str::to_string).collect()
+}
+
+/// Converts a TOML value from the file into JSON.
+fn toml_to_json(v: &toml::Value) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}

@@ -1,0 +1,579 @@
+//! Strict request-body reading for guarded routes: which bodies the guard can read at all, a validating JSON scanner that refuses duplicate and escaped keys, and form-urlencoded parsing.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use super::canon;
+
+/// Deepest nesting of arrays and objects [`scan_json`] accepts (the top-level object is 1).
+pub const MAX_DEPTH: usize = 64;
+
+/// Why a body was refused; `Display` gives a sentence a client can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyReject {
+    /// Not UTF-8.
+    NotUtf8,
+    /// Not a single valid JSON object (the reason, with a byte offset where useful).
+    NotJson(String),
+    /// A key appears twice in one object (compared after [`canon::fold_lenient`]).
+    DuplicateKey(String),
+    /// An object key uses an escape sequence (JSON `\…`, or `%` in a form key); the text is
+    /// the key up to the escape.
+    EscapedKey(String),
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// Larger than the configured cap.
+    TooLarge,
+    /// A `Content-Encoding` (or transfer coding) other than identity.
+    Compressed,
+    /// A content type the guard does not read (or none, or several).
+    UnsupportedContentType(String),
+    /// A form body the guard will not read unambiguously.
+    BadForm(String),
+}
+
+impl fmt::Display for BodyReject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyReject::NotUtf8 => f.write_str("the request body must be UTF-8"),
+            BodyReject::NotJson(why) => write!(f, "the request body is not a single JSON object: {why}"),
+            BodyReject::DuplicateKey(k) => write!(f, "the request body repeats the key {k:?}"),
+            BodyReject::EscapedKey(k) => {
+                write!(f, "the request body key starting {k:?} uses an escape sequence")
+            }
+            BodyReject::TooDeep => write!(f, "the request body nests deeper than {MAX_DEPTH} levels"),
+            BodyReject::TooLarge => f.write_str("the request body is too large"),
+            BodyReject::Compressed => f.write_str("the request body must not be compressed (use identity encoding)"),
+            BodyReject::UnsupportedContentType(t) => write!(
+                f,
+                "unsupported content type {t:?}: send application/json (charset utf-8) or application/x-www-form-urlencoded"
+            ),
+            BodyReject::BadForm(why) => write!(f, "the form body is ambiguous: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for BodyReject {}
+
+/// How the guard will read a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/json` or `application/*+json`.
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// No `Content-Type` and no declared body.
+    Empty,
+}
+
+/// What a strict scan found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyScan {
+    /// The top-level keys exactly as sent, in order (form keys with `+` read as space).
+    pub top_level_keys: Vec<String>,
+    /// The parsed body (a form is a flat object of strings).
+    pub value: Value,
+}
+
+impl BodyScan {
+    /// A scan of an empty body: no keys, an empty object.
+    pub fn empty() -> Self {
+        BodyScan {
+            top_level_keys: Vec::new(),
+            value: Value::Object(Map::new()),
+        }
+    }
+
+    /// Whether a top-level key equals `name` after [`canon::fold_lenient`] and trimming (so
+    /// `Email`, `EMAIL`, `emaıl` and ` email` all count as `email`: a lenient backend may bind
+    /// any of them).
+    pub fn has_key_ci(&self, name: &str) -> bool {
+        let want = fold_key(name);
+        self.top_level_keys.iter().any(|k| fold_key(k) == want)
+    }
+
+    /// Like [`Self::has_key_ci`], but at any depth (inside nested objects and arrays too).
+    pub fn has_key_ci_deep(&self, name: &str) -> bool {
+        value_has_key(&self.value, &fold_key(name))
+    }
+}
+
+/// The comparison form of a key.
+fn fold_key(k: &str) -> String {
+    canon::fold_lenient(k.trim())
+}
+
+/// Whether `v` has an object key folding to `want` anywhere.
+fn value_has_key(v: &Value, want: &str) -> bool {
+    match v {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, child)| fold_key(k) == want || value_has_key(child, want)),
+        Value::Array(items) => items.iter().any(|child| value_has_key(child, want)),
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content type and encoding
+// ---------------------------------------------------------------------------------------------
+
+/// Whether a body's `Content-Type` / `Content-Encoding` is one the guard can read: JSON
+/// (`application/json`, `application/*+json`) or form-urlencoded, optionally with
+/// `charset=utf-8` and no other parameter, exactly one `Content-Type` header, and identity
+/// encoding (a `Content-Encoding` other than `identity`, or a transfer coding other than
+/// `chunked`, is [`BodyReject::Compressed`]). No `Content-Type` is [`BodyKind::Empty`] only
+/// when no body is declared (no `Transfer-Encoding`, `Content-Length` absent or 0); the
+/// caller must still check the received body is empty ([`scan_body`] does).
+pub fn classify(headers: &HeaderMap) -> Result<BodyKind, BodyReject> {
+    check_encoding(headers)?;
+    let mut types = headers.get_all(CONTENT_TYPE).iter();
+    let Some(value) = types.next() else {
+        return if declares_body(headers) {
+            Err(BodyReject::UnsupportedContentType("(none)".into()))
+        } else {
+            Ok(BodyKind::Empty)
+        };
+    };
+    if types.next().is_some() {
+        return Err(BodyReject::UnsupportedContentType(
+            "(several Content-Type headers)".into(),
+        ));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| BodyReject::UnsupportedContentType("(not ASCII)".into()))?;
+    media_kind(text)
+}
+
+/// Rejects any content coding but identity and any transfer coding but chunked.
+fn check_encoding(headers: &HeaderMap) -> Result<(), BodyReject> {
+    let identity = headers.get_all(CONTENT_ENCODING).iter().all(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .all(|c| c.trim().eq_ignore_ascii_case("identity"))
+        })
+    });
+    let chunked_only = headers.get_all(TRANSFER_ENCODING).iter().all(|v| {
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .all(|c| c.trim().eq_ignore_ascii_case("chunked"))
+        })
+    });
+    if identity && chunked_only {
+        Ok(())
+    } else {
+        Err(BodyReject::Compressed)
+    }
+}
+
+/// Whether the headers announce a body.
+fn declares_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get_all(CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.to_str().map_or(true, |s| s.trim() != "0"))
+}
+
+/// The kind for one `Content-Type` value.
+fn media_kind(text: &str) -> Result<BodyKind, BodyReject> {
+    let mut parts = text.split(';');
+    let mime = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    for param in parts {
+        check_param(param)?;
+    }
+    let subtype = mime.strip_prefix("application/");
+    let kind = match subtype {
+        Some("json") => BodyKind::Json,
+        Some("x-www-form-urlencoded") => BodyKind::Form,
+        Some(sub) if is_json_suffix(sub) => BodyKind::Json,
+        _ => return Err(BodyReject::UnsupportedContentType(mime)),
+    };
+    Ok(kind)
+}
+
+/// `something+json` with a plain token before the suffix.
+fn is_json_suffix(sub: &str) -> bool {
+    sub.strip_suffix("+json").is_some_and(|head| {
+        !head.is_empty()
+            && head
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.+_".contains(&b))
+    })
+}
+
+/// Only `charset=utf-8` (quoted or not, any case) is accepted; an empty parameter is ignored.
+fn check_param(param: &str) -> Result<(), BodyReject> {
+    let param = param.trim();
+    if param.is_empty() {
+        return Ok(());
+    }
+    let (name, value) = param.split_once('=').unwrap_or((param, ""));
+    let value = value.trim().trim_matches('"');
+    if name.trim().eq_ignore_ascii_case("charset") && value.eq_ignore_ascii_case("utf-8") {
+        Ok(())
+    } else {
+        Err(BodyReject::UnsupportedContentType(format!(
+            "(parameter {param:?})"
+        )))
+    }
+}
+
+/// Scans `body` as `kind` says. An empty body of any kind is an empty scan (a backend reads
+/// no fields from it); a non-empty body of kind [`BodyKind::Empty`] is refused.
+pub fn scan_body(kind: BodyKind, body: &[u8], cap: usize) -> Result<BodyScan, BodyReject> {
+    if body.is_empty() {
+        return Ok(BodyScan::empty());
+    }
+    match kind {
+        BodyKind::Json => scan_json(body, cap),
+        BodyKind::Form => scan_form(body, cap),
+        BodyKind::Empty => Err(BodyReject::UnsupportedContentType("(none)".into())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+// ---------------------------------------------------------------------------------------------
+
+/// Strict JSON: at most `cap` bytes, UTF-8 without BOM, exactly one value, an object at top
+/// level, no duplicate keys in any object (compared after [`canon::fold_lenient`] and
+/// trimming, since a lenient binder may match keys case-insensitively), no escape of any kind
+/// inside an object key (so `"em\u0061il"` cannot hide `email`), nesting at most
+/// [`MAX_DEPTH`] (checked before descending). Validated by a scan over the bytes, then parsed
+/// with serde_json for the value.
+pub fn scan_json(body: &[u8], cap: usize) -> Result<BodyScan, BodyReject> {
+    if body.len() > cap {
+        return Err(BodyReject::TooLarge);
+    }
+    if body.starts_with(b"\xEF\xBB\xBF") {
+        return Err(BodyReject::NotJson(
+            "a byte order mark is not allowed".into(),
+        ));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| BodyReject::NotUtf8)?;
+    let top_level_keys = Scanner::new(text).document()?;
+    let value = serde_json::from_str(text).map_err(|e| BodyReject::NotJson(e.to_string()))?;
+    Ok(BodyScan {
+        top_level_keys,
+        value,
+    })
+}
+
+/// A validating JSON scanner over UTF-8 text.
+struct Scanner<'a> {
+    /// The text.
+    text: &'a str,
+    /// Its bytes.
+    b: &'a [u8],
+    /// Current offset.
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of `text`.
+    fn new(text: &'a str) -> Self {
+        Scanner {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+        }
+    }
+
+    /// The whole document: one object and trailing whitespace; returns its keys.
+    fn document(&mut self) -> Result<Vec<String>, BodyReject> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            return self.fail("the top-level value must be an object");
+        }
+        let keys = self.object(1)?;
+        self.ws();
+        if self.i != self.b.len() {
+            return self.fail("unexpected data after the object");
+        }
+        Ok(keys)
+    }
+
+    /// The byte at the cursor.
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// A `NotJson` error at the cursor.
+    fn fail<T>(&self, what: &str) -> Result<T, BodyReject> {
+        Err(BodyReject::NotJson(format!("{what} at byte {}", self.i)))
+    }
+
+    /// Skips JSON whitespace.
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    /// Consumes `c` or fails.
+    fn expect(&mut self, c: u8) -> Result<(), BodyReject> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.fail(&format!("expected {:?}", char::from(c)))
+        }
+    }
+
+    /// Any value, where containers would sit at `depth`.
+    fn value(&mut self, depth: usize) -> Result<(), BodyReject> {
+        self.ws();
+        match self.peek() {
+            Some(b'{') => self.object(depth).map(drop),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string(false).map(drop),
+            Some(b't') => self.literal("true"),
+            Some(b'f') => self.literal("false"),
+            Some(b'n') => self.literal("null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.fail("expected a value"),
+        }
+    }
+
+    /// An object at `depth` (cursor on `{`); returns its keys in order.
+    fn object(&mut self, depth: usize) -> Result<Vec<String>, BodyReject> {
+        if depth > MAX_DEPTH {
+            return Err(BodyReject::TooDeep);
+        }
+        self.i += 1;
+        let mut keys = Vec::new();
+        let mut seen = HashSet::new();
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(keys);
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return self.fail("expected an object key");
+            }
+            let key = self.string(true)?;
+            if !seen.insert(fold_key(&key)) {
+                return Err(BodyReject::DuplicateKey(key));
+            }
+            keys.push(key);
+            self.ws();
+            self.expect(b':')?;
+            self.value(depth + 1)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(keys);
+                }
+                _ => return self.fail("expected ',' or '}'"),
+            }
+        }
+    }
+
+    /// An array at `depth` (cursor on `[`).
+    fn array(&mut self, depth: usize) -> Result<(), BodyReject> {
+        if depth > MAX_DEPTH {
+            return Err(BodyReject::TooDeep);
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.value(depth + 1)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return self.fail("expected ',' or ']'"),
+            }
+        }
+    }
+
+    /// A string (cursor on the opening quote); returns its raw text. Keys may not contain
+    /// escapes.
+    fn string(&mut self, is_key: bool) -> Result<String, BodyReject> {
+        self.i += 1;
+        let start = self.i;
+        loop {
+            match self.peek() {
+                None => return self.fail("unterminated string"),
+                Some(b'"') => break,
+                Some(b'\\') if is_key => {
+                    let head = self.text.get(start..self.i).unwrap_or_default();
+                    return Err(BodyReject::EscapedKey(head.to_owned()));
+                }
+                Some(b'\\') => self.escape()?,
+                Some(c) if c < 0x20 => return self.fail("control character in string"),
+                Some(_) => self.i += 1,
+            }
+        }
+        let raw = self.text.get(start..self.i).unwrap_or_default().to_owned();
+        self.i += 1;
+        Ok(raw)
+    }
+
+    /// One escape sequence in a string value (cursor on the backslash).
+    fn escape(&mut self) -> Result<(), BodyReject> {
+        self.i += 1;
+        match self.peek() {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                self.i += 1;
+                Ok(())
+            }
+            Some(b'u') => {
+                let hex = self.b.get(self.i + 1..self.i + 5);
+                if hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                    self.i += 5;
+                    Ok(())
+                } else {
+                    self.fail("bad \\u escape")
+                }
+            }
+            _ => self.fail("bad escape"),
+        }
+    }
+
+    /// Exactly `word`.
+    fn literal(&mut self, word: &str) -> Result<(), BodyReject> {
+        if self.b[self.i..].starts_with(word.as_bytes()) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            self.fail("expected true, false or null")
+        }
+    }
+
+    /// A JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&mut self) -> Result<(), BodyReject> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return self.fail("bad number"),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            self.required_digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            self.required_digits()?;
+        }
+        Ok(())
+    }
+
+    /// Zero or more digits.
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+
+    /// One or more digits.
+    fn required_digits(&mut self) -> Result<(), BodyReject> {
+        if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            return self.fail("bad number");
+        }
+        self.digits();
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Form
+// ---------------------------------------------------------------------------------------------
+
+/// Strict `application/x-www-form-urlencoded`: at most `cap` bytes, UTF-8, pairs split on `&`
+/// only (a raw `;`, which some parsers also split on, is refused), keys without `%`-escapes
+/// and without `[`/`]` (array/nested syntax), no duplicate keys (after folding), values
+/// decoded (`+` is space) to valid UTF-8. Yields the keys as a flat object of strings.
+pub fn scan_form(body: &[u8], cap: usize) -> Result<BodyScan, BodyReject> {
+    if body.len() > cap {
+        return Err(BodyReject::TooLarge);
+    }
+    let text = std::str::from_utf8(body).map_err(|_| BodyReject::NotUtf8)?;
+    if text.contains(';') {
+        return Err(BodyReject::BadForm(
+            "';' is not a pair separator here".into(),
+        ));
+    }
+    let mut keys = Vec::new();
+    let mut seen = HashSet::new();
+    let mut map = Map::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = form_key(raw_key)?;
+        if !seen.insert(fold_key(&key)) {
+            return Err(BodyReject::DuplicateKey(key));
+        }
+        map.insert(key.clone(), Value::String(form_value(raw_value)?));
+        keys.push(key);
+    }
+    Ok(BodyScan {
+        top_level_keys: keys,
+        value: Value::Object(map),
+    })
+}
+
+/// A form key: no escapes, no brackets, `+` as space.
+fn form_key(raw: &str) -> Result<String, BodyReject> {
+    if let Some(i) = raw.find('%') {
+        return Err(BodyReject::EscapedKey(raw[..i].to_owned()));
+    }
+    if raw.contains(['[', ']']) {
+        return Err(BodyReject::BadForm(format!(
+            "bracketed key {raw:?} (arrays and nested keys are not read)"
+        )));
+    }
+    Ok(raw.replace('+', " "))
+}
+
+/// A form value decoded strictly (`+` is space).
+fn form_value(raw: &str) -> Result<String, BodyReject> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let v = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| BodyReject::BadForm("malformed %-escape".into()))?;
+                out.push(v);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| BodyReject::NotUtf8)
+}

@@ -1,0 +1,177 @@
+//! Route templates such as `/api/teams/{team}/members/{member}`: parsing, matching canonical segments, and deciding whether a request could reach a guarded route at all.
+
+use std::fmt;
+
+use super::canon;
+
+/// One segment of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    /// A literal segment, stored lower-case.
+    Literal(String),
+    /// `{name}`: captures exactly one segment.
+    Capture(String),
+}
+
+/// A compiled path template like `/api/teams/{team}/members/{member}`. Literal segments
+/// compare case-insensitively; `{name}` captures one (non-empty) segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTemplate {
+    /// The template as written.
+    source: String,
+    /// Its segments.
+    parts: Vec<Part>,
+}
+
+impl RouteTemplate {
+    /// Parses a template. It must start with `/`, have no empty segments (no `//`, no trailing
+    /// `/` except the root template `/`), and each segment is either `{name}` (name: ASCII
+    /// letter or `_`, then letters, digits, `_`; unique) or a literal made of
+    /// `A-Za-z0-9-._~!$&'()*,=:@` that is not all dots, does not end in a dot, and has no dot
+    /// if it is the last segment (such a literal could never match a canonical path).
+    pub fn parse(t: &str) -> Result<Self, String> {
+        let body = t
+            .strip_prefix('/')
+            .ok_or_else(|| format!("route template {t:?} must start with '/'"))?;
+        let mut parts = Vec::new();
+        if !body.is_empty() {
+            for seg in body.split('/') {
+                parts.push(parse_part(t, seg, &parts)?);
+            }
+        }
+        if let Some(Part::Literal(last)) = parts.last() {
+            if last.contains('.') {
+                return Err(format!(
+                    "route template {t:?}: the last segment {last:?} contains a dot, which canonical paths never do"
+                ));
+            }
+        }
+        Ok(RouteTemplate {
+            source: t.to_owned(),
+            parts,
+        })
+    }
+
+    /// The captures (`(name, value)` in template order) if `segments` (canonical, as in
+    /// [`canon::CanonTarget::segments`]) match this template, else `None`.
+    pub fn matches(&self, segments: &[String]) -> Option<Vec<(String, String)>> {
+        if segments.len() != self.parts.len() {
+            return None;
+        }
+        let mut captures = Vec::new();
+        for (part, seg) in self.parts.iter().zip(segments) {
+            match part {
+                Part::Literal(lit) if lit.eq_ignore_ascii_case(seg) => {}
+                Part::Capture(name) if !seg.is_empty() => {
+                    captures.push((name.clone(), seg.clone()));
+                }
+                _ => return None,
+            }
+        }
+        Some(captures)
+    }
+
+    /// The literal segments before the first capture, as a canonical path (e.g. `/api/teams`
+    /// for `/api/teams/{team}/members/{member}`; `/` if the template starts with a capture).
+    pub fn literal_prefix(&self) -> String {
+        let lits: Vec<&str> = self
+            .parts
+            .iter()
+            .map_while(|p| match p {
+                Part::Literal(l) => Some(l.as_str()),
+                Part::Capture(_) => None,
+            })
+            .collect();
+        format!("/{}", lits.join("/"))
+    }
+
+    /// Whether a canonical-form `path` (such as a [`canon::lenient_path`] reading) is at or
+    /// below [`Self::literal_prefix`], segment-wise (`/api/me` covers `/api/me/email`, not
+    /// `/api/meow`).
+    pub fn covers(&self, path: &str) -> bool {
+        let prefix = self.literal_prefix();
+        prefix == "/"
+            || path == prefix
+            || path
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+impl fmt::Display for RouteTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+/// Whether any worst-case reading of `target` ([`canon::lenient_paths`]) falls at or under
+/// the literal prefix of one of `templates`. Such a request must pass the strict checks
+/// ([`canon::canonicalize`] and the rest) before it is forwarded; any other request cannot
+/// reach a guarded route however lenient the backend is about paths.
+pub fn may_reach(target: &[u8], templates: &[RouteTemplate]) -> bool {
+    canon::lenient_paths(target)
+        .iter()
+        .any(|path| templates.iter().any(|t| t.covers(path)))
+}
+
+/// Parses one template segment; `seen` holds the parts before it (for duplicate names).
+fn parse_part(t: &str, seg: &str, seen: &[Part]) -> Result<Part, String> {
+    if seg.is_empty() {
+        return Err(format!(
+            "route template {t:?} has an empty segment (repeated or trailing '/')"
+        ));
+    }
+    if let Some(inner) = seg.strip_prefix('{') {
+        let name = inner
+            .strip_suffix('}')
+            .ok_or_else(|| format!("route template {t:?}: unclosed capture {seg:?}"))?;
+        return parse_capture(t, name, seen);
+    }
+    parse_literal(t, seg)
+}
+
+/// Validates a capture name.
+fn parse_capture(t: &str, name: &str, seen: &[Part]) -> Result<Part, String> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!(
+            "route template {t:?}: capture name {name:?} must be letters, digits and '_' (not starting with a digit)"
+        ));
+    }
+    if seen
+        .iter()
+        .any(|p| matches!(p, Part::Capture(n) if n == name))
+    {
+        return Err(format!(
+            "route template {t:?}: capture {{{name}}} appears twice"
+        ));
+    }
+    Ok(Part::Capture(name.to_owned()))
+}
+
+/// Validates a literal segment and lower-cases it.
+fn parse_literal(t: &str, seg: &str) -> Result<Part, String> {
+    if let Some(bad) = seg
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "-._~!$&'()*,=:@".contains(c)))
+    {
+        return Err(format!(
+            "route template {t:?}: character {bad:?} is not allowed in literal segment {seg:?}"
+        ));
+    }
+    if seg.ends_with('.') {
+        return Err(format!(
+            "route template {t:?}: literal segment {seg:?} is a dot segment or ends with a dot"
+        ));
+    }
+    Ok(Part::Literal(seg.to_ascii_lowercase()))
+}

@@ -1,0 +1,20 @@
+//! scimgate: a SCIM 2.0 gateway on pingora in front of a legacy user service.
+//!
+//! Three jobs, three modules: [`scim`] speaks SCIM to the identity provider, [`backend`]
+//! translates it to the service's own user API (config-driven), and [`guard`] blocks self-service
+//! changes to SCIM-managed accounts. [`proxy`] is the thin pingora glue that sends each request
+//! its way; [`config`], [`auth`] and [`store`] support them; [`demo`] is a built-in legacy
+//! service to try it all on.
+
+pub mod app;
+pub mod auth;
+pub mod backend;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod guard;
+pub mod http_io;
+pub mod proxy;
+pub mod scim;
+pub mod server;
+pub mod store;

@@ -1,0 +1,125 @@
+//! The `scimgate` command line: `demo`, `run`, `check` and `token new`.
+
+use clap::{Parser, Subcommand};
+use scimgate::commands::{self, DemoOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// SCIM 2.0 gateway in front of a legacy user service.
+#[derive(Parser)]
+#[command(name = "scimgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the built-in legacy service and the gateway in front of it.
+    Demo {
+        /// Where the gateway listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// The SCIM API key (random when omitted).
+        #[arg(long)]
+        token: Option<String>,
+        /// The seeded members' password (random when omitted).
+        #[arg(long)]
+        password: Option<String>,
+        /// Folder for state (a fresh temporary folder when omitted).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Run the gateway as configured.
+    Run {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a config file; exits non-zero when it has problems.
+    Check {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Manage SCIM API keys.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Print a new key once, and the hash line to paste into the config.
+    New {
+        /// The tenant the key acts for.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo {
+            listen,
+            token,
+            password,
+            data,
+        } => demo(listen, token, password, data),
+        Command::Run { config } => commands::run(&config),
+        Command::Check { config } => commands::check(&config).map(|report| println!("{report}")),
+        Command::Token {
+            action: TokenAction::New { tenant },
+        } => {
+            print!("{}", commands::token_new(&tenant));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo(
+    listen: SocketAddr,
+    token: Option<String>,
+    password: Option<String>,
+    data: Option<PathBuf>,
+) -> Result<(), String> {
+    let data = match data {
+        Some(d) => d,
+        None => tempfile::Builder::new()
+            .prefix("scimgate-demo-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary folder: {e}"))?
+            .keep(),
+    };
+    let password = password.unwrap_or_else(|| {
+        let key = scimgate::auth::generate_key();
+        key[scimgate::auth::KEY_PREFIX.len()..][..16].to_string()
+    });
+    let token = token.unwrap_or_else(scimgate::auth::generate_key);
+    commands::demo(DemoOptions {
+        listen,
+        token,
+        password,
+        data,
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

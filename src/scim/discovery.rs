@@ -1,0 +1,133 @@
+//! The discovery endpoints (RFC 7644 §4): `/ServiceProviderConfig`, `/Schemas` and
+//! `/ResourceTypes`, generated from the static schemas. Every attribute advertised round-trips:
+//! what the backend cannot hold is kept in the gateway's store.
+
+use super::schema::{AttrDef, SchemaDef, ENTERPRISE, ENTERPRISE_SCHEMA, USER, USER_SCHEMA};
+use serde_json::{json, Value};
+
+const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
+
+/// `/ServiceProviderConfig`.
+pub fn service_provider_config(base_url: &str, max_results: usize) -> Value {
+    json!({
+        "schemas": [SPC_SCHEMA],
+        "documentationUri": "https://github.com/scimgate/scimgate#readme",
+        "patch": {"supported": true},
+        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": true, "maxResults": max_results},
+        "changePassword": {"supported": false},
+        "sort": {"supported": false},
+        "etag": {"supported": true},
+        "authenticationSchemes": [{
+            "type": "oauthbearertoken",
+            "name": "OAuth Bearer Token",
+            "description": "A SCIM API key generated with `scimgate token new`, sent as 'Authorization: Bearer <key>'",
+            "primary": true
+        }],
+        "meta": {"resourceType": "ServiceProviderConfig", "location": format!("{base_url}/ServiceProviderConfig")}
+    })
+}
+
+/// The `User` resource type.
+pub fn user_resource_type(base_url: &str) -> Value {
+    json!({
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "User Account",
+        "schema": USER_SCHEMA,
+        "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": false}],
+        "meta": {"resourceType": "ResourceType", "location": format!("{base_url}/ResourceTypes/User")}
+    })
+}
+
+/// Every schema the gateway serves.
+pub fn schemas(base_url: &str) -> Vec<Value> {
+    [&USER, &ENTERPRISE]
+        .iter()
+        .map(|s| schema(s, base_url))
+        .collect()
+}
+
+/// One schema by URN.
+pub fn schema_by_id(base_url: &str, id: &str) -> Option<Value> {
+    [&USER, &ENTERPRISE]
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(id))
+        .map(|s| schema(s, base_url))
+}
+
+fn schema(s: &SchemaDef, base_url: &str) -> Value {
+    json!({
+        "schemas": [SCHEMA_SCHEMA],
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "attributes": s.attributes.iter().map(attribute).collect::<Vec<_>>(),
+        "meta": {"resourceType": "Schema", "location": format!("{base_url}/Schemas/{}", s.id)}
+    })
+}
+
+fn attribute(a: &AttrDef) -> Value {
+    let mut v = json!({
+        "name": a.name,
+        "type": a.ty.as_str(),
+        "multiValued": a.multi_valued,
+        "description": a.description,
+        "required": a.required,
+        "caseExact": a.case_exact,
+        "mutability": a.mutability.as_str(),
+        "returned": "default",
+        "uniqueness": if a.name == "userName" { "server" } else { "none" },
+    });
+    if let Some(o) = v.as_object_mut() {
+        if !a.sub_attributes.is_empty() {
+            o.insert(
+                "subAttributes".into(),
+                a.sub_attributes.iter().map(attribute).collect(),
+            );
+        }
+        if a.ty == super::schema::AttrType::Reference {
+            let types = if a.name == "$ref" {
+                json!(["User"])
+            } else {
+                json!(["external"])
+            };
+            o.insert("referenceTypes".into(), types);
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_list_user_and_enterprise_with_sub_attributes() {
+        let all = schemas("http://h/scim/v2");
+        assert_eq!(all.len(), 2);
+        let name = all[0]["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "name")
+            .unwrap();
+        assert!(name["subAttributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "givenName"));
+        assert_eq!(all[1]["id"], ENTERPRISE_SCHEMA);
+    }
+
+    #[test]
+    fn spc_advertises_patch_and_filter() {
+        let spc = service_provider_config("http://h", 100);
+        assert_eq!(spc["patch"]["supported"], true);
+        assert_eq!(spc["filter"]["maxResults"], 100);
+    }
+}

@@ -1,0 +1,327 @@
+//! The SCIM server: authenticates the bearer key, routes `/Users`, `/Schemas`, `/ResourceTypes`
+//! and `/ServiceProviderConfig`, and answers every failure with an RFC 7644 error body.
+
+use super::discovery;
+use super::error::ScimError;
+use super::filter;
+use super::message::{list_response, Query, ScimRequest, ScimResponse};
+use super::normalize::normalize_user;
+use super::patch;
+use super::projection::Projection;
+use super::resource::{if_match_accepts, render, version};
+use crate::auth::{Keyring, Principal, Tenant};
+use crate::backend::directory::{Directory, ScimUser};
+use http::Method;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The SCIM endpoint for every tenant.
+pub struct ScimServer {
+    directory: Arc<Directory>,
+    keyring: Keyring,
+    max_results: usize,
+}
+
+impl ScimServer {
+    /// A server over `directory`, accepting the keys of `keyring`.
+    pub fn new(directory: Arc<Directory>, keyring: Keyring, max_results: usize) -> Self {
+        ScimServer {
+            directory,
+            keyring,
+            max_results,
+        }
+    }
+
+    /// Answers one request; `now` is the RFC 3339 time used for `meta` timestamps.
+    pub async fn handle(&self, req: &ScimRequest, now: &str) -> (ScimResponse, Option<Principal>) {
+        let headers: Vec<&[u8]> = req.authorization.iter().map(Vec::as_slice).collect();
+        let principal = match self.keyring.authenticate(&headers) {
+            Ok(p) => p,
+            Err(f) => {
+                return (
+                    ScimResponse::error(&ScimError::unauthorized(f.detail())),
+                    None,
+                )
+            }
+        };
+        let response = match self.route(req, &principal.tenant, now).await {
+            Ok(r) => r,
+            Err(e) => ScimResponse::error(&e),
+        };
+        (response, Some(principal))
+    }
+
+    async fn route(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+        now: &str,
+    ) -> Result<ScimResponse, ScimError> {
+        let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+        let ci = |s: &str, name: &str| s.eq_ignore_ascii_case(name);
+        match segments.as_slice() {
+            [r] if ci(r, "ServiceProviderConfig") => {
+                only_get(req)?;
+                Ok(ScimResponse::json(200, &discovery::service_provider_config(&req.base_url, self.max_results)))
+            }
+            [r] if ci(r, "Schemas") => {
+                only_get(req)?;
+                let all = discovery::schemas(&req.base_url);
+                let n = all.len();
+                Ok(ScimResponse::json(200, &list_response(all, n, 1)))
+            }
+            [r, id] if ci(r, "Schemas") => {
+                only_get(req)?;
+                discovery::schema_by_id(&req.base_url, id)
+                    .map(|s| ScimResponse::json(200, &s))
+                    .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")))
+            }
+            [r] if ci(r, "ResourceTypes") => {
+                only_get(req)?;
+                Ok(ScimResponse::json(200, &list_response(vec![discovery::user_resource_type(&req.base_url)], 1, 1)))
+            }
+            [r, id] if ci(r, "ResourceTypes") => {
+                only_get(req)?;
+                if !ci(id, "User") {
+                    return Err(ScimError::not_found(format!("no resource type {id:?}")));
+                }
+                Ok(ScimResponse::json(200, &discovery::user_resource_type(&req.base_url)))
+            }
+            [r] if ci(r, "Users") => match req.method {
+                Method::GET => self.list(req, tenant).await,
+                Method::POST => self.create(req, tenant, now).await,
+                _ => Err(not_allowed(req, "GET, POST")),
+            },
+            [r, id] if ci(r, "Users") => match req.method {
+                Method::GET => self.get(req, tenant, id).await,
+                Method::PUT => self.replace(req, tenant, id, now).await,
+                Method::PATCH => self.patch(req, tenant, id, now).await,
+                Method::DELETE => self.delete(req, tenant, id).await,
+                _ => Err(not_allowed(req, "GET, PUT, PATCH, DELETE")),
+            },
+            [r, ..] if ci(r, "Groups") => Err(ScimError::not_found(
+                "Groups are not provisioned by this gateway: turn off 'Provision Azure Active Directory Groups'",
+            )),
+            _ => Err(ScimError::not_found(format!("no SCIM endpoint at {:?}", req.path))),
+        }
+    }
+
+    async fn list(&self, req: &ScimRequest, tenant: &Tenant) -> Result<ScimResponse, ScimError> {
+        let q = Query::parse(&req.query);
+        let filter = match q.get("filter")? {
+            Some(text) if !text.trim().is_empty() => Some(filter::parse(text)?),
+            _ => None,
+        };
+        let start = q.number("startIndex", 1)?.max(1);
+        let count = q.number("count", self.max_results)?.min(self.max_results);
+        let projection = Projection::parse(q.get("attributes")?, q.get("excludedAttributes")?)?;
+        if q.get("sortBy")?.is_some() {
+            return Err(ScimError::invalid_value(
+                "sorting is not supported (see /ServiceProviderConfig)",
+            ));
+        }
+        let page = self
+            .directory
+            .search(tenant, filter.as_ref(), start - 1, count)
+            .await?;
+        let resources = page
+            .users
+            .iter()
+            .map(|u| projection.apply(render(u, &req.base_url)))
+            .collect();
+        Ok(ScimResponse::json(
+            200,
+            &list_response(resources, page.total, start),
+        ))
+    }
+
+    async fn get(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<ScimResponse, ScimError> {
+        let q = Query::parse(&req.query);
+        let projection = Projection::parse(q.get("attributes")?, q.get("excludedAttributes")?)?;
+        let user = self
+            .directory
+            .get(tenant, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        Ok(self.answer(200, &user, req, &projection))
+    }
+
+    async fn create(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+        now: &str,
+    ) -> Result<ScimResponse, ScimError> {
+        let resource = normalize_user(&json_body(req)?)?;
+        let user_name = resource
+            .get("userName")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ScimError::invalid_value("userName is required"))?
+            .to_string();
+        let _guard = self
+            .directory
+            .lock(tenant, &format!("userName:{user_name}"))
+            .await;
+        let user = self
+            .directory
+            .create(tenant, without_password(resource), now)
+            .await?;
+        let r = self.answer(201, &user, req, &Projection::Default);
+        let location = format!("{}/Users/{}", req.base_url, user.id);
+        Ok(r.with_header("Location", location))
+    }
+
+    async fn replace(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+        id: &str,
+        now: &str,
+    ) -> Result<ScimResponse, ScimError> {
+        let resource = normalize_user(&json_body(req)?)?;
+        if resource.get("userName").and_then(Value::as_str).is_none() {
+            return Err(ScimError::invalid_value("userName is required"));
+        }
+        let _guard = self.directory.lock(tenant, id).await;
+        self.check_version(req, tenant, id).await?;
+        let user = self
+            .directory
+            .replace(tenant, id, without_password(resource), now)
+            .await?;
+        Ok(self.answer(200, &user, req, &Projection::Default))
+    }
+
+    async fn patch(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+        id: &str,
+        now: &str,
+    ) -> Result<ScimResponse, ScimError> {
+        let ops = patch::parse_request(&json_body(req)?)?;
+        let _guard = self.directory.lock(tenant, id).await;
+        let current = self
+            .directory
+            .get(tenant, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if let Some(tag) = &req.if_match {
+            if !if_match_accepts(tag, &version(&render(&current, &req.base_url))) {
+                return Err(ScimError::precondition_failed(
+                    "the user changed since it was read (If-Match)",
+                ));
+            }
+        }
+        let patched = without_password(patch::apply(&current.resource, &ops)?);
+        let user = if patched == current.resource && self.directory.is_managed(tenant, id)? {
+            current
+        } else {
+            self.directory.replace(tenant, id, patched, now).await?
+        };
+        Ok(self.answer(200, &user, req, &Projection::Default))
+    }
+
+    async fn delete(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<ScimResponse, ScimError> {
+        let _guard = self.directory.lock(tenant, id).await;
+        self.check_version(req, tenant, id).await?;
+        self.directory.delete(tenant, id).await?;
+        Ok(ScimResponse::no_content())
+    }
+
+    async fn check_version(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<(), ScimError> {
+        let Some(tag) = &req.if_match else {
+            return Ok(());
+        };
+        let current = self
+            .directory
+            .get(tenant, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if if_match_accepts(tag, &version(&render(&current, &req.base_url))) {
+            Ok(())
+        } else {
+            Err(ScimError::precondition_failed(
+                "the user changed since it was read (If-Match)",
+            ))
+        }
+    }
+
+    fn answer(
+        &self,
+        status: u16,
+        user: &ScimUser,
+        req: &ScimRequest,
+        projection: &Projection,
+    ) -> ScimResponse {
+        let rendered = render(user, &req.base_url);
+        let etag = version(&rendered);
+        ScimResponse::json(status, &projection.apply(rendered)).with_header("ETag", etag)
+    }
+}
+
+/// The parsed JSON body of a write, checking its content type.
+fn json_body(req: &ScimRequest) -> Result<Value, ScimError> {
+    if let Some(ct) = &req.content_type {
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if !(mime == "application/json" || mime == "application/scim+json" || mime.is_empty()) {
+            return Err(ScimError::new(
+                415,
+                None,
+                format!("unsupported Content-Type {ct:?}: send application/scim+json"),
+            ));
+        }
+    }
+    if req.body.is_empty() {
+        return Err(ScimError::invalid_syntax("the request body is empty"));
+    }
+    crate::guard::body::scan_json(&req.body, usize::MAX)
+        .map(|scan| scan.value)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+}
+
+/// Drops `password`: the gateway never stores it and the User schema it serves has none.
+fn without_password(mut resource: Value) -> Value {
+    if let Some(o) = resource.as_object_mut() {
+        o.remove("password");
+    }
+    resource
+}
+
+fn only_get(req: &ScimRequest) -> Result<(), ScimError> {
+    if req.method == Method::GET {
+        Ok(())
+    } else {
+        Err(not_allowed(req, "GET"))
+    }
+}
+
+fn not_allowed(req: &ScimRequest, allowed: &str) -> ScimError {
+    ScimError::method_not_allowed(format!(
+        "{} is not allowed here (allowed: {allowed})",
+        req.method
+    ))
+}
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::not_found(format!("no user with id {id:?}"))
+}

@@ -1,0 +1,126 @@
+//! Assembling and running the pingora [`Server`]: conf built in code (never from argv), listeners
+//! checked before pingora binds them (pingora keeps running with nothing listening otherwise),
+//! and a handle that runs the whole server on a thread and stops it on demand.
+
+use crate::app::App;
+use crate::proxy::Gateway;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::Service;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// pingora settings for a gateway process; `run_dir` holds the pid file and upgrade socket.
+pub fn server_conf(threads: usize, grace: Duration, run_dir: &Path) -> ServerConf {
+    ServerConf {
+        threads,
+        grace_period_seconds: Some(grace.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(grace.as_secs().max(1)),
+        pid_file: run_dir.join("scimgate.pid").display().to_string(),
+        upgrade_sock: run_dir.join("scimgate-upgrade.sock").display().to_string(),
+        ..ServerConf::default()
+    }
+}
+
+/// Fails with a clear message when an address cannot be bound.
+pub fn check_binds(addrs: &[SocketAddr]) -> Result<(), String> {
+    for addr in addrs {
+        TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The gateway's proxy service listening on `listen`.
+pub fn gateway_service(
+    app: Arc<ArcSwap<App>>,
+    conf: &Arc<ServerConf>,
+    listen: &[SocketAddr],
+) -> impl Service + 'static {
+    let mut service =
+        pingora::proxy::http_proxy_service_with_name(conf, Gateway::new(app), "scimgate");
+    for addr in listen {
+        service.add_tcp(&addr.to_string());
+    }
+    service
+}
+
+/// A bootstrapped pingora server with no services yet.
+pub fn build(conf: ServerConf) -> Server {
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    server
+}
+
+struct NotifyShutdown(Arc<Notify>);
+
+#[async_trait]
+impl ShutdownSignalWatch for NotifyShutdown {
+    async fn recv(&self) -> ShutdownSignal {
+        self.0.notified().await;
+        ShutdownSignal::FastShutdown
+    }
+}
+
+/// A server running on its own thread (tests, embedding); dropping it stops the server.
+pub struct Running {
+    stop: Arc<Notify>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Runs `server` on a new thread until [`Running::stop`] or drop.
+    pub fn start(server: Server) -> Running {
+        let stop = Arc::new(Notify::new());
+        let signal = NotifyShutdown(stop.clone());
+        let thread = std::thread::spawn(move || {
+            server.run(RunArgs {
+                shutdown_signal: Box::new(signal),
+            });
+        });
+        Running {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Waits until something accepts connections on `addr` (bounded by `timeout`).
+pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A free loopback port, found by binding port 0.
+pub fn free_port() -> std::io::Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")?.local_addr()
+}

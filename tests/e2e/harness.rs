@@ -1,0 +1,181 @@
+//! Starts a real gateway and a real backend on free loopback ports inside the test process, and
+//! hands the test a SCIM client bound to them.
+
+use super::http::{self, Reply};
+use arc_swap::ArcSwap;
+use scimgate::app::App;
+use scimgate::commands::{demo_config, DemoOptions};
+use scimgate::config::Config;
+use scimgate::demo::{legacy_service, LegacyBackend};
+use scimgate::server::{self, Running};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The demo's backend credential variable; every test uses the same value.
+pub const DEMO_SERVICE_TOKEN: &str = "test-service-token";
+/// Password of the seeded demo members.
+pub const PASSWORD: &str = "demo-password";
+
+/// A running gateway (and whatever backend the test started with it).
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub token: String,
+    pub dir: tempfile::TempDir,
+    running: Option<Running>,
+}
+
+impl Gateway {
+    /// The demo: gateway + built-in legacy service, like `scimgate demo`.
+    pub fn demo() -> Gateway {
+        std::env::set_var("SCIMGATE_DEMO_SERVICE_TOKEN", DEMO_SERVICE_TOKEN);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = scimgate::auth::generate_key();
+        let listen = server::free_port().expect("port");
+        let legacy_addr = server::free_port().expect("port");
+        let opts = DemoOptions {
+            listen,
+            token: token.clone(),
+            password: PASSWORD.into(),
+            data: dir.path().to_path_buf(),
+        };
+        let legacy = LegacyBackend::open(
+            &dir.path().join("legacy.sqlite"),
+            DEMO_SERVICE_TOKEN,
+            PASSWORD,
+        )
+        .expect("legacy");
+        let config = demo_config(&opts, legacy_addr).expect("demo config");
+        let mut srv = server::build(server::server_conf(2, Duration::from_secs(0), dir.path()));
+        srv.add_service(legacy_service(legacy, &legacy_addr.to_string()));
+        Self::start(srv, config, token, dir, &[legacy_addr])
+    }
+
+    /// A gateway over `config` on a pingora server that already holds the test's backend service.
+    pub fn start(
+        mut srv: pingora::server::Server,
+        config: Config,
+        token: String,
+        dir: tempfile::TempDir,
+        backends: &[SocketAddr],
+    ) -> Gateway {
+        let addr = config.server.listen[0];
+        let app = Arc::new(ArcSwap::from_pointee(App::build(config).expect("app")));
+        srv.add_service(server::gateway_service(app, &srv.configuration, &[addr]));
+        let running = Running::start(srv);
+        for a in backends.iter().chain([&addr]) {
+            assert!(
+                server::wait_listening(*a, Duration::from_secs(10)),
+                "{a} is not listening"
+            );
+        }
+        Gateway {
+            addr,
+            token,
+            dir,
+            running: Some(running),
+        }
+    }
+
+    /// Stops the gateway now (it also stops when dropped).
+    pub fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+    }
+
+    /// A SCIM request with the bearer key; `path` is relative to `/scim/v2`.
+    pub fn scim(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let auth = format!("Bearer {}", self.token);
+        let body = body.map(|b| b.to_string());
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/scim+json"));
+        }
+        http::send(
+            self.addr,
+            method,
+            &format!("/scim/v2{path}"),
+            &headers,
+            body.as_deref().map(str::as_bytes),
+        )
+    }
+
+    /// A plain request to the gateway with extra headers.
+    pub fn request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        http::send(self.addr, method, target, headers, body)
+    }
+
+    /// Logs a demo member in through the gateway; returns the session token.
+    pub fn login(&self, email: &str) -> String {
+        let body = serde_json::json!({"email": email, "password": PASSWORD}).to_string();
+        let r = self.request(
+            "POST",
+            "/api/login",
+            &[("Content-Type", "application/json")],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(r.status, 200, "login {email}: {}", r.text());
+        r.json()["session"].as_str().expect("session").to_string()
+    }
+
+    /// Looks a user up by userName and returns its SCIM id.
+    pub fn id_of(&self, user_name: &str) -> String {
+        let r = self.scim(
+            "GET",
+            &format!(
+                "/Users?filter={}",
+                enc(&format!("userName eq \"{user_name}\""))
+            ),
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["Resources"][0]["id"]
+            .as_str()
+            .expect("found")
+            .to_string()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Percent-encodes a query value the way Entra does (`+` for space, `%22` for quotes).
+pub fn enc(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Asserts an RFC 7644 error body with the given status and scimType.
+pub fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/scim+json"),
+        "{}",
+        r.text()
+    );
+    let body = r.json();
+    assert_eq!(
+        body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+        "{body}"
+    );
+    assert_eq!(body["status"], status.to_string(), "{body}");
+    match scim_type {
+        Some(t) => assert_eq!(body["scimType"], t, "{body}"),
+        None => assert!(body.get("scimType").is_none(), "{body}"),
+    }
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}

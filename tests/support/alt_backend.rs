@@ -1,0 +1,704 @@
+//! "alt": a second in-memory legacy backend for the integration tests, with an API shaped very
+//! differently from the built-in demo, to prove that scimgate needs no backend-specific code —
+//! only a config file (`tests/fixtures/alt.toml`).
+//!
+//! What differs from the demo: string ids (`acc_` + 12 hex digits), an `X-Api-Key` header instead
+//! of a bearer token, `offset`/`limit` paging with a `{"data": [...], "meta": {...}}` envelope,
+//! request bodies wrapped in `{"account": {...}}`, partial updates with `PATCH`, and `active`
+//! changed only through separate `deactivate`/`activate` calls.
+//!
+//! Routes (JSON in and out; `{org}` is any organisation name, each has its own accounts):
+//! - `GET /v1/orgs/{org}/accounts?offset=&limit=&login=` → `{"data":[..],"meta":{"total","offset","limit"}}`
+//!   (offset 0 and limit 20 by default, limit clamped to 50; `login` matches exactly, ignoring case;
+//!   creation order)
+//! - `POST /v1/orgs/{org}/accounts` `{"account":{login,given,family,nick}}` → 201 `{"data":{..}}`
+//! - `GET|PATCH|DELETE /v1/orgs/{org}/accounts/{id}` → `{"data":{..}}` / `{"data":{..}}` / 204
+//! - `POST /v1/orgs/{org}/accounts/{id}/deactivate` and `.../activate` → `{"data":{..}}`
+//!
+//! Errors are `{"errors":[{"code": ...}]}` (with `"data":null` for `unauthenticated` and
+//! `not_found`): 401 `unauthenticated`, 404 `not_found`, 409 `duplicate_login`, 400 `validation`,
+//! 405 `method_not_allowed`, 413 `too_large`, and `injected` for faults set with
+//! [`AltBackend::fail_next`].
+//!
+//! Every response but 204 carries `Content-Length`, and the request body is always read fully
+//! before answering, so pooled keep-alive connections stay in sync.
+
+// Each test binary includes this module and uses a different part of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
+use http::{Method, Response, StatusCode};
+use pingora::apps::http_app::{HttpServer, ServeHttp};
+use pingora::protocols::http::ServerSession;
+use pingora::services::listening::Service;
+use rand::Rng;
+use serde_json::{json, Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The request header carrying the API key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+/// Page size when the list call has no `limit`.
+pub const DEFAULT_LIMIT: usize = 20;
+/// The largest page the list call serves; larger `limit`s are clamped to it.
+pub const MAX_LIMIT: usize = 50;
+/// Largest accepted request body; larger ones get 413.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The alt backend's state: its API key, the accounts of every organisation, pending injected
+/// faults and the log of requests received. Cheap to clone; clones share the state.
+#[derive(Clone)]
+pub struct AltBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    api_key: String,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Every organisation's accounts, in creation order.
+    accounts: Vec<Account>,
+    /// Pending faults, oldest first.
+    faults: Vec<Fault>,
+    /// Every request received, in order.
+    log: Vec<RecordedRequest>,
+}
+
+/// One injected fault: the next matching request is answered with `status`.
+struct Fault {
+    method: Option<Method>,
+    path_contains: String,
+    status: u16,
+}
+
+/// One request the backend received, as recorded by [`AltBackend::request_log`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// The HTTP method (`"PATCH"`).
+    pub method: String,
+    /// The request path, without the query (`/v1/orgs/globex-org/accounts/acc_0123456789ab`).
+    pub path: String,
+    /// The raw query string, if any (`offset=0&limit=50&login=ann`).
+    pub query: Option<String>,
+    /// The route with placeholders (`PATCH /v1/orgs/{org}/accounts/{id}`); the literal path for
+    /// requests that match no route.
+    pub kind: String,
+    /// The status the backend answered.
+    pub status: u16,
+}
+
+/// One account.
+#[derive(Debug, Clone)]
+struct Account {
+    id: String,
+    org: String,
+    login: String,
+    given: Option<String>,
+    family: Option<String>,
+    nick: Option<String>,
+    active: bool,
+    created: String,
+    modified: String,
+}
+
+impl Account {
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "org": self.org,
+            "login": self.login,
+            "given": self.given,
+            "family": self.family,
+            "nick": self.nick,
+            "active": self.active,
+            "created": self.created,
+            "modified": self.modified,
+        })
+    }
+}
+
+impl AltBackend {
+    /// An empty backend accepting requests whose `X-Api-Key` header equals `api_key`.
+    pub fn new(api_key: &str) -> Self {
+        AltBackend {
+            inner: Arc::new(Inner {
+                api_key: api_key.to_owned(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// The API key requests must present.
+    pub fn api_key(&self) -> &str {
+        &self.inner.api_key
+    }
+
+    /// A pingora service answering the alt API over plain HTTP on `addr` (`"127.0.0.1:9191"`).
+    ///
+    /// pingora binds when the server runs, and a failed bind only panics the service's thread:
+    /// pick a free port beforehand.
+    pub fn service(&self, addr: &str) -> impl pingora::services::Service + 'static {
+        let app = HttpServer::new_app(AltApp {
+            backend: self.clone(),
+        });
+        let mut service = Service::new("alt backend".to_owned(), app);
+        service.add_tcp(addr);
+        service
+    }
+
+    /// The accounts of `org` as the API shows them, in creation order.
+    pub fn accounts(&self, org: &str) -> Vec<Value> {
+        self.state()
+            .accounts
+            .iter()
+            .filter(|a| a.org == org)
+            .map(Account::to_json)
+            .collect()
+    }
+
+    /// Creates an account directly, as if `POST /v1/orgs/{org}/accounts` had been called with
+    /// `{"account": account}` (for users that exist before the gateway sees them). Answers the
+    /// new account, or the error code (`duplicate_login`, `validation`).
+    pub fn seed(&self, org: &str, account: Value) -> Result<Value, String> {
+        let body = json!({ "account": account }).to_string();
+        let reply = create(&mut self.state(), org, body.as_bytes());
+        match reply.body {
+            Some(v) if reply.status == StatusCode::CREATED => Ok(v["data"].clone()),
+            Some(v) => Err(v["errors"][0]["code"].as_str().unwrap_or("").to_owned()),
+            None => Err(String::new()),
+        }
+    }
+
+    /// Makes the next request whose path (without query) contains `path_contains` answer
+    /// `status` with `{"errors":[{"code":"injected"}]}`, before authentication and without
+    /// touching any account. Faults queue up; each is used once. A `status` outside 200..=599
+    /// is answered as 500.
+    pub fn fail_next(&self, path_contains: &str, status: u16) {
+        self.push_fault(None, path_contains, status);
+    }
+
+    /// Like [`Self::fail_next`], but only for requests with `method` (`"PATCH"`).
+    pub fn fail_next_method(&self, method: &str, path_contains: &str, status: u16) {
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).ok();
+        self.push_fault(method, path_contains, status);
+    }
+
+    fn push_fault(&self, method: Option<Method>, path_contains: &str, status: u16) {
+        self.state().faults.push(Fault {
+            method,
+            path_contains: path_contains.to_owned(),
+            status,
+        });
+    }
+
+    /// Every request received so far, in order, as `"METHOD /path"` (without the query).
+    pub fn requests(&self) -> Vec<String> {
+        self.state()
+            .log
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
+    /// Every request received so far, in order, with query, route kind and answered status.
+    pub fn request_log(&self) -> Vec<RecordedRequest> {
+        self.state().log.clone()
+    }
+
+    /// How many requests each route received, keyed by route kind
+    /// (`"POST /v1/orgs/{org}/accounts/{id}/deactivate"`).
+    pub fn request_counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for r in &self.state().log {
+            *counts.entry(r.kind.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Forgets the requests received so far (pending faults stay).
+    pub fn clear_requests(&self) {
+        self.state().log.clear();
+    }
+
+    /// The state; a panic while it was held does not make it unusable.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Answers one request whose body has been read (or failed to read).
+    fn handle(&self, req: &Incoming<'_>, body: Result<Vec<u8>, Reply>) -> Reply {
+        let mut state = self.state();
+        let route = Route::parse(req.path);
+        let kind = match &route {
+            Some(r) => format!("{} {}", req.method, r.kind()),
+            None => format!("{} {}", req.method, req.path),
+        };
+        let reply = match take_fault(&mut state, req) {
+            Some(status) => injected(status),
+            None => match body {
+                Err(reply) => reply,
+                Ok(_) if req.api_key != Some(self.inner.api_key.as_str()) => {
+                    missing(StatusCode::UNAUTHORIZED, "unauthenticated")
+                }
+                Ok(body) => match route {
+                    Some(route) => dispatch(&mut state, req, &route, &body),
+                    None => missing(StatusCode::NOT_FOUND, "not_found"),
+                },
+            },
+        };
+        state.log.push(RecordedRequest {
+            method: req.method.to_string(),
+            path: req.path.to_owned(),
+            query: req.query.map(str::to_owned),
+            kind,
+            status: reply.status.as_u16(),
+        });
+        reply
+    }
+}
+
+impl std::fmt::Debug for AltBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AltBackend").finish_non_exhaustive()
+    }
+}
+
+/// The parts of a request the API looks at.
+struct Incoming<'a> {
+    method: &'a Method,
+    path: &'a str,
+    query: Option<&'a str>,
+    api_key: Option<&'a str>,
+}
+
+/// A response before it becomes HTTP.
+struct Reply {
+    status: StatusCode,
+    body: Option<Value>,
+    allow: Option<&'static str>,
+}
+
+impl Reply {
+    fn json(status: StatusCode, body: Value) -> Reply {
+        Reply {
+            status,
+            body: Some(body),
+            allow: None,
+        }
+    }
+
+    fn data(status: StatusCode, account: &Account) -> Reply {
+        Reply::json(status, json!({ "data": account.to_json() }))
+    }
+}
+
+/// `{"errors":[{"code": code}]}`.
+fn error(status: StatusCode, code: &str) -> Reply {
+    Reply::json(status, json!({ "errors": [{ "code": code }] }))
+}
+
+/// `{"data":null,"errors":[{"code": code}]}`, for answers about something that is not there.
+fn missing(status: StatusCode, code: &str) -> Reply {
+    Reply::json(status, json!({ "data": null, "errors": [{ "code": code }] }))
+}
+
+fn validation() -> Reply {
+    error(StatusCode::BAD_REQUEST, "validation")
+}
+
+fn injected(status: u16) -> Reply {
+    let status = StatusCode::from_u16(status)
+        .ok()
+        .filter(|s| (200..=599).contains(&s.as_u16()))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::NO_CONTENT {
+        return Reply {
+            status,
+            body: None,
+            allow: None,
+        };
+    }
+    error(status, "injected")
+}
+
+/// Removes and answers the status of the first pending fault matching `req`.
+fn take_fault(state: &mut State, req: &Incoming<'_>) -> Option<u16> {
+    let at = state.faults.iter().position(|f| {
+        f.method.as_ref().is_none_or(|m| m == req.method) && req.path.contains(&f.path_contains)
+    })?;
+    Some(state.faults.remove(at).status)
+}
+
+/// The API's routes.
+enum Route {
+    /// `/v1/orgs/{org}/accounts`
+    Collection { org: String },
+    /// `/v1/orgs/{org}/accounts/{id}`
+    Item { org: String, id: String },
+    /// `/v1/orgs/{org}/accounts/{id}/deactivate` (`activate` false) or `/activate` (true).
+    SetActive {
+        org: String,
+        id: String,
+        activate: bool,
+    },
+}
+
+impl Route {
+    fn parse(path: &str) -> Option<Route> {
+        let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .filter(|d| !d.is_empty())
+                .map(|d| d.into_owned())
+        };
+        match segments.as_slice() {
+            ["v1", "orgs", org, "accounts"] => Some(Route::Collection { org: decode(org)? }),
+            ["v1", "orgs", org, "accounts", id] => Some(Route::Item {
+                org: decode(org)?,
+                id: decode(id)?,
+            }),
+            ["v1", "orgs", org, "accounts", id, action @ ("deactivate" | "activate")] => {
+                Some(Route::SetActive {
+                    org: decode(org)?,
+                    id: decode(id)?,
+                    activate: *action == "activate",
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The route with placeholders, for [`RecordedRequest::kind`].
+    fn kind(&self) -> &'static str {
+        match self {
+            Route::Collection { .. } => "/v1/orgs/{org}/accounts",
+            Route::Item { .. } => "/v1/orgs/{org}/accounts/{id}",
+            Route::SetActive { activate: false, .. } => "/v1/orgs/{org}/accounts/{id}/deactivate",
+            Route::SetActive { activate: true, .. } => "/v1/orgs/{org}/accounts/{id}/activate",
+        }
+    }
+}
+
+fn dispatch(state: &mut State, req: &Incoming<'_>, route: &Route, body: &[u8]) -> Reply {
+    let method = req.method;
+    match route {
+        Route::Collection { org } if method == Method::GET => list(state, org, req.query),
+        Route::Collection { org } if method == Method::POST => create(state, org, body),
+        Route::Collection { .. } => not_allowed("GET, POST"),
+        Route::Item { org, id } if method == Method::GET => match find(state, org, id) {
+            Some(at) => Reply::data(StatusCode::OK, &state.accounts[at]),
+            None => missing(StatusCode::NOT_FOUND, "not_found"),
+        },
+        Route::Item { org, id } if method == Method::PATCH => update(state, org, id, body),
+        Route::Item { org, id } if method == Method::DELETE => match find(state, org, id) {
+            Some(at) => {
+                state.accounts.remove(at);
+                Reply {
+                    status: StatusCode::NO_CONTENT,
+                    body: None,
+                    allow: None,
+                }
+            }
+            None => missing(StatusCode::NOT_FOUND, "not_found"),
+        },
+        Route::Item { .. } => not_allowed("GET, PATCH, DELETE"),
+        Route::SetActive { org, id, activate } if method == Method::POST => {
+            match find(state, org, id) {
+                Some(at) => {
+                    let account = &mut state.accounts[at];
+                    if account.active != *activate {
+                        account.active = *activate;
+                        account.modified = now();
+                    }
+                    Reply::data(StatusCode::OK, account)
+                }
+                None => missing(StatusCode::NOT_FOUND, "not_found"),
+            }
+        }
+        Route::SetActive { .. } => not_allowed("POST"),
+    }
+}
+
+fn not_allowed(allow: &'static str) -> Reply {
+    let mut reply = error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    reply.allow = Some(allow);
+    reply
+}
+
+fn find(state: &State, org: &str, id: &str) -> Option<usize> {
+    state
+        .accounts
+        .iter()
+        .position(|a| a.org == org && a.id == id)
+}
+
+/// True when another account of `org` (not `except`) has `login`, ignoring case.
+fn login_taken(state: &State, org: &str, login: &str, except: Option<&str>) -> bool {
+    let login = login.to_lowercase();
+    state.accounts.iter().any(|a| {
+        a.org == org && Some(a.id.as_str()) != except && a.login.to_lowercase() == login
+    })
+}
+
+fn list(state: &State, org: &str, query: Option<&str>) -> Reply {
+    let mut offset = 0;
+    let mut limit = DEFAULT_LIMIT;
+    let mut login = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "offset" | "limit" if value.is_empty() => {}
+            "offset" => match value.parse::<usize>() {
+                Ok(n) => offset = n,
+                Err(_) => return validation(),
+            },
+            "limit" => match value.parse::<usize>() {
+                Ok(n) => limit = n.min(MAX_LIMIT),
+                Err(_) => return validation(),
+            },
+            "login" => login = Some(value.to_lowercase()),
+            _ => {}
+        }
+    }
+    let matching: Vec<&Account> = state
+        .accounts
+        .iter()
+        .filter(|a| a.org == org)
+        .filter(|a| login.as_ref().is_none_or(|l| a.login.to_lowercase() == *l))
+        .collect();
+    let data: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|a| a.to_json())
+        .collect();
+    Reply::json(
+        StatusCode::OK,
+        json!({
+            "data": data,
+            "meta": { "total": matching.len(), "offset": offset, "limit": limit },
+        }),
+    )
+}
+
+/// The `account` object of a create or update body.
+fn account_input(body: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body).ok()? {
+        Value::Object(mut o) => match o.remove("account")? {
+            Value::Object(account) => Some(account),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A login: a non-blank string.
+fn login_value(v: &Value) -> Option<String> {
+    v.as_str()
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_owned)
+}
+
+/// An optional text field: `Ok(None)` for null, `Err` for anything but a string or null.
+fn text_value(v: &Value) -> Result<Option<String>, ()> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err(()),
+    }
+}
+
+/// The optional text field `key` of `input`: absent and null both read as `None`.
+fn optional_text(input: &Map<String, Value>, key: &str) -> Result<Option<String>, ()> {
+    input.get(key).map_or(Ok(None), text_value)
+}
+
+fn create(state: &mut State, org: &str, body: &[u8]) -> Reply {
+    let Some(input) = account_input(body) else {
+        return validation();
+    };
+    let Some(login) = input.get("login").and_then(login_value) else {
+        return validation();
+    };
+    let (Ok(given), Ok(family), Ok(nick)) = (
+        optional_text(&input, "given"),
+        optional_text(&input, "family"),
+        optional_text(&input, "nick"),
+    ) else {
+        return validation();
+    };
+    if login_taken(state, org, &login, None) {
+        return error(StatusCode::CONFLICT, "duplicate_login");
+    }
+    let id = new_id(state);
+    let now = now();
+    let account = Account {
+        id,
+        org: org.to_owned(),
+        login,
+        given,
+        family,
+        nick,
+        active: true,
+        created: now.clone(),
+        modified: now,
+    };
+    let reply = Reply::data(StatusCode::CREATED, &account);
+    state.accounts.push(account);
+    reply
+}
+
+fn update(state: &mut State, org: &str, id: &str, body: &[u8]) -> Reply {
+    let Some(at) = find(state, org, id) else {
+        return missing(StatusCode::NOT_FOUND, "not_found");
+    };
+    let Some(input) = account_input(body) else {
+        return validation();
+    };
+    let mut next = state.accounts[at].clone();
+    if let Some(v) = input.get("login") {
+        let Some(login) = login_value(v) else {
+            return validation();
+        };
+        next.login = login;
+    }
+    for (key, slot) in [
+        ("given", &mut next.given),
+        ("family", &mut next.family),
+        ("nick", &mut next.nick),
+    ] {
+        if let Some(v) = input.get(key) {
+            match text_value(v) {
+                Ok(text) => *slot = text,
+                Err(()) => return validation(),
+            }
+        }
+    }
+    if login_taken(state, org, &next.login, Some(id)) {
+        return error(StatusCode::CONFLICT, "duplicate_login");
+    }
+    let current = &mut state.accounts[at];
+    let changed = (&next.login, &next.given, &next.family, &next.nick)
+        != (
+            &current.login,
+            &current.given,
+            &current.family,
+            &current.nick,
+        );
+    if changed {
+        next.modified = now();
+        *current = next;
+    }
+    Reply::data(StatusCode::OK, current)
+}
+
+/// A fresh `acc_` + 12 hex digits id, unique across organisations.
+fn new_id(state: &State) -> String {
+    loop {
+        let bytes: [u8; 6] = rand::thread_rng().gen();
+        let id = format!("acc_{}", hex::encode(bytes));
+        if !state.accounts.iter().any(|a| a.id == id) {
+            return id;
+        }
+    }
+}
+
+/// The current time, RFC 3339 in UTC.
+fn now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// The alt API as a pingora [`ServeHttp`] application.
+struct AltApp {
+    backend: AltBackend,
+}
+
+#[async_trait]
+impl ServeHttp for AltApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let body = read_body(session).await;
+        let header = session.req_header();
+        let req = Incoming {
+            method: &header.method,
+            path: header.uri.path(),
+            query: header.uri.query(),
+            api_key: header
+                .headers
+                .get(API_KEY_HEADER)
+                .and_then(|v| v.to_str().ok()),
+        };
+        into_response(self.backend.handle(&req, body))
+    }
+}
+
+/// Reads the whole request body, refusing more than [`MAX_BODY_BYTES`].
+async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, Reply> {
+    let too_large = || error(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+    let declared = session
+        .get_header(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let expects_continue = session
+        .get_header(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        // Without this pingora closes the connection after a response that starts before
+        // the body was read.
+        session.set_close_on_response_before_downstream_finish(false);
+        let sent = session.write_continue_response().await;
+        session.set_close_on_response_before_downstream_finish(true);
+        if sent.is_err() {
+            return Err(validation());
+        }
+    }
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_BODY_BYTES => {
+                return Err(too_large())
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Ok(body),
+            Err(_) => return Err(validation()),
+        }
+    }
+}
+
+/// Turns a reply into an HTTP response with `Content-Type` and `Content-Length` (neither for
+/// 204, which has no body and must not declare a length).
+fn into_response(reply: Reply) -> Response<Vec<u8>> {
+    let body = reply.body.map(|v| v.to_string().into_bytes());
+    let has_body = body.is_some();
+    let body = body.unwrap_or_default();
+    let len = body.len();
+    let mut response = Response::new(body);
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if reply.status != StatusCode::NO_CONTENT {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+        if has_body {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+    }
+    if let Some(allow) = reply.allow {
+        headers.insert(ALLOW, HeaderValue::from_static(allow));
+    }
+    response
+}
