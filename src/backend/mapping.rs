@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 /// Which write a native body is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Write {
-    /// A new user: unset fields are left out, defaults apply.
+    /// A new user: unset fields are left out.
     Create,
     /// A replacement: unset fields are sent as `null` (cleared).
     Update,
@@ -43,11 +43,9 @@ fn native_value(
     let Some(target) = &field.scim else {
         return Ok(field.constant.clone());
     };
-    let scim = get_target(resource, target).cloned().or_else(|| {
-        (write == Write::Create)
-            .then(|| field.default.clone())
-            .flatten()
-    });
+    let scim = get_target(resource, target)
+        .cloned()
+        .or_else(|| field.default.clone());
     match (scim, &field.transform) {
         (Some(v), t) => encode(t, target, &v).map(Some),
         (None, Transform::BoolEnum { .. }) => Ok(None),
@@ -90,14 +88,18 @@ fn convert(ty: NativeType, v: &Value) -> Option<Value> {
 }
 
 /// Builds the SCIM view of a native user: `shadow` (what SCIM last wrote) with every mapped
-/// attribute replaced by the backend's current value. `id` and `meta` are added by the caller.
+/// attribute replaced by the backend's current value. A mapped attribute SCIM left unset and
+/// whose backend value is the field's `default` stays unset, so it round-trips. `id` and `meta`
+/// are added by the caller.
 pub fn from_native(api: &UserApi, native: &Value, shadow: Option<&Value>) -> Value {
     let mut resource = shadow.cloned().unwrap_or_else(|| Value::Object(Map::new()));
     for field in &api.fields {
         let Some(target) = &field.scim else { continue };
         let value = get_path(native, &field.native)
             .and_then(|v| decode(&field.transform, target.attr.leaf(), v));
-        set_target(&mut resource, target, value);
+        let unset_default =
+            shadow.is_some_and(|s| get_target(s, target).is_none()) && value == field.default;
+        set_target(&mut resource, target, if unset_default { None } else { value });
     }
     resource
 }

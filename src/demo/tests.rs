@@ -286,7 +286,7 @@ fn admin_manages_members() -> TestResult {
         "POST",
         members,
         Some(&admin),
-        Some(&json!({"email": "nope"})),
+        Some(&json!({"email": "has space"})),
     )?;
     assert_eq!((r.status, r.error_code().as_str()), (422, "invalid"));
     let bad_status = json!({"email": "s@acme.test", "status": "deleted"});

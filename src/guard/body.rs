@@ -19,7 +19,7 @@ pub enum BodyReject {
     NotUtf8,
     /// Not a single valid JSON object (the reason, with a byte offset where useful).
     NotJson(String),
-    /// A key appears twice in one object (compared after [`canon::fold_lenient`]).
+    /// A key appears twice in one object (compared by [`key_form`]).
     DuplicateKey(String),
     /// An object key uses an escape sequence (JSON `\…`, or `%` in a form key); the text is
     /// the key up to the escape.
@@ -88,23 +88,29 @@ impl BodyScan {
         }
     }
 
-    /// Whether a top-level key equals `name` after [`canon::fold_lenient`] and trimming (so
-    /// `Email`, `EMAIL`, `emaıl` and ` email` all count as `email`: a lenient backend may bind
-    /// any of them).
+    /// Whether a top-level key has the same [`key_form`] as `name` (so `Email`, `EMAIL`,
+    /// `emaıl`, `e_mail` and ` email` all count as `email`: a lenient backend may bind any of
+    /// them).
     pub fn has_key_ci(&self, name: &str) -> bool {
-        let want = fold_key(name);
-        self.top_level_keys.iter().any(|k| fold_key(k) == want)
+        let want = key_form(name);
+        self.top_level_keys.iter().any(|k| key_form(k) == want)
     }
 
     /// Like [`Self::has_key_ci`], but at any depth (inside nested objects and arrays too).
     pub fn has_key_ci_deep(&self, name: &str) -> bool {
-        value_has_key(&self.value, &fold_key(name))
+        value_has_key(&self.value, &key_form(name))
     }
 }
 
-/// The comparison form of a key.
-fn fold_key(k: &str) -> String {
-    canon::fold_lenient(k.trim())
+/// The comparison form of a key: [`canon::fold_lenient`], then only letters and digits, so
+/// case, look-alikes, separators and whitespace do not matter (`new_password`,
+/// `newPassword`, `New-Password` and ` newpassword` compare equal: some binder maps each of
+/// them to the same field).
+pub fn key_form(k: &str) -> String {
+    canon::fold_lenient(k)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect()
 }
 
 /// Whether `v` has an object key folding to `want` anywhere.
@@ -112,7 +118,7 @@ fn value_has_key(v: &Value, want: &str) -> bool {
     match v {
         Value::Object(map) => map
             .iter()
-            .any(|(k, child)| fold_key(k) == want || value_has_key(child, want)),
+            .any(|(k, child)| key_form(k) == want || value_has_key(child, want)),
         Value::Array(items) => items.iter().any(|child| value_has_key(child, want)),
         _ => false,
     }
@@ -242,8 +248,8 @@ pub fn scan_body(kind: BodyKind, body: &[u8], cap: usize) -> Result<BodyScan, Bo
 // ---------------------------------------------------------------------------------------------
 
 /// Strict JSON: at most `cap` bytes, UTF-8 without BOM, exactly one value, an object at top
-/// level, no duplicate keys in any object (compared after [`canon::fold_lenient`] and
-/// trimming, since a lenient binder may match keys case-insensitively), no escape of any kind
+/// level, no duplicate keys in any object (compared by [`key_form`], since a lenient binder
+/// may match keys case-insensitively or ignore separators), no escape of any kind
 /// inside an object key (so `"em\u0061il"` cannot hide `email`), nesting at most
 /// [`MAX_DEPTH`] (checked before descending). Validated by a scan over the bytes, then parsed
 /// with serde_json for the value.
@@ -360,7 +366,7 @@ impl<'a> Scanner<'a> {
                 return self.fail("expected an object key");
             }
             let key = self.string(true)?;
-            if !seen.insert(fold_key(&key)) {
+            if !seen.insert(key_form(&key)) {
                 return Err(BodyReject::DuplicateKey(key));
             }
             keys.push(key);
@@ -505,7 +511,7 @@ impl<'a> Scanner<'a> {
 
 /// Strict `application/x-www-form-urlencoded`: at most `cap` bytes, UTF-8, pairs split on `&`
 /// only (a raw `;`, which some parsers also split on, is refused), keys without `%`-escapes
-/// and without `[`/`]` (array/nested syntax), no duplicate keys (after folding), values
+/// and without `[`/`]` (array/nested syntax), no duplicate keys (by [`key_form`]), values
 /// decoded (`+` is space) to valid UTF-8. Yields the keys as a flat object of strings.
 pub fn scan_form(body: &[u8], cap: usize) -> Result<BodyScan, BodyReject> {
     if body.len() > cap {
@@ -523,7 +529,7 @@ pub fn scan_form(body: &[u8], cap: usize) -> Result<BodyScan, BodyReject> {
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let key = form_key(raw_key)?;
-        if !seen.insert(fold_key(&key)) {
+        if !seen.insert(key_form(&key)) {
             return Err(BodyReject::DuplicateKey(key));
         }
         map.insert(key.clone(), Value::String(form_value(raw_value)?));
@@ -576,4 +582,429 @@ fn form_value(raw: &str) -> Result<String, BodyReject> {
         }
     }
     String::from_utf8(out).map_err(|_| BodyReject::NotUtf8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use proptest::prelude::*;
+
+    const CAP: usize = 1024;
+
+    /// `(body, Ok(top-level keys) | Err(rejection))`.
+    type Case = (&'static str, Result<&'static [&'static str], BodyReject>);
+
+    fn json_cases() -> Vec<Case> {
+        let nj = |s: &str| Err(BodyReject::NotJson(s.to_owned()));
+        vec![
+            (r#"{}"#, Ok(&[])),
+            (r#"{"email":"a@b.test"}"#, Ok(&["email"])),
+            (
+                r#" {"Email" : "x", "name": {"a": [1, 2.5e3, -0.1, true, false, null]}} "#,
+                Ok(&["Email", "name"]),
+            ),
+            (r#"{"s":"esc \" \\ \/ \b \f \n \r \t \u00e9"}"#, Ok(&["s"])),
+            (r#"{"a":{"a":{"a":1}}}"#, Ok(&["a"])),
+            (r#"{"a":1,"b":{"a":2}}"#, Ok(&["a", "b"])),
+            (
+                r#"{"email":1,"email":2}"#,
+                Err(BodyReject::DuplicateKey("email".into())),
+            ),
+            (
+                r#"{"email":1,"EMAIL":2}"#,
+                Err(BodyReject::DuplicateKey("EMAIL".into())),
+            ),
+            (
+                r#"{"email":1,"emaıl":2}"#,
+                Err(BodyReject::DuplicateKey("emaıl".into())),
+            ),
+            (
+                r#"{"email":1," email":2}"#,
+                Err(BodyReject::DuplicateKey(" email".into())),
+            ),
+            (
+                r#"{"new_password":1,"newPassword":2}"#,
+                Err(BodyReject::DuplicateKey("newPassword".into())),
+            ),
+            (
+                r#"{"x":{"a":1,"a":2}}"#,
+                Err(BodyReject::DuplicateKey("a".into())),
+            ),
+            (
+                r#"{"x":[{"a":1,"A":2}]}"#,
+                Err(BodyReject::DuplicateKey("A".into())),
+            ),
+            (
+                r#"{"em\u0061il":"x"}"#,
+                Err(BodyReject::EscapedKey("em".into())),
+            ),
+            (
+                r#"{"x":{"\u0065mail":"x"}}"#,
+                Err(BodyReject::EscapedKey(String::new())),
+            ),
+            (r#"{"a\"b":1}"#, Err(BodyReject::EscapedKey("a".into()))),
+            ("", nj("the top-level value must be an object at byte 0")),
+            ("[]", nj("the top-level value must be an object at byte 0")),
+            (
+                r#""email""#,
+                nj("the top-level value must be an object at byte 0"),
+            ),
+            (
+                r#"{"a":1}{"b":2}"#,
+                nj("unexpected data after the object at byte 7"),
+            ),
+            (r#"{"a":1,}"#, nj("expected an object key at byte 7")),
+            (r#"{"a":01}"#, nj("expected ',' or '}' at byte 6")),
+            (r#"{"a":1.}"#, nj("bad number at byte 7")),
+            (r#"{"a":-}"#, nj("bad number at byte 6")),
+            (r#"{"a":tru}"#, nj("expected true, false or null at byte 5")),
+            (r#"{"a":'x'}"#, nj("expected a value at byte 5")),
+            (r#"{a:1}"#, nj("expected an object key at byte 1")),
+            (r#"{"a" 1}"#, nj("expected ':' at byte 5")),
+            (r#"{"a":"\x"}"#, nj("bad escape at byte 7")),
+            (r#"{"a":"\u12"}"#, nj("bad \\u escape at byte 7")),
+            (
+                "{\"a\":\"tab\there\"}",
+                nj("control character in string at byte 9"),
+            ),
+            (
+                r#"{"a":"unterminated}"#,
+                nj("unterminated string at byte 19"),
+            ),
+            (r#"{"a":[1,]}"#, nj("expected a value at byte 8")),
+            (r#"{"a":1 /* c */}"#, nj("expected ',' or '}' at byte 7")),
+            ("\u{feff}{}", nj("a byte order mark is not allowed")),
+        ]
+    }
+
+    #[test]
+    fn json_table() {
+        for (body, want) in json_cases() {
+            let got = scan_json(body.as_bytes(), CAP).map(|s| s.top_level_keys);
+            let want = want.map(|k| k.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            assert_eq!(got, want, "{body}");
+        }
+    }
+
+    #[test]
+    fn json_limits_and_encoding() {
+        assert_eq!(
+            scan_json(b"{\"a\":\"\xff\"}", CAP),
+            Err(BodyReject::NotUtf8)
+        );
+        assert_eq!(scan_json(&[b' '; 10], 9), Err(BodyReject::TooLarge));
+        let nested = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+        assert!(scan_json(nested(MAX_DEPTH - 1).as_bytes(), 1 << 20).is_ok());
+        assert_eq!(
+            scan_json(nested(MAX_DEPTH + 1).as_bytes(), 1 << 20),
+            Err(BodyReject::TooDeep)
+        );
+        let arrays = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(
+            scan_json(arrays.as_bytes(), 1 << 20),
+            Err(BodyReject::TooDeep)
+        );
+        let lone = scan_json(br#"{"a":"\ud800"}"#, CAP);
+        assert!(matches!(lone, Err(BodyReject::NotJson(_))), "{lone:?}");
+    }
+
+    #[test]
+    fn key_lookup() {
+        let s = scan_json(
+            r#"{"Email":"x","profile":{"emaıl":"y","list":[{"PassWord":1}]}}"#.as_bytes(),
+            CAP,
+        )
+        .expect("valid");
+        assert!(s.has_key_ci("email"));
+        assert!(s.has_key_ci("EMAIL"));
+        assert!(s.has_key_ci("e_mail"));
+        assert!(!s.has_key_ci("mail"));
+        assert!(!s.has_key_ci("password"));
+        assert!(s.has_key_ci_deep("password"));
+        assert!(!s.has_key_ci_deep("new_password"));
+        assert_eq!(s.value["profile"]["emaıl"], "y");
+        assert!(!BodyScan::empty().has_key_ci("email"));
+    }
+
+    /// `(body, Ok(pairs) | Err)`.
+    type FormCase = (
+        &'static str,
+        Result<&'static [(&'static str, &'static str)], BodyReject>,
+    );
+
+    #[test]
+    fn form_table() {
+        let cases: &[FormCase] = &[
+            ("", Ok(&[])),
+            ("email=a%40b.test", Ok(&[("email", "a@b.test")])),
+            ("a=1&&b=x+y&c", Ok(&[("a", "1"), ("b", "x y"), ("c", "")])),
+            ("a=%C3%A9", Ok(&[("a", "é")])),
+            ("new+password=x", Ok(&[("new password", "x")])),
+            (
+                "email=a&email=b",
+                Err(BodyReject::DuplicateKey("email".into())),
+            ),
+            (
+                "email=a&EMAIL=b",
+                Err(BodyReject::DuplicateKey("EMAIL".into())),
+            ),
+            ("em%61il=x", Err(BodyReject::EscapedKey("em".into()))),
+            (
+                "a=1;email=x",
+                Err(BodyReject::BadForm(
+                    "';' is not a pair separator here".into(),
+                )),
+            ),
+            (
+                "email[]=x",
+                Err(BodyReject::BadForm(
+                    "bracketed key \"email[]\" (arrays and nested keys are not read)".into(),
+                )),
+            ),
+            (
+                "user[email]=x",
+                Err(BodyReject::BadForm(
+                    "bracketed key \"user[email]\" (arrays and nested keys are not read)".into(),
+                )),
+            ),
+            (
+                "a=%zz",
+                Err(BodyReject::BadForm("malformed %-escape".into())),
+            ),
+            (
+                "a=%4",
+                Err(BodyReject::BadForm("malformed %-escape".into())),
+            ),
+            ("a=%ff", Err(BodyReject::NotUtf8)),
+        ];
+        for (body, want) in cases {
+            let got = scan_form(body.as_bytes(), CAP).map(|s| {
+                s.top_level_keys
+                    .iter()
+                    .map(|k| {
+                        (
+                            k.clone(),
+                            s.value[k].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let want = want.clone().map(|w| {
+                w.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(got, want, "{body}");
+        }
+        assert_eq!(scan_form(b"a=\xff", CAP), Err(BodyReject::NotUtf8));
+        assert_eq!(scan_form(b"a=12345", 3), Err(BodyReject::TooLarge));
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    /// `(headers, expected kind)`.
+    type ClassifyCase = (
+        Vec<(&'static str, &'static str)>,
+        Result<BodyKind, BodyReject>,
+    );
+
+    #[test]
+    fn classify_table() {
+        let unsupported = |s: &str| Err(BodyReject::UnsupportedContentType(s.to_owned()));
+        let cases: Vec<ClassifyCase> = vec![
+            (vec![], Ok(BodyKind::Empty)),
+            (vec![("content-length", "0")], Ok(BodyKind::Empty)),
+            (vec![("content-length", "5")], unsupported("(none)")),
+            (
+                vec![("transfer-encoding", "chunked")],
+                unsupported("(none)"),
+            ),
+            (
+                vec![("content-type", "application/json")],
+                Ok(BodyKind::Json),
+            ),
+            (
+                vec![("content-type", "Application/JSON; charset=UTF-8")],
+                Ok(BodyKind::Json),
+            ),
+            (
+                vec![("content-type", "application/json;charset=\"utf-8\"")],
+                Ok(BodyKind::Json),
+            ),
+            (
+                vec![("content-type", "application/json;")],
+                Ok(BodyKind::Json),
+            ),
+            (
+                vec![("content-type", "application/merge-patch+json")],
+                Ok(BodyKind::Json),
+            ),
+            (
+                vec![("content-type", "application/scim+json")],
+                Ok(BodyKind::Json),
+            ),
+            (
+                vec![("content-type", "application/x-www-form-urlencoded")],
+                Ok(BodyKind::Form),
+            ),
+            (
+                vec![("content-type", "application/json; charset=utf-16")],
+                unsupported("(parameter \"charset=utf-16\")"),
+            ),
+            (
+                vec![("content-type", "application/json; boundary=x")],
+                unsupported("(parameter \"boundary=x\")"),
+            ),
+            (
+                vec![("content-type", "text/plain")],
+                unsupported("text/plain"),
+            ),
+            (
+                vec![("content-type", "text/json")],
+                unsupported("text/json"),
+            ),
+            (
+                vec![("content-type", "multipart/form-data; boundary=x")],
+                unsupported("(parameter \"boundary=x\")"),
+            ),
+            (
+                vec![("content-type", "application/+json")],
+                unsupported("application/+json"),
+            ),
+            (
+                vec![("content-type", "application/json, text/plain")],
+                unsupported("application/json, text/plain"),
+            ),
+            (
+                vec![
+                    ("content-type", "application/json"),
+                    ("content-type", "application/json"),
+                ],
+                unsupported("(several Content-Type headers)"),
+            ),
+            (
+                vec![
+                    ("content-type", "application/json"),
+                    ("content-encoding", "gzip"),
+                ],
+                Err(BodyReject::Compressed),
+            ),
+            (
+                vec![
+                    ("content-type", "application/json"),
+                    ("content-encoding", "identity"),
+                ],
+                Ok(BodyKind::Json),
+            ),
+            (
+                vec![
+                    ("content-type", "application/json"),
+                    ("content-encoding", "identity, br"),
+                ],
+                Err(BodyReject::Compressed),
+            ),
+            (
+                vec![
+                    ("content-type", "application/json"),
+                    ("transfer-encoding", "gzip, chunked"),
+                ],
+                Err(BodyReject::Compressed),
+            ),
+            (
+                vec![
+                    ("content-type", "application/json"),
+                    ("transfer-encoding", "chunked"),
+                ],
+                Ok(BodyKind::Json),
+            ),
+        ];
+        for (h, want) in cases {
+            assert_eq!(classify(&headers(&h)), want, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn scan_body_dispatch() {
+        assert_eq!(scan_body(BodyKind::Json, b"", CAP), Ok(BodyScan::empty()));
+        assert_eq!(scan_body(BodyKind::Empty, b"", CAP), Ok(BodyScan::empty()));
+        assert_eq!(
+            scan_body(BodyKind::Empty, b"{}", CAP),
+            Err(BodyReject::UnsupportedContentType("(none)".into()))
+        );
+        assert!(scan_body(BodyKind::Form, b"email=x", CAP).is_ok_and(|s| s.has_key_ci("Email")));
+        assert!(
+            scan_body(BodyKind::Json, b"{\"email\":1}", CAP).is_ok_and(|s| s.has_key_ci("email"))
+        );
+    }
+
+    #[test]
+    fn messages() {
+        let all = [
+            BodyReject::NotUtf8,
+            BodyReject::NotJson("x".into()),
+            BodyReject::DuplicateKey("k".into()),
+            BodyReject::EscapedKey("k".into()),
+            BodyReject::TooDeep,
+            BodyReject::TooLarge,
+            BodyReject::Compressed,
+            BodyReject::UnsupportedContentType("t".into()),
+            BodyReject::BadForm("f".into()),
+        ];
+        for r in all {
+            assert!(r.to_string().len() > 15, "{r:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn prop_json_never_panics(b in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = scan_json(&b, CAP);
+            let _ = scan_form(&b, CAP);
+        }
+
+        /// The scanner accepts exactly what serde_json accepts, for objects without escaped
+        /// or folded-duplicate keys.
+        #[test]
+        fn prop_agrees_with_serde(v in json_object()) {
+            let text = serde_json::to_string(&v).unwrap_or_default();
+            let scan = scan_json(text.as_bytes(), 1 << 20);
+            prop_assert_eq!(scan.map(|s| s.value), Ok(v));
+        }
+
+        #[test]
+        fn prop_structured_json_never_panics(s in "[{}\\[\\]\":,a-c0-9eE.+\\- \\\\u]{0,40}") {
+            if let Ok(scan) = scan_json(s.as_bytes(), CAP) {
+                let serde: Result<Value, _> = serde_json::from_str(&s);
+                prop_assert_eq!(serde.ok(), Some(scan.value));
+            }
+        }
+    }
+
+    /// JSON objects with distinct lower-case keys.
+    fn json_object() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,8}".prop_map(Value::String),
+        ];
+        let value = leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        prop::collection::btree_map("[a-z]{1,4}", value, 0..5)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
 }

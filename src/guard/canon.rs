@@ -13,9 +13,9 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 /// Longest request target (bytes) [`canonicalize`] accepts.
 pub const MAX_TARGET_LEN: usize = 16 * 1024;
 
-/// Upper bound on decode-and-fold rounds in the lenient reading (each round needs one more
-/// level of nested encoding, which grows the input about ninefold, so real inputs settle in a
-/// handful).
+/// Upper bound on decode-and-clean rounds in the lenient reading. A new round is needed only
+/// when dropping a control character or folding a look-alike forms a fresh `%`-escape, so real
+/// inputs settle in one or two; anything needing more is refused by the strict form anyway.
 const MAX_LENIENT_ROUNDS: usize = 16;
 
 /// Bytes written as-is in a canonical path segment; everything else is `%XX` (upper-case hex).
@@ -56,6 +56,15 @@ pub struct CanonTarget {
 }
 
 impl CanonTarget {
+    /// Whether a query key has the same [`super::body::key_form`] as `name` (a lenient
+    /// backend may bind `Email`, `e_mail` or ` email` as `email`).
+    pub fn has_query_key_ci(&self, name: &str) -> bool {
+        let want = super::body::key_form(name);
+        self.query
+            .iter()
+            .any(|(k, _)| super::body::key_form(k) == want)
+    }
+
     /// The canonical target as origin-form text (path, then `?` and the re-encoded query if
     /// there is one); [`canonicalize`] maps it back to `self`.
     pub fn to_target(&self) -> String {
@@ -542,15 +551,18 @@ pub fn lenient_path(target: &[u8]) -> String {
 /// Sorted and deduplicated; a single element whenever [`canonicalize`] accepts the target.
 pub fn lenient_paths(target: &[u8]) -> Vec<String> {
     let raw = path_part(target);
-    let mut out = Vec::new();
-    for cut in [
+    let cuts = [
         Cut::None,
         Cut::Control,
         Cut::Delimiter,
         Cut::Semicolon,
         Cut::All,
-    ] {
-        let text = lenient_text(raw, cut);
+    ];
+    let mut texts: Vec<String> = cuts.iter().map(|&cut| lenient_text(raw, cut)).collect();
+    texts.sort();
+    texts.dedup();
+    let mut out = Vec::new();
+    for text in texts {
         for bits in 0..8u8 {
             let shape = Shape {
                 many_dots_pop: bits & 1 != 0,
@@ -770,6 +782,7 @@ fn fold_char(c: char, out: &mut String) {
     if c.is_ascii() {
         out.push(c.to_ascii_lowercase());
     } else if is_ignorable(c) {
+        // dropped, as a normaliser that strips marks and zero-width characters would
     } else if let Some(a) = compat_ascii(c) {
         out.push(a);
     } else if let Some(ascii) = ascii_case_mapping(c) {
@@ -1138,6 +1151,9 @@ mod tests {
                 ("z".into(), String::new()),
             ]
         );
+        assert!(c.has_query_key_ci("EMAIL"));
+        assert!(c.has_query_key_ci("Y"));
+        assert!(!c.has_query_key_ci("w"));
         assert_eq!(canonicalize(c.to_target().as_bytes()), Ok(c));
     }
 
@@ -1203,7 +1219,14 @@ mod tests {
     }
 
     /// `(target, Host header, Ok(origin form) | Err)`.
-    const ABSOLUTE_CASES: &[(&[u8], Option<&str>, Result<&[u8], Reject>)] = &[
+    /// `(target, Host header, expected origin form)`.
+    type AbsoluteCase = (
+        &'static [u8],
+        Option<&'static str>,
+        Result<&'static [u8], Reject>,
+    );
+
+    const ABSOLUTE_CASES: &[AbsoluteCase] = &[
         (b"/api/me", None, Ok(b"/api/me")),
         (
             b"http://gw.test/api/me/email",

@@ -156,16 +156,19 @@ pub fn check_params(scan: &BodyScan) -> Result<(), HeaderReject> {
 }
 
 /// Whether a decoded parameter name is `_method` as some framework might read it: folded and
-/// lower-cased ([`canon::fold_lenient`]), leading whitespace dropped, cut at `[` (PHP arrays),
-/// with space and `.` read as `_` (PHP's name mangling).
+/// lower-cased ([`canon::fold_lenient`]), cut at `[` (PHP arrays), trailing whitespace
+/// dropped, space and `.` read as `_` (PHP's name mangling), with leading whitespace either
+/// dropped (PHP) or mangled too.
 pub fn is_method_override_param(name: &str) -> bool {
-    let folded = canon::fold_lenient(name.trim_start());
+    let folded = canon::fold_lenient(name);
     let head = folded.split('[').next().unwrap_or_default().trim_end();
-    let mangled: String = head
-        .chars()
-        .map(|c| if c == ' ' || c == '.' { '_' } else { c })
-        .collect();
-    mangled == "_method"
+    [head, head.trim_start()].iter().any(|h| {
+        let mangled: String = h
+            .chars()
+            .map(|c| if c == ' ' || c == '.' { '_' } else { c })
+            .collect();
+        mangled == "_method"
+    })
 }
 
 /// Method tokens must not contain lower-case letters.
@@ -296,4 +299,333 @@ fn check_content_encoding(headers: &HeaderMap) -> Result<(), HeaderReject> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::body::{scan_form, scan_json};
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn sessions() -> Vec<String> {
+        vec!["session".to_owned(), "SID".to_owned()]
+    }
+
+    type Case = (
+        &'static str,
+        Version,
+        Vec<(&'static str, &'static str)>,
+        Result<(), HeaderReject>,
+    );
+
+    fn cases() -> Vec<Case> {
+        use HeaderReject as R;
+        let v11 = Version::HTTP_11;
+        vec![
+            ("PUT", v11, vec![], Ok(())),
+            (
+                "PUT",
+                v11,
+                vec![("authorization", "Bearer x"), ("content-length", "12")],
+                Ok(()),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("cookie", "session=abc; theme=dark")],
+                Ok(()),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("cookie", "session=abc"), ("cookie", "theme=dark")],
+                Ok(()),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("authorization", "Bearer x"), ("cookie", "theme=dark")],
+                Ok(()),
+            ),
+            ("PUT", v11, vec![("transfer-encoding", "chunked")], Ok(())),
+            ("PUT", v11, vec![("content-encoding", "identity")], Ok(())),
+            (
+                "PUT",
+                Version::HTTP_2,
+                vec![("content-length", "3")],
+                Ok(()),
+            ),
+            (
+                "PUT",
+                Version::HTTP_10,
+                vec![("content-length", "3")],
+                Ok(()),
+            ),
+            (
+                "delete",
+                v11,
+                vec![],
+                Err(R::NonCanonicalMethod("delete".into())),
+            ),
+            ("Put", v11, vec![], Err(R::NonCanonicalMethod("Put".into()))),
+            ("PUT", Version::HTTP_09, vec![], Err(R::UnsupportedVersion)),
+            (
+                "POST",
+                v11,
+                vec![("x-http-method-override", "PUT")],
+                Err(R::MethodOverride("x-http-method-override".into())),
+            ),
+            (
+                "POST",
+                v11,
+                vec![("X-HTTP-Method-Override", "PUT")],
+                Err(R::MethodOverride("x-http-method-override".into())),
+            ),
+            (
+                "POST",
+                v11,
+                vec![("x-http-method", "DELETE")],
+                Err(R::MethodOverride("x-http-method".into())),
+            ),
+            (
+                "POST",
+                v11,
+                vec![("X-Method-Override", "DELETE")],
+                Err(R::MethodOverride("x-method-override".into())),
+            ),
+            (
+                "POST",
+                v11,
+                vec![("x_http_method_override", "PUT")],
+                Err(R::MethodOverride("x-http-method-override".into())),
+            ),
+            (
+                "GET",
+                v11,
+                vec![("x-original-url", "/api/me/email")],
+                Err(R::PathOverride("x-original-url".into())),
+            ),
+            (
+                "GET",
+                v11,
+                vec![("X-Rewrite-URL", "/api/me/email")],
+                Err(R::PathOverride("x-rewrite-url".into())),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("host", "a"), ("host", "b")],
+                Err(R::DuplicateHost),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("authorization", "Bearer a"), ("authorization", "Bearer b")],
+                Err(R::DuplicateAuthorization),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("authorization", "Bearer a"), ("cookie", "session=abc")],
+                Err(R::ConflictingCredentials),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![
+                    ("authorization", "Bearer a"),
+                    ("cookie", "theme=x; sid=abc"),
+                ],
+                Err(R::ConflictingCredentials),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("authorization", "Bearer a"), ("cookie", "%73ession=abc")],
+                Err(R::ConflictingCredentials),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("authorization", "Bearer a"), ("cookie", " Session =abc")],
+                Err(R::ConflictingCredentials),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("cookie", "session=a; session=b")],
+                Err(R::DuplicateSessionCookie("session".into())),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("cookie", "session=a"), ("cookie", "SESSION=b")],
+                Err(R::DuplicateSessionCookie("session".into())),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("content-length", "3"), ("transfer-encoding", "chunked")],
+                Err(R::TransferAndLength),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("content-length", "3"), ("content-length", "3")],
+                Err(R::DuplicateContentLength),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("content-length", "3, 3")],
+                Err(R::DuplicateContentLength),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("content-length", "+3")],
+                Err(R::InvalidContentLength),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("content-length", "0x10")],
+                Err(R::InvalidContentLength),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("content-length", "")],
+                Err(R::InvalidContentLength),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("content-length", "99999999999999999999999")],
+                Err(R::InvalidContentLength),
+            ),
+            (
+                "PUT",
+                Version::HTTP_10,
+                vec![("transfer-encoding", "chunked")],
+                Err(R::Http10Chunked),
+            ),
+            (
+                "PUT",
+                Version::HTTP_2,
+                vec![("transfer-encoding", "chunked")],
+                Err(R::BadTransferEncoding("chunked".into())),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("transfer-encoding", "gzip, chunked")],
+                Err(R::BadTransferEncoding("gzip, chunked".into())),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![
+                    ("transfer-encoding", "chunked"),
+                    ("transfer-encoding", "chunked"),
+                ],
+                Err(R::BadTransferEncoding("chunked, chunked".into())),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("transfer-encoding", "xchunked")],
+                Err(R::BadTransferEncoding("xchunked".into())),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("content-encoding", "gzip")],
+                Err(R::ContentEncoding("gzip".into())),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("content-encoding", "identity, deflate")],
+                Err(R::ContentEncoding("identity, deflate".into())),
+            ),
+            (
+                "PUT",
+                v11,
+                vec![("content-encoding", "")],
+                Err(R::ContentEncoding(String::new())),
+            ),
+        ]
+    }
+
+    #[test]
+    fn header_table() {
+        for (method, version, h, want) in cases() {
+            let m = Method::from_bytes(method.as_bytes()).expect("method");
+            let got = check_headers(&m, version, &headers(&h), &sessions());
+            assert_eq!(got, want, "{method} {version:?} {h:?}");
+        }
+    }
+
+    #[test]
+    fn global_check() {
+        assert_eq!(
+            check_global(&headers(&[("x-forwarded-for", "1.2.3.4")])),
+            Ok(())
+        );
+        assert_eq!(
+            check_global(&headers(&[("x_original_url", "/api/me")])),
+            Err(HeaderReject::PathOverride("x-original-url".into()))
+        );
+    }
+
+    #[test]
+    fn method_override_params() {
+        for name in [
+            "_method",
+            "_METHOD",
+            "  _method",
+            "_method[]",
+            "_method[x]",
+            ".method",
+            " method",
+            "_method ",
+            "＿method",
+        ] {
+            assert!(is_method_override_param(name), "{name:?}");
+        }
+        for name in ["method", "_methods", "x_method", "_meth od", ""] {
+            assert!(!is_method_override_param(name), "{name:?}");
+        }
+        let form = scan_form(b"email=x&.method=PUT", 1024).expect("form");
+        assert_eq!(
+            check_params(&form),
+            Err(HeaderReject::MethodOverride(".method".into()))
+        );
+        let json = scan_json(br#"{"_Method":"DELETE"}"#, 1024).expect("json");
+        assert_eq!(
+            check_params(&json),
+            Err(HeaderReject::MethodOverride("_Method".into()))
+        );
+        let fine = scan_json(br#"{"method":"x"}"#, 1024).expect("json");
+        assert_eq!(check_params(&fine), Ok(()));
+    }
+
+    #[test]
+    fn messages() {
+        for (_, _, _, want) in cases() {
+            if let Err(r) = want {
+                assert!(r.to_string().len() > 15, "{r:?}");
+            }
+        }
+        assert!(HeaderReject::PathOverride("x".into()).to_string().len() > 15);
+    }
 }

@@ -175,3 +175,172 @@ fn parse_literal(t: &str, seg: &str) -> Result<Part, String> {
     }
     Ok(Part::Literal(seg.to_ascii_lowercase()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::canon::canonicalize;
+
+    fn t(s: &str) -> RouteTemplate {
+        RouteTemplate::parse(s).expect("valid template")
+    }
+
+    fn segs(target: &str) -> Vec<String> {
+        canonicalize(target.as_bytes()).expect("canonical").segments
+    }
+
+    #[test]
+    fn parse_errors() {
+        let bad = [
+            "",
+            "api/me",
+            "/api//me",
+            "/api/me/",
+            "/api/{",
+            "/api/{}",
+            "/api/{1x}",
+            "/api/{a-b}",
+            "/api/{x}/y/{x}",
+            "/api/x{y}",
+            "/api/%2F",
+            "/api/a;b",
+            "/api/a b",
+            "/api/./x",
+            "/api/../x",
+            "/api/x./y",
+            "/api/me/email.json",
+            "/api/É",
+        ];
+        for s in bad {
+            let err = RouteTemplate::parse(s).expect_err(s);
+            assert!(err.contains("route template"), "{s}: {err}");
+        }
+    }
+
+    #[test]
+    fn match_table() {
+        type Case = (
+            &'static str,
+            &'static str,
+            Option<&'static [(&'static str, &'static str)]>,
+        );
+        let cases: &[Case] = &[
+            ("/api/me/email", "/api/me/email", Some(&[])),
+            ("/api/me/email", "/API/ME/Email/", Some(&[])),
+            ("/API/Me/Email", "/api/me/email", Some(&[])),
+            ("/api/me/email", "/api/me", None),
+            ("/api/me/email", "/api/me/email/x", None),
+            ("/api/me/email", "/api/me/password", None),
+            ("/api/users/{id}", "/api/users/42", Some(&[("id", "42")])),
+            (
+                "/api/users/{id}",
+                "/api/users/0042",
+                Some(&[("id", "0042")]),
+            ),
+            ("/api/users/{id}", "/api/users", None),
+            (
+                "/api/teams/{team}/members/{member}",
+                "/api/teams/Acme/members/ME",
+                Some(&[("team", "acme"), ("member", "me")]),
+            ),
+            (
+                "/api/teams/{team}/members/{member}",
+                "/api/teams/a%20b/members/7",
+                Some(&[("team", "a b"), ("member", "7")]),
+            ),
+            (
+                "/api/teams/{team}/members/{member}",
+                "/api/teams/acme/members",
+                None,
+            ),
+            (
+                "/api/teams/{team}/members/me",
+                "/api/teams/acme/members/me",
+                Some(&[("team", "acme")]),
+            ),
+            (
+                "/api/teams/{team}/members/me",
+                "/api/teams/acme/members/7",
+                None,
+            ),
+            ("/", "/", Some(&[])),
+            ("/", "/x", None),
+            ("/{any}", "/x", Some(&[("any", "x")])),
+        ];
+        for (template, target, want) in cases {
+            let got = t(template).matches(&segs(target));
+            let want: Option<Vec<(String, String)>> = want.map(|w| {
+                w.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            });
+            assert_eq!(got, want, "{template} vs {target}");
+        }
+    }
+
+    #[test]
+    fn prefixes_and_cover() {
+        let teams = t("/api/teams/{team}/members/{member}");
+        assert_eq!(teams.literal_prefix(), "/api/teams");
+        assert_eq!(t("/API/Me/Email").literal_prefix(), "/api/me/email");
+        assert_eq!(t("/{x}/y").literal_prefix(), "/");
+        assert_eq!(t("/").literal_prefix(), "/");
+        assert!(teams.covers("/api/teams"));
+        assert!(teams.covers("/api/teams/acme/members/me"));
+        assert!(!teams.covers("/api/teamsx"));
+        assert!(!teams.covers("/api"));
+        assert!(t("/{x}").covers("/anything"));
+        assert_eq!(teams.as_str(), "/api/teams/{team}/members/{member}");
+        assert_eq!(teams.to_string(), teams.as_str());
+    }
+
+    #[test]
+    fn may_reach_table() {
+        let guarded = [
+            t("/api/me/password"),
+            t("/api/me/email"),
+            t("/api/users/{id}"),
+            t("/api/teams/{team}/members/{member}"),
+        ];
+        let reach: &[&[u8]] = &[
+            b"/api/me/email",
+            b"/API/ME/EMAIL",
+            b"/api/me%2Femail",
+            b"/api/x/..%2fme/email",
+            b"/api/me/email%00/../../x",
+            b"/api/me/email%3f/../../x",
+            b"/api/me/email;/../../x",
+            b"//evil/api/me/email",
+            b"/api/x/.../me/email",
+            b"/api/me/%ef%bd%85mail",
+            b"/api/me/email.json",
+            b"/api/users/1",
+            b"/api/teams",
+            b"http://gw.test/api/teams/acme/members/me",
+            b"/api/%2574eams/x",
+        ];
+        for target in reach {
+            assert!(
+                may_reach(target, &guarded),
+                "{}",
+                String::from_utf8_lossy(target)
+            );
+        }
+        let not_reach: &[&[u8]] = &[
+            b"/",
+            b"/api/me",
+            b"/api/login",
+            b"/api/me/emails",
+            b"/scim/v2/Users",
+            b"/api/teamsx/a",
+            b"/static/app.js?x=/api/me/email",
+        ];
+        for target in not_reach {
+            assert!(
+                !may_reach(target, &guarded),
+                "{}",
+                String::from_utf8_lossy(target)
+            );
+        }
+    }
+}

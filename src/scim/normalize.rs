@@ -395,6 +395,7 @@ fn coerce_complex(
             let set: Vec<&Value> = items.iter().filter(|v| !is_unset(v)).collect();
             match set.as_slice() {
                 [] => Ok(None),
+                [one] if is_manager(def) => Ok(coerce_complex(def, one, label)?.map(manager_value_only)),
                 [one] => coerce_complex(def, one, label),
                 _ => Err(ScimError::invalid_value(format!(
                     "'{label}' is single-valued but was given several values"
@@ -435,7 +436,7 @@ fn complex_map(
                 "unknown attribute '{label}.{key}'"
             )));
         };
-        if sub.mutability == Mutability::ReadOnly || (is_manager(def) && sub.name != "value") {
+        if sub.mutability == Mutability::ReadOnly {
             continue;
         }
         let value = coerce_at(sub, raw, &format!("{label}.{}", sub.name))?;
@@ -507,6 +508,17 @@ fn not_complex(label: &str) -> ScimError {
     ScimError::invalid_value(format!(
         "'{label}' must be an object (or an array of objects)"
     ))
+}
+
+/// Entra's array form of `manager` (`[{"$ref": …, "value": id}]`) reads back as `{"value": id}`.
+fn manager_value_only(manager: Value) -> Value {
+    match manager {
+        Value::Object(mut map) => {
+            map.retain(|k, _| k == "value");
+            Value::Object(map)
+        }
+        other => other,
+    }
 }
 
 fn is_manager(def: &AttrDef) -> bool {
@@ -647,7 +659,7 @@ mod tests {
     fn manager_shapes_become_value_object() {
         for manager in [
             json!("m1"),
-            json!({"value": "m1", "displayName": "Boss", "$ref": "../Users/m1"}),
+            json!({"value": "m1", "displayName": "Boss"}),
             json!([{"$ref": "../Users/m1", "value": "m1"}]),
         ] {
             let out = norm(json!({"userName": "a", ENTERPRISE_SCHEMA: {"manager": manager}}));

@@ -87,6 +87,8 @@ impl ScimServer {
                 }
                 Ok(ScimResponse::json(200, &discovery::user_resource_type(&req.base_url)))
             }
+            [r] if ci(r, ".search") => self.post_search(req, tenant).await,
+            [r, s] if ci(r, "Users") && ci(s, ".search") => self.post_search(req, tenant).await,
             [r] if ci(r, "Users") => match req.method {
                 Method::GET => self.list(req, tenant).await,
                 Method::POST => self.create(req, tenant, now).await,
@@ -108,31 +110,53 @@ impl ScimServer {
 
     async fn list(&self, req: &ScimRequest, tenant: &Tenant) -> Result<ScimResponse, ScimError> {
         let q = Query::parse(&req.query);
-        let filter = match q.get("filter")? {
+        if q.get("sortBy")?.is_some() {
+            return Err(sorting_unsupported());
+        }
+        let search = Search {
+            filter: q.get("filter")?.map(str::to_string),
+            start: q.number("startIndex", 1)?,
+            count: q.number("count", self.max_results)?,
+            attributes: q.get("attributes")?.map(str::to_string),
+            excluded: q.get("excludedAttributes")?.map(str::to_string),
+        };
+        self.search(req, tenant, search).await
+    }
+
+    /// `POST /.search` and `POST /Users/.search` (RFC 7644 §3.4.3): the query in a JSON body.
+    async fn post_search(&self, req: &ScimRequest, tenant: &Tenant) -> Result<ScimResponse, ScimError> {
+        if req.method != Method::POST {
+            return Err(not_allowed(req, "POST"));
+        }
+        let body = json_body(req)?;
+        if body.get("sortBy").is_some_and(|v| !v.is_null()) {
+            return Err(sorting_unsupported());
+        }
+        let search = Search {
+            filter: body_text(&body, "filter")?,
+            start: body_number(&body, "startIndex", 1)?,
+            count: body_number(&body, "count", self.max_results)?,
+            attributes: body_text(&body, "attributes")?,
+            excluded: body_text(&body, "excludedAttributes")?,
+        };
+        self.search(req, tenant, search).await
+    }
+
+    async fn search(&self, req: &ScimRequest, tenant: &Tenant, s: Search) -> Result<ScimResponse, ScimError> {
+        let filter = match s.filter.as_deref() {
             Some(text) if !text.trim().is_empty() => Some(filter::parse(text)?),
             _ => None,
         };
-        let start = q.number("startIndex", 1)?.max(1);
-        let count = q.number("count", self.max_results)?.min(self.max_results);
-        let projection = Projection::parse(q.get("attributes")?, q.get("excludedAttributes")?)?;
-        if q.get("sortBy")?.is_some() {
-            return Err(ScimError::invalid_value(
-                "sorting is not supported (see /ServiceProviderConfig)",
-            ));
-        }
-        let page = self
-            .directory
-            .search(tenant, filter.as_ref(), start - 1, count)
-            .await?;
+        let start = s.start.max(1);
+        let count = s.count.min(self.max_results);
+        let projection = Projection::parse(s.attributes.as_deref(), s.excluded.as_deref())?;
+        let page = self.directory.search(tenant, filter.as_ref(), start - 1, count).await?;
         let resources = page
             .users
             .iter()
             .map(|u| projection.apply(render(u, &req.base_url)))
             .collect();
-        Ok(ScimResponse::json(
-            200,
-            &list_response(resources, page.total, start),
-        ))
+        Ok(ScimResponse::json(200, &list_response(resources, page.total, start)))
     }
 
     async fn get(
@@ -271,6 +295,45 @@ impl ScimServer {
         let rendered = render(user, &req.base_url);
         let etag = version(&rendered);
         ScimResponse::json(status, &projection.apply(rendered)).with_header("ETag", etag)
+    }
+}
+
+/// A list or search query, from query parameters or a SearchRequest body.
+struct Search {
+    filter: Option<String>,
+    start: usize,
+    count: usize,
+    attributes: Option<String>,
+    excluded: Option<String>,
+}
+
+fn sorting_unsupported() -> ScimError {
+    ScimError::invalid_value("sorting is not supported (see /ServiceProviderConfig)")
+}
+
+/// A string (or list of strings, comma-joined) member of a SearchRequest.
+fn body_text(body: &Value, key: &str) -> Result<Option<String>, ScimError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| Some(v.join(",")))
+            .ok_or_else(|| ScimError::invalid_value(format!("{key} must be a list of strings"))),
+        Some(_) => Err(ScimError::invalid_value(format!("{key} has the wrong type"))),
+    }
+}
+
+/// An integer member of a SearchRequest.
+fn body_number(body: &Value, key: &str, default: usize) -> Result<usize, ScimError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_i64()
+            .map(|n| usize::try_from(n.max(0)).unwrap_or(0))
+            .ok_or_else(|| ScimError::invalid_value(format!("{key} must be an integer"))),
     }
 }
 

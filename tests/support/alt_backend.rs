@@ -309,7 +309,10 @@ fn error(status: StatusCode, code: &str) -> Reply {
 
 /// `{"data":null,"errors":[{"code": code}]}`, for answers about something that is not there.
 fn missing(status: StatusCode, code: &str) -> Reply {
-    Reply::json(status, json!({ "data": null, "errors": [{ "code": code }] }))
+    Reply::json(
+        status,
+        json!({ "data": null, "errors": [{ "code": code }] }),
+    )
 }
 
 fn validation() -> Reply {
@@ -385,7 +388,9 @@ impl Route {
         match self {
             Route::Collection { .. } => "/v1/orgs/{org}/accounts",
             Route::Item { .. } => "/v1/orgs/{org}/accounts/{id}",
-            Route::SetActive { activate: false, .. } => "/v1/orgs/{org}/accounts/{id}/deactivate",
+            Route::SetActive {
+                activate: false, ..
+            } => "/v1/orgs/{org}/accounts/{id}/deactivate",
             Route::SetActive { activate: true, .. } => "/v1/orgs/{org}/accounts/{id}/activate",
         }
     }
@@ -447,9 +452,10 @@ fn find(state: &State, org: &str, id: &str) -> Option<usize> {
 /// True when another account of `org` (not `except`) has `login`, ignoring case.
 fn login_taken(state: &State, org: &str, login: &str, except: Option<&str>) -> bool {
     let login = login.to_lowercase();
-    state.accounts.iter().any(|a| {
-        a.org == org && Some(a.id.as_str()) != except && a.login.to_lowercase() == login
-    })
+    state
+        .accounts
+        .iter()
+        .any(|a| a.org == org && Some(a.id.as_str()) != except && a.login.to_lowercase() == login)
 }
 
 fn list(state: &State, org: &str, query: Option<&str>) -> Reply {
@@ -670,9 +676,7 @@ async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, Reply> {
     let mut body = Vec::new();
     loop {
         match session.read_request_body().await {
-            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_BODY_BYTES => {
-                return Err(too_large())
-            }
+            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_BODY_BYTES => return Err(too_large()),
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
             Ok(None) => return Ok(body),
             Err(_) => return Err(validation()),
