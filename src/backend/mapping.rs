@@ -99,7 +99,11 @@ pub fn from_native(api: &UserApi, native: &Value, shadow: Option<&Value>) -> Val
             .and_then(|v| decode(&field.transform, target.attr.leaf(), v));
         let unset_default =
             shadow.is_some_and(|s| get_target(s, target).is_none()) && value == field.default;
-        set_target(&mut resource, target, if unset_default { None } else { value });
+        set_target(
+            &mut resource,
+            target,
+            if unset_default { None } else { value },
+        );
     }
     resource
 }
@@ -151,8 +155,8 @@ pub fn store_only(api: &UserApi, home: Home, attr: &AttrDef) -> bool {
     })
 }
 
-/// The attribute name of `target` inside its home object.
-fn home_object<'a>(resource: &'a Value, home: Home) -> Option<&'a Map<String, Value>> {
+/// The object of `resource` that holds attributes of `home`.
+fn home_object(resource: &Value, home: Home) -> Option<&Map<String, Value>> {
     match home {
         Home::Core => resource.as_object(),
         Home::Enterprise => resource.get(ENTERPRISE_SCHEMA)?.as_object(),

@@ -147,7 +147,9 @@ pub(crate) fn validate_email(email: String) -> Result<String, ApiError> {
     if clean && email.chars().count() <= MAX_EMAIL_CHARS {
         Ok(email)
     } else {
-        Err(ApiError::invalid("email must be a non-empty sign-in name without spaces"))
+        Err(ApiError::invalid(
+            "email must be a non-empty sign-in name without spaces",
+        ))
     }
 }
 
@@ -206,7 +208,12 @@ mod tests {
 
     #[test]
     fn email_validation() {
-        for ok in ["a@b", "first.last+tag@example.co.uk", "ÿ@exämple.test", "5f0c1e9a-opaque"] {
+        for ok in [
+            "a@b",
+            "first.last+tag@example.co.uk",
+            "ÿ@exämple.test",
+            "5f0c1e9a-opaque",
+        ] {
             assert!(validate_email(ok.into()).is_ok(), "{ok}");
         }
         for bad in ["", "a b@c", "a@b\n", "\u{7}x"] {

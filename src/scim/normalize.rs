@@ -395,7 +395,9 @@ fn coerce_complex(
             let set: Vec<&Value> = items.iter().filter(|v| !is_unset(v)).collect();
             match set.as_slice() {
                 [] => Ok(None),
-                [one] if is_manager(def) => Ok(coerce_complex(def, one, label)?.map(manager_value_only)),
+                [one] if is_manager(def) => {
+                    Ok(coerce_complex(def, one, label)?.map(manager_value_only))
+                }
                 [one] => coerce_complex(def, one, label),
                 _ => Err(ScimError::invalid_value(format!(
                     "'{label}' is single-valued but was given several values"

@@ -421,7 +421,10 @@ fn pathless_schema(
 ) -> Result<(), ScimError> {
     match value {
         Value::Object(attrs) => {
-            for (name, v) in attrs.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("schemas")) {
+            for (name, v) in attrs
+                .iter()
+                .filter(|(n, _)| !n.eq_ignore_ascii_case("schemas"))
+            {
                 pathless_key(doc, kind, &format!("{urn}:{name}"), v)?;
             }
             Ok(())

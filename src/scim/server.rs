@@ -124,7 +124,11 @@ impl ScimServer {
     }
 
     /// `POST /.search` and `POST /Users/.search` (RFC 7644 §3.4.3): the query in a JSON body.
-    async fn post_search(&self, req: &ScimRequest, tenant: &Tenant) -> Result<ScimResponse, ScimError> {
+    async fn post_search(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+    ) -> Result<ScimResponse, ScimError> {
         if req.method != Method::POST {
             return Err(not_allowed(req, "POST"));
         }
@@ -142,7 +146,12 @@ impl ScimServer {
         self.search(req, tenant, search).await
     }
 
-    async fn search(&self, req: &ScimRequest, tenant: &Tenant, s: Search) -> Result<ScimResponse, ScimError> {
+    async fn search(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+        s: Search,
+    ) -> Result<ScimResponse, ScimError> {
         let filter = match s.filter.as_deref() {
             Some(text) if !text.trim().is_empty() => Some(filter::parse(text)?),
             _ => None,
@@ -150,13 +159,19 @@ impl ScimServer {
         let start = s.start.max(1);
         let count = s.count.min(self.max_results);
         let projection = Projection::parse(s.attributes.as_deref(), s.excluded.as_deref())?;
-        let page = self.directory.search(tenant, filter.as_ref(), start - 1, count).await?;
+        let page = self
+            .directory
+            .search(tenant, filter.as_ref(), start - 1, count)
+            .await?;
         let resources = page
             .users
             .iter()
             .map(|u| projection.apply(render(u, &req.base_url)))
             .collect();
-        Ok(ScimResponse::json(200, &list_response(resources, page.total, start)))
+        Ok(ScimResponse::json(
+            200,
+            &list_response(resources, page.total, start),
+        ))
     }
 
     async fn get(
@@ -322,7 +337,9 @@ fn body_text(body: &Value, key: &str) -> Result<Option<String>, ScimError> {
             .collect::<Option<Vec<_>>>()
             .map(|v| Some(v.join(",")))
             .ok_or_else(|| ScimError::invalid_value(format!("{key} must be a list of strings"))),
-        Some(_) => Err(ScimError::invalid_value(format!("{key} has the wrong type"))),
+        Some(_) => Err(ScimError::invalid_value(format!(
+            "{key} has the wrong type"
+        ))),
     }
 }
 

@@ -22,7 +22,7 @@ pub const PASSWORD: &str = "demo-password";
 pub struct Gateway {
     pub addr: SocketAddr,
     pub token: String,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
     running: Option<Running>,
 }
 
@@ -73,7 +73,7 @@ impl Gateway {
         Gateway {
             addr,
             token,
-            dir,
+            _dir: dir,
             running: Some(running),
         }
     }
