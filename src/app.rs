@@ -5,6 +5,7 @@ use crate::backend::calls::Backend;
 use crate::backend::client::Client;
 use crate::backend::directory::Directory;
 use crate::config::Config;
+use crate::guard::gate::Guard;
 use crate::scim::server::ScimServer;
 use crate::store::Store;
 use pingora::upstreams::peer::HttpPeer;
@@ -20,6 +21,8 @@ pub struct App {
     pub directory: Arc<Directory>,
     /// Where proxied traffic goes.
     pub peer: HttpPeer,
+    /// The self-service guard, when configured.
+    pub guard: Option<Guard>,
 }
 
 impl App {
@@ -51,6 +54,20 @@ impl App {
             config.keyring.clone(),
             config.scim.max_results,
         );
+        let guard = config.guard.clone().map(|settings| {
+            let scim_tenants = config
+                .tenants
+                .iter()
+                .filter(|t| config.keyring_has_tenant(&t.name))
+                .map(|t| t.name.clone())
+                .collect();
+            Guard::new(
+                settings,
+                config.tenants.clone(),
+                scim_tenants,
+                directory.clone(),
+            )
+        });
         let mut peer = HttpPeer::new(b.address, false, String::new());
         peer.options.connection_timeout = Some(b.connect_timeout);
         peer.options.read_timeout = Some(b.read_timeout);
@@ -59,6 +76,7 @@ impl App {
             scim,
             directory,
             peer,
+            guard,
         })
     }
 }

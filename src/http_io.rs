@@ -82,3 +82,45 @@ pub async fn write_response(
     }
     Ok(())
 }
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), never relayed.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+/// Whether a header is end-to-end (relayed) rather than hop-by-hop.
+pub fn end_to_end(name: &http::HeaderName) -> bool {
+    !HOP_BY_HOP.contains(&name.as_str())
+}
+
+/// Writes a response received from the backend: its status and end-to-end headers, and the body
+/// with a fresh `Content-Length`.
+pub async fn write_relayed(
+    session: &mut Session,
+    status: u16,
+    headers: &http::HeaderMap,
+    body: Bytes,
+) -> pingora::Result<()> {
+    let mut header = ResponseHeader::build(status, Some(headers.len() + 1))?;
+    for (name, value) in headers.iter().filter(|(n, _)| end_to_end(n)) {
+        header.append_header(name.clone(), value.clone())?;
+    }
+    if status != 204 && status != 304 {
+        header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    }
+    let empty = body.is_empty();
+    session
+        .write_response_header(Box::new(header), empty)
+        .await?;
+    if !empty {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}

@@ -2,6 +2,8 @@
 //! server, the guard, or straight through to the backend — and turns failures into answers.
 
 use crate::app::App;
+use crate::backend::client::{CallError, Request};
+use crate::guard::gate::{Guard, Head, Plan, Refusal};
 use crate::http_io::{self, BodyError};
 use crate::scim::error::ScimError;
 use crate::scim::message::{ScimRequest, ScimResponse, SCIM_CONTENT_TYPE};
@@ -18,6 +20,8 @@ use std::time::Instant;
 pub enum RouteKind {
     /// Answered by the SCIM server.
     Scim,
+    /// Matched a guarded self-service route.
+    Guarded,
     /// Passed to the backend unchanged.
     Proxied,
 }
@@ -27,6 +31,7 @@ impl RouteKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RouteKind::Scim => "scim",
+            RouteKind::Guarded => "guarded",
             RouteKind::Proxied => "proxied",
         }
     }
@@ -39,6 +44,7 @@ pub struct RequestCtx {
     started: Instant,
     tenant: Option<String>,
     status: u16,
+    request_id: String,
 }
 
 /// The gateway: the current [`App`], swappable on reload.
@@ -64,29 +70,36 @@ impl ProxyHttp for Gateway {
             started: Instant::now(),
             tenant: None,
             status: 0,
+            request_id: format!("{:016x}", rand::random::<u64>()),
         }
     }
 
-    /// Runs first for every request: SCIM requests are answered here (`Ok(true)`); everything
-    /// else continues to `upstream_peer` (`Ok(false)`).
+    /// Runs first for every request: SCIM requests are answered here, guarded self-service
+    /// requests are decided here (`Ok(true)` when answered or forwarded by the gateway itself);
+    /// everything else continues to `upstream_peer` (`Ok(false)`).
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let base = ctx.app.config.scim.base_path.clone();
-        let Some(rest) = scim_subpath(session.req_header().uri.path(), &base) else {
-            return Ok(false);
-        };
-        ctx.kind = RouteKind::Scim;
-        let rest = rest.to_string();
-        let response = self.serve_scim(session, ctx, rest).await;
-        ctx.status = response.status;
-        http_io::write_response(
-            session,
-            response.status,
-            SCIM_CONTENT_TYPE,
-            &response.headers,
-            response.body,
-        )
-        .await?;
-        Ok(true)
+        let app = ctx.app.clone();
+        if let Some(rest) =
+            scim_subpath(session.req_header().uri.path(), &app.config.scim.base_path)
+        {
+            ctx.kind = RouteKind::Scim;
+            let rest = rest.to_string();
+            let response = self.serve_scim(session, ctx, rest).await;
+            ctx.status = response.status;
+            http_io::write_response(
+                session,
+                response.status,
+                SCIM_CONTENT_TYPE,
+                &response.headers,
+                response.body,
+            )
+            .await?;
+            return Ok(true);
+        }
+        match &app.guard {
+            Some(guard) => self.guard(session, ctx, guard).await,
+            None => Ok(false),
+        }
     }
 
     /// Where proxied traffic goes: the configured backend.
@@ -113,7 +126,7 @@ impl ProxyHttp for Gateway {
                     let err = ScimError::new(code, None, format!("the gateway failed: {}", e.etype().as_str()));
                     (SCIM_CONTENT_TYPE, err.to_json().to_string())
                 }
-                RouteKind::Proxied => (
+                RouteKind::Proxied | RouteKind::Guarded => (
                     "application/json",
                     serde_json::json!({"error": "gateway", "status": code, "message": upstream_message(code)}).to_string(),
                 ),
@@ -150,6 +163,133 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
+    /// The guard's way through: plan from the head, decide, then forward or refuse.
+    async fn guard(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        guard: &Guard,
+    ) -> Result<bool> {
+        if let Some(name) = guard.header_to_strip() {
+            session.req_header_mut().remove_header(name);
+        }
+        let plan = {
+            let req = session.req_header();
+            guard.plan(&Head {
+                method: &req.method,
+                version: req.version,
+                target: req.raw_path(),
+                headers: &req.headers,
+            })
+        };
+        let pending = match plan {
+            Plan::Untouched | Plan::Allowed => return Ok(false),
+            Plan::Refuse(r) => return self.refuse(session, ctx, r).await,
+            Plan::Guarded(p) => p,
+        };
+        ctx.kind = RouteKind::Guarded;
+        let req = session.req_header();
+        let (method, version, target, headers) = (
+            req.method.clone(),
+            req.version,
+            req.raw_path().to_vec(),
+            req.headers.clone(),
+        );
+        let head = Head {
+            method: &method,
+            version,
+            target: &target,
+            headers: &headers,
+        };
+        if !pending.needs_body {
+            return match guard.decide(&pending, &head, None, &ctx.request_id).await {
+                Ok(()) => Ok(false),
+                Err(r) => self.refuse(session, ctx, r).await,
+            };
+        }
+        let body = match http_io::read_body(session, guard.max_body_bytes()).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge) => {
+                let r = Refusal {
+                    status: 413,
+                    body: serde_json::json!({"error": "too_large", "message": "the body of a protected route is larger than guard.max_body_bytes"}),
+                };
+                return self.refuse(session, ctx, r).await;
+            }
+            Err(BodyError::Unreadable) => {
+                return Err(Error::explain(ErrorType::ReadError, "guarded request body"))
+            }
+        };
+        match guard
+            .decide(&pending, &head, Some(&body), &ctx.request_id)
+            .await
+        {
+            Ok(()) => self.forward_buffered(session, ctx, &head, body).await,
+            Err(r) => self.refuse(session, ctx, r).await,
+        }
+    }
+
+    /// Forwards a guarded request whose body the gateway read, exactly as checked, and relays
+    /// the backend's answer.
+    async fn forward_buffered(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        head: &Head<'_>,
+        body: bytes::Bytes,
+    ) -> Result<bool> {
+        let headers = head
+            .headers
+            .iter()
+            .filter(|(n, _)| http_io::end_to_end(n) && *n != http::header::EXPECT)
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        let req = Request {
+            method: head.method.clone(),
+            target: String::from_utf8_lossy(head.target).into_owned(),
+            headers,
+            body: Some(body),
+        };
+        match ctx.app.directory.backend().client().send(&req).await {
+            Ok(resp) => {
+                ctx.status = resp.status;
+                http_io::write_relayed(session, resp.status, &resp.headers, resp.body).await?;
+                Ok(true)
+            }
+            Err(e) => {
+                let status = if matches!(e, CallError::Timeout(_)) {
+                    504
+                } else {
+                    502
+                };
+                let r = Refusal {
+                    status,
+                    body: serde_json::json!({"error": "gateway", "message": e.to_string()}),
+                };
+                self.refuse(session, ctx, r).await
+            }
+        }
+    }
+
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        r: Refusal,
+    ) -> Result<bool> {
+        ctx.status = r.status;
+        let headers = [("X-Request-Id", ctx.request_id.clone())];
+        http_io::write_response(
+            session,
+            r.status,
+            "application/json",
+            &headers,
+            r.body.to_string().into(),
+        )
+        .await?;
+        Ok(true)
+    }
+
     async fn serve_scim(
         &self,
         session: &mut Session,

@@ -54,7 +54,7 @@ pub struct Request {
     pub method: Method,
     /// Origin-form target (`/api/x?y=1`).
     pub target: String,
-    /// Headers besides Host and Content-Length, which the client sets.
+    /// Headers besides Content-Length, which the client sets (and Host, unless given here).
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Body, if any.
     pub body: Option<Bytes>,
@@ -164,7 +164,9 @@ impl Client {
 
     fn header(&self, req: &Request) -> pingora::Result<Box<RequestHeader>> {
         let mut h = RequestHeader::build(req.method.clone(), req.target.as_bytes(), None)?;
-        h.insert_header(http::header::HOST, &self.host)?;
+        if !req.headers.iter().any(|(n, _)| n == http::header::HOST) {
+            h.insert_header(http::header::HOST, &self.host)?;
+        }
         for (name, value) in &req.headers {
             h.append_header(name.clone(), value.clone())?;
         }

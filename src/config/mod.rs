@@ -6,6 +6,7 @@ mod validate;
 
 use crate::auth::{Keyring, Tenant};
 use crate::backend::spec::UserApi;
+use crate::guard::rules::GuardSettings;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ pub struct Config {
     pub keyring: Keyring,
     /// The backend's native user API.
     pub users: UserApi,
+    /// Self-service routes guarded for SCIM-managed accounts (none when `[guard]` is absent).
+    pub guard: Option<GuardSettings>,
 }
 
 impl Config {

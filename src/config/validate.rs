@@ -7,6 +7,8 @@ use super::{
 };
 use crate::auth::{ApiKey, Keyring, Tenant};
 use crate::backend::spec::*;
+use crate::guard::route::RouteTemplate;
+use crate::guard::rules::{GuardSettings, IdentitySource, Member, Rule};
 use crate::scim::error::ScimType;
 use crate::scim::filter;
 use crate::scim::schema::{self, Resolved};
@@ -75,6 +77,10 @@ impl Validator<'_> {
         let backend = self.backend(&file.backend);
         let (tenants, keyring) = self.tenants(&file.tenants);
         let users = self.users(&file.users);
+        let guard = match &file.guard {
+            Some(g) => Some(self.guard(g)?),
+            None => None,
+        };
         let store_path = dir.join(file.store.path.as_deref().unwrap_or("scimgate.sqlite"));
         Some(Config {
             server: server?,
@@ -84,6 +90,129 @@ impl Validator<'_> {
             tenants,
             keyring,
             users: users?,
+            guard,
+        })
+    }
+
+    fn guard(&mut self, g: &GuardFile) -> Option<GuardSettings> {
+        let identity = self.identity(&g.identity);
+        let rules: Vec<Option<Rule>> = g.rules.iter().map(|r| self.rule(r)).collect();
+        if g.rules.is_empty() {
+            self.at(
+                &g.identity.source,
+                "[guard] has no rules: add [[guard.rules]] or remove [guard]".into(),
+            );
+        }
+        Some(GuardSettings {
+            all_members_managed: g.all_members_managed,
+            identity: identity?,
+            max_body_bytes: g.max_body_bytes.unwrap_or(64 << 10),
+            session_cookies: g.session_cookies.clone(),
+            rules: rules.into_iter().collect::<Option<_>>()?,
+        })
+    }
+
+    fn identity(&mut self, i: &IdentityFile) -> Option<IdentitySource> {
+        let header_name = |v: &mut Self, name: &str| match http::HeaderName::from_str(name) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                v.at(&i.source, format!("{name:?} is not a valid header name"));
+                None
+            }
+        };
+        match i.source.get_ref().as_str() {
+            "header" => {
+                let Some(name) = i.header.as_deref() else {
+                    self.at(
+                        &i.source,
+                        "source = \"header\" needs `header` (the trusted header's name)".into(),
+                    );
+                    return None;
+                };
+                let tenant = match i.tenant_header.as_deref() {
+                    Some(t) => Some(header_name(self, t)?),
+                    None => None,
+                };
+                Some(IdentitySource::Header {
+                    name: header_name(self, name)?,
+                    tenant,
+                    edge: i.edge,
+                })
+            }
+            "jwt" => {
+                let Some(secret_env) = i.jwt_secret_env.clone() else {
+                    self.at(&i.source, "source = \"jwt\" needs `jwt_secret_env` (the variable holding the HS256 secret)".into());
+                    return None;
+                };
+                Some(IdentitySource::Jwt {
+                    claim: i.claim.clone().unwrap_or_else(|| "sub".into()),
+                    tenant_claim: i.tenant_claim.clone(),
+                    secret_env,
+                })
+            }
+            "whoami" => {
+                let Some(op) = &i.whoami else {
+                    self.at(
+                        &i.source,
+                        "source = \"whoami\" needs [guard.identity.whoami] (method and path)"
+                            .into(),
+                    );
+                    return None;
+                };
+                Some(IdentitySource::Whoami {
+                    call: self.operation(op, &[])?,
+                    id_field: dotted(i.id_field.as_deref().unwrap_or("id")),
+                    tenant_field: i.tenant_field.as_deref().map(dotted),
+                    cache: Duration::from_secs(i.cache_seconds.unwrap_or(30)),
+                })
+            }
+            other => {
+                self.at(
+                    &i.source,
+                    format!("identity source {other:?} is not \"header\", \"jwt\" or \"whoami\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn rule(&mut self, r: &RuleFile) -> Option<Rule> {
+        let path = match RouteTemplate::parse(r.path.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.at(&r.path, e);
+                None
+            }
+        };
+        let mut methods = Vec::new();
+        for m in &r.methods {
+            match http::Method::from_str(&m.get_ref().to_ascii_uppercase()) {
+                Ok(method) => methods.push(method),
+                Err(_) => self.at(m, format!("{:?} is not an HTTP method", m.get_ref())),
+            }
+        }
+        let member = match r.member.as_ref().map(|m| (m, m.get_ref().as_str())) {
+            None | Some((_, "me")) => Member::Caller,
+            Some((m, name)) => {
+                let name = name
+                    .trim_start_matches('{')
+                    .trim_end_matches('}')
+                    .to_string();
+                if !r.path.get_ref().contains(&format!("{{{name}}}")) {
+                    self.at(
+                        m,
+                        format!("member = {name:?} is not a {{parameter}} of the rule's path"),
+                    );
+                }
+                Member::Param(name)
+            }
+        };
+        Some(Rule {
+            name: r.name.get_ref().clone(),
+            methods,
+            path: path?,
+            fields: r.fields.clone(),
+            member,
         })
     }
 

@@ -1,6 +1,7 @@
 //! The guard's decision, a pure function: given the matched rule, its path parameters, what the
 //! body and query carry, who is calling and whether they are SCIM-managed — pass or block.
 
+use super::body::key_form;
 use super::rules::{Member, Rule};
 
 /// Who is calling.
@@ -21,13 +22,14 @@ pub enum Verdict {
     Block,
 }
 
-/// Whether a rule applies at all: a rule with fields only guards requests that carry one of them.
+/// Whether a rule applies at all: a rule with fields only guards requests that carry one of them
+/// (names compared the way a lenient backend binds them: `Email`, `e_mail`).
 pub fn rule_applies(rule: &Rule, carried: &[String]) -> bool {
     rule.fields.is_empty()
         || rule
             .fields
             .iter()
-            .any(|f| carried.iter().any(|c| c.eq_ignore_ascii_case(f)))
+            .any(|f| carried.iter().any(|c| key_form(c) == key_form(f)))
 }
 
 /// The id of the member the request affects (`None` when the parameter is missing).

@@ -6,6 +6,8 @@
 pub mod body;
 pub mod canon;
 pub mod decision;
+pub mod gate;
+pub mod identity;
 pub mod request;
 pub mod route;
 pub mod rules;

@@ -1,0 +1,299 @@
+//! The guard at run time: plans each request from its head (checks, canonical target, matching
+//! rule), then, for a guarded route, identifies the caller, asks whether their account is
+//! SCIM-managed and decides. No pingora types: the proxy glue does the I/O.
+
+use super::body::{self, BodyKind};
+use super::canon;
+use super::decision::{self, Caller, Verdict};
+use super::identity::{Identity, IdentityError};
+use super::request;
+use super::route::{self, RouteTemplate};
+use super::rules::GuardSettings;
+use crate::auth::Tenant;
+use crate::backend::directory::Directory;
+use http::{HeaderMap, Method, Version};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The parts of a request the guard looks at before any body.
+pub struct Head<'a> {
+    /// The method as sent.
+    pub method: &'a Method,
+    /// The HTTP version.
+    pub version: Version,
+    /// The raw request target (origin or absolute form).
+    pub target: &'a [u8],
+    /// All request headers.
+    pub headers: &'a HeaderMap,
+}
+
+/// An answer the guard gives instead of forwarding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+}
+
+impl Refusal {
+    fn new(status: u16, error: &str, message: String) -> Self {
+        Refusal {
+            status,
+            body: json!({"error": error, "message": message}),
+        }
+    }
+
+    /// A request the guard cannot read unambiguously.
+    fn ambiguous(why: impl std::fmt::Display) -> Self {
+        Refusal::new(
+            400,
+            "ambiguous_request",
+            format!("refused on a protected route: {why}"),
+        )
+    }
+}
+
+/// A guarded request waiting for its decision.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    rule: usize,
+    params: Vec<(String, String)>,
+    query_keys: Vec<String>,
+    /// True when the rule depends on body fields and the request has a body: read it first.
+    pub needs_body: bool,
+}
+
+/// What to do with a request, from its head alone.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// No lenient reading reaches a guarded route: forward untouched.
+    Untouched,
+    /// Unambiguous and matches no guarded rule: forward untouched.
+    Allowed,
+    /// Refuse now.
+    Refuse(Refusal),
+    /// Matches a guarded rule: decide with [`Guard::decide`].
+    Guarded(Pending),
+}
+
+/// The configured guard.
+pub struct Guard {
+    settings: GuardSettings,
+    templates: Vec<RouteTemplate>,
+    identity: Identity,
+    tenants: Vec<Arc<Tenant>>,
+    scim_tenants: Vec<String>,
+    directory: Arc<Directory>,
+}
+
+impl Guard {
+    /// A guard over `settings`; `tenants` are all configured tenants, `scim_tenants` the names of
+    /// those that have SCIM keys.
+    pub fn new(
+        settings: GuardSettings,
+        tenants: Vec<Arc<Tenant>>,
+        scim_tenants: Vec<String>,
+        directory: Arc<Directory>,
+    ) -> Self {
+        Guard {
+            templates: settings.templates(),
+            identity: Identity::new(settings.identity.clone()),
+            settings,
+            tenants,
+            scim_tenants,
+            directory,
+        }
+    }
+
+    /// Largest body read on a guarded route.
+    pub fn max_body_bytes(&self) -> usize {
+        self.settings.max_body_bytes
+    }
+
+    /// A header clients may not set (the identity header when the gateway is the edge).
+    pub fn header_to_strip(&self) -> Option<&http::HeaderName> {
+        self.identity.header_to_strip()
+    }
+
+    /// Plans a request from its head.
+    pub fn plan(&self, head: &Head<'_>) -> Plan {
+        if let Err(e) = request::check_global(head.headers) {
+            return Plan::Refuse(Refusal::ambiguous(e));
+        }
+        if !route::may_reach(head.target, &self.templates) {
+            return Plan::Untouched;
+        }
+        match self.strict(head) {
+            Ok(Some(pending)) => Plan::Guarded(pending),
+            Ok(None) => Plan::Allowed,
+            Err(r) => Plan::Refuse(r),
+        }
+    }
+
+    fn strict(&self, head: &Head<'_>) -> Result<Option<Pending>, Refusal> {
+        request::check_headers(
+            head.method,
+            head.version,
+            head.headers,
+            &self.settings.session_cookies,
+        )
+        .map_err(Refusal::ambiguous)?;
+        let host = head
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok());
+        let origin = canon::origin_form(head.target, host).map_err(Refusal::ambiguous)?;
+        let target = canon::canonicalize(origin).map_err(Refusal::ambiguous)?;
+        let Some((rule, params)) = self.settings.rule_for(head.method, &target.segments) else {
+            return Ok(None);
+        };
+        let index = self
+            .settings
+            .rules
+            .iter()
+            .position(|r| std::ptr::eq(r, rule))
+            .unwrap_or(0);
+        let kind = body::classify(head.headers).map_err(Refusal::ambiguous)?;
+        Ok(Some(Pending {
+            rule: index,
+            params,
+            query_keys: target.query.iter().map(|(k, _)| k.clone()).collect(),
+            needs_body: !rule.fields.is_empty() && kind != BodyKind::Empty,
+        }))
+    }
+
+    /// Decides a guarded request; `body` is the whole body when [`Pending::needs_body`].
+    /// `Ok(())` means forward exactly what was checked.
+    pub async fn decide(
+        &self,
+        pending: &Pending,
+        head: &Head<'_>,
+        body: Option<&[u8]>,
+        request_id: &str,
+    ) -> Result<(), Refusal> {
+        let rule = &self.settings.rules[pending.rule];
+        let mut carried = pending.query_keys.clone();
+        if let Some(bytes) = body {
+            let kind = body::classify(head.headers).map_err(Refusal::ambiguous)?;
+            let scan = body::scan_body(kind, bytes, self.settings.max_body_bytes)
+                .map_err(Refusal::ambiguous)?;
+            request::check_params(&scan).map_err(Refusal::ambiguous)?;
+            collect_keys(&scan.value, &mut carried);
+        }
+        if !decision::rule_applies(rule, &carried) {
+            return Ok(());
+        }
+        let caller = self
+            .identity
+            .resolve(head.headers, self.directory.backend().client())
+            .await
+            .map_err(identity_refusal)?;
+        let (tenant, managed) = self.managed(&caller)?;
+        match decision::decide(rule, &pending.params, &carried, &caller, managed) {
+            Verdict::Pass => Ok(()),
+            Verdict::Block => {
+                tracing::warn!(
+                    target: "scimgate::guard",
+                    tenant = tenant.as_deref().unwrap_or("-"),
+                    user = %caller.id,
+                    rule = %rule.name,
+                    request_id,
+                    "blocked a self-service change to a SCIM-managed account"
+                );
+                Err(blocked(&rule.name, request_id))
+            }
+        }
+    }
+
+    /// Whether the caller's account is managed, and the tenant it was found in.
+    fn managed(&self, caller: &Caller) -> Result<(Option<String>, bool), Refusal> {
+        let tenants: Vec<&Arc<Tenant>> = match &caller.tenant {
+            Some(b) => self
+                .tenants
+                .iter()
+                .filter(|t| t.backend_name.eq_ignore_ascii_case(b))
+                .collect(),
+            None => self.tenants.iter().collect(),
+        };
+        for t in tenants {
+            let all = self.settings.all_members_managed
+                && caller.tenant.is_some()
+                && self.scim_tenants.contains(&t.name);
+            let managed = all
+                || self
+                    .directory
+                    .is_managed(t, &caller.id)
+                    .map_err(|e| Refusal::new(503, "guard_unavailable", e.detail))?;
+            if managed {
+                return Ok((Some(t.name.clone()), true));
+            }
+        }
+        Ok((None, false))
+    }
+}
+
+/// Every object key of a JSON value, at any depth (a lenient backend may bind nested fields).
+fn collect_keys(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, inner) in map {
+                out.push(k.clone());
+                collect_keys(inner, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_keys(i, out)),
+        _ => {}
+    }
+}
+
+fn identity_refusal(e: IdentityError) -> Refusal {
+    match e {
+        IdentityError::Unauthenticated(m) => Refusal::new(
+            401,
+            "unauthenticated",
+            format!("cannot identify the caller of a protected route: {m}"),
+        ),
+        IdentityError::Unavailable(m) => Refusal::new(
+            503,
+            "guard_unavailable",
+            format!("cannot identify the caller right now: {m}"),
+        ),
+    }
+}
+
+/// The 403 a managed account gets.
+fn blocked(rule: &str, request_id: &str) -> Refusal {
+    Refusal {
+        status: 403,
+        body: json!({
+            "error": "managed_by_identity_provider",
+            "message": "This account is managed by your organization's identity provider (SCIM). Its email, password and team membership can only be changed there: ask your IT administrator, or a team admin to remove you from the team.",
+            "rule": rule,
+            "request_id": request_id,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_nested_keys() {
+        let mut out = Vec::new();
+        collect_keys(
+            &json!({"a": 1, "user": {"Email": "x"}, "l": [{"b": 2}]}),
+            &mut out,
+        );
+        assert_eq!(out, vec!["a", "user", "Email", "l", "b"]);
+    }
+
+    #[test]
+    fn blocked_body_explains() {
+        let r = blocked("leave-team", "abc");
+        assert_eq!(r.status, 403);
+        assert_eq!(r.body["error"], "managed_by_identity_provider");
+        assert_eq!(r.body["request_id"], "abc");
+    }
+}
