@@ -261,7 +261,15 @@ fn set_element(
             list.push(Value::Object(e));
         }
         (Some(i), None) => {
-            list.remove(i);
+            if let Some(e) = list[i].as_object_mut() {
+                e.remove(sub);
+            }
+            let only_pins = list[i]
+                .as_object()
+                .is_some_and(|e| e.keys().all(|k| pins.iter().any(|(p, _)| p == k)));
+            if only_pins {
+                list.remove(i);
+            }
         }
         (None, None) => {}
     }
@@ -303,5 +311,151 @@ pub fn set_path(v: &mut Value, path: &[String], value: Value) {
     }
     if let Some(obj) = cur.as_object_mut() {
         obj.insert(last.clone(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::spec::{FieldMap, Transform};
+    use crate::config::validate::parse_scim_target;
+    use serde_json::json;
+
+    fn demo_api() -> UserApi {
+        let text = include_str!("../../conf/demo.toml");
+        crate::config::from_str(text, std::path::Path::new("demo.toml"))
+            .expect("demo config")
+            .users
+    }
+
+    fn field(scim: &str, native: &str) -> FieldMap {
+        FieldMap {
+            scim: Some(parse_scim_target(scim).unwrap()),
+            native: native.split('.').map(str::to_string).collect(),
+            transform: Transform::Direct(NativeType::Any),
+            constant: None,
+            default: None,
+            on: WriteOn::Always,
+        }
+    }
+
+    #[test]
+    fn to_native_maps_transforms_constants_and_defaults() {
+        let api = demo_api();
+        let user = json!({"userName": "a@b.c", "name": {"givenName": "A", "familyName": "B"}, "active": false});
+        let native = to_native(&api, &user, Write::Create).unwrap();
+        assert_eq!(
+            native,
+            json!({"email": "a@b.c", "first_name": "A", "last_name": "B", "status": "suspended", "role": "member"})
+        );
+        let native = to_native(&api, &json!({"userName": "a@b.c"}), Write::Update).unwrap();
+        assert_eq!(
+            native["status"], "active",
+            "default applies when SCIM leaves active unset"
+        );
+        assert_eq!(
+            native["first_name"],
+            Value::Null,
+            "unset fields are cleared on update"
+        );
+        assert!(
+            native.get("role").is_none(),
+            "on = create fields are not updated"
+        );
+    }
+
+    #[test]
+    fn from_native_merges_backend_truth_over_the_shadow() {
+        let api = demo_api();
+        let shadow = json!({"userName": "old@b.c", "externalId": "e1", "name": {"givenName": "Old", "formatted": "Old B"}});
+        let native = json!({"id": 7, "email": "new@b.c", "first_name": "New", "last_name": null, "display_name": "",
+                            "status": "SUSPENDED", "title": null});
+        let scim = from_native(&api, &native, Some(&shadow));
+        assert_eq!(
+            scim,
+            json!({"userName": "new@b.c", "externalId": "e1", "name": {"givenName": "New", "formatted": "Old B"}, "active": false})
+        );
+        assert_eq!(native_id(&api, &native).as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn unset_attribute_with_default_value_stays_unset() {
+        let api = demo_api();
+        let native = json!({"id": 1, "email": "a@b.c", "status": "active"});
+        let with_shadow = from_native(&api, &native, Some(&json!({"userName": "a@b.c"})));
+        assert!(with_shadow.get("active").is_none());
+        let never_written = from_native(&api, &native, None);
+        assert_eq!(never_written["active"], true);
+    }
+
+    #[test]
+    fn element_targets_pin_one_element() {
+        let f = field("phoneNumbers[type eq \"work\"].value", "phone");
+        let api = UserApi {
+            fields: vec![f],
+            ..demo_api()
+        };
+        let user = json!({"userName": "u", "phoneNumbers": [{"type": "mobile", "value": "1"}, {"type": "work", "value": "2"}]});
+        assert_eq!(
+            to_native(&api, &user, Write::Create).unwrap(),
+            json!({"phone": "2"})
+        );
+        let back = from_native(&api, &json!({"phone": "3"}), Some(&user));
+        assert_eq!(
+            back["phoneNumbers"],
+            json!([{"type": "mobile", "value": "1"}, {"type": "work", "value": "3"}])
+        );
+        let created = from_native(&api, &json!({"phone": "4"}), None);
+        assert_eq!(
+            created["phoneNumbers"],
+            json!([{"type": "work", "value": "4"}])
+        );
+        let cleared = from_native(&api, &json!({"phone": null}), Some(&user));
+        assert_eq!(
+            cleared["phoneNumbers"],
+            json!([{"type": "mobile", "value": "1"}])
+        );
+    }
+
+    #[test]
+    fn nested_native_paths_and_enterprise_targets() {
+        let f = field(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            "org.dept",
+        );
+        let api = UserApi {
+            fields: vec![f],
+            ..demo_api()
+        };
+        let user = json!({ENTERPRISE_SCHEMA: {"department": "Ops"}});
+        assert_eq!(
+            to_native(&api, &user, Write::Create).unwrap(),
+            json!({"org": {"dept": "Ops"}})
+        );
+        let back = from_native(&api, &json!({"org": {"dept": null}}), Some(&user));
+        assert!(
+            back.get(ENTERPRISE_SCHEMA).is_none(),
+            "an emptied extension disappears: {back}"
+        );
+    }
+
+    #[test]
+    fn type_conversions_reject_what_the_backend_cannot_store() {
+        let mut f = field("title", "level");
+        f.transform = Transform::Direct(NativeType::Integer);
+        let api = UserApi {
+            fields: vec![f],
+            ..demo_api()
+        };
+        assert_eq!(
+            to_native(&api, &json!({"title": "42"}), Write::Create).unwrap(),
+            json!({"level": 42})
+        );
+        let err = to_native(&api, &json!({"title": "forty"}), Write::Create).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert_eq!(
+            from_native(&api, &json!({"level": 42}), None)["title"],
+            "42"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! the rest of the gateway runs on ([`validate`]). Errors name `file:line:column`.
 
 pub mod file;
-mod validate;
+pub mod validate;
 
 use crate::auth::{Keyring, Tenant};
 use crate::backend::spec::UserApi;
