@@ -4,15 +4,13 @@
 //! Run: `cargo run --example embed -- conf/demo.toml 127.0.0.1:8081` (the backend named in the
 //! config must be running, and its credential variable set).
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::RunArgs;
 use pingora::upstreams::peer::HttpPeer;
-use scimgate::app::App;
 use scimgate::proxy::{Gateway, RequestCtx};
+use scimgate::runtime::Runtime;
 use std::path::Path;
-use std::sync::Arc;
 
 /// Your proxy: scimgate in front, your own routing behind.
 struct MyProxy {
@@ -66,7 +64,7 @@ fn main() -> Result<(), String> {
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:8081".into());
     let config = scimgate::config::load(Path::new(&config_path)).map_err(|e| e.to_string())?;
     let upstream = config.backend.address;
-    let app = Arc::new(ArcSwap::from_pointee(App::build(config)?));
+    let runtime = Runtime::new(config, Some(config_path.into()))?;
     let dir = std::env::temp_dir();
     let mut server = scimgate::server::build(scimgate::server::server_conf(
         2,
@@ -74,7 +72,7 @@ fn main() -> Result<(), String> {
         &dir,
     ));
     let proxy = MyProxy {
-        scimgate: Gateway::new(app),
+        scimgate: Gateway::new(runtime.app.clone()),
         upstream,
     };
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);

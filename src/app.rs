@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::guard::gate::Guard;
 use crate::scim::server::ScimServer;
 use crate::store::Store;
+use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
 use std::sync::Arc;
 
@@ -23,12 +24,14 @@ pub struct App {
     pub peer: HttpPeer,
     /// The self-service guard, when configured.
     pub guard: Option<Guard>,
+    /// Metrics, provisioning log and limiter (shared by every config version).
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl App {
     /// Builds the state: opens the store and prepares the backend client. Fails with a message
     /// an operator can act on (missing credential variable, unwritable store).
-    pub fn build(config: Config) -> Result<App, String> {
+    pub fn build(config: Config, telemetry: Arc<Telemetry>) -> Result<App, String> {
         let store = Store::open(&config.store_path)
             .map_err(|e| format!("cannot open the store {}: {e}", config.store_path.display()))?;
         let b = &config.backend;
@@ -42,8 +45,14 @@ impl App {
             }
             None => None,
         };
-        let client = Client::new(b.address, &b.host, b.connect_timeout, b.read_timeout);
-        let backend = Backend::new(config.users.clone(), client, auth);
+        let client = Client::new(
+            b.address,
+            &b.host,
+            b.connect_timeout,
+            b.read_timeout,
+            config.server.max_backend_calls,
+        );
+        let backend = Backend::new(config.users.clone(), client, auth, telemetry.clone());
         let directory = Arc::new(Directory::new(
             backend,
             Arc::new(store),
@@ -53,6 +62,7 @@ impl App {
             directory.clone(),
             config.keyring.clone(),
             config.scim.max_results,
+            telemetry.clone(),
         );
         let guard = config.guard.clone().map(|settings| {
             let scim_tenants = config
@@ -77,6 +87,7 @@ impl App {
             directory,
             peer,
             guard,
+            telemetry,
         })
     }
 }

@@ -53,6 +53,16 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
+    /// Short label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Duplicate => "duplicate",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::Unknown => "unknown_key",
+        }
+    }
+
     /// Text for the SCIM error detail.
     pub fn detail(self) -> &'static str {
         match self {

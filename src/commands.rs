@@ -1,20 +1,20 @@
 //! The command-line subcommands: `demo`, `run`, `check` and `token new`.
 
-use crate::app::App;
 use crate::auth::{self, ApiKey};
 use crate::config::{self, Config};
 use crate::demo::{legacy_service, LegacyBackend};
+use crate::runtime::Runtime;
 use crate::server;
-use arc_swap::ArcSwap;
 use pingora::server::RunArgs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The demo config shipped in `conf/demo.toml`, embedded so `scimgate demo` runs anywhere.
 pub const DEMO_CONFIG: &str = include_str!("../conf/demo.toml");
 /// The environment variable `conf/demo.toml` reads the legacy service's credential from.
 const DEMO_SERVICE_TOKEN_ENV: &str = "SCIMGATE_DEMO_SERVICE_TOKEN";
+/// The pid file `run` writes in its run folder, for `reload`.
+const PID_FILE: &str = "scimgate.pid";
 
 /// Settings of `scimgate demo`.
 #[derive(Debug, Clone)]
@@ -72,11 +72,10 @@ pub fn demo(opts: DemoOptions) -> Result<(), String> {
         config.server.grace_period,
         &opts.data,
     );
-    let listen = config.server.listen.clone();
-    let app = Arc::new(ArcSwap::from_pointee(App::build(config)?));
+    let runtime = Runtime::new(config, None)?;
     let mut srv = server::build(conf);
     srv.add_service(legacy_service(legacy, &legacy_addr.to_string()));
-    srv.add_service(server::gateway_service(app, &srv.configuration, &listen));
+    runtime.add_services(&mut srv)?;
     print_demo_banner(&opts, legacy_addr);
     srv.run(RunArgs::default());
     Ok(())
@@ -96,24 +95,68 @@ fn print_demo_banner(opts: &DemoOptions, legacy: SocketAddr) {
     println!("Try:\n  curl -H 'Authorization: Bearer {}' '{base}/scim/v2/Users?filter=userName+eq+%22bob@acme.test%22'\n", opts.token);
 }
 
-/// `scimgate run --config FILE`: serves as configured until SIGTERM/SIGINT.
+/// `scimgate run --config FILE`: serves as configured until SIGTERM (graceful) or SIGINT; SIGHUP
+/// reloads the config.
 pub fn run(path: &Path) -> Result<(), String> {
     let config = config::load(path).map_err(|e| e.to_string())?;
-    server::check_binds(&config.server.listen)?;
-    let run_dir = config
+    let run_dir = run_dir(&config);
+    let conf = server::server_conf(config.server.threads, config.server.grace_period, &run_dir);
+    let runtime = Runtime::new(config, Some(path.to_path_buf()))?;
+    server::check_binds(&runtime.listen_addresses())?;
+    let mut srv = server::build(conf);
+    runtime.add_services(&mut srv)?;
+    runtime.reload_on_sighup()?;
+    let pid_file = run_dir.join(PID_FILE);
+    std::fs::write(&pid_file, std::process::id().to_string())
+        .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))?;
+    tracing::info!(listen = ?runtime.listen_addresses(), "scimgate listening");
+    srv.run(RunArgs::default());
+    let _ = std::fs::remove_file(&pid_file);
+    Ok(())
+}
+
+/// `scimgate reload --config FILE`: asks the gateway running with that config to reload it
+/// (SIGHUP to the pid in its run folder), after checking the file is valid.
+pub fn reload(path: &Path) -> Result<String, String> {
+    let config = config::load(path).map_err(|e| e.to_string())?;
+    let pid_file = run_dir(&config).join(PID_FILE);
+    let pid = std::fs::read_to_string(&pid_file)
+        .map_err(|e| format!("no running gateway found ({}: {e})", pid_file.display()))?;
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", pid.trim()])
+        .status()
+        .map_err(|e| format!("cannot signal the gateway: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "the gateway (pid {}) could not be signalled",
+            pid.trim()
+        ));
+    }
+    Ok(format!(
+        "asked pid {} to reload {}",
+        pid.trim(),
+        path.display()
+    ))
+}
+
+/// `scimgate log --config FILE [-n N]`: the last provisioning events.
+pub fn log(path: &Path, n: usize) -> Result<String, String> {
+    let config = config::load(path).map_err(|e| e.to_string())?;
+    let log = config
+        .server
+        .provisioning_log
+        .ok_or("no provisioning log configured (server.provisioning_log)")?;
+    Ok(crate::telemetry::provisioning::read_recent(&log, n)?.join("\n"))
+}
+
+/// The folder for the pid file and pingora's upgrade socket: the store's folder.
+fn run_dir(config: &Config) -> PathBuf {
+    let dir = config
         .store_path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let run_dir = std::path::absolute(&run_dir).unwrap_or(run_dir);
-    let conf = server::server_conf(config.server.threads, config.server.grace_period, &run_dir);
-    let listen = config.server.listen.clone();
-    let app = Arc::new(ArcSwap::from_pointee(App::build(config)?));
-    let mut srv = server::build(conf);
-    srv.add_service(server::gateway_service(app, &srv.configuration, &listen));
-    tracing::info!(?listen, "scimgate listening");
-    srv.run(RunArgs::default());
-    Ok(())
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// `scimgate check --config FILE`: validates and reports; `Ok` only when valid.

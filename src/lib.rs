@@ -6,6 +6,7 @@
 //! its way; [`config`], [`auth`] and [`store`] support them; [`demo`] is a built-in legacy
 //! service to try it all on.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod backend;
@@ -15,6 +16,9 @@ pub mod demo;
 pub mod guard;
 pub mod http_io;
 pub mod proxy;
+pub mod runtime;
 pub mod scim;
 pub mod server;
 pub mod store;
+pub mod telemetry;
+pub mod tls;

@@ -43,6 +43,21 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Ask the gateway running with this config to reload it (same as SIGHUP).
+    Reload {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the most recent provisioning events (server.provisioning_log).
+    Log {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// How many events.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+    },
     /// Manage SCIM API keys.
     Token {
         #[command(subcommand)]
@@ -72,6 +87,10 @@ fn main() -> ExitCode {
         } => demo(listen, token, password, data),
         Command::Run { config } => commands::run(&config),
         Command::Check { config } => commands::check(&config).map(|report| println!("{report}")),
+        Command::Reload { config } => commands::reload(&config).map(|report| println!("{report}")),
+        Command::Log { config, lines } => {
+            commands::log(&config, lines).map(|report| println!("{report}"))
+        }
         Command::Token {
             action: TokenAction::New { tenant },
         } => {

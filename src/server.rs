@@ -6,9 +6,10 @@ use crate::app::App;
 use crate::proxy::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use pingora::proxy::HttpProxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
-use pingora::services::Service;
+use pingora::services::listening::Service;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ pub fn server_conf(threads: usize, grace: Duration, run_dir: &Path) -> ServerCon
         threads,
         grace_period_seconds: Some(grace.as_secs()),
         graceful_shutdown_timeout_seconds: Some(grace.as_secs().max(1)),
-        pid_file: run_dir.join("scimgate.pid").display().to_string(),
+        pid_file: run_dir.join("pingora.pid").display().to_string(),
         upgrade_sock: run_dir.join("scimgate-upgrade.sock").display().to_string(),
         ..ServerConf::default()
     }
@@ -36,12 +37,13 @@ pub fn check_binds(addrs: &[SocketAddr]) -> Result<(), String> {
     Ok(())
 }
 
-/// The gateway's proxy service listening on `listen`.
+/// The gateway's proxy service, listening on the plain-HTTP addresses `listen` (HTTPS listeners
+/// are added by [`crate::runtime::Runtime::add_services`]).
 pub fn gateway_service(
     app: Arc<ArcSwap<App>>,
     conf: &Arc<ServerConf>,
     listen: &[SocketAddr],
-) -> impl Service + 'static {
+) -> Service<HttpProxy<Gateway>> {
     let mut service =
         pingora::proxy::http_proxy_service_with_name(conf, Gateway::new(app), "scimgate");
     for addr in listen {

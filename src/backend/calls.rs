@@ -5,10 +5,12 @@ use super::client::{CallError, Client, Request, Response};
 use super::spec::{ErrorRule, Operation, Paging, Part, Template, UserApi, Var};
 use crate::auth::Tenant;
 use crate::scim::error::ScimError;
+use crate::telemetry::Telemetry;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Characters left as they are in a substituted value: RFC 3986 unreserved.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -61,17 +63,29 @@ impl Vars<'_> {
     }
 }
 
-/// The backend user API: templates plus a pooled client and the service credential.
+/// The backend user API: templates plus a pooled client, the service credential and the
+/// metrics every call is measured into.
 pub struct Backend {
     api: UserApi,
     client: Client,
     auth: Option<(HeaderName, HeaderValue)>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Backend {
     /// Wraps a client with the API description and the credential header (if any).
-    pub fn new(api: UserApi, client: Client, auth: Option<(HeaderName, HeaderValue)>) -> Self {
-        Backend { api, client, auth }
+    pub fn new(
+        api: UserApi,
+        client: Client,
+        auth: Option<(HeaderName, HeaderValue)>,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
+        Backend {
+            api,
+            client,
+            auth,
+            telemetry,
+        }
     }
 
     /// The API description.
@@ -150,7 +164,7 @@ impl Backend {
         if let Some((param, value)) = search {
             query.push((param.to_string(), value.to_string()));
         }
-        let resp = self.call(&list.call, vars, &query, None).await?;
+        let resp = self.call("list", &list.call, vars, &query, None).await?;
         let body = expect_success(&self.api.errors, &resp, "list users")?;
         let json = parse_json(&body, "list users")?;
         let items = json
@@ -177,7 +191,7 @@ impl Backend {
             id: Some(id),
             ..Vars::default()
         };
-        let resp = self.call(&self.api.get, vars, &[], None).await?;
+        let resp = self.call("get", &self.api.get, vars, &[], None).await?;
         if resp.status == 404 {
             return Ok(None);
         }
@@ -190,7 +204,9 @@ impl Backend {
             tenant: &tenant.backend_name,
             ..Vars::default()
         };
-        let resp = self.call(&self.api.create, vars, &[], Some(native)).await?;
+        let resp = self
+            .call("create", &self.api.create, vars, &[], Some(native))
+            .await?;
         self.user_from(&self.api.create, &resp, "create user")
     }
 
@@ -209,7 +225,9 @@ impl Backend {
             id: Some(id),
             ..Vars::default()
         };
-        let resp = self.call(&self.api.update, vars, &[], Some(native)).await?;
+        let resp = self
+            .call("update", &self.api.update, vars, &[], Some(native))
+            .await?;
         if resp.status == 404 {
             return Ok(None);
         }
@@ -227,7 +245,9 @@ impl Backend {
             id: Some(id),
             ..Vars::default()
         };
-        let resp = self.call(&self.api.delete, vars, &[], None).await?;
+        let resp = self
+            .call("delete", &self.api.delete, vars, &[], None)
+            .await?;
         if resp.status == 404 {
             return Ok(false);
         }
@@ -253,12 +273,12 @@ impl Backend {
             id: Some(id),
             ..Vars::default()
         };
-        let resp = self.call(op, vars, &[], None).await?;
-        let what = if active {
-            "reactivate user"
+        let (label, what) = if active {
+            ("reactivate", "reactivate user")
         } else {
-            "deactivate user"
+            ("deactivate", "deactivate user")
         };
+        let resp = self.call(label, op, vars, &[], None).await?;
         expect_success(&self.api.errors, &resp, what).map(|_| true)
     }
 
@@ -273,6 +293,7 @@ impl Backend {
 
     async fn call(
         &self,
+        label: &'static str,
         op: &Operation,
         vars: Vars<'_>,
         extra_query: &[(String, String)],
@@ -313,7 +334,19 @@ impl Backend {
             headers,
             body,
         };
-        self.client.send(&req).await.map_err(call_error)
+        let started = std::time::Instant::now();
+        let result = self.client.send(&req).await;
+        let error = match &result {
+            Err(CallError::Timeout(_)) => Some("timeout"),
+            Err(CallError::Unreachable(_)) => Some("unreachable"),
+            Err(CallError::Protocol(_)) => Some("protocol"),
+            Ok(r) if r.status >= 500 => Some("status_5xx"),
+            Ok(_) => None,
+        };
+        self.telemetry
+            .metrics
+            .backend_call(label, started.elapsed(), error);
+        result.map_err(call_error)
     }
 }
 

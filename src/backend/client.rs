@@ -66,11 +66,19 @@ pub struct Client {
     peer: HttpPeer,
     host: String,
     deadline: Duration,
+    slots: tokio::sync::Semaphore,
 }
 
 impl Client {
-    /// A client for `address`, sending `host` as the Host header.
-    pub fn new(address: SocketAddr, host: &str, connect: Duration, read: Duration) -> Self {
+    /// A client for `address`, sending `host` as the Host header, with at most `max_calls`
+    /// requests in flight (more wait their turn within the call's deadline).
+    pub fn new(
+        address: SocketAddr,
+        host: &str,
+        connect: Duration,
+        read: Duration,
+        max_calls: usize,
+    ) -> Self {
         let mut peer = HttpPeer::new(address, false, String::new());
         peer.options.connection_timeout = Some(connect);
         peer.options.read_timeout = Some(read);
@@ -81,6 +89,7 @@ impl Client {
             peer,
             host: host.to_string(),
             deadline: connect + read + read,
+            slots: tokio::sync::Semaphore::new(max_calls.max(1)),
         }
     }
 
@@ -96,6 +105,11 @@ impl Client {
     }
 
     async fn send_with_retry(&self, req: &Request) -> Result<Response, CallError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| CallError::Unreachable("the gateway is shutting down".into()))?;
         let (session, reused) = self
             .connector
             .get_http_session(&self.peer)

@@ -34,6 +34,39 @@ pub struct ServerFile {
     pub grace_period_seconds: Option<u64>,
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
+    #[serde(default)]
+    pub header_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub body_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub max_backend_calls: Option<usize>,
+    #[serde(default)]
+    pub admin_listen: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tls: Option<TlsFile>,
+    #[serde(default)]
+    pub auth_failures: Option<AuthFailuresFile>,
+    #[serde(default)]
+    pub provisioning_log: Option<String>,
+}
+
+/// `[server.tls]`: HTTPS listeners and their certificate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub listen: Vec<Spanned<String>>,
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+    #[serde(default)]
+    pub http2: Option<bool>,
+}
+
+/// `[server.auth_failures]`: rate limit of failed SCIM authentications per client address.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFailuresFile {
+    pub max: u32,
+    pub window_seconds: u64,
 }
 
 /// `[scim]`: the SCIM endpoint.

@@ -54,6 +54,42 @@ pub struct ServerSettings {
     pub grace_period: Duration,
     /// Largest request body the gateway reads (413 above).
     pub max_body_bytes: usize,
+    /// Deadline for a client to send the request head on a fresh connection.
+    pub header_timeout: Duration,
+    /// Deadline for a client to send a whole request body the gateway reads.
+    pub body_timeout: Duration,
+    /// Largest number of backend calls in flight at once.
+    pub max_backend_calls: usize,
+    /// The metrics and health listener (`/metrics`, `/healthz`, `/readyz`), if any.
+    pub admin_listen: Option<SocketAddr>,
+    /// HTTPS listeners, if any.
+    pub tls: Option<TlsSettings>,
+    /// Failed SCIM authentications allowed per client address and window (429 past it).
+    pub auth_failures: AuthFailureLimit,
+    /// JSON-lines file receiving one event per SCIM write, if any.
+    pub provisioning_log: Option<PathBuf>,
+}
+
+/// `[server.tls]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// HTTPS listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain file.
+    pub cert: PathBuf,
+    /// PEM private key file.
+    pub key: PathBuf,
+    /// Offer HTTP/2 by ALPN.
+    pub http2: bool,
+}
+
+/// `[server.auth_failures]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthFailureLimit {
+    /// Failures allowed per window.
+    pub max: u32,
+    /// The window.
+    pub window: Duration,
 }
 
 /// `[scim]`.

@@ -3,7 +3,8 @@
 
 use super::file::*;
 use super::{
-    BackendAuth, BackendSettings, Config, ConfigError, Problem, ScimSettings, ServerSettings,
+    AuthFailureLimit, BackendAuth, BackendSettings, Config, ConfigError, Problem, ScimSettings,
+    ServerSettings, TlsSettings,
 };
 use crate::auth::{ApiKey, Keyring, Tenant};
 use crate::backend::spec::*;
@@ -72,7 +73,7 @@ impl Validator<'_> {
     }
 
     fn config(&mut self, file: File, dir: &Path) -> Option<Config> {
-        let server = self.server(&file.server);
+        let server = self.server(&file.server, dir);
         let scim = self.scim(&file.scim);
         let backend = self.backend(&file.backend);
         let (tenants, keyring) = self.tenants(&file.tenants);
@@ -216,25 +217,60 @@ impl Validator<'_> {
         })
     }
 
-    fn server(&mut self, s: &ServerFile) -> Option<ServerSettings> {
-        let mut listen = Vec::new();
-        for addr in &s.listen {
+    fn addresses(&mut self, list: &[Spanned<String>]) -> Vec<SocketAddr> {
+        let mut out = Vec::new();
+        for addr in list {
             match SocketAddr::from_str(addr.get_ref()) {
-                Ok(a) => listen.push(a),
+                Ok(a) => out.push(a),
                 Err(_) => self.at(
                     addr,
                     format!("listen address {:?} is not IP:PORT", addr.get_ref()),
                 ),
             }
         }
-        if s.listen.is_empty() {
-            self.report(0, "server.listen needs at least one address".into());
+        out
+    }
+
+    fn server(&mut self, s: &ServerFile, dir: &Path) -> Option<ServerSettings> {
+        let listen = self.addresses(&s.listen);
+        let tls = s.tls.as_ref().map(|t| TlsSettings {
+            listen: self.addresses(&t.listen),
+            cert: dir.join(t.cert.get_ref()),
+            key: dir.join(t.key.get_ref()),
+            http2: t.http2.unwrap_or(true),
+        });
+        if s.listen.is_empty() && tls.as_ref().is_none_or(|t| t.listen.is_empty()) {
+            self.report(
+                0,
+                "server.listen (or server.tls.listen) needs at least one address".into(),
+            );
         }
+        let admin_listen = s
+            .admin_listen
+            .as_ref()
+            .and_then(|a| self.addresses(std::slice::from_ref(a)).pop());
+        let auth_failures = match &s.auth_failures {
+            Some(a) => AuthFailureLimit {
+                max: a.max.max(1),
+                window: Duration::from_secs(a.window_seconds.max(1)),
+            },
+            None => AuthFailureLimit {
+                max: 20,
+                window: Duration::from_secs(60),
+            },
+        };
         Some(ServerSettings {
             listen,
             threads: s.threads.unwrap_or(2).max(1),
             grace_period: Duration::from_secs(s.grace_period_seconds.unwrap_or(10)),
             max_body_bytes: s.max_body_bytes.unwrap_or(1 << 20),
+            header_timeout: Duration::from_millis(s.header_timeout_ms.unwrap_or(10_000)),
+            body_timeout: Duration::from_millis(s.body_timeout_ms.unwrap_or(30_000)),
+            max_backend_calls: s.max_backend_calls.unwrap_or(64).max(1),
+            admin_listen,
+            tls,
+            auth_failures,
+            provisioning_log: s.provisioning_log.as_ref().map(|p| dir.join(p)),
         })
     }
 

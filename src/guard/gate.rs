@@ -37,7 +37,8 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: u16, error: &str, message: String) -> Self {
+    /// A refusal with an error code and a message for the client.
+    pub fn new(status: u16, error: &str, message: String) -> Self {
         Refusal {
             status,
             body: json!({"error": error, "message": message}),

@@ -330,6 +330,7 @@ mod tests {
             "h",
             Duration::from_millis(50),
             Duration::from_millis(50),
+            1,
         );
         let name = http::HeaderName::from_static("x-user-id");
         let mut h = HeaderMap::new();

@@ -26,6 +26,8 @@ pub struct ScimRequest {
     pub content_type: Option<String>,
     /// `If-Match`, if sent.
     pub if_match: Option<String>,
+    /// The client's address (for the authentication-failure limiter).
+    pub client: Option<std::net::IpAddr>,
     /// Absolute URL of the SCIM base (`https://gw.example.com/scim/v2`), for `meta.location`.
     pub base_url: String,
     /// The whole body.
@@ -75,6 +77,17 @@ impl ScimResponse {
             401 => r.with_header("WWW-Authenticate", "Bearer realm=\"scimgate\"".into()),
             _ => r,
         }
+    }
+
+    /// `429 Too Many Requests` after too many failed authentications, with `Retry-After`.
+    pub fn throttled(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs().max(1);
+        let e = ScimError::new(
+            429,
+            None,
+            format!("too many failed authentications from this address; retry in {secs} s"),
+        );
+        ScimResponse::json(429, &e.to_json()).with_header("Retry-After", secs.to_string())
     }
 }
 

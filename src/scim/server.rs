@@ -11,6 +11,7 @@ use super::projection::Projection;
 use super::resource::{if_match_accepts, render, version};
 use crate::auth::{Keyring, Principal, Tenant};
 use crate::backend::directory::{Directory, ScimUser};
+use crate::telemetry::Telemetry;
 use http::Method;
 use serde_json::Value;
 use std::sync::Arc;
@@ -20,35 +21,61 @@ pub struct ScimServer {
     directory: Arc<Directory>,
     keyring: Keyring,
     max_results: usize,
+    telemetry: Arc<Telemetry>,
 }
 
 impl ScimServer {
     /// A server over `directory`, accepting the keys of `keyring`.
-    pub fn new(directory: Arc<Directory>, keyring: Keyring, max_results: usize) -> Self {
+    pub fn new(
+        directory: Arc<Directory>,
+        keyring: Keyring,
+        max_results: usize,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
         ScimServer {
             directory,
             keyring,
             max_results,
+            telemetry,
         }
     }
 
     /// Answers one request; `now` is the RFC 3339 time used for `meta` timestamps.
     pub async fn handle(&self, req: &ScimRequest, now: &str) -> (ScimResponse, Option<Principal>) {
-        let headers: Vec<&[u8]> = req.authorization.iter().map(Vec::as_slice).collect();
-        let principal = match self.keyring.authenticate(&headers) {
+        let principal = match self.authenticate(req) {
             Ok(p) => p,
-            Err(f) => {
-                return (
-                    ScimResponse::error(&ScimError::unauthorized(f.detail())),
-                    None,
-                )
-            }
+            Err(response) => return (response, None),
         };
         let response = match self.route(req, &principal.tenant, now).await {
             Ok(r) => r,
             Err(e) => ScimResponse::error(&e),
         };
         (response, Some(principal))
+    }
+
+    /// The principal of a valid key. A failure is counted per client address; past the limit the
+    /// answer is 429 instead of 401. A valid key is never refused.
+    fn authenticate(&self, req: &ScimRequest) -> Result<Principal, ScimResponse> {
+        let headers: Vec<&[u8]> = req.authorization.iter().map(Vec::as_slice).collect();
+        match self.keyring.authenticate(&headers) {
+            Ok(p) => {
+                let unix = time::OffsetDateTime::now_utc().unix_timestamp();
+                self.telemetry
+                    .metrics
+                    .key_used(&p.tenant.name, &p.key_id, unix);
+                Ok(p)
+            }
+            Err(failure) => {
+                self.telemetry.metrics.auth_failure(failure.label());
+                let wait = req
+                    .client
+                    .and_then(|ip| self.telemetry.limiter.failed(ip, std::time::Instant::now()));
+                Err(match wait {
+                    Some(retry_after) => ScimResponse::throttled(retry_after),
+                    None => ScimResponse::error(&ScimError::unauthorized(failure.detail())),
+                })
+            }
+        }
     }
 
     async fn route(

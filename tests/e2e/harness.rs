@@ -2,15 +2,13 @@
 //! hands the test a SCIM client bound to them.
 
 use super::http::{self, Reply};
-use arc_swap::ArcSwap;
-use scimgate::app::App;
 use scimgate::commands::{demo_config, DemoOptions};
 use scimgate::config::Config;
 use scimgate::demo::{legacy_service, LegacyBackend};
+use scimgate::runtime::Runtime;
 use scimgate::server::{self, Running};
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The demo's backend credential variable; every test uses the same value.
@@ -61,8 +59,8 @@ impl Gateway {
         backends: &[SocketAddr],
     ) -> Gateway {
         let addr = config.server.listen[0];
-        let app = Arc::new(ArcSwap::from_pointee(App::build(config).expect("app")));
-        srv.add_service(server::gateway_service(app, &srv.configuration, &[addr]));
+        let runtime = Runtime::new(config, None).expect("runtime");
+        runtime.add_services(&mut srv).expect("services");
         let running = Running::start(srv);
         for a in backends.iter().chain([&addr]) {
             assert!(

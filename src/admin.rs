@@ -1,0 +1,78 @@
+//! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process is alive) and
+//! `/readyz` (the backend accepts connections and the store is writable). Keep it off the public
+//! interface.
+
+use crate::app::App;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::{HttpServer, ServeHttp};
+use pingora::protocols::http::ServerSession;
+use pingora::services::listening::Service;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The admin HTTP application.
+pub struct Admin {
+    app: Arc<ArcSwap<App>>,
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let _ = session.read_request_body().await;
+        let app = self.app.load_full();
+        let (status, ctype, body) = match session.req_header().uri.path() {
+            "/metrics" => (
+                200,
+                "text/plain; version=0.0.4",
+                app.telemetry.metrics.render(),
+            ),
+            "/healthz" => (200, "text/plain", "ok\n".to_string()),
+            "/readyz" => readiness(&app).await,
+            _ => (404, "text/plain", "not found\n".to_string()),
+        };
+        let mut response = Response::new(body.into_bytes());
+        *response.status_mut() =
+            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let len = response.body().len();
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(ctype),
+        );
+        headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+        response
+    }
+}
+
+async fn readiness(app: &App) -> (u16, &'static str, String) {
+    let backend = app.config.backend.address;
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(backend),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let store = app.directory.store().check_writable();
+    let body = serde_json::json!({
+        "backend": if reachable { "ok".to_string() } else { format!("cannot connect to {backend}") },
+        "store": match &store { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
+    });
+    let ready = reachable && store.is_ok();
+    (
+        if ready { 200 } else { 503 },
+        "application/json",
+        body.to_string(),
+    )
+}
+
+/// The admin service listening on `addr`.
+pub fn admin_service(app: Arc<ArcSwap<App>>, addr: &str) -> Service<HttpServer<Admin>> {
+    let mut service = Service::new(
+        "scimgate admin".to_string(),
+        HttpServer::new_app(Admin { app }),
+    );
+    service.add_tcp(addr);
+    service
+}

@@ -1,0 +1,226 @@
+//! The pingora glue: one [`ProxyHttp`] that sends each request one of three ways — the SCIM
+//! server, the guard, or straight through to the backend — and turns failures into answers.
+
+mod guard_route;
+mod scim_route;
+
+use crate::app::App;
+use crate::http_io;
+use crate::scim::error::ScimError;
+use crate::scim::message::SCIM_CONTENT_TYPE;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType, Result};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which way a request went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// Answered by the SCIM server.
+    Scim,
+    /// Matched a guarded self-service route.
+    Guarded,
+    /// Passed to the backend unchanged.
+    Proxied,
+}
+
+impl RouteKind {
+    /// Label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Scim => "scim",
+            RouteKind::Guarded => "guarded",
+            RouteKind::Proxied => "proxied",
+        }
+    }
+}
+
+/// Per-request state.
+pub struct RequestCtx {
+    app: Arc<App>,
+    kind: RouteKind,
+    started: Instant,
+    tenant: Option<String>,
+    status: u16,
+    request_id: String,
+}
+
+/// The gateway: the current [`App`], swappable on reload.
+pub struct Gateway {
+    app: Arc<ArcSwap<App>>,
+}
+
+impl Gateway {
+    /// A gateway serving `app`.
+    pub fn new(app: Arc<ArcSwap<App>>) -> Self {
+        Gateway { app }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            app: self.app.load_full(),
+            kind: RouteKind::Proxied,
+            started: Instant::now(),
+            tenant: None,
+            status: 0,
+            request_id: format!("{:016x}", rand::random::<u64>()),
+        }
+    }
+
+    /// Runs first for every request: SCIM requests are answered here, guarded self-service
+    /// requests are decided here (`Ok(true)` when answered or forwarded by the gateway itself);
+    /// everything else continues to `upstream_peer` (`Ok(false)`).
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let app = ctx.app.clone();
+        if let Some(rest) =
+            scim_subpath(session.req_header().uri.path(), &app.config.scim.base_path)
+        {
+            return scim_route::serve(session, ctx, rest.to_string()).await;
+        }
+        match &app.guard {
+            Some(guard) => guard_route::check(session, ctx, guard).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Where proxied traffic goes: the configured backend.
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(ctx.app.peer.clone()))
+    }
+
+    /// Answers a request that could not be proxied: a SCIM error body on SCIM routes, a small
+    /// JSON error elsewhere, always with Content-Length so the connection can be reused.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let code = failure_status(e);
+        if code > 0 {
+            let (ctype, body) = match ctx.kind {
+                RouteKind::Scim => {
+                    let err = ScimError::new(code, None, format!("the gateway failed: {}", e.etype().as_str()));
+                    (SCIM_CONTENT_TYPE, err.to_json().to_string())
+                }
+                RouteKind::Proxied | RouteKind::Guarded => (
+                    "application/json",
+                    serde_json::json!({"error": "gateway", "status": code, "message": upstream_message(code)}).to_string(),
+                ),
+            };
+            if let Err(w) = http_io::write_response(session, code, ctype, &[], body.into()).await {
+                tracing::debug!(error = %w, "could not write the error response");
+            }
+        }
+        ctx.status = code;
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    /// One log event per request.
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(ctx.status);
+        let req = session.req_header();
+        let method = req.method.as_str();
+        ctx.app
+            .telemetry
+            .metrics
+            .request(ctx.kind.as_str(), method, status);
+        tracing::info!(
+            route = ctx.kind.as_str(),
+            method,
+            path = req.uri.path(),
+            status,
+            tenant = ctx.tenant.as_deref().unwrap_or("-"),
+            request_id = %ctx.request_id,
+            micros = ctx.started.elapsed().as_micros() as u64,
+            error = e.map(|e| e.to_string()),
+            "request"
+        );
+    }
+}
+
+/// The part of `path` after the SCIM base path, or `None` when the request is not for SCIM.
+/// Repeated slashes after the base are tolerated (`/scim/v2//Users` from a Tenant URL with a
+/// trailing slash).
+pub fn scim_subpath<'a>(path: &'a str, base: &str) -> Option<&'a str> {
+    let rest = path
+        .get(..base.len())
+        .filter(|p| p.eq_ignore_ascii_case(base))
+        .map(|_| &path[base.len()..])?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// The current UTC time, RFC 3339 to the second.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn failure_status(e: &Error) -> u16 {
+    match e.etype() {
+        ErrorType::HTTPStatus(code) => *code,
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            if e.esource() == &ErrorSource::Upstream =>
+        {
+            504
+        }
+        _ => match e.esource() {
+            ErrorSource::Upstream => 502,
+            ErrorSource::Downstream => match e.etype() {
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                _ => 400,
+            },
+            ErrorSource::Internal | ErrorSource::Unset => 500,
+        },
+    }
+}
+
+fn upstream_message(code: u16) -> &'static str {
+    match code {
+        502 => "the user service is unreachable or sent an invalid answer",
+        504 => "the user service did not answer in time",
+        400 => "the request could not be read",
+        _ => "the gateway failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scim_subpath_matches_base_only() {
+        assert_eq!(scim_subpath("/scim/v2/Users", "/scim/v2"), Some("/Users"));
+        assert_eq!(scim_subpath("/scim/v2", "/scim/v2"), Some(""));
+        assert_eq!(scim_subpath("/SCIM/V2//Users", "/scim/v2"), Some("//Users"));
+        assert_eq!(scim_subpath("/scim/v20/Users", "/scim/v2"), None);
+        assert_eq!(scim_subpath("/api/me", "/scim/v2"), None);
+    }
+
+    #[test]
+    fn now_is_rfc3339_seconds() {
+        let n = now_rfc3339();
+        assert!(n.ends_with('Z') && n.len() == 20, "{n}");
+    }
+}

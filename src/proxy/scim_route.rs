@@ -1,0 +1,208 @@
+//! The SCIM way through the proxy: read the body (capped, with a deadline), hand a plain
+//! [`ScimRequest`] to the SCIM server, and record metrics and the provisioning event.
+
+use super::{RequestCtx, RouteKind};
+use crate::app::App;
+use crate::http_io::{self, BodyError};
+use crate::scim::error::ScimError;
+use crate::scim::message::{ScimRequest, ScimResponse, SCIM_CONTENT_TYPE};
+use crate::telemetry::provisioning::ProvisioningEvent;
+use http::Method;
+use pingora::proxy::Session;
+use serde_json::Value;
+
+/// Answers a SCIM request; `path` is the part after the base path.
+pub async fn serve(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    path: String,
+) -> pingora::Result<bool> {
+    ctx.kind = RouteKind::Scim;
+    let response = answer(session, ctx, &path).await;
+    ctx.status = response.status;
+    http_io::write_response(
+        session,
+        response.status,
+        SCIM_CONTENT_TYPE,
+        &response.headers,
+        response.body,
+    )
+    .await?;
+    Ok(true)
+}
+
+async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> ScimResponse {
+    let server = &ctx.app.config.server;
+    let (cap, deadline) = (server.max_body_bytes, server.body_timeout);
+    let body = match tokio::time::timeout(deadline, http_io::read_body(session, cap)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(BodyError::TooLarge)) => {
+            return ScimResponse::error(&ScimError::payload_too_large(format!(
+                "the request body is larger than {cap} bytes"
+            )))
+        }
+        Ok(Err(BodyError::Unreadable)) => {
+            return ScimResponse::error(&ScimError::invalid_syntax(
+                "the request body could not be read",
+            ))
+        }
+        Err(_) => {
+            return ScimResponse::error(&ScimError::new(
+                408,
+                None,
+                format!("the request body did not arrive within {deadline:?}"),
+            ))
+        }
+    };
+    let req = request(session, &ctx.app, path.to_string(), body);
+    let now = super::now_rfc3339();
+    let (response, principal) = ctx.app.scim.handle(&req, &now).await;
+    let operation = operation_of(&req.method, path);
+    let tenant = principal.as_ref().map(|p| p.tenant.name.clone());
+    let metrics = &ctx.app.telemetry.metrics;
+    metrics.scim_operation(
+        tenant.as_deref().unwrap_or("-"),
+        operation,
+        result_of(response.status),
+    );
+    if let (Some(p), true) = (&principal, is_write(operation)) {
+        ctx.app.telemetry.provisioning.record(&event(
+            ctx,
+            p.key_id.clone(),
+            p.tenant.name.clone(),
+            operation,
+            path,
+            &response,
+            &now,
+        ));
+    }
+    ctx.tenant = tenant;
+    response
+}
+
+fn request(session: &Session, app: &App, path: String, body: bytes::Bytes) -> ScimRequest {
+    let h = session.req_header();
+    let header = |name: http::HeaderName| {
+        h.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let base_url = match &app.config.scim.public_url {
+        Some(u) => u.clone(),
+        None => {
+            let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+            let host = header(http::header::HOST)
+                .or_else(|| h.uri.authority().map(|a| a.to_string()))
+                .unwrap_or_else(|| "localhost".into());
+            format!(
+                "{}://{host}{}",
+                if tls { "https" } else { "http" },
+                app.config.scim.base_path
+            )
+        }
+    };
+    ScimRequest {
+        method: h.method.clone(),
+        path,
+        query: h.uri.query().unwrap_or_default().to_string(),
+        authorization: h
+            .headers
+            .get_all(http::header::AUTHORIZATION)
+            .iter()
+            .map(|v| v.as_bytes().to_vec())
+            .collect(),
+        content_type: header(http::header::CONTENT_TYPE),
+        if_match: header(http::header::IF_MATCH),
+        client: session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip()),
+        base_url,
+        body,
+    }
+}
+
+/// The SCIM operation a request performs, for metrics and the provisioning log.
+pub fn operation_of(method: &Method, path: &str) -> &'static str {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let users = segments
+        .first()
+        .is_some_and(|s| s.eq_ignore_ascii_case("Users"));
+    let search = segments
+        .last()
+        .is_some_and(|s| s.eq_ignore_ascii_case(".search"));
+    match (users, segments.len(), method) {
+        _ if search => "search",
+        (true, 1, &Method::GET) => "list",
+        (true, 1, &Method::POST) => "create",
+        (true, 2, &Method::GET) => "get",
+        (true, 2, &Method::PUT) => "replace",
+        (true, 2, &Method::PATCH) => "patch",
+        (true, 2, &Method::DELETE) => "delete",
+        (true, _, _) => "other",
+        _ => "discovery",
+    }
+}
+
+fn is_write(operation: &str) -> bool {
+    matches!(operation, "create" | "replace" | "patch" | "delete")
+}
+
+fn result_of(status: u16) -> &'static str {
+    match status {
+        0..=399 => "success",
+        401 | 429 => "unauthorized",
+        400..=499 => "client_error",
+        _ => "server_error",
+    }
+}
+
+fn event(
+    ctx: &RequestCtx,
+    key_id: String,
+    tenant: String,
+    operation: &'static str,
+    path: &str,
+    response: &ScimResponse,
+    now: &str,
+) -> ProvisioningEvent {
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let scim_id = match operation {
+        "create" => body.get("id").and_then(Value::as_str).map(str::to_string),
+        _ => path.split('/').rfind(|s| !s.is_empty()).map(str::to_string),
+    };
+    let failed = response.status >= 400;
+    ProvisioningEvent {
+        time: now.to_string(),
+        request_id: ctx.request_id.clone(),
+        tenant,
+        key_id,
+        operation,
+        backend_id: scim_id.clone(),
+        scim_id,
+        status: response.status,
+        result: if failed { "failure" } else { "success" },
+        detail: failed.then(|| {
+            body.get("detail")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        }),
+        latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_operations() {
+        assert_eq!(operation_of(&Method::GET, "/Users"), "list");
+        assert_eq!(operation_of(&Method::POST, "/Users"), "create");
+        assert_eq!(operation_of(&Method::PATCH, "/Users/7"), "patch");
+        assert_eq!(operation_of(&Method::POST, "/Users/.search"), "search");
+        assert_eq!(operation_of(&Method::GET, "/Schemas"), "discovery");
+    }
+}
