@@ -95,15 +95,18 @@ fn print_demo_banner(opts: &DemoOptions, legacy: SocketAddr) {
     println!("Try:\n  curl -H 'Authorization: Bearer {}' '{base}/scim/v2/Users?filter=userName+eq+%22bob@acme.test%22'\n", opts.token);
 }
 
-/// `scimgate run --config FILE`: serves as configured until SIGTERM (graceful) or SIGINT; SIGHUP
-/// reloads the config.
-pub fn run(path: &Path) -> Result<(), String> {
+/// `scimgate run --config FILE [--upgrade]`: serves as configured until SIGTERM (graceful) or
+/// SIGINT; SIGHUP reloads the config. With `upgrade`, takes the listening sockets over from the
+/// running instance (then send it SIGQUIT).
+pub fn run(path: &Path, upgrade: bool) -> Result<(), String> {
     let config = config::load(path).map_err(|e| e.to_string())?;
     let run_dir = run_dir(&config);
     let conf = server::server_conf(config.server.threads, config.server.grace_period, &run_dir);
     let runtime = Runtime::new(config, Some(path.to_path_buf()))?;
-    server::check_binds(&runtime.listen_addresses())?;
-    let mut srv = server::build(conf);
+    if !upgrade {
+        server::check_binds(&runtime.listen_addresses())?;
+    }
+    let mut srv = server::build_upgrading(conf, upgrade);
     runtime.add_services(&mut srv)?;
     runtime.reload_on_sighup()?;
     let pid_file = run_dir.join(PID_FILE);

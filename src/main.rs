@@ -36,6 +36,10 @@ enum Command {
         /// The config file.
         #[arg(long)]
         config: PathBuf,
+        /// Take the listening sockets over from the running instance (graceful binary upgrade;
+        /// then send the old process SIGQUIT).
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Validate a config file; exits non-zero when it has problems.
     Check {
@@ -85,7 +89,7 @@ fn main() -> ExitCode {
             password,
             data,
         } => demo(listen, token, password, data),
-        Command::Run { config } => commands::run(&config),
+        Command::Run { config, upgrade } => commands::run(&config, upgrade),
         Command::Check { config } => commands::check(&config).map(|report| println!("{report}")),
         Command::Reload { config } => commands::reload(&config).map(|report| println!("{report}")),
         Command::Log { config, lines } => {

@@ -7,7 +7,7 @@ use crate::proxy::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::proxy::HttpProxy;
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
 use std::net::{SocketAddr, TcpListener};
@@ -54,7 +54,18 @@ pub fn gateway_service(
 
 /// A bootstrapped pingora server with no services yet.
 pub fn build(conf: ServerConf) -> Server {
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    build_upgrading(conf, false)
+}
+
+/// Like [`build`]; with `upgrade`, the listening sockets are taken over from a running
+/// scimgate through the upgrade socket (graceful binary upgrade: start the new process this way,
+/// then send SIGQUIT to the old one).
+pub fn build_upgrading(conf: ServerConf, upgrade: bool) -> Server {
+    let opt = Opt {
+        upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
     server.bootstrap();
     server
 }

@@ -116,7 +116,7 @@ impl Client {
             .await
             .map_err(|e| classify(&e))?;
         match self.exchange(session, req).await {
-            Err((e, wrote)) if reused && (idempotent(&req.method) || !wrote) => {
+            Err((e, wrote)) if reused && !timed_out(&e) && (idempotent(&req.method) || !wrote) => {
                 tracing::debug!(error = %e, "stale pooled backend connection; retrying once");
                 let (session, _) = self
                     .connector
@@ -137,6 +137,8 @@ impl Client {
         mut session: HttpSession,
         req: &Request,
     ) -> Result<Response, (Box<Error>, bool)> {
+        session.set_read_timeout(self.peer.options.read_timeout);
+        session.set_write_timeout(self.peer.options.write_timeout);
         let header = self.header(req).map_err(|e| (e, false))?;
         session
             .write_request_header(header)
@@ -204,6 +206,14 @@ async fn read_body(session: &mut HttpSession) -> pingora::Result<Bytes> {
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
+}
+
+/// A timeout is a slow backend, not a stale pooled connection: never retried.
+fn timed_out(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+    )
 }
 
 fn idempotent(m: &Method) -> bool {

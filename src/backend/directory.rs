@@ -327,7 +327,8 @@ impl Directory {
             }
         }
         let mut seen = std::collections::HashSet::new();
-        natives.retain(|n| mapping::native_id(api, n).is_some_and(|id| seen.insert(id)));
+        // Drop repeats; a user without an id is kept so that merging reports the mapping error.
+        natives.retain(|n| mapping::native_id(api, n).is_none_or(|id| seen.insert(id)));
         self.merge_page(tenant, &natives)
     }
 

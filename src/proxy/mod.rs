@@ -168,6 +168,17 @@ pub fn scim_subpath<'a>(path: &'a str, base: &str) -> Option<&'a str> {
     (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
+/// Runs `work` on a task of its own, so that a bug that panics while handling one request
+/// becomes an error answer for that request instead of tearing down its connection task.
+pub async fn contained<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::result::Result<T, String> {
+    tokio::spawn(work).await.map_err(|e| {
+        tracing::error!(error = %e, "request handler failed; answered 500");
+        "the gateway hit an internal error handling this request; it was logged".to_string()
+    })
+}
+
 /// The current UTC time, RFC 3339 to the second.
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc()
@@ -216,6 +227,17 @@ mod tests {
         assert_eq!(scim_subpath("/SCIM/V2//Users", "/scim/v2"), Some("//Users"));
         assert_eq!(scim_subpath("/scim/v20/Users", "/scim/v2"), None);
         assert_eq!(scim_subpath("/api/me", "/scim/v2"), None);
+    }
+
+    #[tokio::test]
+    async fn panics_are_contained_to_their_request() {
+        let failed = contained(async { panic!("bug in a handler") }).await;
+        assert!(failed.unwrap_err().contains("internal error"));
+        assert_eq!(
+            contained(async { 7 }).await,
+            Ok(7),
+            "the runtime still serves"
+        );
     }
 
     #[test]

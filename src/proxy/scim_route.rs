@@ -56,8 +56,14 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> Scim
     };
     let req = request(session, &ctx.app, path.to_string(), body);
     let now = super::now_rfc3339();
-    let (response, principal) = ctx.app.scim.handle(&req, &now).await;
     let operation = operation_of(&req.method, path);
+    let app = ctx.app.clone();
+    let at = now.clone();
+    let handled = super::contained(async move { app.scim.handle(&req, &at).await }).await;
+    let (response, principal) = match handled {
+        Ok(r) => r,
+        Err(detail) => (ScimResponse::error(&ScimError::internal(detail)), None),
+    };
     let tenant = principal.as_ref().map(|p| p.tenant.name.clone());
     let metrics = &ctx.app.telemetry.metrics;
     metrics.scim_operation(
