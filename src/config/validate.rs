@@ -752,3 +752,89 @@ fn dotted(path: &str) -> Vec<String> {
 fn toml_to_json(v: &toml::Value) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../../conf/demo.toml");
+
+    fn problems(text: &str) -> Vec<Problem> {
+        from_str(text, Path::new("t.toml")).unwrap_err().problems
+    }
+
+    #[test]
+    fn the_demo_config_is_valid() {
+        let c = from_str(DEMO, Path::new("conf/demo.toml")).unwrap();
+        assert_eq!(c.scim.base_path, "/scim/v2");
+        assert_eq!(
+            c.users.filters,
+            vec![("userName".to_string(), "email".to_string())]
+        );
+        assert_eq!(c.guard.unwrap().rules.len(), 4);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_position() {
+        let text = DEMO.replacen("threads = 2", "threads = 2\nthreadz = 3", 1);
+        let p = problems(&text);
+        let line = text.lines().position(|l| l.starts_with("threadz")).unwrap() + 1;
+        assert_eq!((p[0].line, p[0].column), (line, 1), "{p:?}");
+        assert!(p[0].message.contains("threadz"), "{p:?}");
+    }
+
+    #[test]
+    fn semantic_problems_are_all_reported_with_positions() {
+        let text = DEMO
+            .replacen(
+                "path = \"/api/teams/{tenant}/members/{id}\"",
+                "path = \"/api/teams/{tenant}/members/{nope}\"",
+                1,
+            )
+            .replacen("scim = \"name.givenName\"", "scim = \"name.nosuch\"", 1)
+            .replacen("scim_type = \"uniqueness\"", "scim_type = \"unique\"", 1);
+        let p = problems(&text);
+        assert_eq!(p.len(), 3, "{p:?}");
+        let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        assert_eq!(p[0].line, line_of("{nope}"));
+        assert!(p[0].message.contains("unknown placeholder"));
+        assert_eq!(p[1].line, line_of("name.nosuch"));
+        assert_eq!(p[2].line, line_of("\"unique\""));
+        let rendered = from_str(&text, Path::new("conf/x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            rendered.starts_with(&format!("conf/x.toml:{}:", p[0].line)),
+            "{rendered}"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_addresses_hashes_and_guard_members() {
+        let text = DEMO
+            .replacen(
+                "listen = [\"127.0.0.1:8080\"]",
+                "listen = [\"localhost\"]",
+                1,
+            )
+            .replacen(
+                "# keys = [{ id = \"entra-2026-11\", sha256 = \"…\" }]",
+                "keys = [{ id = \"k\", sha256 = \"abc\" }]",
+                1,
+            )
+            .replacen("member = \"member\"", "member = \"who\"", 1);
+        let messages: Vec<String> = problems(&text).into_iter().map(|p| p.message).collect();
+        assert!(
+            messages.iter().any(|m| m.contains("is not IP:PORT")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("64 hex digits")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("not a {parameter}")),
+            "{messages:?}"
+        );
+    }
+}
