@@ -110,6 +110,7 @@ impl Directory {
     ) -> Result<ScimUser, ScimError> {
         let api = self.backend.api();
         let native = mapping::to_native(api, &resource, Write::Create)?;
+        self.ensure_writable()?;
         let created = self.backend.create(tenant, &native).await?;
         let id = mapping::native_id(api, &created).ok_or_else(|| {
             ScimError::bad_gateway("create user: the user service's answer has no id")
@@ -169,6 +170,7 @@ impl Directory {
         let record = self.store.get(&tenant.name, id).map_err(store_error)?;
         let before = self.merge(&current, record.as_ref())?;
         let native = mapping::to_native(api, &resource, Write::Update)?;
+        self.ensure_writable()?;
         let Some(updated) = self.backend.update(tenant, id, &native).await? else {
             return Err(not_found(id));
         };
@@ -201,16 +203,9 @@ impl Directory {
                 .unwrap_or_else(|| before.created.clone()),
             last_modified: now.to_string(),
         };
-        self.record(tenant, id, &record).map_err(|e| {
-            ScimError::new(
-                e.status,
-                e.scim_type,
-                format!(
-                    "{}; the user service was updated but the gateway could not record it",
-                    e.detail
-                ),
-            )
-        })?;
+        if let Err(e) = self.record(tenant, id, &record) {
+            return Err(self.undo_replace(tenant, id, &before.resource, e).await);
+        }
         if let Some(e) = failure {
             return Err(e);
         }
@@ -221,8 +216,40 @@ impl Directory {
         Ok(user)
     }
 
+    /// Puts a user's mapped fields back as they were after the gateway could not record an update.
+    async fn undo_replace(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        before: &Value,
+        cause: ScimError,
+    ) -> ScimError {
+        let restored = match mapping::to_native(self.backend.api(), before, Write::Update) {
+            Ok(native) => self.backend.update(tenant, id, &native).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let detail = match restored {
+            Ok(()) => format!(
+                "{}; the user service was put back as it was, nothing was applied",
+                cause.detail
+            ),
+            Err(undo) => {
+                tracing::error!(tenant = %tenant.name, id, cause = %cause, undo = %undo, "update half-applied");
+                format!("{}; the user service was updated but could not be put back ({}): retry the request", cause.detail, undo.detail)
+            }
+        };
+        ScimError::new(cause.status, cause.scim_type, detail)
+    }
+
+    /// Refuses a write before any backend call when the store cannot record it (file unwritable,
+    /// disk full), so no backend change is left unrecorded.
+    fn ensure_writable(&self) -> Result<(), ScimError> {
+        self.store.check_writable().map_err(store_error)
+    }
+
     /// Deletes a user; it stops being SCIM-managed.
     pub async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
+        self.ensure_writable()?;
         if !self.backend.delete(tenant, id).await? {
             return Err(not_found(id));
         }
