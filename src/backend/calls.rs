@@ -36,7 +36,6 @@ struct Vars<'a> {
     page: Option<u64>,
     offset: Option<u64>,
     size: Option<u64>,
-    value: Option<&'a str>,
 }
 
 impl Vars<'_> {
@@ -58,7 +57,6 @@ impl Vars<'_> {
             Var::Page => self.page.map(|n| n.to_string()).unwrap_or_default(),
             Var::Offset => self.offset.map(|n| n.to_string()).unwrap_or_default(),
             Var::Size => self.size.map(|n| n.to_string()).unwrap_or_default(),
-            Var::Value => self.value.unwrap_or_default().to_string(),
         }
     }
 }
@@ -121,7 +119,7 @@ impl Backend {
                     .take(count - page.items.len()),
             );
             skip = 0;
-            at += size;
+            at = at.saturating_add(size);
             let past_end = page.total.is_some_and(|t| at >= t);
             if n < size || past_end {
                 break;
@@ -195,7 +193,16 @@ impl Backend {
         if resp.status == 404 {
             return Ok(None);
         }
-        self.user_from(&self.api.get, &resp, "get user").map(Some)
+        let user = self.user_from(&self.api.get, &resp, "get user")?;
+        // A lenient backend may answer another spelling of the id (`007` for `7`): the SCIM id
+        // is the backend's own spelling, exactly.
+        match super::mapping::native_id(&self.api, &user) {
+            Some(native) => Ok((native == id).then_some(user)),
+            None => Err(mismatch(
+                "get user",
+                "the user has no id where users.id_field says",
+            )),
+        }
     }
 
     /// Creates a user from its native form; answers the created native user.

@@ -15,6 +15,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::{Mutex, MutexGuard};
 
+/// Offsets past this are past the end of any list a backend really holds.
+const MAX_OFFSET: usize = 1 << 40;
+
 /// Number of lock stripes serialising writes.
 const STRIPES: usize = 256;
 
@@ -250,7 +253,8 @@ impl Directory {
     /// Deletes a user; it stops being SCIM-managed.
     pub async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
         self.ensure_writable()?;
-        if !self.backend.delete(tenant, id).await? {
+        if self.backend.get(tenant, id).await?.is_none() || !self.backend.delete(tenant, id).await?
+        {
             return Err(not_found(id));
         }
         self.managed
@@ -297,6 +301,19 @@ impl Directory {
         start: usize,
         count: usize,
     ) -> Result<SearchPage, ScimError> {
+        if start > MAX_OFFSET {
+            // Past any real list: report the total, return nobody.
+            let total = self
+                .backend
+                .list(tenant, None, 0, 1)
+                .await?
+                .total
+                .unwrap_or(0);
+            return Ok(SearchPage {
+                users: Vec::new(),
+                total,
+            });
+        }
         let page = if count == 0 {
             self.backend
                 .list(tenant, None, start, 1)
@@ -330,6 +347,7 @@ impl Directory {
                         Anchor::Backend { param, value } => {
                             natives.extend(self.scan(tenant, Some((&param, &value))).await?)
                         }
+                        Anchor::Id(id) => natives.extend(self.fetch(tenant, &[id]).await?),
                         Anchor::ExternalId(ext) => {
                             let ids = self
                                 .store
@@ -443,10 +461,13 @@ impl Directory {
     }
 }
 
+/// The resource a filter is evaluated against: with `id` and the `meta` timestamps.
 fn with_id(u: &ScimUser) -> Value {
     let mut v = u.resource.clone();
     if let Some(o) = v.as_object_mut() {
         o.insert("id".into(), Value::String(u.id.clone()));
+        let meta = serde_json::json!({"resourceType": "User", "created": u.created, "lastModified": u.last_modified});
+        o.insert("meta".into(), meta);
     }
     v
 }

@@ -1,7 +1,8 @@
 //! Filter planning: which users must be fetched so that evaluating a SCIM filter over them in
 //! the gateway is exact. A filter anchored on a searchable attribute becomes a backend query, one
 //! anchored on `externalId` an indexed store lookup, one anchored on another attribute only the
-//! store holds a scan of the store; anything else a bounded scan of the backend.
+//! store holds a scan of the store, `id eq` a direct fetch; anything else a bounded scan of the
+//! backend.
 
 use super::mapping;
 use super::spec::UserApi;
@@ -13,6 +14,8 @@ use crate::scim::schema::Resolved;
 pub enum Anchor {
     /// A backend list call with `param=value`.
     Backend { param: String, value: String },
+    /// One user fetched by id.
+    Id(String),
     /// The store's `externalId` index.
     ExternalId(String),
     /// Store records whose saved resource matches this term.
@@ -54,6 +57,9 @@ fn anchor(api: &UserApi, term: &Filter) -> Option<Anchor> {
                 param: param.clone(),
                 value: value.clone(),
             });
+        }
+        if r.attr.name == "id" {
+            return Some(Anchor::Id(value.clone()));
         }
         if r.attr.name == "externalId" && store_only(api, r) {
             return Some(Anchor::ExternalId(value.clone()));

@@ -18,8 +18,6 @@ pub enum Var {
     Page,
     Offset,
     Size,
-    /// The searched value of a filter translated to a query parameter (`{value}`).
-    Value,
 }
 
 impl Var {
@@ -31,7 +29,6 @@ impl Var {
             "page" => Var::Page,
             "offset" => Var::Offset,
             "size" => Var::Size,
-            "value" => Var::Value,
             _ => return None,
         })
     }
@@ -184,7 +181,8 @@ pub struct FieldMap {
     pub transform: Transform,
     /// A constant native value (only when `scim` is `None`).
     pub constant: Option<Value>,
-    /// The SCIM value assumed on create when the client sent none.
+    /// The SCIM value assumed when the client sent none (on create and on update), and that reads
+    /// back as unset when SCIM never set it.
     pub default: Option<Value>,
     /// When it is written.
     pub on: WriteOn,

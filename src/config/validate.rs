@@ -371,6 +371,13 @@ impl Validator<'_> {
                 if keys.iter().any(|o| &o.id == k.id.get_ref()) {
                     self.at(&k.id, format!("key id {:?} is used twice", k.id.get_ref()));
                 }
+                if parse_hash(k.sha256.get_ref()).is_some_and(|h| keys.iter().any(|o| o.hash == h))
+                {
+                    self.at(
+                        &k.sha256,
+                        "this key hash is listed twice; a key belongs to one tenant".into(),
+                    );
+                }
                 match parse_hash(k.sha256.get_ref()) {
                     Some(hash) => keys.push(ApiKey {
                         id: k.id.get_ref().clone(),
@@ -562,6 +569,12 @@ impl Validator<'_> {
             None => None,
         };
         let constant = f.constant.as_ref().map(toml_to_json);
+        if scim.is_some() && constant.is_some() {
+            self.at(
+                &f.native,
+                "a field has either `scim` or `constant`, not both".into(),
+            );
+        }
         if scim.is_none() && constant.is_none() {
             self.at(
                 &f.native,
@@ -651,6 +664,11 @@ impl Validator<'_> {
     }
 
     fn error_rule(&mut self, e: &ErrorFile) -> Option<ErrorRule> {
+        let bad_status = |s: u16| !(100..=599).contains(&s);
+        if bad_status(e.status) || e.scim_status.is_some_and(|s| !(400..=599).contains(&s)) {
+            let at = e.scim_type.as_ref().map(|t| t.span().start).unwrap_or(0);
+            self.report(at, format!("users.errors: status {} / scim_status {:?} out of range (backend 100-599, SCIM 400-599)", e.status, e.scim_status));
+        }
         let scim_type = match &e.scim_type {
             Some(t) => match parse_scim_type(t.get_ref()) {
                 Some(st) => Some(st),

@@ -559,6 +559,11 @@ pub fn lenient_paths(target: &[u8]) -> Vec<String> {
         Cut::All,
     ];
     let mut texts: Vec<String> = cuts.iter().map(|&cut| lenient_text(raw, cut)).collect();
+    let replaced: Vec<String> = texts
+        .iter()
+        .flat_map(|t| invalid_byte_readings(t))
+        .collect();
+    texts.extend(replaced);
     texts.sort();
     texts.dedup();
     let mut out = Vec::new();
@@ -575,6 +580,23 @@ pub fn lenient_paths(target: &[u8]) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Readings of bytes that were not valid UTF-8 (decoded as U+FFFD): a backend may drop them, or
+/// decode an overlong sequence (`%c0%af`, two replacement characters) to `/` or `.`.
+fn invalid_byte_readings(text: &str) -> Vec<String> {
+    const BAD: char = '\u{FFFD}';
+    if !text.contains(BAD) {
+        return Vec::new();
+    }
+    let pair = "\u{FFFD}\u{FFFD}";
+    vec![
+        text.replace(BAD, ""),
+        text.replace(BAD, "/"),
+        text.replace(BAD, "."),
+        text.replace(pair, "/").replace(BAD, ""),
+        text.replace(pair, ".").replace(BAD, ""),
+    ]
 }
 
 /// The raw path of a target: absolute-form scheme and authority skipped, query and fragment

@@ -58,7 +58,8 @@ impl Refusal {
 /// A guarded request waiting for its decision.
 #[derive(Debug, Clone)]
 pub struct Pending {
-    rule: usize,
+    /// The matched rule; `None` for another method on a guarded path (body checked only).
+    rule: Option<usize>,
     params: Vec<(String, String)>,
     query_keys: Vec<String>,
     /// True when the rule depends on body fields and the request has a body: read it first.
@@ -146,20 +147,35 @@ impl Guard {
             .and_then(|v| v.to_str().ok());
         let origin = canon::origin_form(head.target, host).map_err(Refusal::ambiguous)?;
         let target = canon::canonicalize(origin).map_err(Refusal::ambiguous)?;
+        let query_keys = target.query.iter().map(|(k, _)| k.clone()).collect();
         let Some((rule, params)) = self.settings.rule_for(head.method, &target.segments) else {
-            return Ok(None);
+            // Another method on a guarded path: its body could carry a `_method` override, so
+            // such a body is read and checked before the request is forwarded.
+            let guarded_path = self
+                .settings
+                .rules
+                .iter()
+                .any(|r| r.path.matches(&target.segments).is_some());
+            let kind = body::classify(head.headers).map_err(Refusal::ambiguous)?;
+            return Ok(
+                (guarded_path && kind != BodyKind::Empty).then_some(Pending {
+                    rule: None,
+                    params: Vec::new(),
+                    query_keys,
+                    needs_body: true,
+                }),
+            );
         };
         let index = self
             .settings
             .rules
             .iter()
-            .position(|r| std::ptr::eq(r, rule))
-            .unwrap_or(0);
+            .position(|r| std::ptr::eq(r, rule));
         let kind = body::classify(head.headers).map_err(Refusal::ambiguous)?;
         Ok(Some(Pending {
             rule: index,
             params,
-            query_keys: target.query.iter().map(|(k, _)| k.clone()).collect(),
+            query_keys,
             needs_body: !rule.fields.is_empty() && kind != BodyKind::Empty,
         }))
     }
@@ -173,7 +189,6 @@ impl Guard {
         body: Option<&[u8]>,
         request_id: &str,
     ) -> Result<(), Refusal> {
-        let rule = &self.settings.rules[pending.rule];
         let mut carried = pending.query_keys.clone();
         if let Some(bytes) = body {
             let kind = body::classify(head.headers).map_err(Refusal::ambiguous)?;
@@ -182,6 +197,9 @@ impl Guard {
             request::check_params(&scan).map_err(Refusal::ambiguous)?;
             collect_keys(&scan.value, &mut carried);
         }
+        let Some(rule) = pending.rule.map(|i| &self.settings.rules[i]) else {
+            return Ok(());
+        };
         if !decision::rule_applies(rule, &carried) {
             return Ok(());
         }

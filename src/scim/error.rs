@@ -49,6 +49,8 @@ pub struct ScimError {
     pub scim_type: Option<ScimType>,
     /// What went wrong, written for the administrator reading the provisioning log.
     pub detail: String,
+    /// For `405`: the methods the endpoint allows (the `Allow` header).
+    pub allow: Option<&'static str>,
 }
 
 impl ScimError {
@@ -58,6 +60,7 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            allow: None,
         }
     }
 
@@ -111,9 +114,12 @@ impl ScimError {
         Self::new(401, None, detail)
     }
 
-    /// `405` for a method the endpoint does not support.
-    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
-        Self::new(405, None, detail)
+    /// `405` for a method the endpoint does not support; `allow` lists the ones it does.
+    pub fn method_not_allowed(detail: impl Into<String>, allow: &'static str) -> Self {
+        ScimError {
+            allow: Some(allow),
+            ..Self::new(405, None, detail)
+        }
     }
 
     /// `413` for a request body over the configured cap.

@@ -73,8 +73,9 @@ impl ScimResponse {
     /// The RFC 7644 error response for `e` (401 also carries `WWW-Authenticate`, 405 `Allow`).
     pub fn error(e: &ScimError) -> Self {
         let r = ScimResponse::json(e.status, &e.to_json());
-        match e.status {
-            401 => r.with_header("WWW-Authenticate", "Bearer realm=\"scimgate\"".into()),
+        match (e.status, e.allow) {
+            (401, _) => r.with_header("WWW-Authenticate", "Bearer realm=\"scimgate\"".into()),
+            (405, Some(allow)) => r.with_header("Allow", allow.into()),
             _ => r,
         }
     }
@@ -133,13 +134,15 @@ impl Query {
         Ok(first)
     }
 
-    /// A non-negative integer parameter, `default` when absent.
+    /// A non-negative integer parameter: `default` when absent or not an integer (`1.5`, `1e3`),
+    /// `0` when negative, saturated when larger than the machine can count.
     pub fn number(&self, name: &str, default: usize) -> Result<usize, ScimError> {
         match self.get(name)? {
             None | Some("") => Ok(default),
             Some(v) => match v.trim().parse::<i64>() {
                 Ok(n) if n < 0 => Ok(0),
                 Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                Err(_) if v.trim().bytes().all(|b| b.is_ascii_digit()) => Ok(usize::MAX),
                 Err(_) if v.trim().parse::<f64>().is_ok() => Ok(default),
                 Err(_) => Err(ScimError::invalid_value(format!(
                     "{name} must be an integer, got {v:?}"

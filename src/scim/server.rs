@@ -422,11 +422,11 @@ fn only_get(req: &ScimRequest) -> Result<(), ScimError> {
     }
 }
 
-fn not_allowed(req: &ScimRequest, allowed: &str) -> ScimError {
-    ScimError::method_not_allowed(format!(
-        "{} is not allowed here (allowed: {allowed})",
-        req.method
-    ))
+fn not_allowed(req: &ScimRequest, allowed: &'static str) -> ScimError {
+    ScimError::method_not_allowed(
+        format!("{} is not allowed here (allowed: {allowed})", req.method),
+        allowed,
+    )
 }
 
 fn not_found(id: &str) -> ScimError {

@@ -18,7 +18,8 @@
 //! Errors are `{"errors":[{"code": ...}]}` (with `"data":null` for `unauthenticated` and
 //! `not_found`): 401 `unauthenticated`, 404 `not_found`, 409 `duplicate_login`, 400 `validation`,
 //! 405 `method_not_allowed`, 413 `too_large`, and `injected` for faults set with
-//! [`AltBackend::fail_next`].
+//! [`AltBackend::fail_next`]. [`AltBackend::respond_next`] injects any other answer, and
+//! [`AltBackend::delay_next`] holds a request back before answering it.
 //!
 //! Every response but 204 carries `Content-Length`, and the request body is always read fully
 //! before answering, so pooled keep-alive connections stay in sync.
@@ -28,6 +29,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
@@ -67,15 +69,25 @@ struct State {
     accounts: Vec<Account>,
     /// Pending faults, oldest first.
     faults: Vec<Fault>,
+    /// Pending delays, oldest first.
+    delays: Vec<Delay>,
     /// Every request received, in order.
     log: Vec<RecordedRequest>,
 }
 
-/// One injected fault: the next matching request is answered with `status`.
+/// One injected fault: the next matching request is answered with `status` and `body`
+/// (`{"errors":[{"code":"injected"}]}` when `None`).
 struct Fault {
     method: Option<Method>,
     path_contains: String,
     status: u16,
+    body: Option<Value>,
+}
+
+/// One injected delay: the next matching request is answered `delay` late.
+struct Delay {
+    path_contains: String,
+    delay: Duration,
 }
 
 /// One request the backend received, as recorded by [`AltBackend::request_log`].
@@ -181,21 +193,55 @@ impl AltBackend {
     /// touching any account. Faults queue up; each is used once. A `status` outside 200..=599
     /// is answered as 500.
     pub fn fail_next(&self, path_contains: &str, status: u16) {
-        self.push_fault(None, path_contains, status);
+        self.push_fault(None, path_contains, status, None);
     }
 
     /// Like [`Self::fail_next`], but only for requests with `method` (`"PATCH"`).
     pub fn fail_next_method(&self, method: &str, path_contains: &str, status: u16) {
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).ok();
-        self.push_fault(method, path_contains, status);
+        self.push_fault(method, path_contains, status, None);
     }
 
-    fn push_fault(&self, method: Option<Method>, path_contains: &str, status: u16) {
+    /// Like [`Self::fail_next`], but the answer carries `body` instead of the `injected` error
+    /// (for answers that do not match what the gateway's mapping expects). It queues with the
+    /// faults of [`Self::fail_next`].
+    pub fn respond_next(&self, path_contains: &str, status: u16, body: Value) {
+        self.push_fault(None, path_contains, status, Some(body));
+    }
+
+    fn push_fault(
+        &self,
+        method: Option<Method>,
+        path_contains: &str,
+        status: u16,
+        body: Option<Value>,
+    ) {
         self.state().faults.push(Fault {
             method,
             path_contains: path_contains.to_owned(),
             status,
+            body,
         });
+    }
+
+    /// Makes the next request whose path (without query) contains `path_contains` wait `delay`
+    /// after its body was read, then be answered as usual (faults included). Delays queue up;
+    /// each is used once.
+    pub fn delay_next(&self, path_contains: &str, delay: Duration) {
+        self.state().delays.push(Delay {
+            path_contains: path_contains.to_owned(),
+            delay,
+        });
+    }
+
+    /// Removes and answers the first pending delay for `path`.
+    fn take_delay(&self, path: &str) -> Option<Duration> {
+        let mut state = self.state();
+        let at = state
+            .delays
+            .iter()
+            .position(|d| path.contains(&d.path_contains))?;
+        Some(state.delays.remove(at).delay)
     }
 
     /// Every request received so far, in order, as `"METHOD /path"` (without the query).
@@ -244,7 +290,7 @@ impl AltBackend {
             None => format!("{} {}", req.method, req.path),
         };
         let reply = match take_fault(&mut state, req) {
-            Some(status) => injected(status),
+            Some((status, body)) => injected(status, body),
             None => match body {
                 Err(reply) => reply,
                 Ok(_) if req.api_key != Some(self.inner.api_key.as_str()) => {
@@ -319,7 +365,7 @@ fn validation() -> Reply {
     error(StatusCode::BAD_REQUEST, "validation")
 }
 
-fn injected(status: u16) -> Reply {
+fn injected(status: u16, body: Option<Value>) -> Reply {
     let status = StatusCode::from_u16(status)
         .ok()
         .filter(|s| (200..=599).contains(&s.as_u16()))
@@ -331,15 +377,19 @@ fn injected(status: u16) -> Reply {
             allow: None,
         };
     }
-    error(status, "injected")
+    match body {
+        Some(body) => Reply::json(status, body),
+        None => error(status, "injected"),
+    }
 }
 
-/// Removes and answers the status of the first pending fault matching `req`.
-fn take_fault(state: &mut State, req: &Incoming<'_>) -> Option<u16> {
+/// Removes and answers the status and body of the first pending fault matching `req`.
+fn take_fault(state: &mut State, req: &Incoming<'_>) -> Option<(u16, Option<Value>)> {
     let at = state.faults.iter().position(|f| {
         f.method.as_ref().is_none_or(|m| m == req.method) && req.path.contains(&f.path_contains)
     })?;
-    Some(state.faults.remove(at).status)
+    let fault = state.faults.remove(at);
+    Some((fault.status, fault.body))
 }
 
 /// The API's routes.
@@ -636,6 +686,9 @@ struct AltApp {
 impl ServeHttp for AltApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let body = read_body(session).await;
+        if let Some(delay) = self.backend.take_delay(session.req_header().uri.path()) {
+            tokio::time::sleep(delay).await;
+        }
         let header = session.req_header();
         let req = Incoming {
             method: &header.method,

@@ -3,24 +3,15 @@
 //! spoken to with a minimal raw HTTP/1.1 client over one keep-alive connection, and the config
 //! loaded by scimgate's own loader.
 
-mod support {
-    pub mod alt_backend;
-}
-
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use pingora::server::configuration::ServerConf;
-use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use scimgate::server::{self, Running};
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 
-use support::alt_backend::AltBackend;
+use super::alt_backend::AltBackend;
 
 const KEY: &str = "alt-test-key";
 const ORG: &str = "globex-org";
@@ -28,23 +19,11 @@ const ACCOUNTS: &str = "/v1/orgs/globex-org/accounts";
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Stops the test server when notified.
-struct NotifyShutdown(Arc<Notify>);
-
-#[async_trait]
-impl ShutdownSignalWatch for NotifyShutdown {
-    async fn recv(&self) -> ShutdownSignal {
-        self.0.notified().await;
-        ShutdownSignal::FastShutdown
-    }
-}
-
-/// A pingora server running the alt backend on a thread; stopped when dropped.
+/// A pingora server running only the alt backend; stopped when dropped.
 struct TestServer {
     addr: SocketAddr,
     backend: AltBackend,
-    stop: Arc<Notify>,
-    thread: Option<JoinHandle<()>>,
+    _running: Running,
     _dir: tempfile::TempDir,
 }
 
@@ -52,57 +31,23 @@ impl TestServer {
     fn start() -> Result<Self, Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let backend = AltBackend::new(KEY);
-        let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let conf = ServerConf {
-            threads: 1,
-            grace_period_seconds: Some(0),
-            graceful_shutdown_timeout_seconds: Some(0),
-            pid_file: dir.path().join("pid").display().to_string(),
-            upgrade_sock: dir.path().join("upgrade.sock").display().to_string(),
-            ..ServerConf::default()
-        };
-        let mut server = Server::new_with_opt_and_conf(None, conf);
-        server.bootstrap();
-        server.add_service(backend.service(&addr.to_string()));
-        let stop = Arc::new(Notify::new());
-        let signal = NotifyShutdown(stop.clone());
-        let thread = std::thread::spawn(move || {
-            server.run(RunArgs {
-                shutdown_signal: Box::new(signal),
-            })
-        });
-        wait_listening(addr)?;
+        let addr = server::free_port()?;
+        let mut srv = server::build(server::server_conf(1, Duration::ZERO, dir.path()));
+        srv.add_service(backend.service(&addr.to_string()));
+        let running = Running::start(srv);
+        if !server::wait_listening(addr, Duration::from_secs(10)) {
+            return Err(format!("{addr} is not listening").into());
+        }
         Ok(TestServer {
             addr,
             backend,
-            stop,
-            thread: Some(thread),
+            _running: running,
             _dir: dir,
         })
     }
 
     fn client(&self) -> Result<Client, Box<dyn std::error::Error>> {
         Client::connect(self.addr)
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.notify_one();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn wait_listening(addr: SocketAddr) -> std::io::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-            Ok(_) => return Ok(()),
-            Err(e) if Instant::now() > deadline => return Err(e),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
     }
 }
 
@@ -510,6 +455,19 @@ fn injects_faults_and_records_requests() -> TestResult {
     assert_eq!(counts["GET /v1/orgs/{org}/accounts"], 2);
     backend.clear_requests();
     assert!(backend.requests().is_empty());
+
+    // Any answer can be injected, and answers can be held back.
+    let odd = json!({"account": {"login": "x"}});
+    backend.respond_next("/accounts/", 200, odd.clone());
+    let r = c.call("GET", &format!("{ACCOUNTS}/{id}"), None)?;
+    assert_eq!((r.status, r.json()), (200, odd));
+    backend.delay_next("/accounts", Duration::from_millis(300));
+    let started = Instant::now();
+    let r = c.call("GET", &format!("{ACCOUNTS}/{id}"), None)?;
+    assert_eq!(r.status, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let r = c.call("GET", &format!("{ACCOUNTS}/{id}"), None)?;
+    assert_eq!(r.json()["data"]["login"], "ann", "each is used once");
     Ok(())
 }
 
@@ -518,7 +476,7 @@ fn alt_config_fixture_loads() -> TestResult {
     use scimgate::backend::spec::{Paging, WriteOn};
 
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alt.toml");
-    let config = scimgate::config::from_str(include_str!("fixtures/alt.toml"), &path)
+    let config = scimgate::config::from_str(include_str!("../fixtures/alt.toml"), &path)
         .map_err(|e| e.to_string())?;
     let users = &config.users;
     assert!(matches!(
