@@ -73,6 +73,11 @@ pub async fn write_response(
         header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     }
     header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    send(session, header, body).await
+}
+
+/// Writes a prepared head and the whole body.
+async fn send(session: &mut Session, header: ResponseHeader, body: Bytes) -> pingora::Result<()> {
     let empty = body.is_empty();
     session
         .write_response_header(Box::new(header), empty)
@@ -115,12 +120,5 @@ pub async fn write_relayed(
     if status != 204 && status != 304 {
         header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     }
-    let empty = body.is_empty();
-    session
-        .write_response_header(Box::new(header), empty)
-        .await?;
-    if !empty {
-        session.write_response_body(Some(body), true).await?;
-    }
-    Ok(())
+    send(session, header, body).await
 }

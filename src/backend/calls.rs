@@ -38,7 +38,16 @@ struct Vars<'a> {
     size: Option<u64>,
 }
 
-impl Vars<'_> {
+impl<'a> Vars<'a> {
+    /// The variables of a call about one user.
+    fn user(tenant: &'a Tenant, id: &'a str) -> Self {
+        Vars {
+            tenant: &tenant.backend_name,
+            id: Some(id),
+            ..Vars::default()
+        }
+    }
+
     fn expand(&self, t: &Template) -> String {
         let mut out = String::new();
         for part in &t.parts {
@@ -184,11 +193,7 @@ impl Backend {
         if !valid_id(id) {
             return Ok(None);
         }
-        let vars = Vars {
-            tenant: &tenant.backend_name,
-            id: Some(id),
-            ..Vars::default()
-        };
+        let vars = Vars::user(tenant, id);
         let resp = self.call("get", &self.api.get, vars, &[], None).await?;
         if resp.status == 404 {
             return Ok(None);
@@ -227,11 +232,7 @@ impl Backend {
         if !valid_id(id) {
             return Ok(None);
         }
-        let vars = Vars {
-            tenant: &tenant.backend_name,
-            id: Some(id),
-            ..Vars::default()
-        };
+        let vars = Vars::user(tenant, id);
         let resp = self
             .call("update", &self.api.update, vars, &[], Some(native))
             .await?;
@@ -247,11 +248,7 @@ impl Backend {
         if !valid_id(id) {
             return Ok(false);
         }
-        let vars = Vars {
-            tenant: &tenant.backend_name,
-            id: Some(id),
-            ..Vars::default()
-        };
+        let vars = Vars::user(tenant, id);
         let resp = self
             .call("delete", &self.api.delete, vars, &[], None)
             .await?;
@@ -275,11 +272,7 @@ impl Backend {
             &self.api.deactivate
         };
         let Some(op) = op else { return Ok(false) };
-        let vars = Vars {
-            tenant: &tenant.backend_name,
-            id: Some(id),
-            ..Vars::default()
-        };
+        let vars = Vars::user(tenant, id);
         let (label, what) = if active {
             ("reactivate", "reactivate user")
         } else {

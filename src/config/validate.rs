@@ -670,7 +670,7 @@ impl Validator<'_> {
             self.report(at, format!("users.errors: status {} / scim_status {:?} out of range (backend 100-599, SCIM 400-599)", e.status, e.scim_status));
         }
         let scim_type = match &e.scim_type {
-            Some(t) => match parse_scim_type(t.get_ref()) {
+            Some(t) => match ScimType::parse(t.get_ref()) {
                 Some(st) => Some(st),
                 None => {
                     self.at(t, format!("{:?} is not an RFC 7644 scimType", t.get_ref()));
@@ -737,24 +737,6 @@ pub fn parse_scim_target(text: &str) -> Result<ScimTarget, String> {
         },
         element: Some(element),
     })
-}
-
-fn parse_scim_type(s: &str) -> Option<ScimType> {
-    use ScimType::*;
-    [
-        InvalidFilter,
-        TooMany,
-        Uniqueness,
-        Mutability,
-        InvalidSyntax,
-        InvalidPath,
-        NoTarget,
-        InvalidValue,
-        InvalidVers,
-        Sensitive,
-    ]
-    .into_iter()
-    .find(|t| t.as_str() == s)
 }
 
 fn parse_hash(text: &str) -> Option<[u8; 32]> {

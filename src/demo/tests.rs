@@ -4,15 +4,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use pingora::server::configuration::ServerConf;
-use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use serde_json::{json, Value};
-use tokio::sync::Notify;
+
+use crate::server::{build, server_conf, Running};
 
 use super::{legacy_service, LegacyBackend};
 
@@ -21,23 +17,11 @@ const PASSWORD: &str = "demo-pass";
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Stops the test server when notified.
-struct NotifyShutdown(Arc<Notify>);
-
-#[async_trait]
-impl ShutdownSignalWatch for NotifyShutdown {
-    async fn recv(&self) -> ShutdownSignal {
-        self.0.notified().await;
-        ShutdownSignal::FastShutdown
-    }
-}
-
 /// A pingora server running the demo backend on a thread.
 struct TestServer {
     addr: SocketAddr,
     dir: PathBuf,
-    stop: Arc<Notify>,
-    thread: Option<JoinHandle<()>>,
+    running: Option<Running>,
 }
 
 impl TestServer {
@@ -45,30 +29,14 @@ impl TestServer {
         let dir = temp_dir(name);
         let backend = LegacyBackend::open(&dir.join("legacy.db"), SERVICE_TOKEN, PASSWORD)?;
         let addr = free_port()?;
-        let conf = ServerConf {
-            threads: 1,
-            grace_period_seconds: Some(0),
-            graceful_shutdown_timeout_seconds: Some(0),
-            pid_file: dir.join("pid").display().to_string(),
-            upgrade_sock: dir.join("upgrade.sock").display().to_string(),
-            ..ServerConf::default()
-        };
-        let mut server = Server::new_with_opt_and_conf(None, conf);
-        server.bootstrap();
+        let mut server = build(server_conf(1, Duration::ZERO, &dir));
         server.add_service(legacy_service(backend, &addr.to_string()));
-        let stop = Arc::new(Notify::new());
-        let signal = NotifyShutdown(stop.clone());
-        let thread = std::thread::spawn(move || {
-            server.run(RunArgs {
-                shutdown_signal: Box::new(signal),
-            })
-        });
+        let running = Running::start(server);
         wait_listening(addr)?;
         Ok(TestServer {
             addr,
             dir,
-            stop,
-            thread: Some(thread),
+            running: Some(running),
         })
     }
 
@@ -79,9 +47,8 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.stop.notify_one();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(r) = self.running.take() {
+            r.stop();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

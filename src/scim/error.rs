@@ -23,6 +23,25 @@ pub enum ScimType {
 }
 
 impl ScimType {
+    /// Every code.
+    pub const ALL: [ScimType; 10] = [
+        ScimType::InvalidFilter,
+        ScimType::TooMany,
+        ScimType::Uniqueness,
+        ScimType::Mutability,
+        ScimType::InvalidSyntax,
+        ScimType::InvalidPath,
+        ScimType::NoTarget,
+        ScimType::InvalidValue,
+        ScimType::InvalidVers,
+        ScimType::Sensitive,
+    ];
+
+    /// The code with this wire spelling.
+    pub fn parse(text: &str) -> Option<ScimType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
     /// The wire spelling of the code.
     pub fn as_str(self) -> &'static str {
         match self {

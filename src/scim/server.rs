@@ -276,13 +276,7 @@ impl ScimServer {
             .get(tenant, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        if let Some(tag) = &req.if_match {
-            if !if_match_accepts(tag, &version(&render(&current, &req.base_url))) {
-                return Err(ScimError::precondition_failed(
-                    "the user changed since it was read (If-Match)",
-                ));
-            }
-        }
+        check_if_match(req, &current)?;
         let patched = without_password(patch::apply(&current.resource, &ops)?);
         let user = if patched == current.resource && self.directory.is_managed(tenant, id)? {
             current
@@ -310,21 +304,15 @@ impl ScimServer {
         tenant: &Tenant,
         id: &str,
     ) -> Result<(), ScimError> {
-        let Some(tag) = &req.if_match else {
+        if req.if_match.is_none() {
             return Ok(());
-        };
+        }
         let current = self
             .directory
             .get(tenant, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        if if_match_accepts(tag, &version(&render(&current, &req.base_url))) {
-            Ok(())
-        } else {
-            Err(ScimError::precondition_failed(
-                "the user changed since it was read (If-Match)",
-            ))
-        }
+        check_if_match(req, &current)
     }
 
     fn answer(
@@ -337,6 +325,16 @@ impl ScimServer {
         let rendered = render(user, &req.base_url);
         let etag = version(&rendered);
         ScimResponse::json(status, &projection.apply(rendered)).with_header("ETag", etag)
+    }
+}
+
+/// `412` unless the request's `If-Match` (if any) accepts the user's current version.
+fn check_if_match(req: &ScimRequest, current: &ScimUser) -> Result<(), ScimError> {
+    match &req.if_match {
+        Some(tag) if !if_match_accepts(tag, &version(&render(current, &req.base_url))) => Err(
+            ScimError::precondition_failed("the user changed since it was read (If-Match)"),
+        ),
+        _ => Ok(()),
     }
 }
 
