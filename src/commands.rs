@@ -114,7 +114,11 @@ pub fn run(path: &Path, upgrade: bool) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))?;
     tracing::info!(listen = ?runtime.listen_addresses(), "scimgate listening");
     srv.run(RunArgs::default());
-    let _ = std::fs::remove_file(&pid_file);
+    // After a graceful upgrade the file names the new process: leave it.
+    if std::fs::read_to_string(&pid_file).is_ok_and(|p| p.trim() == std::process::id().to_string())
+    {
+        let _ = std::fs::remove_file(&pid_file);
+    }
     Ok(())
 }
 

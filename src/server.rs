@@ -3,10 +3,10 @@
 //! and a handle that runs the whole server on a thread and stops it on demand.
 
 use crate::app::App;
+use crate::proxy::head_deadline::HeadDeadline;
 use crate::proxy::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use pingora::proxy::HttpProxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
@@ -37,15 +37,15 @@ pub fn check_binds(addrs: &[SocketAddr]) -> Result<(), String> {
     Ok(())
 }
 
-/// The gateway's proxy service, listening on the plain-HTTP addresses `listen` (HTTPS listeners
-/// are added by [`crate::runtime::Runtime::add_services`]).
+/// The gateway's proxy service (behind the head deadline), listening on the plain-HTTP addresses
+/// `listen` (HTTPS listeners are added by [`crate::runtime::Runtime::add_services`]).
 pub fn gateway_service(
     app: Arc<ArcSwap<App>>,
     conf: &Arc<ServerConf>,
     listen: &[SocketAddr],
-) -> Service<HttpProxy<Gateway>> {
-    let mut service =
-        pingora::proxy::http_proxy_service_with_name(conf, Gateway::new(app), "scimgate");
+) -> Service<HeadDeadline> {
+    let proxy = pingora::proxy::http_proxy(conf, Gateway::new(app.clone()));
+    let mut service = Service::new("scimgate".to_string(), HeadDeadline::new(proxy, app));
     for addr in listen {
         service.add_tcp(&addr.to_string());
     }

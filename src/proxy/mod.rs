@@ -2,6 +2,7 @@
 //! server, the guard, or straight through to the backend — and turns failures into answers.
 
 mod guard_route;
+pub mod head_deadline;
 mod scim_route;
 
 use crate::app::App;
