@@ -11,6 +11,7 @@ use crate::scim::filter::{self, Filter};
 use crate::store::{Store, UserRecord};
 use dashmap::DashMap;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::{Mutex, MutexGuard};
@@ -100,8 +101,10 @@ impl Directory {
         let Some(native) = self.backend.get(tenant, id).await? else {
             return Ok(None);
         };
-        let record = self.store.get(&tenant.name, id).map_err(store_error)?;
-        Ok(Some(self.merge(&native, record.as_ref())?))
+        let records = self
+            .records_for(tenant, std::slice::from_ref(&native))
+            .await?;
+        Ok(Some(self.merge(&native, records.get(id))?))
     }
 
     /// Creates a user from a normalised SCIM resource.
@@ -113,24 +116,41 @@ impl Directory {
     ) -> Result<ScimUser, ScimError> {
         let api = self.backend.api();
         let native = mapping::to_native(api, &resource, Write::Create)?;
-        self.ensure_writable()?;
-        let created = self.backend.create(tenant, &native).await?;
-        let id = mapping::native_id(api, &created).ok_or_else(|| {
-            ScimError::bad_gateway("create user: the user service's answer has no id")
-        })?;
-        if wants_inactive(&resource) {
-            if let Err(e) = self.backend.set_active(tenant, &id, false).await {
-                return Err(self.undo_create(tenant, &id, e).await);
-            }
-        }
+        let user_name = resource
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let record = UserRecord {
             shadow: resource,
             managed: true,
             created: now.to_string(),
             last_modified: now.to_string(),
         };
-        if let Err(e) = self.record(tenant, &id, &record) {
-            return Err(self.undo_create(tenant, &id, e).await);
+        self.store
+            .put_pending_create(&tenant.name, &user_name, &record)
+            .await
+            .map_err(store_error)?;
+        let created = match self.backend.create(tenant, &native).await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self
+                    .store
+                    .clear_pending_create(&tenant.name, &user_name)
+                    .await;
+                return Err(e);
+            }
+        };
+        let id = mapping::native_id(api, &created).ok_or_else(|| {
+            ScimError::bad_gateway("create user: the user service's answer has no id")
+        })?;
+        if wants_inactive(&record.shadow) {
+            if let Err(e) = self.backend.set_active(tenant, &id, false).await {
+                return Err(self.undo_create(tenant, &id, &user_name, e).await);
+            }
+        }
+        if let Err(e) = self.record(tenant, &id, &record).await {
+            return Err(self.undo_create(tenant, &id, &user_name, e).await);
         }
         let mut user = self.merge(&created, Some(&record))?;
         if api.deactivate.is_some() {
@@ -140,8 +160,21 @@ impl Directory {
     }
 
     /// Removes a just-created user after a later step failed, so no half-applied create remains.
-    async fn undo_create(&self, tenant: &Tenant, id: &str, cause: ScimError) -> ScimError {
-        match self.backend.delete(tenant, id).await {
+    async fn undo_create(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        user_name: &str,
+        cause: ScimError,
+    ) -> ScimError {
+        let undone = self.backend.delete(tenant, id).await;
+        if undone.is_ok() {
+            let _ = self
+                .store
+                .clear_pending_create(&tenant.name, user_name)
+                .await;
+        }
+        match undone {
             Ok(_) => ScimError::new(
                 cause.status,
                 cause.scim_type,
@@ -170,10 +203,13 @@ impl Directory {
         let Some(current) = self.backend.get(tenant, id).await? else {
             return Err(not_found(id));
         };
-        let record = self.store.get(&tenant.name, id).map_err(store_error)?;
+        let record = self
+            .records_for(tenant, std::slice::from_ref(&current))
+            .await?
+            .remove(id);
         let before = self.merge(&current, record.as_ref())?;
         let native = mapping::to_native(api, &resource, Write::Update)?;
-        self.ensure_writable()?;
+        self.ensure_writable().await?;
         let Some(updated) = self.backend.update(tenant, id, &native).await? else {
             return Err(not_found(id));
         };
@@ -206,7 +242,7 @@ impl Directory {
                 .unwrap_or_else(|| before.created.clone()),
             last_modified: now.to_string(),
         };
-        if let Err(e) = self.record(tenant, id, &record) {
+        if let Err(e) = self.record(tenant, id, &record).await {
             return Err(self.undo_replace(tenant, id, &before.resource, e).await);
         }
         if let Some(e) = failure {
@@ -246,28 +282,35 @@ impl Directory {
 
     /// Refuses a write before any backend call when the store cannot record it (file unwritable,
     /// disk full), so no backend change is left unrecorded.
-    fn ensure_writable(&self) -> Result<(), ScimError> {
-        self.store.check_writable().map_err(store_error)
+    async fn ensure_writable(&self) -> Result<(), ScimError> {
+        self.store.check_writable().await.map_err(store_error)
     }
 
     /// Deletes a user; it stops being SCIM-managed.
     pub async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
-        self.ensure_writable()?;
+        self.ensure_writable().await?;
         if self.backend.get(tenant, id).await?.is_none() || !self.backend.delete(tenant, id).await?
         {
             return Err(not_found(id));
         }
         self.managed
             .insert((tenant.name.clone(), id.to_string()), false);
-        self.store.delete(&tenant.name, id).map_err(|e| {
-            tracing::error!(tenant = %tenant.name, id, error = %e, "user deleted but its store record remains");
-            store_error(e)
-        })
+        // The user is gone: a record the store could not drop names nobody and is harmless.
+        if let Err(e) = self.store.delete(&tenant.name, id).await {
+            tracing::error!(tenant = %tenant.name, id, error = %e, "user deleted; its store record remains");
+        }
+        Ok(())
     }
 
-    fn record(&self, tenant: &Tenant, id: &str, record: &UserRecord) -> Result<(), ScimError> {
+    async fn record(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        record: &UserRecord,
+    ) -> Result<(), ScimError> {
         self.store
             .put(&tenant.name, id, record)
+            .await
             .map_err(store_error)?;
         self.managed
             .insert((tenant.name.clone(), id.to_string()), record.managed);
@@ -325,7 +368,7 @@ impl Directory {
         } else {
             self.backend.list(tenant, None, start, count).await?
         };
-        let users = self.merge_page(tenant, &page.items)?;
+        let users = self.merge_page(tenant, &page.items).await?;
         let total = page.total.unwrap_or(start + users.len());
         Ok(SearchPage { users, total })
     }
@@ -374,7 +417,7 @@ impl Directory {
         let mut seen = std::collections::HashSet::new();
         // Drop repeats; a user without an id is kept so that merging reports the mapping error.
         natives.retain(|n| mapping::native_id(api, n).is_none_or(|id| seen.insert(id)));
-        self.merge_page(tenant, &natives)
+        self.merge_page(tenant, &natives).await
     }
 
     async fn scan(
@@ -410,16 +453,13 @@ impl Directory {
         Ok(out)
     }
 
-    fn merge_page(&self, tenant: &Tenant, natives: &[Value]) -> Result<Vec<ScimUser>, ScimError> {
+    async fn merge_page(
+        &self,
+        tenant: &Tenant,
+        natives: &[Value],
+    ) -> Result<Vec<ScimUser>, ScimError> {
         let api = self.backend.api();
-        let ids: Vec<String> = natives
-            .iter()
-            .filter_map(|n| mapping::native_id(api, n))
-            .collect();
-        let records = self
-            .store
-            .get_many(&tenant.name, &ids)
-            .map_err(store_error)?;
+        let records = self.records_for(tenant, natives).await?;
         natives
             .iter()
             .map(|n| {
@@ -427,6 +467,44 @@ impl Directory {
                 self.merge(n, records.get(&id))
             })
             .collect()
+    }
+
+    /// The store records of `natives`, by id. A user with no record whose create was noted but
+    /// never recorded (the gateway stopped in between) gets that create's record, now recorded.
+    async fn records_for(
+        &self,
+        tenant: &Tenant,
+        natives: &[Value],
+    ) -> Result<HashMap<String, UserRecord>, ScimError> {
+        let api = self.backend.api();
+        let ids: Vec<String> = natives
+            .iter()
+            .filter_map(|n| mapping::native_id(api, n))
+            .collect();
+        let mut records = self
+            .store
+            .get_many(&tenant.name, &ids)
+            .map_err(store_error)?;
+        for native in natives {
+            let Some(id) = mapping::native_id(api, native).filter(|id| !records.contains_key(id))
+            else {
+                continue;
+            };
+            let view = mapping::from_native(api, native, None);
+            let Some(user_name) = view.get("userName").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(pending) = self
+                .store
+                .pending_create(&tenant.name, user_name)
+                .map_err(store_error)?
+            {
+                tracing::info!(tenant = %tenant.name, id, "recording a create the gateway had not recorded");
+                self.record(tenant, &id, &pending).await?;
+                records.insert(id, pending);
+            }
+        }
+        Ok(records)
     }
 
     fn merge(&self, native: &Value, record: Option<&UserRecord>) -> Result<ScimUser, ScimError> {

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What the store knows of one user.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,9 +39,12 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// The SQLite-backed store. Calls are short and serialised by one connection lock.
+/// The SQLite-backed store: one connection for reads (never blocked by a writer, thanks to WAL)
+/// and one for writes, which run on the blocking pool so a slow or locked disk never stalls the
+/// gateway's async workers.
 pub struct Store {
-    conn: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
 }
 
 const SCHEMA: &str = "
@@ -56,7 +59,27 @@ CREATE TABLE IF NOT EXISTS users (
     PRIMARY KEY (tenant, id)
 );
 CREATE INDEX IF NOT EXISTS users_external_id ON users (tenant, external_id);
+CREATE TABLE IF NOT EXISTS pending_creates (
+    tenant    TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    shadow    TEXT NOT NULL,
+    created   TEXT NOT NULL,
+    PRIMARY KEY (tenant, user_name)
+);
+CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
 ";
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 impl Store {
     /// Opens (creating if needed) the store file.
@@ -65,23 +88,28 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        let writer = connect(path)?;
+        writer.execute_batch(SCHEMA)?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            reader: Mutex::new(connect(path)?),
+            writer: Arc::new(Mutex::new(writer)),
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs a write on the blocking pool.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || work(&mut lock(&writer)))
+            .await
+            .map_err(|e| StoreError(format!("store write task failed: {e}")))?
     }
 
     /// The record of one user.
     pub fn get(&self, tenant: &str, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = lock(&self.reader);
         let mut stmt = conn.prepare_cached(
             "SELECT shadow, managed, created, last_modified FROM users WHERE tenant = ?1 AND id = ?2",
         )?;
@@ -108,7 +136,7 @@ impl Store {
 
     /// Every record of a tenant, for filters evaluated in the gateway.
     pub fn all(&self, tenant: &str) -> Result<Vec<(String, UserRecord)>, StoreError> {
-        let conn = self.conn();
+        let conn = lock(&self.reader);
         let mut stmt = conn.prepare_cached(
             "SELECT id, shadow, managed, created, last_modified FROM users WHERE tenant = ?1 ORDER BY id",
         )?;
@@ -130,7 +158,7 @@ impl Store {
         tenant: &str,
         external_id: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
+        let conn = lock(&self.reader);
         let mut stmt = conn.prepare_cached(
             "SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2 ORDER BY id",
         )?;
@@ -138,45 +166,131 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Inserts or replaces a user's record.
-    pub fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
-        let external_id = rec.shadow.get("externalId").and_then(Value::as_str);
-        let conn = self.conn();
-        conn.prepare_cached(
-            "INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (tenant, id) DO UPDATE SET external_id = ?3, shadow = ?4, managed = ?5,
-                 created = ?6, last_modified = ?7",
-        )?
-        .execute(params![
-            tenant,
-            id,
-            external_id,
-            rec.shadow.to_string(),
-            rec.managed,
-            rec.created,
-            rec.last_modified
-        ])?;
-        Ok(())
-    }
-
-    /// Forgets a user (after SCIM deleted it).
-    pub fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("DELETE FROM users WHERE tenant = ?1 AND id = ?2")?
-            .execute(params![tenant, id])?;
-        Ok(())
-    }
-
     /// Whether the identity provider owns the account.
     pub fn is_managed(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         Ok(self.get(tenant, id)?.is_some_and(|r| r.managed))
     }
 
-    /// Checks the store can be written (for readiness probes).
-    pub fn check_writable(&self) -> Result<(), StoreError> {
-        self.conn().execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
-        Ok(())
+    /// The resource of a create that reached the backend but was never recorded (the gateway
+    /// stopped in between), by userName.
+    pub fn pending_create(
+        &self,
+        tenant: &str,
+        user_name: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT shadow, created FROM pending_creates WHERE tenant = ?1 AND user_name = ?2",
+        )?;
+        let row = stmt
+            .query_row(params![tenant, user_name.to_lowercase()], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .optional()?;
+        row.map(|(shadow, created)| {
+            Ok(UserRecord {
+                shadow: serde_json::from_str(&shadow)
+                    .map_err(|e| StoreError(format!("corrupt pending create: {e}")))?,
+                managed: true,
+                last_modified: created.clone(),
+                created,
+            })
+        })
+        .transpose()
+    }
+
+    /// Notes a create before it is sent to the backend, so its attributes survive a crash
+    /// between the backend's write and [`Store::put`].
+    pub async fn put_pending_create(
+        &self,
+        tenant: &str,
+        user_name: &str,
+        rec: &UserRecord,
+    ) -> Result<(), StoreError> {
+        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
+        let (shadow, created) = (rec.shadow.to_string(), rec.created.clone());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO pending_creates (tenant, user_name, shadow, created) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![tenant, user_name, shadow, created])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Inserts or replaces a user's record, and forgets a pending create of its userName.
+    pub async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
+        let external_id = rec
+            .shadow
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let user_name = rec
+            .shadow
+            .get("userName")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase);
+        let (tenant, id, rec) = (tenant.to_string(), id.to_string(), rec.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            tx.prepare_cached(
+                "INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (tenant, id) DO UPDATE SET external_id = ?3, shadow = ?4, managed = ?5,
+                     created = ?6, last_modified = ?7",
+            )?
+            .execute(params![tenant, id, external_id, rec.shadow.to_string(), rec.managed, rec.created, rec.last_modified])?;
+            if let Some(name) = user_name {
+                tx.prepare_cached("DELETE FROM pending_creates WHERE tenant = ?1 AND user_name = ?2")?
+                    .execute(params![tenant, name])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets a pending create (the backend refused it, or it was undone).
+    pub async fn clear_pending_create(
+        &self,
+        tenant: &str,
+        user_name: &str,
+    ) -> Result<(), StoreError> {
+        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM pending_creates WHERE tenant = ?1 AND user_name = ?2",
+            )?
+            .execute(params![tenant, user_name])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets a user (after SCIM deleted it).
+    pub async fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM users WHERE tenant = ?1 AND id = ?2")?
+                .execute(params![tenant, id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Checks the store can really be written (a committed write, so a full disk shows).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos().to_string())
+            .unwrap_or_default();
+        self.write(move |conn| {
+            conn.prepare_cached("INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?1)")?
+                .execute(params![now])?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -210,11 +324,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn put_get_find_delete_round_trip() {
+    #[tokio::test]
+    async fn put_get_find_delete_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.sqlite")).unwrap();
-        store.put("acme", "7", &record("ext-1")).unwrap();
+        store.put("acme", "7", &record("ext-1")).await.unwrap();
         assert_eq!(store.get("acme", "7").unwrap(), Some(record("ext-1")));
         assert_eq!(store.get("other", "7").unwrap(), None);
         assert_eq!(
@@ -226,14 +340,37 @@ mod tests {
             .unwrap()
             .is_empty());
         assert!(store.is_managed("acme", "7").unwrap());
-        store.put("acme", "7", &record("ext-2")).unwrap();
+        store.put("acme", "7", &record("ext-2")).await.unwrap();
         assert!(store
             .find_by_external_id("acme", "ext-1")
             .unwrap()
             .is_empty());
         assert_eq!(store.all("acme").unwrap().len(), 1);
-        store.delete("acme", "7").unwrap();
+        store.delete("acme", "7").await.unwrap();
         assert_eq!(store.get("acme", "7").unwrap(), None);
-        store.check_writable().unwrap();
+        store.check_writable().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn pending_creates_are_kept_until_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        store
+            .put_pending_create("acme", "A@B.C", &record("ext-1"))
+            .await
+            .unwrap();
+        let pending = store.pending_create("acme", "a@b.c").unwrap().unwrap();
+        assert_eq!(pending.shadow["externalId"], "ext-1");
+        store.put("acme", "7", &record("ext-1")).await.unwrap();
+        assert!(
+            store.pending_create("acme", "a@b.c").unwrap().is_none(),
+            "recording clears it"
+        );
+        store
+            .put_pending_create("acme", "x@y.z", &record("ext-9"))
+            .await
+            .unwrap();
+        store.clear_pending_create("acme", "X@Y.Z").await.unwrap();
+        assert!(store.pending_create("acme", "x@y.z").unwrap().is_none());
     }
 }
