@@ -144,17 +144,27 @@ impl ProxyHttp for Gateway {
             .telemetry
             .metrics
             .request(ctx.kind.as_str(), method, status);
-        tracing::info!(
-            route = ctx.kind.as_str(),
-            method,
-            path = req.uri.path(),
-            status,
-            tenant = ctx.tenant.as_deref().unwrap_or("-"),
-            request_id = %ctx.request_id,
-            micros = ctx.started.elapsed().as_micros() as u64,
-            error = e.map(|e| e.to_string()),
-            "request"
-        );
+        macro_rules! request_event {
+            ($level:ident) => {
+                tracing::$level!(
+                    route = ctx.kind.as_str(),
+                    method,
+                    path = req.uri.path(),
+                    status,
+                    tenant = ctx.tenant.as_deref().unwrap_or("-"),
+                    request_id = %ctx.request_id,
+                    micros = ctx.started.elapsed().as_micros() as u64,
+                    error = e.map(|e| e.to_string()),
+                    "request"
+                )
+            };
+        }
+        // Proxied traffic is the application's own: logged at debug so it costs nothing by
+        // default; SCIM and guarded requests are always logged.
+        match ctx.kind {
+            RouteKind::Proxied => request_event!(debug),
+            _ => request_event!(info),
+        }
     }
 }
 

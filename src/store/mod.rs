@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Mutex, MutexGuard};
 
 /// What the store knows of one user.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,11 +40,28 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// The SQLite-backed store: one connection for reads (never blocked by a writer, thanks to WAL)
-/// and one for writes, which run on the blocking pool so a slow or locked disk never stalls the
+/// and one for writes, owned by a thread of its own so a slow or locked disk never stalls the
 /// gateway's async workers.
 pub struct Store {
     reader: Mutex<Connection>,
-    writer: Arc<Mutex<Connection>>,
+    writer: mpsc::Sender<WriteJob>,
+}
+
+/// A write for the writer thread.
+type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Runs writes in order on `conn` until the store is dropped.
+fn writer_thread(mut conn: Connection) -> Result<mpsc::Sender<WriteJob>, StoreError> {
+    let (tx, rx) = mpsc::channel::<WriteJob>();
+    std::thread::Builder::new()
+        .name("scimgate-store".into())
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                job(&mut conn);
+            }
+        })
+        .map_err(|e| StoreError(format!("cannot start the store writer: {e}")))?;
+    Ok(tx)
 }
 
 const SCHEMA: &str = "
@@ -92,19 +109,25 @@ impl Store {
         writer.execute_batch(SCHEMA)?;
         Ok(Store {
             reader: Mutex::new(connect(path)?),
-            writer: Arc::new(Mutex::new(writer)),
+            writer: writer_thread(writer)?,
         })
     }
 
-    /// Runs a write on the blocking pool.
+    /// Runs a write on the writer thread and waits for it without blocking the caller's thread.
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || work(&mut lock(&writer)))
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let _ = done.send(work(conn));
+        });
+        self.writer
+            .send(job)
+            .map_err(|_| StoreError("the store writer has stopped".into()))?;
+        result
             .await
-            .map_err(|e| StoreError(format!("store write task failed: {e}")))?
+            .map_err(|_| StoreError("the store writer has stopped".into()))?
     }
 
     /// The record of one user.

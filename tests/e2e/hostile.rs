@@ -3,8 +3,8 @@
 //! still answers Entra's Test Connection right after.
 //!
 //! The table in [`hostile_requests_get_rfc7644_errors_and_the_gateway_keeps_answering`] runs every
-//! case and reports all mismatches at once. Behaviour that is not an error (paging clamps, filter
-//! injection finding nobody) and the gateway bugs this file found have tests of their own.
+//! case and reports all mismatches at once. Behaviour that is not an error (paging clamps) and the
+//! gateway bugs this file found (now regression tests) have tests of their own.
 
 use super::harness::{assert_scim_error, enc, Gateway};
 use super::http::{self, Reply};
@@ -1546,9 +1546,9 @@ fn paging_parameters_are_clamped_consistently() {
     }
 }
 
-/// BUG: a decimal `startIndex` beyond `i64` falls back to the default (page one), while
-/// `9223372036854775807` gives the empty page past the end. A client paging with a huge
-/// startIndex gets the first page again instead of the end of the list.
+/// Regression: a decimal `startIndex` beyond `i64` used to fall back to the default (page one)
+/// while `9223372036854775807` gave the empty page past the end, so a client paging with a huge
+/// startIndex got the first page again instead of the end of the list.
 #[test]
 fn start_index_beyond_i64_is_past_the_end_not_page_one() {
     let gw = Gateway::demo();
@@ -1567,10 +1567,10 @@ fn start_index_beyond_i64_is_past_the_end_not_page_one() {
     );
 }
 
-/// BUG: the demo backend reads ids as integers, so `/Users/04` reaches user `4`; the gateway
-/// answers for it but keeps its shadow record (externalId, emails, …) under the key `04`. A PATCH
-/// through the alias reports success for id 4 while `GET /Users/4` never shows the change.
-/// Only the canonical spelling of an id may name a user.
+/// Regression: the demo backend reads ids as integers, so `/Users/04` reaches user `4`; the
+/// gateway used to answer for it but keep its shadow record (externalId, emails, …) under the key
+/// `04`, so a PATCH through the alias reported success for id 4 while `GET /Users/4` never showed
+/// the change. Only the exact spelling of an id may name a user.
 #[test]
 fn non_canonical_id_spellings_are_404() {
     let gw = Gateway::demo();
@@ -1617,9 +1617,8 @@ fn a_filter_over_the_uri_limit_gets_a_bare_400_and_the_gateway_keeps_answering()
     assert_eq!(probe.status, 200, "{}", probe.text());
 }
 
-/// BUG: a 405 must carry `Allow` (RFC 9110 §15.5.6: "The origin server MUST generate an Allow
-/// header field in a 405 response"); `ScimResponse::error`'s doc says it does, but only 401 gets
-/// its extra header. The methods are already in the detail text.
+/// Regression: a 405 must carry `Allow` (RFC 9110 §15.5.6: "The origin server MUST generate an
+/// Allow header field in a 405 response"); it used to name the methods only in the detail text.
 #[test]
 fn method_not_allowed_names_the_allowed_methods() {
     let gw = Gateway::demo();
