@@ -7,6 +7,8 @@ use crate::proxy::head_deadline::HeadDeadline;
 use crate::proxy::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use pingora::listeners::ListenerConfig;
+use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
@@ -47,9 +49,16 @@ pub fn gateway_service(
     let proxy = pingora::proxy::http_proxy(conf, Gateway::new(app.clone()));
     let mut service = Service::new("scimgate".to_string(), HeadDeadline::new(proxy, app));
     for addr in listen {
-        service.add_tcp(&addr.to_string());
+        service.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(small_read_buffer()));
     }
     service
+}
+
+/// Per-connection read buffer of plain-HTTP listeners. pingora's default (64 KiB) is allocated for
+/// every open connection, idle ones included: with 8 KiB, 1,000 idle keep-alive clients cost
+/// about 50 MiB less, and SCIM and proxied requests are no slower (measured with `bench/`).
+pub fn small_read_buffer() -> L4BufferSettings {
+    L4BufferSettings::default().read(8 << 10)
 }
 
 /// A bootstrapped pingora server with no services yet.

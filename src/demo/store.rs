@@ -226,7 +226,11 @@ impl Store {
         limit: u32,
         offset: u64,
     ) -> rusqlite::Result<MemberPage> {
-        let filter = "team = ?1 AND (?2 IS NULL OR email = ?2)";
+        // Two shapes, so a lookup by email uses the email index instead of scanning the team.
+        let filter = match email {
+            Some(_) => "team = ?1 AND email = ?2",
+            None => "team = ?1 AND ?2 IS NULL",
+        };
         let total: i64 = self.conn.query_row(
             &format!("SELECT COUNT(*) FROM members WHERE {filter}"),
             params![team, email],

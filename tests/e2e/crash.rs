@@ -798,7 +798,7 @@ fn kill_9_mid_burst_then_resync_converges() {
         .map(|i| entra_user("crash", i, i % 3 == 0))
         .collect();
     let mut gw = setup.spawn();
-    let (second, held) = cycle(&mut gw, &relay, &desired, Some(("PUT", 6)));
+    let (second, held) = cycle(&mut gw, &relay, &desired, Some(("PUT", 2)));
     eprintln!(
         "crash 2: killed -9 holding the answer to {held:?}; created {}, patched {:?}, unchanged {}, broken {:?}",
         second.created.len(),
