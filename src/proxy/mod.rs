@@ -159,11 +159,13 @@ impl ProxyHttp for Gateway {
                 )
             };
         }
-        // Proxied traffic is the application's own: logged at debug so it costs nothing by
-        // default; SCIM and guarded requests are always logged.
+        // Proxied traffic is the application's own and successful SCIM requests are already in
+        // the provisioning log (writes) or are Entra's frequent lookups: both at debug, so they
+        // cost nothing by default. Guard decisions and SCIM failures are always logged.
         match ctx.kind {
-            RouteKind::Proxied => request_event!(debug),
-            _ => request_event!(info),
+            RouteKind::Guarded => request_event!(info),
+            RouteKind::Scim if status >= 400 || status == 0 => request_event!(info),
+            _ => request_event!(debug),
         }
     }
 }
