@@ -486,7 +486,8 @@ fn coerce_simple(def: &AttrDef, raw: &Value, label: &str) -> Result<Value, ScimE
     ok.ok_or_else(|| ScimError::invalid_value(format!("'{label}' must be {}", expected(def.ty))))
 }
 
-fn parse_bool(s: &str) -> Option<bool> {
+/// `"true"`/`"false"` in any case as a boolean (how Entra sends booleans).
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     if s.eq_ignore_ascii_case("true") {
         Some(true)
     } else if s.eq_ignore_ascii_case("false") {

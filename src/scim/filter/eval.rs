@@ -156,13 +156,7 @@ fn compare_value(value: &Value, op: CompareOp, literal: &Literal, def: &AttrDef)
 
 /// `"true"`/`"false"` in any case as a boolean.
 pub(super) fn bool_text(s: &str) -> Option<bool> {
-    if s.eq_ignore_ascii_case("true") {
-        Some(true)
-    } else if s.eq_ignore_ascii_case("false") {
-        Some(false)
-    } else {
-        None
-    }
+    crate::scim::normalize::parse_bool(s)
 }
 
 fn value_bool(value: &Value, ty: AttrType) -> Option<bool> {
