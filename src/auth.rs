@@ -30,6 +30,18 @@ pub struct ApiKey {
     pub hash: [u8; 32],
 }
 
+impl ApiKey {
+    /// The key `secret` acting for `tenant`, its id derived from its hash.
+    pub fn from_secret(tenant: Arc<Tenant>, secret: &str) -> ApiKey {
+        let hash = hash_key(secret.as_bytes());
+        ApiKey {
+            id: key_id(&hash),
+            tenant,
+            hash,
+        }
+    }
+}
+
 /// Who a request authenticated as.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -142,6 +154,16 @@ pub fn generate_key() -> String {
     format!("{KEY_PREFIX}{encoded}")
 }
 
+/// The entry that lists the key `secret` in a tenant's `keys`: `{ id = "…", sha256 = "…" }`.
+pub fn key_entry(secret: &str) -> String {
+    let hash = hash_key(secret.as_bytes());
+    format!(
+        "{{ id = \"{}\", sha256 = \"{}\" }}",
+        key_id(&hash),
+        hex::encode(hash)
+    )
+}
+
 /// A short public id for a key, derived from its hash (the first 6 bytes, hex).
 pub fn key_id(hash: &[u8; 32]) -> String {
     hex::encode(&hash[..6])
@@ -156,10 +178,10 @@ mod tests {
             name: "acme".into(),
             backend_name: "acme".into(),
         });
+        let key = ApiKey::from_secret(tenant, secret);
         Keyring::new(vec![ApiKey {
             id: "k1".into(),
-            tenant,
-            hash: hash_key(secret.as_bytes()),
+            ..key
         }])
     }
 

@@ -42,12 +42,7 @@ pub fn demo_config(opts: &DemoOptions, legacy: SocketAddr) -> Result<Config, Str
         .first()
         .cloned()
         .ok_or("conf/demo.toml has no tenant")?;
-    let hash = auth::hash_key(opts.token.as_bytes());
-    config.keyring = auth::Keyring::new(vec![ApiKey {
-        id: auth::key_id(&hash),
-        tenant,
-        hash,
-    }]);
+    config.keyring = auth::Keyring::new(vec![ApiKey::from_secret(tenant, &opts.token)]);
     Ok(config)
 }
 
@@ -192,11 +187,9 @@ pub fn check(path: &Path) -> Result<String, String> {
 /// `scimgate token new --tenant NAME`: a new key, shown once, and the line to paste.
 pub fn token_new(tenant: &str) -> String {
     let key = auth::generate_key();
-    let hash = auth::hash_key(key.as_bytes());
     format!(
         "New SCIM API key for tenant {tenant:?} (shown once; paste it into Entra's Secret Token field):\n\n  {key}\n\n\
-         Add this line to the [[tenants]] entry named {tenant:?} (keys = [ ... ]), then reload:\n\n  {{ id = \"{}\", sha256 = \"{}\" }}\n",
-        auth::key_id(&hash),
-        hex::encode(hash)
+         Add this line to the [[tenants]] entry named {tenant:?} (keys = [ ... ]), then reload:\n\n  {}\n",
+        auth::key_entry(&key)
     )
 }

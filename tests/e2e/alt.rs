@@ -47,12 +47,7 @@ fn alt_gateway_with(adjust: impl FnOnce(&mut Config)) -> (Gateway, AltBackend) {
         .find(|t| t.name == "globex")
         .cloned()
         .expect("tenant globex");
-    let hash = auth::hash_key(token.as_bytes());
-    config.keyring = Keyring::new(vec![ApiKey {
-        id: auth::key_id(&hash),
-        tenant,
-        hash,
-    }]);
+    config.keyring = Keyring::new(vec![ApiKey::from_secret(tenant, &token)]);
     adjust(&mut config);
     let backend = AltBackend::new(ALT_API_KEY);
     let conf = server::server_conf(config.server.threads, Duration::ZERO, dir.path());

@@ -40,18 +40,7 @@ pub fn try_send(
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    req.push_str("\r\n");
-    let mut bytes = req.into_bytes();
-    if let Some(b) = body {
-        bytes.extend_from_slice(b);
-    }
+    let bytes = http::request_bytes(addr, method, target, headers, body);
     stream
         .write_all(&bytes)
         .map_err(|e| format!("write: {e}"))?;
@@ -230,11 +219,9 @@ impl ChildSetup {
         let listen = server::free_port().expect("port");
         let store = dir.path().join("state").join("scimgate.sqlite");
         let scim_token = scimgate::auth::generate_key();
-        let hash = scimgate::auth::hash_key(scim_token.as_bytes());
         let keys = format!(
-            "backend = \"acme\"\nkeys = [{{ id = \"{}\", sha256 = \"{}\" }}]",
-            scimgate::auth::key_id(&hash),
-            hex::encode(hash)
+            "backend = \"acme\"\nkeys = [{}]",
+            scimgate::auth::key_entry(&scim_token)
         );
         let mut text = scimgate::commands::DEMO_CONFIG.to_string();
         for (from, to) in [

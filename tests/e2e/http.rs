@@ -2,7 +2,7 @@
 //! sent (the guard's bypass corpus needs that) and read exactly what came back.
 
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -53,6 +53,17 @@ pub fn send(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Reply {
+    raw(addr, &request_bytes(addr, method, target, headers, body))
+}
+
+/// The bytes of a request with `Connection: close` and, with a body, its `Content-Length`.
+pub fn request_bytes(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -65,23 +76,29 @@ pub fn send(
     if let Some(b) = body {
         bytes.extend_from_slice(b);
     }
-    raw(addr, &bytes)
+    bytes
 }
 
 /// Reads one response from `stream`.
 pub fn read_reply(stream: &mut TcpStream) -> Reply {
+    try_read_reply(stream).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Reads one response: a body by `Content-Length`, chunked, or (with neither) to the end.
+pub fn try_read_reply<S: Read>(stream: &mut S) -> io::Result<Reply> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
         if let Some(i) = find(&buf, b"\r\n\r\n") {
             break i;
         }
-        let n = stream.read(&mut chunk).unwrap_or(0);
+        let n = stream.read(&mut chunk)?;
         if n == 0 {
-            panic!(
-                "connection closed before a response head: {:?}",
-                String::from_utf8_lossy(&buf)
-            );
+            let head = String::from_utf8_lossy(&buf).into_owned();
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("closed before a response head: {head:?}"),
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
     };
@@ -91,7 +108,7 @@ pub fn read_reply(stream: &mut TcpStream) -> Reply {
         .next()
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
-        .expect("status");
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, head.clone()))?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -107,7 +124,7 @@ pub fn read_reply(stream: &mut TcpStream) -> Reply {
         Vec::new()
     } else if let Some(len) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
         while rest.len() < len {
-            let n = stream.read(&mut chunk).unwrap_or(0);
+            let n = stream.read(&mut chunk)?;
             if n == 0 {
                 break;
             }
@@ -121,14 +138,14 @@ pub fn read_reply(stream: &mut TcpStream) -> Reply {
         let _ = stream.read_to_end(&mut rest);
         rest
     };
-    Reply {
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
-fn read_chunked(stream: &mut TcpStream, mut buf: Vec<u8>) -> Vec<u8> {
+fn read_chunked<S: Read>(stream: &mut S, mut buf: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {

@@ -288,7 +288,7 @@ impl<S: Read + Write> Conn<S> {
         bytes.extend_from_slice(body.unwrap_or_default());
         self.stream.write_all(&bytes)?;
         self.stream.flush()?;
-        read_reply(&mut self.stream)
+        http::try_read_reply(&mut self.stream)
     }
 
     fn scim(&mut self, secret: &str, method: &str, path: &str) -> Reply {
@@ -312,62 +312,6 @@ fn plain_conn(addr: SocketAddr) -> Conn<TcpStream> {
         stream,
         host: addr.to_string(),
     }
-}
-
-/// Reads one response with a `Content-Length` (or none, for 204/304) from `s`.
-fn read_reply<S: Read>(s: &mut S) -> io::Result<Reply> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i;
-        }
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "closed before a response head: {:?}",
-                    String::from_utf8_lossy(&buf)
-                ),
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, head.clone()))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let len = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(len);
-    Ok(Reply {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 // ---- TLS -----------------------------------------------------------------------------------
@@ -1124,7 +1068,7 @@ fn a_client_dribbling_its_body_is_cut_off_after_body_timeout() {
             std::thread::sleep(Duration::from_millis(100));
         }
     });
-    let outcome = read_reply(&mut s);
+    let outcome = http::try_read_reply(&mut s);
     let took = started.elapsed();
     match outcome {
         Ok(r) => {
@@ -1381,7 +1325,7 @@ fn sigterm_finishes_the_request_in_flight_and_exits_zero_within_the_grace_period
     signal(&child.0, "TERM");
     std::thread::sleep(Duration::from_millis(300));
     s.write_all(b"{}").expect("body");
-    let r = read_reply(&mut s).expect("the request in flight is answered");
+    let r = http::try_read_reply(&mut s).expect("the request in flight is answered");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["patch"]["supported"], true);
     let status = wait_exit(&mut child.0, Duration::from_secs(1 + 5))

@@ -52,12 +52,7 @@ fn alt_gateway(store: Option<PathBuf>) -> (Gateway, AltBackend, PathBuf) {
         .find(|t| t.name == "globex")
         .cloned()
         .expect("tenant globex");
-    let hash = auth::hash_key(token.as_bytes());
-    config.keyring = Keyring::new(vec![ApiKey {
-        id: auth::key_id(&hash),
-        tenant,
-        hash,
-    }]);
+    config.keyring = Keyring::new(vec![ApiKey::from_secret(tenant, &token)]);
     let backend = AltBackend::new(ALT_API_KEY);
     let conf = server::server_conf(config.server.threads, Duration::ZERO, dir.path());
     let mut srv = server::build(conf);
