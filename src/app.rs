@@ -20,7 +20,7 @@ pub struct App {
     pub scim: ScimServer,
     /// SCIM-level user operations (shared with the guard).
     pub directory: Arc<Directory>,
-    /// Where proxied traffic goes.
+    /// Where proxied traffic goes (with `proxy.read_timeout_ms`).
     pub peer: HttpPeer,
     /// The self-service guard, when configured.
     pub guard: Option<Guard>,
@@ -80,7 +80,8 @@ impl App {
         });
         let mut peer = HttpPeer::new(b.address, false, String::new());
         peer.options.connection_timeout = Some(b.connect_timeout);
-        peer.options.read_timeout = Some(b.read_timeout);
+        // Proxied traffic has its own limit: long-polls and paused bodies are normal there.
+        peer.options.read_timeout = config.proxy.read_timeout;
         Ok(App {
             config,
             scim,

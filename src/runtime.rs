@@ -9,6 +9,7 @@ use crate::server;
 use crate::telemetry::Telemetry;
 use crate::tls::CertStore;
 use arc_swap::ArcSwap;
+use pingora::listeners::ListenerConfig;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use std::path::PathBuf;
@@ -53,7 +54,8 @@ impl Runtime {
         if let (Some(tls), Some(certs)) = (&s.tls, &self.certs) {
             for addr in &tls.listen {
                 let settings = certs.listener_settings(&tls.cert, &tls.key, tls.http2)?;
-                gateway.add_tls_with_settings(&addr.to_string(), None, settings);
+                let listener = ListenerConfig::tcp(addr.to_string()).tls(settings);
+                gateway.add_listener(listener.l4_buffer(server::listener_buffers()));
             }
         }
         srv.add_service(gateway);

@@ -49,16 +49,19 @@ pub fn gateway_service(
     let proxy = pingora::proxy::http_proxy(conf, Gateway::new(app.clone()));
     let mut service = Service::new("scimgate".to_string(), HeadDeadline::new(proxy, app));
     for addr in listen {
-        service.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(small_read_buffer()));
+        service.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(listener_buffers()));
     }
     service
 }
 
-/// Per-connection read buffer of plain-HTTP listeners. pingora's default (64 KiB) is allocated for
-/// every open connection, idle ones included: with 8 KiB, 1,000 idle keep-alive clients cost
-/// about 50 MiB less, and SCIM and proxied requests are no slower (measured with `bench/`).
-pub fn small_read_buffer() -> L4BufferSettings {
-    L4BufferSettings::default().read(8 << 10)
+/// Per-connection buffers of the gateway's listeners. Read: pingora's default (64 KiB) is
+/// allocated for every open connection, idle ones included: with 8 KiB, 1,000 idle keep-alive
+/// clients cost about 50 MiB less, and SCIM and proxied requests are no slower (measured with
+/// `bench/`). Write: none, so every write reaches the client at once. pingora flushes a response
+/// head with a `Content-Length` only together with the body, so with a write buffer a proxied
+/// answer whose body pauses would hold back its head (and small body parts) until more bytes came.
+pub fn listener_buffers() -> L4BufferSettings {
+    L4BufferSettings::default().read(8 << 10).write(0)
 }
 
 /// A bootstrapped pingora server with no services yet.

@@ -21,6 +21,8 @@ pub struct File {
     pub users: UsersFile,
     #[serde(default)]
     pub guard: Option<GuardFile>,
+    #[serde(default)]
+    pub proxy: ProxyFile,
 }
 
 /// `[server]`: listeners and process settings.
@@ -295,4 +297,18 @@ pub struct RuleFile {
     pub fields: Vec<String>,
     #[serde(default)]
     pub member: Option<Spanned<String>>,
+}
+
+/// `[proxy]`: how proxied traffic is carried (timeouts, forwarded headers).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyFile {
+    #[serde(default)]
+    pub read_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub upgrade_idle_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub forwarded_headers: Option<bool>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
 }

@@ -7,6 +7,7 @@ pub mod validate;
 use crate::auth::{Keyring, Tenant};
 use crate::backend::spec::UserApi;
 use crate::guard::rules::GuardSettings;
+use crate::proxy::forwarded::Forwarding;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ pub struct Config {
     pub users: UserApi,
     /// Self-service routes guarded for SCIM-managed accounts (none when `[guard]` is absent).
     pub guard: Option<GuardSettings>,
+    /// How proxied traffic is carried.
+    pub proxy: ProxySettings,
 }
 
 impl Config {
@@ -119,6 +122,19 @@ pub struct BackendSettings {
     pub read_timeout: Duration,
     /// The service credential header, if any.
     pub auth: Option<BackendAuth>,
+}
+
+/// `[proxy]`: timeouts of proxied traffic and the forwarded headers added to it.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Longest wait for a proxied upstream to send anything (its response head, then each part
+    /// of the body); `None` waits without limit.
+    pub read_timeout: Option<Duration>,
+    /// Longest wait for data on an upgraded (WebSocket) connection, in each direction, and for
+    /// the upstream's answer to an upgrade request; `None` waits without limit.
+    pub upgrade_idle_timeout: Option<Duration>,
+    /// The forwarded headers policy; `None` when `forwarded_headers = false`.
+    pub forwarded: Option<Forwarding>,
 }
 
 /// The service credential: header name, optional scheme word, and the environment variable that

@@ -3,13 +3,14 @@
 
 use super::file::*;
 use super::{
-    AuthFailureLimit, BackendAuth, BackendSettings, Config, ConfigError, Problem, ScimSettings,
-    ServerSettings, TlsSettings,
+    AuthFailureLimit, BackendAuth, BackendSettings, Config, ConfigError, Problem, ProxySettings,
+    ScimSettings, ServerSettings, TlsSettings,
 };
 use crate::auth::{ApiKey, Keyring, Tenant};
 use crate::backend::spec::*;
 use crate::guard::route::RouteTemplate;
 use crate::guard::rules::{GuardSettings, IdentitySource, Member, Rule};
+use crate::proxy::forwarded::{Cidr, Forwarding};
 use crate::scim::error::ScimType;
 use crate::scim::filter;
 use crate::scim::schema::{self, Resolved};
@@ -83,6 +84,7 @@ impl Validator<'_> {
             None => None,
         };
         let store_path = dir.join(file.store.path.as_deref().unwrap_or("scimgate.sqlite"));
+        let proxy = self.proxy(&file.proxy);
         Some(Config {
             server: server?,
             scim,
@@ -92,7 +94,35 @@ impl Validator<'_> {
             keyring,
             users: users?,
             guard,
+            proxy,
         })
+    }
+
+    fn proxy(&mut self, p: &ProxyFile) -> ProxySettings {
+        let trusted = p
+            .trusted_proxies
+            .iter()
+            .filter_map(|c| match c.get_ref().parse::<Cidr>() {
+                Ok(cidr) => Some(cidr),
+                Err(e) => {
+                    self.at(c, format!("proxy.trusted_proxies: {e}"));
+                    None
+                }
+            })
+            .collect();
+        let limit = |ms: Option<u64>, default: u64| {
+            Some(ms.unwrap_or(default))
+                .filter(|ms| *ms > 0)
+                .map(Duration::from_millis)
+        };
+        ProxySettings {
+            read_timeout: limit(p.read_timeout_ms, 60_000),
+            upgrade_idle_timeout: limit(p.upgrade_idle_timeout_ms, 3_600_000),
+            forwarded: p
+                .forwarded_headers
+                .unwrap_or(true)
+                .then(|| Forwarding::new(trusted)),
+        }
     }
 
     fn guard(&mut self, g: &GuardFile) -> Option<GuardSettings> {
@@ -836,5 +866,49 @@ mod tests {
             messages.iter().any(|m| m.contains("not a {parameter}")),
             "{messages:?}"
         );
+    }
+
+    #[test]
+    fn proxy_section_defaults_values_and_bad_blocks() {
+        let c = from_str(DEMO, Path::new("conf/demo.toml")).unwrap();
+        assert_eq!(c.proxy.read_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(
+            c.proxy.upgrade_idle_timeout,
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(c.proxy.forwarded, Some(Forwarding::default()));
+
+        let text = format!(
+            "{DEMO}\n[proxy]\nread_timeout_ms = 0\nupgrade_idle_timeout_ms = 2500\n\
+             trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n"
+        );
+        let c = from_str(&text, Path::new("t.toml")).unwrap();
+        assert_eq!(c.proxy.read_timeout, None, "0 is no limit");
+        assert_eq!(
+            c.proxy.upgrade_idle_timeout,
+            Some(Duration::from_millis(2500))
+        );
+        let trusted = c.proxy.forwarded.unwrap();
+        assert!(trusted.trusts(Some("10.9.8.7".parse().unwrap())));
+        assert!(trusted.trusts(Some("::1".parse().unwrap())));
+        assert!(!trusted.trusts(Some("192.0.2.1".parse().unwrap())));
+
+        let off = format!("{DEMO}\n[proxy]\nforwarded_headers = false\n");
+        assert_eq!(
+            from_str(&off, Path::new("t.toml")).unwrap().proxy.forwarded,
+            None
+        );
+
+        let bad = format!("{DEMO}\n[proxy]\ntrusted_proxies = [\"10.0.0.1/8\", \"lb\"]\n");
+        let p = problems(&bad);
+        let line = bad
+            .lines()
+            .position(|l| l.starts_with("trusted_proxies"))
+            .unwrap()
+            + 1;
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p.iter().all(|p| p.line == line), "{p:?}");
+        assert!(p[0].message.contains("host bits"), "{p:?}");
+        assert!(p[1].message.contains("not an IP address"), "{p:?}");
     }
 }

@@ -1,7 +1,7 @@
 //! The guard's way through the proxy: plan from the request head, decide, then let pingora proxy
 //! the request, forward the buffered request ourselves, or refuse.
 
-use super::{RequestCtx, RouteKind};
+use super::{passthrough, RequestCtx, RouteKind};
 use crate::backend::client::{CallError, Request};
 use crate::guard::gate::{Guard, Head, Plan, Refusal};
 use crate::http_io::{self, BodyError};
@@ -85,12 +85,19 @@ async fn forward_buffered(
     head: &Head<'_>,
     body: bytes::Bytes,
 ) -> Result<bool> {
-    let headers = head
+    let mut headers: Vec<_> = head
         .headers
         .iter()
         .filter(|(n, _)| http_io::end_to_end(n) && *n != http::header::EXPECT)
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
+    if let Some(forwarding) = &ctx.app.config.proxy.forwarded {
+        for (name, value) in passthrough::forwarded_changes(forwarding, session, head.headers, None)
+        {
+            headers.retain(|(n, _)| *n != name);
+            headers.extend(value.map(|v| (name, v)));
+        }
+    }
     let req = Request {
         method: head.method.clone(),
         target: String::from_utf8_lossy(head.target).into_owned(),

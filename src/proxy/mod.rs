@@ -1,8 +1,10 @@
 //! The pingora glue: one [`ProxyHttp`] that sends each request one of three ways — the SCIM
 //! server, the guard, or straight through to the backend — and turns failures into answers.
 
+pub mod forwarded;
 mod guard_route;
 pub mod head_deadline;
+mod passthrough;
 mod scim_route;
 
 use crate::app::App;
@@ -11,6 +13,7 @@ use crate::scim::error::ScimError;
 use crate::scim::message::SCIM_CONTENT_TYPE;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
@@ -92,23 +95,63 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    /// Where proxied traffic goes: the configured backend.
+    /// Where proxied traffic goes: the configured backend, with the timeouts of proxied traffic.
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        Ok(Box::new(ctx.app.peer.clone()))
+        let peer = passthrough::peer_for(&ctx.app.peer, &ctx.app.config.proxy, session);
+        Ok(Box::new(peer))
+    }
+
+    /// Runs just before a proxied request goes upstream: adds the forwarded headers.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        passthrough::add_forwarded(&ctx.app.config.proxy, session, upstream_request)
+    }
+
+    /// Runs when a proxied response head arrives, before it is sent to the client.
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        passthrough::adjust_response(&ctx.app.config.proxy, session, upstream_response);
+        Ok(())
     }
 
     /// Answers a request that could not be proxied: a SCIM error body on SCIM routes, a small
-    /// JSON error elsewhere, always with Content-Length so the connection can be reused.
+    /// JSON error elsewhere, always with Content-Length so the connection can be reused. When the
+    /// response head was already sent, nothing more is written: the connection is reset, so the
+    /// client sees an aborted response rather than a complete-looking one.
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if let Some(sent) = session.response_written() {
+            ctx.status = sent.status.as_u16();
+            tracing::warn!(
+                route = ctx.kind.as_str(),
+                path = session.req_header().uri.path(),
+                status = ctx.status,
+                request_id = %ctx.request_id,
+                error = %e,
+                "response aborted: it failed after its head was sent"
+            );
+            passthrough::reset_on_close(session);
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         let code = failure_status(e);
         if code > 0 {
             let (ctype, body) = match ctx.kind {

@@ -1,0 +1,104 @@
+//! What the gateway does to traffic it passes to the backend unchanged, and nothing more:
+//! forwarded headers on the request, the timeouts of proxied and upgraded connections, framing an
+//! HTTP/1.0 client can read, and aborting (never patching) a response whose upstream failed after
+//! its head was sent.
+
+use super::forwarded::{Forwarding, HeaderChange, Hop};
+use crate::config::ProxySettings;
+use http::header::{HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, Version};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::Session;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::Result;
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
+
+/// The forwarded-header changes for a request arriving on `session` with `headers`.
+pub fn forwarded_changes(
+    forwarding: &Forwarding,
+    session: &Session,
+    headers: &HeaderMap,
+    authority: Option<&str>,
+) -> Vec<HeaderChange> {
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(authority);
+    let hop = Hop {
+        peer: session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip()),
+        https: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+        host,
+    };
+    forwarding.changes(headers, &hop)
+}
+
+/// Adds the forwarded headers to a request pingora is about to send upstream.
+pub fn add_forwarded(
+    settings: &ProxySettings,
+    session: &Session,
+    upstream: &mut RequestHeader,
+) -> Result<()> {
+    let Some(forwarding) = &settings.forwarded else {
+        return Ok(());
+    };
+    let authority = upstream.uri.authority().map(|a| a.as_str().to_string());
+    for (name, value) in
+        forwarded_changes(forwarding, session, &upstream.headers, authority.as_deref())
+    {
+        match value {
+            Some(v) => upstream.insert_header(name, v)?,
+            None => {
+                upstream.remove_header(&name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The peer for one proxied request: an upgrade request (WebSocket) waits for its answer and
+/// then for each read under `upgrade_idle_timeout_ms`, everything else under `read_timeout_ms`.
+pub fn peer_for(base: &HttpPeer, settings: &ProxySettings, session: &Session) -> HttpPeer {
+    let mut peer = base.clone();
+    if session.is_upgrade_req() {
+        peer.options.read_timeout = settings.upgrade_idle_timeout;
+    }
+    peer
+}
+
+/// Adjusts an upstream response head before it goes to the client: an upgraded connection reads
+/// the client under the upgrade idle timeout; an HTTP/1.0 client, which cannot parse chunked
+/// framing, gets the body de-chunked and delimited by the end of the connection.
+pub fn adjust_response(settings: &ProxySettings, session: &mut Session, head: &mut ResponseHeader) {
+    if head.status.as_u16() == 101 {
+        session.set_read_timeout(settings.upgrade_idle_timeout);
+    }
+    if session.req_header().version == Version::HTTP_10
+        && head.headers.contains_key(TRANSFER_ENCODING)
+    {
+        head.remove_header(&TRANSFER_ENCODING);
+        session.set_keepalive(None);
+    }
+}
+
+/// Makes the client connection end with a reset instead of an orderly close. Used when a response
+/// whose head was sent cannot be completed: a close could pass a cut body off as complete (a body
+/// delimited by the end of the connection), a reset cannot.
+pub fn reset_on_close(session: &Session) {
+    let Some(stream) = session.downstream_session.stream() else {
+        return; // HTTP/2: pingora resets the stream itself.
+    };
+    let fd = stream.id();
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: `fd` is the socket of the client connection `session` owns; `session` is borrowed
+    // for this whole function, so the descriptor stays open while it is borrowed here.
+    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+    if let Err(e) = socket2::SockRef::from(&socket).set_linger(Some(Duration::ZERO)) {
+        tracing::debug!(error = %e, "could not arm the connection reset");
+    }
+}
