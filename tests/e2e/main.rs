@@ -14,6 +14,9 @@ mod hostile;
 mod http;
 mod ops;
 mod races;
+#[path = "../support/rough_upstream.rs"]
+mod rough_upstream;
 mod scenarios;
 mod soak;
 mod store_faults;
+mod transparent;
