@@ -4,6 +4,7 @@
 //! its head was sent.
 
 use super::forwarded::{Forwarding, HeaderChange, Hop};
+use super::hop_by_hop;
 use crate::config::ProxySettings;
 use http::header::{HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Version};
@@ -69,10 +70,14 @@ pub fn peer_for(base: &HttpPeer, settings: &ProxySettings, session: &Session) ->
     peer
 }
 
-/// Adjusts an upstream response head before it goes to the client: an upgraded connection reads
+/// Adjusts an upstream response head before it goes to the client: hop-by-hop headers are
+/// dropped; an upgraded connection reads
 /// the client under the upgrade idle timeout; an HTTP/1.0 client, which cannot parse chunked
 /// framing, gets the body de-chunked and delimited by the end of the connection.
 pub fn adjust_response(settings: &ProxySettings, session: &mut Session, head: &mut ResponseHeader) {
+    for name in hop_by_hop::response_drops(head.status.as_u16(), &head.headers) {
+        head.remove_header(&name);
+    }
     if head.status.as_u16() == 101 {
         session.set_read_timeout(settings.upgrade_idle_timeout);
     }

@@ -361,6 +361,28 @@ fn content_length_head_and_first_bytes_arrive_before_the_body_is_complete(setup:
     assert_eq!(c.take(5), b"56789");
 }
 
+// ---- what else changes: hop-by-hop headers only -------------------------------------------------
+
+fn response_headers_pass_except_hop_by_hop(setup: Setup) {
+    let (gw, _up) = gateway(setup, "");
+    let mut c = Client::connect(&gw);
+    c.send(&get(&gw, "1.1", "/t/hop-headers"));
+    let head = c.head();
+    assert_eq!(header(&head, "x-app"), ["kept"], "{head}");
+    assert_eq!(header(&head, "set-cookie"), ["a=1", "b=2"], "{head}");
+    assert_eq!(header(&head, "cache-control"), ["no-cache"], "{head}");
+    assert_eq!(header(&head, "content-length"), ["2"], "{head}");
+    for hop in ["keep-alive", "x-hop", "proxy-connection", "upgrade"] {
+        assert!(header(&head, hop).is_empty(), "{hop} was relayed: {head}");
+    }
+    assert_eq!(
+        header(&head, "connection"),
+        ["keep-alive"],
+        "the gateway's own: {head}"
+    );
+    assert_eq!(c.take(2), b"ok");
+}
+
 // ---- 5. forwarded headers ----------------------------------------------------------------------
 
 const SPOOFED: [(&str, &str); 4] = [
@@ -459,6 +481,7 @@ without_and_with_guard!(
     http11_client_still_gets_chunked,
     content_length_head_and_first_bytes_arrive_before_the_body_is_complete,
     forwarded_headers_replace_client_values,
+    response_headers_pass_except_hop_by_hop,
     forwarded_headers_on_a_request_with_a_body,
     forwarded_headers_from_a_trusted_proxy_are_extended,
     forwarded_headers_can_be_turned_off,

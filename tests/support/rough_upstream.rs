@@ -22,6 +22,13 @@ pub fn chunked_body() -> Vec<u8> {
     body
 }
 
+/// The answer of `/t/hop-headers`: end-to-end headers (kept) and hop-by-hop ones, standard and
+/// named by `Connection` (all dropped).
+pub const HOP_HEADERS: &[u8] = b"HTTP/1.1 200 OK\r\nX-App: kept\r\nSet-Cookie: a=1\r\n\
+Set-Cookie: b=2\r\nCache-Control: no-cache\r\nKeep-Alive: timeout=5, max=100\r\n\
+Connection: close, X-Hop\r\nX-Hop: secret\r\nProxy-Connection: keep-alive\r\n\
+Upgrade: h2c\r\nContent-Length: 2\r\n\r\nok";
+
 /// A running upstream; the accept thread lives as long as the test process.
 pub struct RoughUpstream {
     /// Where it listens.
@@ -81,6 +88,7 @@ fn answer(s: &mut TcpStream, path: &str, head: &str) -> std::io::Result<()> {
             );
             s.write_all(reply.as_bytes())
         }
+        "hop-headers" => s.write_all(HOP_HEADERS),
         "long-poll" => {
             thread::sleep(PAUSE);
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndone")

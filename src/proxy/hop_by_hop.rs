@@ -1,0 +1,96 @@
+//! Hop-by-hop headers of a proxied response (RFC 9110 §7.6.1): they describe the upstream
+//! connection, so they are dropped before the response goes on; pingora frames the client
+//! connection and writes its own `Connection`. No pingora types.
+
+use crate::http_io;
+use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderMap, HeaderName};
+
+/// The headers to drop from a response with `status` and `headers`: the standard hop-by-hop
+/// ones and those its `Connection` header names. Kept: `Connection` (pingora replaces it),
+/// the framing (`Content-Length`, `Transfer-Encoding`, which pingora re-frames), and `Upgrade`
+/// on a `101`, which names the protocol switched to.
+pub fn response_drops(status: u16, headers: &HeaderMap) -> Vec<HeaderName> {
+    let kept = |name: &HeaderName| {
+        *name == CONNECTION
+            || *name == CONTENT_LENGTH
+            || *name == TRANSFER_ENCODING
+            || (*name == UPGRADE && status == 101)
+    };
+    let named = headers
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok());
+    let mut drops: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| !http_io::end_to_end(n))
+        .cloned()
+        .chain(named)
+        .filter(|n| !kept(n))
+        .collect();
+    drops.dedup();
+    drops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    fn names(drops: Vec<HeaderName>) -> Vec<String> {
+        let mut names: Vec<String> = drops.into_iter().map(|n| n.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn standard_and_nominated_headers_are_dropped() {
+        let h = headers(&[
+            ("keep-alive", "timeout=5"),
+            ("connection", "close, X-Hop"),
+            ("connection", "x-other"),
+            ("x-hop", "1"),
+            ("x-app", "kept"),
+            ("proxy-connection", "keep-alive"),
+            ("upgrade", "h2c"),
+            ("te", "trailers"),
+            ("trailer", "x-sum"),
+            ("content-length", "2"),
+        ]);
+        assert_eq!(
+            names(response_drops(200, &h)),
+            [
+                "close",
+                "keep-alive",
+                "proxy-connection",
+                "te",
+                "trailer",
+                "upgrade",
+                "x-hop",
+                "x-other"
+            ]
+        );
+    }
+
+    #[test]
+    fn framing_and_the_upgrade_of_a_101_stay() {
+        let h = headers(&[
+            ("connection", "Upgrade, Content-Length, Transfer-Encoding"),
+            ("upgrade", "websocket"),
+            ("transfer-encoding", "chunked"),
+        ]);
+        assert!(response_drops(101, &h).is_empty());
+        assert_eq!(names(response_drops(200, &h)), ["upgrade"]);
+    }
+}
