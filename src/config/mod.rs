@@ -130,8 +130,9 @@ pub struct ProxySettings {
     /// Longest wait for a proxied upstream to send anything (its response head, then each part
     /// of the body); `None` waits without limit.
     pub read_timeout: Option<Duration>,
-    /// Longest wait for data on an upgraded (WebSocket) connection, in each direction, and for
-    /// the upstream's answer to an upgrade request; `None` waits without limit.
+    /// Longest wait for the upstream's answer to an upgrade request (WebSocket), then the
+    /// longest an upgraded connection may stay idle in both directions; `None` waits without
+    /// limit.
     pub upgrade_idle_timeout: Option<Duration>,
     /// The forwarded headers policy; `None` when `forwarded_headers = false`.
     pub forwarded: Option<Forwarding>,

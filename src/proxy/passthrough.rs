@@ -61,7 +61,7 @@ pub fn add_forwarded(
 }
 
 /// The peer for one proxied request: an upgrade request (WebSocket) waits for its answer and
-/// then for each read under `upgrade_idle_timeout_ms`, everything else under `read_timeout_ms`.
+/// then reads under `upgrade_idle_timeout_ms`, everything else under `read_timeout_ms`.
 pub fn peer_for(base: &HttpPeer, settings: &ProxySettings, session: &Session) -> HttpPeer {
     let mut peer = base.clone();
     if session.is_upgrade_req() {
@@ -71,9 +71,12 @@ pub fn peer_for(base: &HttpPeer, settings: &ProxySettings, session: &Session) ->
 }
 
 /// Adjusts an upstream response head before it goes to the client: hop-by-hop headers are
-/// dropped; an upgraded connection reads
-/// the client under the upgrade idle timeout; an HTTP/1.0 client, which cannot parse chunked
-/// framing, gets the body de-chunked and delimited by the end of the connection.
+/// dropped; an upgraded connection reads the client under the upgrade idle timeout (instead of
+/// pingora's 60 s); an HTTP/1.0 client, which cannot parse chunked framing, gets the body
+/// de-chunked and delimited by the end of the connection.
+///
+/// pingora restarts both read timeouts of an upgraded connection whenever data moves either
+/// way, so together they end a connection idle in both directions, never a one-way stream.
 pub fn adjust_response(settings: &ProxySettings, session: &mut Session, head: &mut ResponseHeader) {
     for name in hop_by_hop::response_drops(head.status.as_u16(), &head.headers) {
         head.remove_header(&name);

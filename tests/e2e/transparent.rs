@@ -5,7 +5,7 @@
 //! by the guard before it is proxied.
 
 use super::harness::Gateway;
-use super::rough_upstream::{chunked_body, RoughUpstream, PAUSE};
+use super::rough_upstream::{chunked_body, RoughUpstream, PAUSE, PUSHES};
 use scimgate::{auth, server};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -210,6 +210,40 @@ fn upgraded_connection_idle_past_its_limit_ends_without_foreign_bytes(setup: Set
     assert!(
         waited >= Duration::from_millis(1300) && waited < Duration::from_secs(4),
         "{waited:?}"
+    );
+}
+
+fn websocket_pushing_to_a_silent_client_stays_open_then_idles_out(setup: Setup) {
+    let (gw, _up) = gateway(setup, "\n[proxy]\nupgrade_idle_timeout_ms = 1500\n");
+    let mut c = Client::connect(&gw);
+    c.send(&upgrade(&gw, "/t/ws-push"));
+    assert!(c.head().starts_with("HTTP/1.1 101"));
+    let started = Instant::now();
+    // The client never sends: the backend's pushes (3 s of them) keep the connection open.
+    assert_eq!(c.take(PUSHES), vec![b'.'; PUSHES]);
+    assert!(started.elapsed() > Duration::from_millis(2500));
+    // Then the backend falls silent: the connection idles out, with nothing written into it.
+    let (bytes, ending) = c.rest(Duration::from_secs(6));
+    assert_eq!((bytes, ending), (Vec::new(), Ending::Reset));
+}
+
+fn websocket_client_talking_to_a_silent_backend_stays_open(setup: Setup) {
+    let (gw, _up) = gateway(setup, "\n[proxy]\nupgrade_idle_timeout_ms = 1500\n");
+    let mut c = Client::connect(&gw);
+    c.send(&upgrade(&gw, "/t/ws-sink"));
+    assert!(c.head().starts_with("HTTP/1.1 101"));
+    // The backend never answers: the client's own messages (3 s of them) keep it open.
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(300));
+        c.send(b"tick");
+    }
+    let (bytes, ending) = c.rest(Duration::from_millis(500));
+    assert_eq!((bytes, ending), (Vec::new(), Ending::StillOpen));
+    let (bytes, ending) = c.rest(Duration::from_secs(4));
+    assert_eq!(
+        (bytes, ending),
+        (Vec::new(), Ending::Reset),
+        "then it idles out"
     );
 }
 
@@ -471,6 +505,8 @@ macro_rules! without_and_with_guard {
 without_and_with_guard!(
     idle_websocket_outlives_the_backend_read_timeout,
     upgraded_connection_idle_past_its_limit_ends_without_foreign_bytes,
+    websocket_pushing_to_a_silent_client_stays_open_then_idles_out,
+    websocket_client_talking_to_a_silent_backend_stays_open,
     long_poll_outlives_the_backend_read_timeout,
     upstream_stalling_after_the_head_is_cut_at_the_proxy_read_timeout,
     content_length_body_cut_by_the_upstream_aborts_the_client,

@@ -1,7 +1,7 @@
 //! A purpose-built upstream for the transparency tests: a raw HTTP/1.1 server on loopback that
 //! answers each path under `/t/` with one behaviour — echoing the request head, pausing inside a
-//! `Content-Length` body, dying in the middle of a body, chunked answers, a long poll, and an
-//! upgraded connection that echoes (or is reset). Every connection is closed after one answer.
+//! `Content-Length` body, dying in the middle of a body, chunked answers, a long poll, and
+//! upgraded connections that echo, push, or are reset. Every connection is closed after one answer.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -12,6 +12,9 @@ use std::time::Duration;
 /// How long the upstream pauses inside `paused-length` (between head and body, and again
 /// inside the body) and before answering `long-poll`: longer than the tests' backend read timeout.
 pub const PAUSE: Duration = Duration::from_millis(1500);
+
+/// How many bytes `/t/ws-push` sends after its `101`, one every 300 ms, before falling silent.
+pub const PUSHES: usize = 10;
 
 /// The body of `/t/chunked`, sent in three chunks: every byte value, and bytes that look like
 /// chunk framing.
@@ -137,6 +140,21 @@ fn answer(s: &mut TcpStream, path: &str, head: &str) -> std::io::Result<()> {
                     n => s.write_all(&buf[..n])?,
                 }
             }
+        }
+        "ws-push" => {
+            s.write_all(SWITCH)?;
+            for _ in 0..PUSHES {
+                thread::sleep(Duration::from_millis(300));
+                s.write_all(b".")?;
+            }
+            thread::sleep(Duration::from_secs(10));
+            Ok(())
+        }
+        "ws-sink" => {
+            s.write_all(SWITCH)?;
+            let mut buf = [0u8; 4096];
+            while s.read(&mut buf)? > 0 {}
+            Ok(())
         }
         "ws-die" => {
             s.write_all(SWITCH)?;
