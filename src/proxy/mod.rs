@@ -139,15 +139,7 @@ impl ProxyHttp for Gateway {
     ) -> FailToProxy {
         if let Some(sent) = session.response_written() {
             ctx.status = sent.status.as_u16();
-            tracing::warn!(
-                route = ctx.kind.as_str(),
-                path = session.req_header().uri.path(),
-                status = ctx.status,
-                request_id = %ctx.request_id,
-                error = %e,
-                "response aborted: it failed after its head was sent"
-            );
-            passthrough::reset_on_close(session);
+            passthrough::abort_started(session, e, ctx.kind.as_str(), &ctx.request_id);
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,

@@ -11,7 +11,7 @@ use http::{HeaderMap, Version};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::upstreams::peer::HttpPeer;
-use pingora::Result;
+use pingora::{Error, ErrorSource, Result};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
@@ -92,10 +92,23 @@ pub fn adjust_response(settings: &ProxySettings, session: &mut Session, head: &m
     }
 }
 
-/// Makes the client connection end with a reset instead of an orderly close. Used when a response
-/// whose head was sent cannot be completed: a close could pass a cut body off as complete (a body
-/// delimited by the end of the connection), a reset cannot.
-pub fn reset_on_close(session: &Session) {
+/// Ends a response whose head was already sent and which failed with `e`: nothing more is
+/// written, the failure is logged (at `warn` unless the client went away), and the connection
+/// will end with a reset.
+pub fn abort_started(session: &Session, e: &Error, route: &str, request_id: &str) {
+    let path = session.req_header().uri.path();
+    let status = session.response_written().map(|r| r.status.as_u16());
+    if e.esource() == &ErrorSource::Downstream {
+        tracing::debug!(route, path, status, request_id, error = %e, "response cut short: the client went away");
+    } else {
+        tracing::warn!(route, path, status, request_id, error = %e, "response aborted: it failed after its head was sent");
+    }
+    reset_on_close(session);
+}
+
+/// Makes the client connection end with a reset instead of an orderly close: a close could pass
+/// a cut body off as complete (a body delimited by the end of the connection), a reset cannot.
+fn reset_on_close(session: &Session) {
     let Some(stream) = session.downstream_session.stream() else {
         return; // HTTP/2: pingora resets the stream itself.
     };
