@@ -263,13 +263,13 @@ fn eventually(what: &str, mut check: impl FnMut() -> Result<(), String>) {
 // ---- HTTP/1.1 over any stream (plain or TLS), keeping the connection open ----------------------
 
 /// One client connection that stays open across requests.
-struct Conn<S: Read + Write> {
-    stream: S,
+pub(super) struct Conn<S: Read + Write> {
+    pub(super) stream: S,
     host: String,
 }
 
 impl<S: Read + Write> Conn<S> {
-    fn send(
+    pub(super) fn send(
         &mut self,
         method: &str,
         target: &str,
@@ -317,14 +317,14 @@ fn plain_conn(addr: SocketAddr) -> Conn<TcpStream> {
 // ---- TLS -----------------------------------------------------------------------------------
 
 /// A self-signed certificate for `localhost` and 127.0.0.1.
-struct TestCert {
+pub(super) struct TestCert {
     der: CertificateDer<'static>,
     cert_pem: String,
     key_pem: String,
 }
 
 impl TestCert {
-    fn new() -> TestCert {
+    pub(super) fn new() -> TestCert {
         let c = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
             .expect("self-signed certificate");
         TestCert {
@@ -335,17 +335,17 @@ impl TestCert {
     }
 
     /// Writes `cert.pem` and `key.pem` into `dir` (where the config file points).
-    fn install(&self, dir: &Path) {
+    pub(super) fn install(&self, dir: &Path) {
         std::fs::write(dir.join("cert.pem"), &self.cert_pem).expect("cert.pem");
         std::fs::write(dir.join("key.pem"), &self.key_pem).expect("key.pem");
     }
 }
 
-type TlsConn = Conn<StreamOwned<ClientConnection, TcpStream>>;
+pub(super) type TlsConn = Conn<StreamOwned<ClientConnection, TcpStream>>;
 
 /// A finished TLS handshake to `addr` as `localhost`, trusting `roots`, offering `versions` and
 /// the ALPN `protocols`; no session resumption, so every connection shows the current cert.
-fn tls_connect(
+pub(super) fn tls_connect(
     addr: SocketAddr,
     roots: &[&TestCert],
     versions: &[&'static rustls::SupportedProtocolVersion],
@@ -382,7 +382,7 @@ fn peer_cert(c: &TlsConn) -> CertificateDer<'static> {
     c.stream.conn.peer_certificates().expect("peer certificate")[0].clone()
 }
 
-const H1: &[&[u8]] = &[b"http/1.1"];
+pub(super) const H1: &[&[u8]] = &[b"http/1.1"];
 
 fn tls_gateway(cert: &TestCert) -> Ops {
     Ops::start(|s, dir| {

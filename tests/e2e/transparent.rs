@@ -5,10 +5,12 @@
 //! by the guard before it is proxied.
 
 use super::harness::Gateway;
+use super::ops::{tls_connect, TestCert, H1};
 use super::rough_upstream::{chunked_body, RoughUpstream, PAUSE, PUSHES};
+use scimgate::config::{Config, TlsSettings};
 use scimgate::{auth, server};
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,16 @@ enum Setup {
 /// A gateway in front of a fresh rough upstream, configured by `tests/fixtures/alt.toml` plus
 /// `[guard]` (when guarded) and `proxy` (a `[proxy]` section, or nothing).
 fn gateway(setup: Setup, proxy: &str) -> (Gateway, RoughUpstream) {
+    gateway_with(setup, proxy, |_, _| Vec::new())
+}
+
+/// Like [`gateway`], with `adjust` applied to the config last (given the gateway's folder); it
+/// returns further addresses to wait for.
+fn gateway_with(
+    setup: Setup,
+    proxy: &str,
+    adjust: impl FnOnce(&mut Config, &Path) -> Vec<SocketAddr>,
+) -> (Gateway, RoughUpstream) {
     std::env::set_var("SCIMGATE_ALT_API_KEY", "alt-e2e-api-key");
     let upstream = RoughUpstream::start();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -54,13 +66,15 @@ fn gateway(setup: Setup, proxy: &str) -> (Gateway, RoughUpstream) {
     config.backend.address = upstream.addr;
     config.backend.read_timeout = Duration::from_millis(BACKEND_READ_TIMEOUT_MS);
     config.store_path = dir.path().join("scimgate.sqlite");
+    let mut wait_for = adjust(&mut config, dir.path());
+    wait_for.push(upstream.addr);
     let conf = server::server_conf(1, Duration::ZERO, dir.path());
     let gw = Gateway::start(
         server::build(conf),
         config,
         auth::generate_key(),
         dir,
-        &[upstream.addr],
+        &wait_for,
     );
     (gw, upstream)
 }
@@ -100,20 +114,7 @@ impl Client {
 
     /// Reads until the response head is complete; returns it and leaves the rest buffered.
     fn head(&mut self) -> String {
-        loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end + 4]).into_owned();
-                self.buf.drain(..end + 4);
-                return head;
-            }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => {
-                    panic!("no response head: {:?}", String::from_utf8_lossy(&self.buf))
-                }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
+        read_head(&mut self.stream, &mut self.buf)
     }
 
     /// Reads until at least `n` bytes are buffered (or the connection ends); takes them all.
@@ -144,6 +145,23 @@ impl Client {
             }
         };
         (std::mem::take(&mut self.buf), ending)
+    }
+}
+
+/// Reads from `stream` into `buf` until a response head is complete; returns the head and
+/// leaves what follows it in `buf`.
+fn read_head(stream: &mut impl Read, buf: &mut Vec<u8>) -> String {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+            buf.drain(..end + 4);
+            return head;
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => panic!("no response head: {:?}", String::from_utf8_lossy(buf)),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
     }
 }
 
@@ -417,6 +435,23 @@ fn response_headers_pass_except_hop_by_hop(setup: Setup) {
     assert_eq!(c.take(2), b"ok");
 }
 
+fn content_length_head_arrives_at_once_over_tls(setup: Setup) {
+    let cert = TestCert::new();
+    let (_gw, _up, tls) = tls_gateway(setup, &cert);
+    let mut c = tls_connect(tls, &[&cert], &[&rustls::version::TLS13], H1).expect("handshake");
+    let started = Instant::now();
+    let request = format!(
+        "GET /t/paused-length HTTP/1.1\r\nHost: localhost:{}\r\n\r\n",
+        tls.port()
+    );
+    c.stream.write_all(request.as_bytes()).expect("write");
+    let mut buf = Vec::new();
+    let head = read_head(&mut c.stream, &mut buf);
+    let head_at = started.elapsed();
+    assert_eq!(header(&head, "content-length"), ["10"], "{head}");
+    assert!(head_at < PAUSE / 2, "the head took {head_at:?}");
+}
+
 // ---- 5. forwarded headers ----------------------------------------------------------------------
 
 const SPOOFED: [(&str, &str); 4] = [
@@ -458,6 +493,38 @@ fn forwarded_headers_on_a_request_with_a_body(setup: Setup) {
         "{seen}"
     );
     assert_eq!(up.heads().len(), 1);
+}
+
+/// A gateway with an HTTPS listener (certificate `cert`), and that listener's address.
+fn tls_gateway(setup: Setup, cert: &TestCert) -> (Gateway, RoughUpstream, SocketAddr) {
+    let tls = server::free_port().expect("port");
+    let (gw, up) = gateway_with(setup, "", |config, dir| {
+        cert.install(dir);
+        config.server.tls = Some(TlsSettings {
+            listen: vec![tls],
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            http2: false,
+        });
+        vec![tls]
+    });
+    (gw, up, tls)
+}
+
+fn forwarded_headers_say_https_over_tls(setup: Setup) {
+    let cert = TestCert::new();
+    let (_gw, _up, tls) = tls_gateway(setup, &cert);
+    let mut c = tls_connect(tls, &[&cert], &[&rustls::version::TLS13], H1).expect("handshake");
+    let r = c
+        .send("GET", "/t/echo-headers", &SPOOFED, None)
+        .expect("reply");
+    let seen = r.text();
+    let host = format!("localhost:{}", tls.port());
+    assert_eq!(header(&seen, "x-forwarded-for"), ["127.0.0.1"], "{seen}");
+    assert_eq!(header(&seen, "x-forwarded-proto"), ["https"], "{seen}");
+    assert_eq!(header(&seen, "x-forwarded-host"), [host.as_str()], "{seen}");
+    let forwarded = format!("for=127.0.0.1;host=\"{host}\";proto=https");
+    assert_eq!(header(&seen, "forwarded"), [forwarded.as_str()], "{seen}");
 }
 
 fn forwarded_headers_from_a_trusted_proxy_are_extended(setup: Setup) {
@@ -516,9 +583,11 @@ without_and_with_guard!(
     http10_client_sees_a_cut_chunked_answer_as_aborted,
     http11_client_still_gets_chunked,
     content_length_head_and_first_bytes_arrive_before_the_body_is_complete,
+    content_length_head_arrives_at_once_over_tls,
     forwarded_headers_replace_client_values,
     response_headers_pass_except_hop_by_hop,
     forwarded_headers_on_a_request_with_a_body,
+    forwarded_headers_say_https_over_tls,
     forwarded_headers_from_a_trusted_proxy_are_extended,
     forwarded_headers_can_be_turned_off,
 );
