@@ -371,6 +371,20 @@ fn http10_client_gets_a_chunked_answer_dechunked_then_closed(setup: Setup) {
     assert!(up.heads()[0].starts_with("GET /t/chunked HTTP/1.1"));
 }
 
+fn http10_client_gets_a_content_length_answer_as_sent(setup: Setup) {
+    let (gw, _up) = gateway(setup, "");
+    let mut c = Client::connect(&gw);
+    c.send(&get(&gw, "1.0", "/t/paused-length"));
+    let head = c.head();
+    assert_eq!(header(&head, "content-length"), ["10"], "{head}");
+    assert!(header(&head, "transfer-encoding").is_empty(), "{head}");
+    let (body, ending) = c.rest(Duration::from_secs(6));
+    assert_eq!(
+        (body.as_slice(), ending),
+        (&b"0123456789"[..], Ending::Closed)
+    );
+}
+
 fn http10_client_sees_a_cut_chunked_answer_as_aborted(setup: Setup) {
     let (gw, _up) = gateway(setup, "");
     let mut c = Client::connect(&gw);
@@ -580,6 +594,7 @@ without_and_with_guard!(
     chunked_body_cut_by_the_upstream_aborts_the_client,
     upgraded_connection_cut_by_the_upstream_ends_without_foreign_bytes,
     http10_client_gets_a_chunked_answer_dechunked_then_closed,
+    http10_client_gets_a_content_length_answer_as_sent,
     http10_client_sees_a_cut_chunked_answer_as_aborted,
     http11_client_still_gets_chunked,
     content_length_head_and_first_bytes_arrive_before_the_body_is_complete,
