@@ -1,7 +1,7 @@
 //! The guard's way through the proxy: plan from the request head, decide, then let pingora proxy
 //! the request, forward the buffered request ourselves, or refuse.
 
-use super::{passthrough, RequestCtx, RouteKind};
+use super::{hop_by_hop, passthrough, RequestCtx, RouteKind};
 use crate::backend::client::{CallError, Request};
 use crate::guard::gate::{Guard, Head, Plan, Refusal};
 use crate::http_io::{self, BodyError};
@@ -105,8 +105,11 @@ async fn forward_buffered(
         body: Some(body),
     };
     match ctx.app.directory.backend().client().send(&req).await {
-        Ok(resp) => {
+        Ok(mut resp) => {
             ctx.status = resp.status;
+            for name in hop_by_hop::response_drops(resp.status, &resp.headers) {
+                resp.headers.remove(&name);
+            }
             http_io::write_relayed(session, resp.status, &resp.headers, resp.body).await?;
             Ok(true)
         }

@@ -447,6 +447,15 @@ fn response_headers_pass_except_hop_by_hop(setup: Setup) {
         "the gateway's own: {head}"
     );
     assert_eq!(c.take(2), b"ok");
+    // The same answer to a request whose body the guard reads (with [guard]: relayed by it).
+    let body = br#"{"displayName": "Ann"}"#;
+    let headers = [("Content-Type", "application/json")];
+    let r = gw.request("PATCH", "/t/hop-headers", &headers, Some(body));
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+    assert_eq!(r.header("x-app"), Some("kept"));
+    for hop in ["keep-alive", "x-hop", "proxy-connection", "upgrade"] {
+        assert_eq!(r.header(hop), None, "{hop} was relayed: {:?}", r.headers);
+    }
 }
 
 fn content_length_head_arrives_at_once_over_tls(setup: Setup) {
