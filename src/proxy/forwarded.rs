@@ -246,6 +246,31 @@ mod tests {
         assert!(cidr("::/0").contains("::1".parse().unwrap()));
     }
 
+    proptest::proptest! {
+        /// A block holds exactly the addresses that share its first `prefix` bits (written
+        /// independently of `masked`: bit by bit).
+        #[test]
+        fn a_block_holds_the_addresses_sharing_its_prefix(
+            base in proptest::prelude::any::<u128>(),
+            host in proptest::prelude::any::<u128>(),
+            flip in proptest::prelude::any::<u8>(),
+            prefix in 0u8..=128,
+        ) {
+            let bit = |v: u128, i: u8| (v >> (127 - u32::from(i))) & 1;
+            let network: u128 = (0..prefix).map(|i| bit(base, i) << (127 - u32::from(i))).sum();
+            // Same prefix, any host part; then, when the prefix is not empty, one prefix bit flipped.
+            let inside = network | (host & u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0));
+            let block = cidr(&format!("{}/{prefix}", std::net::Ipv6Addr::from(network)));
+            let v6 = |v: u128| IpAddr::V6(std::net::Ipv6Addr::from(v));
+            let mapped = |v: u128| v6(v).to_canonical().is_ipv4();
+            proptest::prop_assert_eq!(block.contains(v6(inside)), !mapped(inside));
+            if prefix > 0 {
+                let outside = inside ^ (1 << (127 - u32::from(flip % prefix)));
+                proptest::prop_assert!(!block.contains(v6(outside)));
+            }
+        }
+    }
+
     #[test]
     fn bad_cidr_blocks_are_refused() {
         for bad in [
