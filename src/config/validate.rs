@@ -79,12 +79,12 @@ impl Validator<'_> {
         let backend = self.backend(&file.backend);
         let (tenants, keyring) = self.tenants(&file.tenants);
         let users = self.users(&file.users);
+        let proxy = self.proxy(&file.proxy);
         let guard = match &file.guard {
             Some(g) => Some(self.guard(g)?),
             None => None,
         };
         let store_path = dir.join(file.store.path.as_deref().unwrap_or("scimgate.sqlite"));
-        let proxy = self.proxy(&file.proxy);
         Some(Config {
             server: server?,
             scim,
