@@ -98,7 +98,7 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        Ok(Box::new(ctx.app.peer.clone()))
+        Ok(Box::new(ctx.app.proxied_peer()))
     }
 
     /// Answers a request that could not be proxied: a SCIM error body on SCIM routes, a small
