@@ -244,8 +244,10 @@ fn classify(e: &Error, peer: &HttpPeer) -> CallError {
         ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert | ErrorType::HandshakeError => {
             CallError::Unreachable(format!(
                 "TLS handshake with {} failed, is its certificate valid for {:?} and signed by \
-                 a trusted CA (backend.tls)? {text}",
-                peer._address, peer.sni
+                 a trusted CA (backend.tls)? {}",
+                peer._address,
+                peer.sni,
+                text.trim()
             ))
         }
         ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
