@@ -99,8 +99,15 @@ pub struct OAuthClient {
     client: Client,
     request: TokenRequest,
     current: arc_swap::ArcSwapOption<Token>,
-    refresh: tokio::sync::Mutex<()>,
+    refresh: tokio::sync::Mutex<Option<Failure>>,
     generation: AtomicU64,
+}
+
+/// The last failed token request: callers that were waiting for it share its answer instead of
+/// each asking a failing endpoint in turn.
+struct Failure {
+    at: Instant,
+    error: CallError,
 }
 
 impl std::fmt::Debug for OAuthClient {
@@ -118,7 +125,7 @@ impl OAuthClient {
             client,
             request,
             current: arc_swap::ArcSwapOption::empty(),
-            refresh: tokio::sync::Mutex::new(()),
+            refresh: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
         }
     }
@@ -138,19 +145,31 @@ impl OAuthClient {
         if let Some(t) = self.current.load_full().filter(usable) {
             return Ok(t);
         }
-        // One caller asks the endpoint; the others wait here and then use its token.
-        let _turn = self.refresh.lock().await;
-        if let Some(t) = self
-            .current
-            .load_full()
-            .filter(|t| usable(t) && refused.is_none_or(|r| t.generation > r))
-        {
+        // One caller asks the endpoint; the others wait here and then use its answer.
+        let waited_from = Instant::now();
+        let mut last_failure = self.refresh.lock().await;
+        if let Some(t) = self.current.load_full().filter(usable) {
             return Ok(t);
         }
+        if let Some(f) = last_failure.as_ref().filter(|f| f.at >= waited_from) {
+            return Err(f.error.clone());
+        }
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        let token = Arc::new(self.fetch(generation).await?);
-        self.current.store(Some(token.clone()));
-        Ok(token)
+        match self.fetch(generation).await {
+            Ok(token) => {
+                let token = Arc::new(token);
+                self.current.store(Some(token.clone()));
+                *last_failure = None;
+                Ok(token)
+            }
+            Err(error) => {
+                *last_failure = Some(Failure {
+                    at: Instant::now(),
+                    error: error.clone(),
+                });
+                Err(error)
+            }
+        }
     }
 
     async fn fetch(&self, generation: u64) -> Result<Token, CallError> {

@@ -1,14 +1,15 @@
 //! HTTPS to the backend: the alt backend behind a TLS listener with certificates from a test CA.
 //! SCIM calls and proxied traffic go through TLS; a certificate from another CA or for another
 //! name is refused with a 502 (a SCIM error on SCIM routes), quickly; a backend that requires
-//! a client certificate gets the configured one.
+//! a client certificate gets the configured one; a reload re-reads the CA bundle.
 
 use super::alt_backend::AltBackend;
 use super::alt_upstream::{alt_toml, parse, start, TenantSpec};
+use super::crash::GatewayProcess;
 use super::harness::{assert_scim_error, Gateway};
 use super::pki::{Ca, Leaf};
 use super::scenarios::create_body;
-use scimgate::server;
+use scimgate::server::{self, Running};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -51,12 +52,7 @@ fn tls_gateway(leaf: &Leaf, clients_of: Option<&Ca>, tls: GatewayTls<'_>) -> (Ga
          [backend.auth]\nheader = \"X-Api-Key\"\ntoken_env = \"SCIMGATE_ALT_API_KEY\"\n",
         backend_addr.port()
     );
-    let tenants = [TenantSpec {
-        name: "globex",
-        org: ORG,
-        extra: "",
-    }];
-    let (text, keys) = alt_toml(&backend_toml, &tenants, listen, dir.path());
+    let (text, keys) = alt_toml(&backend_toml, &globex(), listen, dir.path());
     let config = parse(&text, dir.path());
     assert!(
         config.backend.tls.is_some(),
@@ -253,4 +249,74 @@ fn tls_files_are_checked_when_the_config_is_loaded() {
         .expect_err("[backend.tls] needs https")
         .to_string();
     assert!(err.contains("https://"), "{err}");
+}
+
+#[test]
+fn a_reload_rereads_the_ca_bundle() {
+    std::env::set_var("SCIMGATE_ALT_API_KEY", API_KEY);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new("scimgate test CA");
+    let leaf = ca.server(dir.path(), "backend", &["localhost"]);
+    Ca::new("outdated CA").write(dir.path(), "ca.pem");
+    let backend_addr = server::free_port().expect("port");
+    let listen = server::free_port().expect("port");
+    let backend_toml = format!(
+        "[backend]\naddress = \"https://localhost:{}\"\n[backend.tls]\nca_file = \"ca.pem\"\n\
+         [backend.auth]\nheader = \"X-Api-Key\"\ntoken_env = \"SCIMGATE_ALT_API_KEY\"\n",
+        backend_addr.port()
+    );
+    let (text, keys) = alt_toml(&backend_toml, &globex(), listen, dir.path());
+    let config = dir.path().join("scimgate.toml");
+    std::fs::write(&config, text).expect("config");
+    let backend = AltBackend::new(API_KEY);
+    let mut srv = server::build(server::server_conf(1, Duration::ZERO, dir.path()));
+    srv.add_service(backend.tls_service(
+        &backend_addr.to_string(),
+        &leaf.cert_file,
+        &leaf.key_file,
+        None,
+    ));
+    let running = Running::start(srv);
+    assert!(server::wait_listening(
+        backend_addr,
+        Duration::from_secs(10)
+    ));
+    let gw = GatewayProcess::start(
+        &config,
+        listen,
+        &keys[0].token,
+        &[],
+        "warn",
+        &dir.path().join("gateway.log"),
+    );
+    let r = gw.scim("GET", "/Users?count=1", None);
+    assert_eq!(r.status, 502, "{}", r.text());
+
+    ca.write(dir.path(), "ca.pem");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimgate"))
+        .args(["reload", "--config"])
+        .arg(&config)
+        .output()
+        .expect("scimgate reload");
+    assert!(out.status.success(), "{out:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = gw.scim("GET", "/Users?count=1", None);
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}\n{}", r.text(), gw.log_tail());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!backend.request_log().is_empty());
+    drop(gw);
+    running.stop();
+}
+
+fn globex() -> [TenantSpec<'static>; 1] {
+    [TenantSpec {
+        name: "globex",
+        org: ORG,
+        extra: "",
+    }]
 }

@@ -433,4 +433,76 @@ mod tests {
         let (_, again) = resolve(&name).unwrap();
         assert_eq!(again, Some(("localhost".to_string(), 9)));
     }
+
+    const DEMO: &str = include_str!("../../../conf/demo.toml");
+    const DEMO_AUTH: &str = "[backend.auth]\nheader = \"Authorization\"\nscheme = \"Bearer\"\ntoken_env = \"SCIMGATE_DEMO_SERVICE_TOKEN\"\n";
+
+    fn with_auth(auth: &str) -> String {
+        assert!(DEMO.contains(DEMO_AUTH));
+        DEMO.replacen(DEMO_AUTH, auth, 1)
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match crate::config::from_str(text, Path::new("t.toml")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.line, p.message))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn reads_every_kind_of_credential_and_tenant_credentials() {
+        let text = with_auth(
+            "[backend.auth]\ntype = \"oauth2\"\ntoken_url = \"http://127.0.0.1:9/oauth/token\"\n\
+             client_id = \"gw\"\nclient_secret_env = \"S\"\nscope = \"a b\"\nclient_auth = \"body\"\n",
+        )
+        .replacen(
+            "backend = \"acme\"",
+            "backend = \"acme\"\n[tenants.auth]\ntype = \"basic\"\nuser_env = \"U\"\npassword_env = \"P\"",
+            1,
+        );
+        let c = crate::config::from_str(&text, Path::new("t.toml")).unwrap();
+        let Some(BackendAuth::OAuth(o)) = &c.backend.auth else {
+            panic!("{:?}", c.backend.auth)
+        };
+        assert_eq!(o.path, "/oauth/token");
+        assert_eq!(o.host, "127.0.0.1:9");
+        assert_eq!(o.client_auth, ClientAuth::Body);
+        assert!(o.tls.is_none() && o.resolve.is_none());
+        assert!(matches!(
+            c.backend.tenant_auth.get("acme"),
+            Some(BackendAuth::Basic { user_env, .. }) if user_env == "U"
+        ));
+    }
+
+    #[test]
+    fn credential_mistakes_are_reported_with_their_line() {
+        let line_of =
+            |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let text = with_auth("[backend.auth]\ntype = \"kerberos\"\n");
+        let p = problems(&text);
+        assert_eq!(p, vec![format!("{}: backend.auth.type \"kerberos\" is not one of \"header\", \"basic\", \"oauth2\"", line_of(&text, "kerberos"))]);
+        let text =
+            with_auth("[backend.auth]\ntype = \"basic\"\nuser_env = \"U\"\ntoken_env = \"T\"\n");
+        let p = problems(&text);
+        assert!(p[0].contains("does not take token_env"), "{p:?}");
+        let text = with_auth(
+            "[backend.auth]\ntype = \"oauth2\"\nclient_id = \"x\"\nclient_secret_env = \"S\"\n",
+        );
+        assert!(problems(&text)[0].contains("needs token_url"));
+        let text = with_auth("[backend.auth]\ntype = \"oauth2\"\ntoken_url = \"127.0.0.1:9\"\nclient_id = \"x\"\nclient_secret_env = \"S\"\n");
+        let p = problems(&text);
+        assert_eq!(
+            p,
+            vec![format!(
+                "{}: backend.auth.token_url must be an https:// URL",
+                line_of(&text, "token_url")
+            )]
+        );
+        let text = with_auth("[backend.auth]\ntoken_env = \"\"\n");
+        assert!(problems(&text)[0].contains("must name an environment variable"));
+    }
 }
