@@ -148,9 +148,13 @@ impl Validator<'_> {
         host: &str,
         dir: &Path,
     ) -> Option<UpstreamTls> {
-        let server_name = t
-            .and_then(|t| t.server_name.as_ref())
-            .map_or(host, |s| s.get_ref().as_str());
+        let named = t.and_then(|t| t.server_name.as_ref());
+        if let Some(n) = named.filter(|n| n.get_ref().trim().is_empty()) {
+            // An empty name would turn certificate verification off in pingora.
+            self.at(n, "backend.tls.server_name must not be empty".into());
+            return None;
+        }
+        let server_name = named.map_or(host, |s| s.get_ref().as_str());
         let ca = t.and_then(|t| t.ca_file.as_ref());
         let client = match t.map(|t| (&t.client_cert, &t.client_key)) {
             Some((Some(c), Some(k))) => Some((c, k)),
