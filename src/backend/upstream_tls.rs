@@ -107,7 +107,19 @@ fn load_ca(path: &Path) -> Result<Vec<Vec<u8>>, String> {
             .add(cert.clone())
             .map_err(|e| format!("the CA bundle {shown} holds an unusable certificate: {e}"))?;
     }
-    Ok(certs.iter().map(|c| c.to_vec()).collect())
+    let ders: Vec<Vec<u8>> = certs.iter().map(|c| c.to_vec()).collect();
+    parsable(&ders, &shown.to_string())?;
+    Ok(ders)
+}
+
+/// pingora parses each certificate again with x509-parser and panics on one it cannot read:
+/// refuse such a file here instead.
+fn parsable(ders: &[Vec<u8>], file: &str) -> Result<(), String> {
+    for der in ders {
+        x509_parser::parse_x509_certificate(der)
+            .map_err(|e| format!("{file} holds a certificate that cannot be parsed: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The client certificate chain (DER, leaf first) and private key (DER), checked to match.
@@ -122,5 +134,59 @@ fn load_client(cert: &Path, key: &Path) -> Result<(Vec<Vec<u8>>, Vec<u8>), Strin
         .with_root_certificates(RootCertStore::empty())
         .with_client_auth_cert(chain.clone(), private)
         .map_err(|e| format!("the client key {k} does not fit the certificate {c}: {e}"))?;
-    Ok((chain.iter().map(|c| c.to_vec()).collect(), der))
+    let ders: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
+    parsable(&ders, &c)?;
+    Ok((ders, der))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_a_ca_bundle_and_makes_verified_https_peers() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.test".into()]).unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, ca.cert.pem()).unwrap();
+        let tls = UpstreamTls::load("api.test", Some(&path), None).unwrap();
+        let mut peer = HttpPeer::new("127.0.0.1:1", false, String::new());
+        tls.apply(&mut peer);
+        assert!(peer.is_tls());
+        assert_eq!(peer.sni, "api.test");
+        assert!(peer.options.verify_cert && peer.options.verify_hostname);
+        assert_eq!(peer.options.ca.as_ref().map(|c| c.len()), Some(1));
+        assert!(format!("{tls:?}").contains("ca.pem"));
+        let again = UpstreamTls::load("api.test", Some(&path), None).unwrap();
+        assert_eq!(tls.fingerprint, again.fingerprint, "same files, same pool");
+        let other = rcgen::generate_simple_self_signed(vec!["ca2.test".into()]).unwrap();
+        std::fs::write(&path, other.cert.pem()).unwrap();
+        let renewed = UpstreamTls::load("api.test", Some(&path), None).unwrap();
+        assert_ne!(tls.fingerprint, renewed.fingerprint, "new CA, new pool");
+    }
+
+    #[test]
+    fn refuses_unusable_files_instead_of_panicking_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(UpstreamTls::load("h", Some(&garbage), None).is_err());
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let err = UpstreamTls::load("h", Some(&empty), None).unwrap_err();
+        assert!(err.contains("no certificate"), "{err}");
+        let missing = dir.path().join("missing.pem");
+        assert!(UpstreamTls::load("h", Some(&missing), None).is_err());
+        let a = rcgen::generate_simple_self_signed(vec!["a.test".into()]).unwrap();
+        let b = rcgen::generate_simple_self_signed(vec!["b.test".into()]).unwrap();
+        let (cert, key) = (dir.path().join("a.pem"), dir.path().join("b.key"));
+        std::fs::write(&cert, a.cert.pem()).unwrap();
+        std::fs::write(&key, b.signing_key.serialize_pem()).unwrap();
+        let err = UpstreamTls::load("h", None, Some((&cert, &key))).unwrap_err();
+        assert!(err.contains("does not fit"), "{err}");
+    }
 }
