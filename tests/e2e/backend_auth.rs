@@ -159,18 +159,30 @@ fn oauth_tokens_are_shared_reused_until_expiry_and_replaced_when_refused() {
     );
     assert_eq!(calls[1].authorization, Some(format!("Bearer {second}")));
 
+    // Refused under eight concurrent calls: they share one replacement.
+    s.tokens.revoke_all();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                let r = s.gw.scim("GET", &format!("/Users/{id}"), None);
+                assert_eq!(r.status, 200, "{}", r.text());
+            });
+        }
+    });
+    assert_eq!(s.tokens.requests(), 3, "one replacement for all eight");
+
     // A token that expires is renewed before it expires: no 401 on the way.
-    s.tokens.set_expires_in(Some(2));
+    s.tokens.set_expires_in(Some(5));
     s.tokens.revoke_all();
     let r = s.gw.scim("GET", &format!("/Users/{id}"), None);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(s.tokens.requests(), 3);
+    assert_eq!(s.tokens.requests(), 4);
     let mark = s.backend.request_log().len();
     assert_eq!(s.gw.scim("GET", &format!("/Users/{id}"), None).status, 200);
-    assert_eq!(s.tokens.requests(), 3, "reused within its lifetime");
-    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(s.tokens.requests(), 4, "reused within its lifetime");
+    std::thread::sleep(Duration::from_millis(4700));
     assert_eq!(s.gw.scim("GET", &format!("/Users/{id}"), None).status, 200);
-    assert_eq!(s.tokens.requests(), 4, "renewed once it (nearly) expired");
+    assert_eq!(s.tokens.requests(), 5, "renewed once it (nearly) expired");
     let calls = since(&s.backend, mark);
     assert!(calls.iter().all(|r| r.status == 200), "{calls:?}");
 }
