@@ -72,11 +72,6 @@ impl UpstreamTls {
         })
     }
 
-    /// The name the certificate is checked against (and sent as SNI when it is a host name).
-    pub fn server_name(&self) -> &str {
-        &self.server_name
-    }
-
     /// Turns `peer` into an HTTPS peer verifying the certificate against this configuration.
     /// Connections made under another CA or client certificate are never reused for it.
     pub fn apply(&self, peer: &mut HttpPeer) {
