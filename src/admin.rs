@@ -47,7 +47,7 @@ impl ServeHttp for Admin {
 }
 
 async fn readiness(app: &App) -> (u16, &'static str, String) {
-    let backend = app.config.backend.address;
+    let backend = app.upstream.address();
     let reachable = tokio::time::timeout(
         Duration::from_secs(2),
         tokio::net::TcpStream::connect(backend),

@@ -3,7 +3,9 @@
 
 use crate::backend::calls::Backend;
 use crate::backend::client::Client;
+use crate::backend::credentials::Credentials;
 use crate::backend::directory::Directory;
+use crate::backend::peer::UpstreamPeer;
 use crate::config::Config;
 use crate::guard::gate::Guard;
 use crate::scim::server::ScimServer;
@@ -20,8 +22,8 @@ pub struct App {
     pub scim: ScimServer,
     /// SCIM-level user operations (shared with the guard).
     pub directory: Arc<Directory>,
-    /// Where proxied traffic goes (with `proxy.read_timeout_ms`).
-    pub peer: HttpPeer,
+    /// The backend: where the gateway's own calls and proxied traffic go.
+    pub upstream: Arc<UpstreamPeer>,
     /// The self-service guard, when configured.
     pub guard: Option<Guard>,
     /// Metrics, provisioning log and limiter (shared by every config version).
@@ -35,24 +37,20 @@ impl App {
         let store = Store::open(&config.store_path)
             .map_err(|e| format!("cannot open the store {}: {e}", config.store_path.display()))?;
         let b = &config.backend;
-        let auth = match &b.auth {
-            Some(a) => {
-                let value = a.header_value()?;
-                let value = http::HeaderValue::from_str(&value).map_err(|_| {
-                    format!("{} holds characters not allowed in a header", a.token_env)
-                })?;
-                Some((a.header.clone(), value))
-            }
-            None => None,
-        };
-        let client = Client::new(
+        let credentials = Credentials::from_config(b, config.server.max_backend_calls)?;
+        let upstream = Arc::new(UpstreamPeer::new(
             b.address,
+            b.resolve.clone(),
+            b.tls.clone(),
+        ));
+        let client = Client::new(
+            upstream.clone(),
             &b.host,
             b.connect_timeout,
             b.read_timeout,
             config.server.max_backend_calls,
         );
-        let backend = Backend::new(config.users.clone(), client, auth, telemetry.clone());
+        let backend = Backend::new(config.users.clone(), client, credentials, telemetry.clone());
         let directory = Arc::new(Directory::new(
             backend,
             Arc::new(store),
@@ -78,17 +76,23 @@ impl App {
                 directory.clone(),
             )
         });
-        let mut peer = HttpPeer::new(b.address, false, String::new());
-        peer.options.connection_timeout = Some(b.connect_timeout);
-        // Proxied traffic has its own limit: long-polls and paused bodies are normal there.
-        peer.options.read_timeout = config.proxy.read_timeout;
         Ok(App {
             config,
             scim,
             directory,
-            peer,
+            upstream,
             guard,
             telemetry,
         })
+    }
+
+    /// The peer proxied traffic goes to now (plain or TLS, at the backend's current address).
+    pub fn proxied_peer(&self) -> HttpPeer {
+        let b = &self.config.backend;
+        let mut peer = self.upstream.peer();
+        peer.options.connection_timeout = Some(b.connect_timeout);
+        // Proxied traffic has its own limit: long-polls and paused bodies are normal there.
+        peer.options.read_timeout = self.config.proxy.read_timeout;
+        peer
     }
 }

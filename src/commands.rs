@@ -165,11 +165,16 @@ fn run_dir(config: &Config) -> PathBuf {
 pub fn check(path: &Path) -> Result<String, String> {
     let config = config::load(path).map_err(|e| e.to_string())?;
     let mut notes = vec![format!("{}: ok", path.display())];
-    if let Some(a) = &config.backend.auth {
-        if std::env::var_os(&a.token_env).is_none() {
+    let b = &config.backend;
+    for var in b
+        .auth
+        .iter()
+        .chain(b.tenant_auth.values())
+        .flat_map(|a| a.env_vars())
+    {
+        if std::env::var_os(var).is_none() {
             notes.push(format!(
-                "note: {} is not set in this environment; `run` needs it",
-                a.token_env
+                "note: {var} is not set in this environment; `run` needs it"
             ));
         }
     }

@@ -138,11 +138,23 @@ fn demo(
     })
 }
 
+/// pingora's HTTP/1 client logs every request head it writes at trace level, backend
+/// credentials included: those events are dropped, whatever `RUST_LOG` says.
+const NEVER_TRACED: &str = "pingora_core::protocols::http::v1::client";
+
 fn init_logging() {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let no_secrets = tracing_subscriber::filter::filter_fn(|meta| {
+        *meta.level() != tracing::Level::TRACE || !meta.target().starts_with(NEVER_TRACED)
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(no_secrets),
+        )
         .init();
 }

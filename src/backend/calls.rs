@@ -2,12 +2,13 @@
 //! deactivate), built from the config's request templates; backend failures become SCIM errors.
 
 use super::client::{CallError, Client, Request, Response};
+use super::credentials::{self, Credentials};
 use super::spec::{ErrorRule, Operation, Paging, Part, Template, UserApi, Var};
 use crate::auth::Tenant;
 use crate::scim::error::ScimError;
 use crate::telemetry::Telemetry;
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct NativePage {
 /// Values substituted into templates.
 #[derive(Debug, Default, Clone, Copy)]
 struct Vars<'a> {
+    /// The tenant's name in scimgate (picks its credential).
+    name: &'a str,
     tenant: &'a str,
     id: Option<&'a str>,
     page: Option<u64>,
@@ -42,6 +45,7 @@ impl<'a> Vars<'a> {
     /// The variables of a call about one user.
     fn user(tenant: &'a Tenant, id: &'a str) -> Self {
         Vars {
+            name: &tenant.name,
             tenant: &tenant.backend_name,
             id: Some(id),
             ..Vars::default()
@@ -70,27 +74,27 @@ impl<'a> Vars<'a> {
     }
 }
 
-/// The backend user API: templates plus a pooled client, the service credential and the
+/// The backend user API: templates plus a pooled client, the service credentials and the
 /// metrics every call is measured into.
 pub struct Backend {
     api: UserApi,
     client: Client,
-    auth: Option<(HeaderName, HeaderValue)>,
+    credentials: Credentials,
     telemetry: Arc<Telemetry>,
 }
 
 impl Backend {
-    /// Wraps a client with the API description and the credential header (if any).
+    /// Wraps a client with the API description and the credentials.
     pub fn new(
         api: UserApi,
         client: Client,
-        auth: Option<(HeaderName, HeaderValue)>,
+        credentials: Credentials,
         telemetry: Arc<Telemetry>,
     ) -> Self {
         Backend {
             api,
             client,
-            auth,
+            credentials,
             telemetry,
         }
     }
@@ -146,6 +150,7 @@ impl Backend {
     ) -> Result<NativePage, ScimError> {
         let list = &self.api.list;
         let mut vars = Vars {
+            name: &tenant.name,
             tenant: &tenant.backend_name,
             size: Some(size as u64),
             ..Vars::default()
@@ -213,6 +218,7 @@ impl Backend {
     /// Creates a user from its native form; answers the created native user.
     pub async fn create(&self, tenant: &Tenant, native: &Value) -> Result<Value, ScimError> {
         let vars = Vars {
+            name: &tenant.name,
             tenant: &tenant.backend_name,
             ..Vars::default()
         };
@@ -318,9 +324,6 @@ impl Backend {
             http::header::ACCEPT,
             HeaderValue::from_static("application/json"),
         )];
-        if let Some((name, value)) = &self.auth {
-            headers.push((name.clone(), value.clone()));
-        }
         let body = body.map(|b| wrap_body(b, &op.body));
         if body.is_some() {
             headers.push((
@@ -335,11 +338,13 @@ impl Backend {
             body,
         };
         let started = std::time::Instant::now();
-        let result = self.client.send(&req).await;
+        let credential = self.credentials.of(vars.name);
+        let result = credentials::send(credential, &self.client, req).await;
         let error = match &result {
             Err(CallError::Timeout(_)) => Some("timeout"),
             Err(CallError::Unreachable(_)) => Some("unreachable"),
             Err(CallError::Protocol(_)) => Some("protocol"),
+            Err(CallError::Credential(_)) => Some("credential"),
             Ok(r) if r.status >= 500 => Some("status_5xx"),
             Ok(_) => None,
         };
@@ -386,6 +391,9 @@ pub fn call_error(e: CallError) -> ScimError {
         }
         CallError::Protocol(m) => ScimError::bad_gateway(format!(
             "the user service sent an invalid HTTP answer ({m})"
+        )),
+        CallError::Credential(m) => ScimError::bad_gateway(format!(
+            "the gateway could not obtain its credential for the user service ({m})"
         )),
     }
 }

@@ -2,6 +2,7 @@
 //! headers and a size-capped body out, with connect/read deadlines and a single retry when a
 //! pooled connection turns out to be stale.
 
+use super::peer::UpstreamPeer;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use pingora::connectors::http::Connector;
@@ -9,7 +10,7 @@ use pingora::http::RequestHeader;
 use pingora::protocols::http::client::HttpSession;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest backend response body the gateway reads.
@@ -35,6 +36,8 @@ pub enum CallError {
     Timeout(String),
     /// An answer that is not usable HTTP (or too large).
     Protocol(String),
+    /// The gateway could not obtain its credential (the OAuth token endpoint failed).
+    Credential(String),
 }
 
 impl std::fmt::Display for CallError {
@@ -43,6 +46,7 @@ impl std::fmt::Display for CallError {
             CallError::Unreachable(m) => write!(f, "backend unreachable: {m}"),
             CallError::Timeout(m) => write!(f, "backend timed out: {m}"),
             CallError::Protocol(m) => write!(f, "backend answered garbage: {m}"),
+            CallError::Credential(m) => write!(f, "backend credential unavailable: {m}"),
         }
     }
 }
@@ -60,33 +64,32 @@ pub struct Request {
     pub body: Option<Bytes>,
 }
 
-/// A pooled client for one backend address.
+/// A pooled client for one upstream (plain HTTP or TLS).
 pub struct Client {
     connector: Connector,
-    peer: HttpPeer,
+    upstream: Arc<UpstreamPeer>,
+    connect: Duration,
+    read: Duration,
     host: String,
     deadline: Duration,
     slots: tokio::sync::Semaphore,
 }
 
 impl Client {
-    /// A client for `address`, sending `host` as the Host header, with at most `max_calls`
+    /// A client for `upstream`, sending `host` as the Host header, with at most `max_calls`
     /// requests in flight (more wait their turn within the call's deadline).
     pub fn new(
-        address: SocketAddr,
+        upstream: Arc<UpstreamPeer>,
         host: &str,
         connect: Duration,
         read: Duration,
         max_calls: usize,
     ) -> Self {
-        let mut peer = HttpPeer::new(address, false, String::new());
-        peer.options.connection_timeout = Some(connect);
-        peer.options.read_timeout = Some(read);
-        peer.options.write_timeout = Some(read);
-        peer.options.idle_timeout = Some(Duration::from_secs(60));
         Client {
             connector: Connector::new(None),
-            peer,
+            upstream,
+            connect,
+            read,
             host: host.to_string(),
             deadline: connect + read + read,
             slots: tokio::sync::Semaphore::new(max_calls.max(1)),
@@ -104,30 +107,41 @@ impl Client {
         }
     }
 
+    /// The upstream's peer now (its address may have moved), with this client's timeouts.
+    fn peer(&self) -> HttpPeer {
+        let mut peer = self.upstream.peer();
+        peer.options.connection_timeout = Some(self.connect);
+        peer.options.read_timeout = Some(self.read);
+        peer.options.write_timeout = Some(self.read);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        peer
+    }
+
     async fn send_with_retry(&self, req: &Request) -> Result<Response, CallError> {
         let _slot = self
             .slots
             .acquire()
             .await
             .map_err(|_| CallError::Unreachable("the gateway is shutting down".into()))?;
+        let peer = self.peer();
         let (session, reused) = self
             .connector
-            .get_http_session(&self.peer)
+            .get_http_session(&peer)
             .await
-            .map_err(|e| classify(&e))?;
-        match self.exchange(session, req).await {
+            .map_err(|e| classify(&e, &peer))?;
+        match self.exchange(session, &peer, req).await {
             Err((e, wrote)) if reused && !timed_out(&e) && (idempotent(&req.method) || !wrote) => {
                 tracing::debug!(error = %e, "stale pooled backend connection; retrying once");
                 let (session, _) = self
                     .connector
-                    .get_http_session(&self.peer)
+                    .get_http_session(&peer)
                     .await
-                    .map_err(|e| classify(&e))?;
-                self.exchange(session, req)
+                    .map_err(|e| classify(&e, &peer))?;
+                self.exchange(session, &peer, req)
                     .await
-                    .map_err(|(e, _)| classify(&e))
+                    .map_err(|(e, _)| classify(&e, &peer))
             }
-            other => other.map_err(|(e, _)| classify(&e)),
+            other => other.map_err(|(e, _)| classify(&e, &peer)),
         }
     }
 
@@ -135,10 +149,11 @@ impl Client {
     async fn exchange(
         &self,
         mut session: HttpSession,
+        peer: &HttpPeer,
         req: &Request,
     ) -> Result<Response, (Box<Error>, bool)> {
-        session.set_read_timeout(self.peer.options.read_timeout);
-        session.set_write_timeout(self.peer.options.write_timeout);
+        session.set_read_timeout(Some(self.read));
+        session.set_write_timeout(Some(self.read));
         let header = self.header(req).map_err(|e| (e, false))?;
         session
             .write_request_header(header)
@@ -169,7 +184,7 @@ impl Client {
         };
         let body = read_body(&mut session).await.map_err(|e| (e, true))?;
         self.connector
-            .release_http_session(session, &self.peer, None)
+            .release_http_session(session, peer, None)
             .await;
         Ok(Response {
             status,
@@ -223,9 +238,18 @@ fn idempotent(m: &Method) -> bool {
     )
 }
 
-fn classify(e: &Error) -> CallError {
+fn classify(e: &Error, peer: &HttpPeer) -> CallError {
     let text = e.to_string();
     match e.etype() {
+        ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert | ErrorType::HandshakeError => {
+            CallError::Unreachable(format!(
+                "TLS handshake with {} failed, is its certificate valid for {:?} and signed by \
+                 a trusted CA (backend.tls)? {}",
+                peer._address,
+                peer.sni,
+                text.trim()
+            ))
+        }
         ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
             CallError::Timeout(text)
         }

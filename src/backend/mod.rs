@@ -1,11 +1,16 @@
 //! Translation to the backend: the resolved description of its native user API ([`spec`]), pure
-//! mapping between SCIM and native JSON ([`mapping`]), filter planning ([`search`]), the HTTP
-//! calls ([`client`], [`calls`]) and SCIM-level user operations over backend and store
-//! ([`directory`]).
+//! mapping between SCIM and native JSON ([`mapping`]), filter planning ([`search`]), where the
+//! backend is and how TLS reaches it ([`peer`], [`upstream_tls`]), the credential it is shown
+//! ([`credentials`], [`oauth`]), the HTTP calls ([`client`], [`calls`]) and SCIM-level user
+//! operations over backend and store ([`directory`]).
 
 pub mod calls;
 pub mod client;
+pub mod credentials;
 pub mod directory;
 pub mod mapping;
+pub mod oauth;
+pub mod peer;
 pub mod search;
 pub mod spec;
+pub mod upstream_tls;

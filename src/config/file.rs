@@ -105,18 +105,56 @@ pub struct BackendFile {
     #[serde(default)]
     pub read_timeout_ms: Option<u64>,
     #[serde(default)]
-    pub auth: Option<BackendAuthFile>,
+    pub auth: Option<Spanned<BackendAuthFile>>,
+    #[serde(default)]
+    pub tls: Option<BackendTlsFile>,
 }
 
-/// `[backend.auth]`: the service credential the gateway presents, read from the environment.
+/// `[backend.tls]`: how the backend's certificate is checked, and the client certificate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTlsFile {
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub client_cert: Option<Spanned<String>>,
+    #[serde(default)]
+    pub client_key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub server_name: Option<Spanned<String>>,
+}
+
+/// `[backend.auth]` and `[tenants.auth]`: the service credential the gateway presents; every
+/// secret is read from the environment. `type` picks the kind (`header` by default).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendAuthFile {
+    #[serde(default, rename = "type")]
+    pub kind: Option<Spanned<String>>,
     #[serde(default)]
     pub header: Option<Spanned<String>>,
     #[serde(default)]
     pub scheme: Option<String>,
-    pub token_env: Spanned<String>,
+    #[serde(default)]
+    pub token_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub user_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub password_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub token_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub client_id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub client_secret_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub client_auth: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// `[[tenants]]`: one team, its backend name and its SCIM keys.
@@ -128,6 +166,8 @@ pub struct TenantFile {
     pub backend: Option<String>,
     #[serde(default)]
     pub keys: Vec<KeyFile>,
+    #[serde(default)]
+    pub auth: Option<Spanned<BackendAuthFile>>,
 }
 
 /// `[[tenants.keys]]`: one SCIM API key, stored as its SHA-256.

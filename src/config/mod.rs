@@ -6,8 +6,10 @@ pub mod validate;
 
 use crate::auth::{Keyring, Tenant};
 use crate::backend::spec::UserApi;
+use crate::backend::upstream_tls::UpstreamTls;
 use crate::guard::rules::GuardSettings;
 use crate::proxy::forwarded::Forwarding;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -112,16 +114,22 @@ pub struct ScimSettings {
 /// `[backend]`.
 #[derive(Debug, Clone)]
 pub struct BackendSettings {
-    /// Resolved socket address.
+    /// Socket address resolved when the config was loaded.
     pub address: SocketAddr,
+    /// Host name and port re-resolved as DNS changes; `None` when `address` is an IP address.
+    pub resolve: Option<(String, u16)>,
+    /// TLS to the backend (an `https://` address), if any.
+    pub tls: Option<UpstreamTls>,
     /// `Host` header sent to the backend.
     pub host: String,
-    /// TCP connect timeout.
+    /// TCP connect timeout (the TLS handshake included).
     pub connect_timeout: Duration,
     /// Read timeout per backend response.
     pub read_timeout: Duration,
-    /// The service credential header, if any.
+    /// The service credential, if any.
     pub auth: Option<BackendAuth>,
+    /// Tenants (by name) that present their own credential instead of `auth`.
+    pub tenant_auth: BTreeMap<String, BackendAuth>,
 }
 
 /// `[proxy]`: timeouts of proxied traffic and the forwarded headers added to it.
@@ -137,11 +145,41 @@ pub struct ProxySettings {
     /// The forwarded headers policy; `None` when `forwarded_headers = false`.
     pub forwarded: Option<Forwarding>,
 }
-
-/// The service credential: header name, optional scheme word, and the environment variable that
-/// holds the secret (read when the gateway starts, never stored in the file).
+/// A service credential the gateway presents on its own backend calls. Secrets stay in the
+/// environment: only the variable names are kept here.
 #[derive(Debug, Clone)]
-pub struct BackendAuth {
+pub enum BackendAuth {
+    /// A fixed secret in a header.
+    Header(HeaderAuth),
+    /// HTTP Basic: user and password.
+    Basic {
+        /// Environment variable holding the user name.
+        user_env: String,
+        /// Environment variable holding the password.
+        password_env: String,
+    },
+    /// OAuth 2.0 client credentials: a bearer token from a token endpoint.
+    OAuth(Box<OAuthSettings>),
+}
+
+impl BackendAuth {
+    /// Every environment variable the credential reads.
+    pub fn env_vars(&self) -> Vec<&str> {
+        match self {
+            BackendAuth::Header(h) => vec![h.token_env.as_str()],
+            BackendAuth::Basic {
+                user_env,
+                password_env,
+            } => vec![user_env.as_str(), password_env.as_str()],
+            BackendAuth::OAuth(o) => vec![o.client_secret_env.as_str()],
+        }
+    }
+}
+
+/// A fixed secret sent in a header: header name, optional scheme word, and the environment
+/// variable that holds the secret.
+#[derive(Debug, Clone)]
+pub struct HeaderAuth {
     /// Header to send (`Authorization`).
     pub header: http::HeaderName,
     /// Scheme word put before the secret (`Bearer`), if any.
@@ -150,20 +188,38 @@ pub struct BackendAuth {
     pub token_env: String,
 }
 
-impl BackendAuth {
-    /// The header value, from the environment.
-    pub fn header_value(&self) -> Result<String, String> {
-        let secret = std::env::var(&self.token_env).map_err(|_| {
-            format!(
-                "environment variable {} (backend.auth.token_env) is not set",
-                self.token_env
-            )
-        })?;
-        Ok(match &self.scheme {
-            Some(s) => format!("{s} {secret}"),
-            None => secret,
-        })
-    }
+/// OAuth 2.0 client credentials grant (RFC 6749 section 4.4).
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    /// The token endpoint's address, resolved like the backend's.
+    pub address: SocketAddr,
+    /// Host name and port re-resolved as DNS changes, for a host name.
+    pub resolve: Option<(String, u16)>,
+    /// TLS to the token endpoint (an `https://` URL).
+    pub tls: Option<UpstreamTls>,
+    /// `Host` header of the token request.
+    pub host: String,
+    /// Path and query of the token endpoint.
+    pub path: String,
+    /// The client id.
+    pub client_id: String,
+    /// Environment variable holding the client secret.
+    pub client_secret_env: String,
+    /// `scope` parameter, if any.
+    pub scope: Option<String>,
+    /// `audience` parameter, if any (Auth0 and others).
+    pub audience: Option<String>,
+    /// How the client authenticates to the token endpoint.
+    pub client_auth: ClientAuth,
+}
+
+/// Where the client id and secret go in the token request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic header (`client_secret_basic`).
+    Basic,
+    /// Form fields `client_id` and `client_secret` (`client_secret_post`).
+    Body,
 }
 
 /// One problem found in a config file, with its position.

@@ -3,8 +3,8 @@
 
 use super::file::*;
 use super::{
-    AuthFailureLimit, BackendAuth, BackendSettings, Config, ConfigError, Problem, ProxySettings,
-    ScimSettings, ServerSettings, TlsSettings,
+    AuthFailureLimit, Config, ConfigError, Problem, ProxySettings, ScimSettings, ServerSettings,
+    TlsSettings,
 };
 use crate::auth::{ApiKey, Keyring, Tenant};
 use crate::backend::spec::*;
@@ -16,11 +16,13 @@ use crate::scim::filter;
 use crate::scim::schema::{self, Resolved};
 use serde_json::Value;
 use serde_spanned::Spanned;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod backend;
 
 /// Parses and validates config text; `path` names the file in errors and anchors relative paths.
 pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
@@ -76,8 +78,12 @@ impl Validator<'_> {
     fn config(&mut self, file: File, dir: &Path) -> Option<Config> {
         let server = self.server(&file.server, dir);
         let scim = self.scim(&file.scim);
-        let backend = self.backend(&file.backend);
+        let backend = self.backend(&file.backend, dir);
         let (tenants, keyring) = self.tenants(&file.tenants);
+        let backend = backend.map(|mut b| {
+            b.tenant_auth = self.tenant_auth(&file.tenants, dir);
+            b
+        });
         let users = self.users(&file.users);
         let proxy = self.proxy(&file.proxy);
         let guard = match &file.guard {
@@ -337,52 +343,6 @@ impl Validator<'_> {
             max_results: s.max_results.unwrap_or(100).max(1),
             max_scan: s.max_scan.unwrap_or(10_000),
         }
-    }
-
-    fn backend(&mut self, b: &BackendFile) -> Option<BackendSettings> {
-        let text = b.address.get_ref();
-        let address = match text.to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(a)) => Some(a),
-            _ => {
-                self.at(
-                    &b.address,
-                    format!("backend.address {text:?} does not resolve to HOST:PORT"),
-                );
-                None
-            }
-        };
-        let auth = b.auth.as_ref().and_then(|a| self.backend_auth(a));
-        Some(BackendSettings {
-            address: address?,
-            host: b.host.clone().unwrap_or_else(|| text.clone()),
-            connect_timeout: Duration::from_millis(b.connect_timeout_ms.unwrap_or(2_000)),
-            read_timeout: Duration::from_millis(b.read_timeout_ms.unwrap_or(10_000)),
-            auth,
-        })
-    }
-
-    fn backend_auth(&mut self, a: &BackendAuthFile) -> Option<BackendAuth> {
-        let header = match &a.header {
-            Some(h) => match http::HeaderName::from_str(h.get_ref()) {
-                Ok(n) => n,
-                Err(_) => {
-                    self.at(h, format!("{:?} is not a valid header name", h.get_ref()));
-                    return None;
-                }
-            },
-            None => http::header::AUTHORIZATION,
-        };
-        if a.token_env.get_ref().is_empty() {
-            self.at(
-                &a.token_env,
-                "backend.auth.token_env must name an environment variable".into(),
-            );
-        }
-        Some(BackendAuth {
-            header,
-            scheme: a.scheme.clone(),
-            token_env: a.token_env.get_ref().clone(),
-        })
     }
 
     fn tenants(&mut self, files: &[TenantFile]) -> (Vec<Arc<Tenant>>, Keyring) {

@@ -326,7 +326,11 @@ mod tests {
     #[tokio::test]
     async fn trusted_header_identifies_unless_edge() {
         let client = Client::new(
-            "127.0.0.1:1".parse().unwrap(),
+            std::sync::Arc::new(crate::backend::peer::UpstreamPeer::new(
+                "127.0.0.1:1".parse().unwrap(),
+                None,
+                None,
+            )),
             "h",
             Duration::from_millis(50),
             Duration::from_millis(50),

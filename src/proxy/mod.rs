@@ -102,7 +102,7 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let peer = passthrough::peer_for(&ctx.app.peer, &ctx.app.config.proxy, session);
+        let peer = passthrough::peer_for(ctx.app.proxied_peer(), &ctx.app.config.proxy, session);
         Ok(Box::new(peer))
     }
 

@@ -62,8 +62,7 @@ pub fn add_forwarded(
 
 /// The peer for one proxied request: an upgrade request (WebSocket) waits for its answer and
 /// then reads under `upgrade_idle_timeout_ms`, everything else under `read_timeout_ms`.
-pub fn peer_for(base: &HttpPeer, settings: &ProxySettings, session: &Session) -> HttpPeer {
-    let mut peer = base.clone();
+pub fn peer_for(mut peer: HttpPeer, settings: &ProxySettings, session: &Session) -> HttpPeer {
     if session.is_upgrade_req() {
         peer.options.read_timeout = settings.upgrade_idle_timeout;
     }

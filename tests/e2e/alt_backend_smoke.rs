@@ -499,7 +499,9 @@ fn alt_config_fixture_loads() -> TestResult {
         .find(|f| f.native == ["active"])
         .ok_or("no active field")?;
     assert_eq!(active.on, WriteOn::Never);
-    let auth = config.backend.auth.as_ref().ok_or("no backend auth")?;
+    let Some(scimgate::config::BackendAuth::Header(auth)) = config.backend.auth.as_ref() else {
+        return Err("no backend header auth".into());
+    };
     assert_eq!(auth.header.as_str(), "x-api-key");
     assert_eq!(auth.scheme, None);
     assert_eq!(auth.token_env, "SCIMGATE_ALT_API_KEY");

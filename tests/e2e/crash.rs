@@ -260,27 +260,57 @@ impl ChildSetup {
 
     /// Starts `scimgate run --config <file>` and waits until it answers SCIM requests.
     pub fn spawn(&self) -> GatewayProcess {
-        let log = std::fs::OpenOptions::new()
+        GatewayProcess::start(
+            &self.config,
+            self.listen,
+            &self.scim_token,
+            &[("SCIMGATE_DEMO_SERVICE_TOKEN", &self.backend.token)],
+            "warn",
+            &self.dir.path().join("gateway.log"),
+        )
+    }
+}
+
+/// A running `scimgate run` child; killed (SIGKILL) when dropped.
+pub struct GatewayProcess {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+    pub token: String,
+    log: PathBuf,
+}
+
+impl GatewayProcess {
+    /// Starts `scimgate run --config <config>` with `env` and `RUST_LOG=<rust_log>`, its output
+    /// appended to `log`, and waits until it answers SCIM requests with `token`.
+    pub fn start(
+        config: &Path,
+        listen: SocketAddr,
+        token: &str,
+        env: &[(&str, &str)],
+        rust_log: &str,
+        log: &Path,
+    ) -> GatewayProcess {
+        let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("gateway.log"))
+            .open(log)
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_scimgate"))
             .arg("run")
             .arg("--config")
-            .arg(&self.config)
-            .env("SCIMGATE_DEMO_SERVICE_TOKEN", &self.backend.token)
-            .env("RUST_LOG", "warn")
+            .arg(config)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
+            .stdout(out.try_clone().expect("log fd"))
+            .stderr(out)
             .spawn()
             .expect("spawn scimgate");
         let process = GatewayProcess {
             child,
-            addr: self.listen,
-            token: self.scim_token.clone(),
-            log: self.dir.path().join("gateway.log"),
+            addr: listen,
+            token: token.to_string(),
+            log: log.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -297,17 +327,12 @@ impl ChildSetup {
         }
         process
     }
-}
 
-/// A running `scimgate run` child; killed (SIGKILL) when dropped.
-pub struct GatewayProcess {
-    child: std::process::Child,
-    pub addr: SocketAddr,
-    pub token: String,
-    log: PathBuf,
-}
+    /// Everything the child has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
 
-impl GatewayProcess {
     /// The child's pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -321,7 +346,7 @@ impl GatewayProcess {
 
     /// The last lines of the child's log.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = self.log_text();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }

@@ -5,6 +5,9 @@ mod alt;
 #[path = "../support/alt_backend.rs"]
 mod alt_backend;
 mod alt_backend_smoke;
+mod alt_upstream;
+mod backend_auth;
+mod backend_tls;
 mod bypass;
 mod crash;
 mod entra;
@@ -13,10 +16,12 @@ mod harness;
 mod hostile;
 mod http;
 mod ops;
+mod pki;
 mod races;
 #[path = "../support/rough_upstream.rs"]
 mod rough_upstream;
 mod scenarios;
 mod soak;
 mod store_faults;
+mod token_endpoint;
 mod transparent;

@@ -21,6 +21,10 @@
 //! [`AltBackend::fail_next`]. [`AltBackend::respond_next`] injects any other answer, and
 //! [`AltBackend::delay_next`] holds a request back before answering it.
 //!
+//! [`AltBackend::check_authorization`] makes an organisation check the `Authorization` header
+//! instead (HTTP Basic, OAuth bearer tokens, per organisation), and
+//! [`AltBackend::tls_service`] serves the API over TLS (with mTLS when the config asks for it).
+//!
 //! Every response but 204 carries `Content-Length`, and the request body is always read fully
 //! before answering, so pooled keep-alive connections stay in sync.
 
@@ -63,6 +67,9 @@ struct Inner {
     state: Mutex<State>,
 }
 
+/// Decides whether an `Authorization` header value (`None` when absent) is accepted.
+pub type AuthCheck = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
+
 #[derive(Default)]
 struct State {
     /// Every organisation's accounts, in creation order.
@@ -73,6 +80,8 @@ struct State {
     delays: Vec<Delay>,
     /// Every request received, in order.
     log: Vec<RecordedRequest>,
+    /// Organisations (`"*"`: all) that check `Authorization` instead of the API key.
+    auth_checks: Vec<(String, AuthCheck)>,
 }
 
 /// One injected fault: the next matching request is answered with `status` and `body`
@@ -104,6 +113,8 @@ pub struct RecordedRequest {
     pub kind: String,
     /// The status the backend answered.
     pub status: u16,
+    /// The `Authorization` header received, if any.
+    pub authorization: Option<String>,
 }
 
 /// One account.
@@ -163,6 +174,43 @@ impl AltBackend {
         let mut service = Service::new("alt backend".to_owned(), app);
         service.add_tcp(addr);
         service
+    }
+
+    /// The same API over TLS, serving the PEM certificate chain and key; with a verifier,
+    /// clients must present a certificate it accepts (mTLS).
+    pub fn tls_service(
+        &self,
+        addr: &str,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        clients: Option<Arc<dyn pingora::tls::ClientCertVerifier>>,
+    ) -> impl pingora::services::Service + 'static {
+        let app = HttpServer::new_app(AltApp {
+            backend: self.clone(),
+        });
+        let mut service = Service::new("alt backend (TLS)".to_owned(), app);
+        let mut settings = pingora::listeners::tls::TlsSettings::intermediate(
+            &cert.display().to_string(),
+            &key.display().to_string(),
+        )
+        .expect("TLS settings");
+        if let Some(v) = clients {
+            settings.set_client_cert_verifier(v);
+        }
+        service.add_tls_with_settings(addr, None, settings);
+        service
+    }
+
+    /// Requests for `org` (`"*"`: every organisation) are accepted when `check` accepts their
+    /// `Authorization` header, instead of by API key.
+    pub fn check_authorization(
+        &self,
+        org: &str,
+        check: impl Fn(Option<&str>) -> bool + Send + Sync + 'static,
+    ) {
+        let mut state = self.state();
+        state.auth_checks.retain(|(o, _)| o != org);
+        state.auth_checks.push((org.to_owned(), Arc::new(check)));
     }
 
     /// The accounts of `org` as the API shows them, in creation order.
@@ -293,7 +341,7 @@ impl AltBackend {
             Some((status, body)) => injected(status, body),
             None => match body {
                 Err(reply) => reply,
-                Ok(_) if req.api_key != Some(self.inner.api_key.as_str()) => {
+                Ok(_) if !self.authenticated(&state, req) => {
                     missing(StatusCode::UNAUTHORIZED, "unauthenticated")
                 }
                 Ok(body) => match route {
@@ -308,8 +356,22 @@ impl AltBackend {
             query: req.query.map(str::to_owned),
             kind,
             status: reply.status.as_u16(),
+            authorization: req.authorization.map(str::to_owned),
         });
         reply
+    }
+
+    /// The request's organisation's `Authorization` check, else the API key.
+    fn authenticated(&self, state: &State, req: &Incoming<'_>) -> bool {
+        let org = req
+            .path
+            .strip_prefix("/v1/orgs/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        match state.auth_checks.iter().find(|(o, _)| o == org || o == "*") {
+            Some((_, check)) => check(req.authorization),
+            None => req.api_key == Some(self.inner.api_key.as_str()),
+        }
     }
 }
 
@@ -325,6 +387,7 @@ struct Incoming<'a> {
     path: &'a str,
     query: Option<&'a str>,
     api_key: Option<&'a str>,
+    authorization: Option<&'a str>,
 }
 
 /// A response before it becomes HTTP.
@@ -697,6 +760,10 @@ impl ServeHttp for AltApp {
             api_key: header
                 .headers
                 .get(API_KEY_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            authorization: header
+                .headers
+                .get(http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok()),
         };
         into_response(self.backend.handle(&req, body))
