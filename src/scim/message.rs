@@ -70,9 +70,13 @@ impl ScimResponse {
         self
     }
 
-    /// The RFC 7644 error response for `e` (401 also carries `WWW-Authenticate`, 405 `Allow`).
+    /// The RFC 7644 error response for `e` (401 also carries `WWW-Authenticate`, 405 `Allow`,
+    /// a throttling answer `Retry-After`).
     pub fn error(e: &ScimError) -> Self {
-        let r = ScimResponse::json(e.status, &e.to_json());
+        let mut r = ScimResponse::json(e.status, &e.to_json());
+        if let Some(secs) = e.retry_after {
+            r = r.with_header("Retry-After", secs.to_string());
+        }
         match (e.status, e.allow) {
             (401, _) => r.with_header("WWW-Authenticate", "Bearer realm=\"scimgate\"".into()),
             (405, Some(allow)) => r.with_header("Allow", allow.into()),
@@ -178,5 +182,14 @@ mod tests {
             .headers
             .iter()
             .any(|(k, v)| *k == "WWW-Authenticate" && v.starts_with("Bearer")));
+    }
+
+    #[test]
+    fn throttled_errors_carry_retry_after() {
+        let r = ScimResponse::error(&ScimError::throttled("slow down", 0));
+        assert_eq!(r.status, 429);
+        assert!(r.headers.contains(&("Retry-After", "1".to_string())));
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["status"], "429");
     }
 }
