@@ -98,9 +98,10 @@ impl Backend {
     }
 }
 
-/// The backend wants a version-checked write the config does not describe.
+/// The backend wants a version-checked write the config does not describe: the gateway's own
+/// configuration is at fault, so `500` (not a `502` blaming the backend).
 fn precondition_required() -> ScimError {
-    ScimError::bad_gateway(
+    ScimError::internal(
         "update user: the user service requires a version-checked write (428 Precondition Required) and the gateway sent no version: describe it in [users.update.version] (e.g. from_header = \"ETag\"); nothing was written",
     )
 }

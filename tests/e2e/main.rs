@@ -14,6 +14,9 @@ mod hostile;
 mod http;
 mod ops;
 mod races;
+mod replace;
+#[path = "../support/replace_backend.rs"]
+mod replace_backend;
 mod scenarios;
 mod soak;
 mod store_faults;
