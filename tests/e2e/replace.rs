@@ -5,7 +5,8 @@
 //! through a backend that answers 429 under load.
 
 use super::harness::{assert_scim_error, enc, Gateway};
-use super::http::Reply;
+use super::http::{self, Reply};
+use super::ops::Metrics;
 use super::replace_backend::ReplaceBackend;
 use scimgate::auth::{self, ApiKey, Keyring};
 use scimgate::backend::spec::{Rate, UpdateStyle};
@@ -308,6 +309,85 @@ fn a_duplicate_email_reported_in_a_structured_400_is_409_uniqueness() {
     assert_eq!(backend.users(WS).len(), 1);
 }
 
+#[test]
+fn a_throttled_read_is_retried_and_a_throttled_write_is_429_with_nothing_applied() {
+    let (gw, backend) = gateway();
+    let id = seeded(&backend);
+    // A read: waited for (Retry-After: 1 fits in max_wait_ms = 3000), the client never sees it.
+    backend.throttle_next("GET");
+    let started = Instant::now();
+    let user = ok(&gw.scim("GET", &format!("/Users/{id}"), None), 200);
+    assert_eq!(user["userName"], "ann@initech.test");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "it waited for Retry-After"
+    );
+    assert_eq!(backend.count("429"), 1);
+
+    // A create: 429 with Retry-After, nothing in the backend, nothing left in the store...
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bo@initech.test", "externalId": "bo"});
+    backend.throttle_next("POST");
+    let r = gw.scim("POST", "/Users", Some(&body));
+    assert_scim_error(&r, 429, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(backend.users(WS).len(), 1);
+    let by_external = ok(
+        &gw.scim(
+            "GET",
+            &format!("/Users?filter={}", enc("externalId eq \"bo\"")),
+            None,
+        ),
+        200,
+    );
+    assert_eq!(
+        by_external["totalResults"], 0,
+        "no store record of the refused create"
+    );
+    // ...so the retry is a plain create, not a duplicate or a conflict.
+    let created = ok(&gw.scim("POST", "/Users", Some(&body)), 201);
+    assert_eq!(backend.users(WS).len(), 2);
+    assert_eq!(created["externalId"], "bo");
+
+    // An update: the read passes, the PUT is refused, nothing changes.
+    let before = backend.user(WS, &id);
+    backend.throttle_next("PUT");
+    let r = patch(
+        &gw,
+        &id,
+        json!([{"op": "replace", "path": "name.givenName", "value": "Annie"}]),
+    );
+    assert_scim_error(&r, 429, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(backend.user(WS, &id), before);
+    assert_eq!(
+        ok(&gw.scim("GET", &format!("/Users/{id}"), None), 200)["name"]["givenName"],
+        "Ann"
+    );
+
+    // A delete: same.
+    backend.throttle_next("DELETE");
+    assert_scim_error(&gw.scim("DELETE", &format!("/Users/{id}"), None), 429, None);
+    assert_eq!(backend.users(WS).len(), 2);
+    assert_eq!(gw.scim("DELETE", &format!("/Users/{id}"), None).status, 204);
+    assert_eq!(backend.users(WS).len(), 1);
+}
+
+#[test]
+fn a_read_throttled_past_max_wait_is_429_not_a_long_stall() {
+    let (gw, backend) = gateway_with(|c| c.users.throttling.max_wait = Duration::from_millis(500));
+    let id = seeded(&backend);
+    backend.throttle_next("GET");
+    let started = Instant::now();
+    let r = gw.scim("GET", &format!("/Users/{id}"), None);
+    assert_scim_error(&r, 429, None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// Entra's per-user steps of an initial cycle, honouring `Retry-After` on 429 as Entra does:
 /// look the user up by userName, create it when absent. Every reply's status is recorded.
 fn provision(gw: &Gateway, user: &str, statuses: &Mutex<Vec<u16>>) {
@@ -388,7 +468,9 @@ fn assert_each_created_once(backend: &ReplaceBackend, n: usize) {
 
 #[test]
 fn entra_initial_cycle_of_1000_users_through_a_backend_that_answers_429() {
-    let (gw, backend) = gateway();
+    let admin = server::free_port().expect("port");
+    let (gw, backend) = gateway_with(|c| c.server.admin_listen = Some(admin));
+    assert!(server::wait_listening(admin, Duration::from_secs(10)));
     backend.limit_per_second(300);
     let started = Instant::now();
     let statuses = initial_cycle(&gw, 1000, 8);

@@ -18,7 +18,8 @@
 //! Errors are `{"errors":[{"code": ..}]}`: 400 `taken` (the email is used in the workspace), 400
 //! `invalid` (no email string), 404 `not_found`, 412 `stale`, 428 `if_match_required`, and 429
 //! `rate_limited` with `Retry-After: 1` once the per-second quota set by
-//! [`ReplaceBackend::limit_per_second`] is used up (a fixed one-second window).
+//! [`ReplaceBackend::limit_per_second`] is used up (a fixed one-second window), or for a request
+//! picked with [`ReplaceBackend::throttle_next`].
 //!
 //! Test hooks: [`ReplaceBackend::app_update`] changes a user as the app itself would (new
 //! revision); [`ReplaceBackend::race_next_put`] makes that change happen when the next `PUT` of a
@@ -55,6 +56,8 @@ struct State {
     next_id: u64,
     /// App-side changes to apply when the next PUT of a user arrives, oldest first.
     races: Vec<(String, Value)>,
+    /// Methods whose next request is answered 429, oldest first.
+    throttles: Vec<Method>,
     /// Requests allowed per one-second window (unlimited when `None`).
     quota: Option<Quota>,
     /// How often each outcome happened.
@@ -130,6 +133,13 @@ impl ReplaceBackend {
         });
     }
 
+    /// Makes the next request with `method` (`"POST"`) answer 429 with `Retry-After: 1`, whatever
+    /// the quota. Throttles queue up; each is used once.
+    pub fn throttle_next(&self, method: &str) {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        self.state().throttles.push(method);
+    }
+
     /// Creates a user as the app would; answers its id.
     pub fn seed(&self, ws: &str, object: Value) -> String {
         let mut state = self.state();
@@ -190,7 +200,14 @@ impl ReplaceBackend {
         body: &[u8],
     ) -> Reply {
         let mut state = self.state();
-        if over_quota(&mut state) {
+        let throttled = match state.throttles.iter().position(|m| m == method) {
+            Some(at) => {
+                state.throttles.remove(at);
+                true
+            }
+            None => false,
+        };
+        if throttled || over_quota(&mut state) {
             *state.counts.entry("429".into()).or_insert(0) += 1;
             return Reply::error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         }
