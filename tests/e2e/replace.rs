@@ -490,6 +490,43 @@ fn entra_initial_cycle_of_1000_users_through_a_backend_that_answers_429() {
         backend_429 > 0,
         "the backend's limit was reached (took {took:?})"
     );
+    assert!(
+        !statuses.contains(&409),
+        "a create refused with 429 left nothing behind, so its retry never conflicted"
+    );
+    let listed = ok(&gw.scim("GET", "/Users?count=1", None), 200);
+    assert_eq!(listed["totalResults"], 1000);
+    // Both sides of the throttling show in the metrics.
+    let m = Metrics::parse(&http::send(admin, "GET", "/metrics", &[], None).text());
+    assert_eq!(
+        m.sum("scimgate_backend_throttled_total"),
+        backend_429 as f64
+    );
+    assert_eq!(
+        m.get("scimgate_throttled_answers_total", &[("cause", "backend")]),
+        client_429 as f64
+    );
+    let answered_429 = |method| {
+        m.get(
+            "scimgate_requests_total",
+            &[("route", "scim"), ("method", method), ("status", "429")],
+        )
+    };
+    assert_eq!(
+        answered_429("POST") + answered_429("GET"),
+        client_429 as f64
+    );
+    assert_eq!(
+        m.get(
+            "scimgate_scim_operations_total",
+            &[
+                ("tenant", "initech"),
+                ("operation", "create"),
+                ("result", "throttled")
+            ]
+        ),
+        statuses.iter().filter(|s| **s == 429).count() as f64 - answered_429("GET"),
+    );
     eprintln!(
         "initial cycle: 1000 users in {took:?}; backend answered 429 {backend_429} times, the SCIM client saw 429 {client_429} times"
     );
