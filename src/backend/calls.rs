@@ -118,7 +118,7 @@ pub(super) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// A call with no extra query, body or headers; reads (`GET`) retry when throttled.
+    /// A call with no extra query, body or headers that is not retried when throttled.
     pub fn new(label: &'static str, what: &'static str, op: &'a Operation, vars: Vars<'a>) -> Self {
         Call {
             label,
@@ -128,7 +128,7 @@ impl<'a> Call<'a> {
             query: &[],
             body: None,
             headers: Vec::new(),
-            retry: op.method == http::Method::GET,
+            retry: false,
         }
     }
 
@@ -234,6 +234,7 @@ impl Backend {
         }
         let mut call = Call::new("list", "list users", &list.call, vars);
         call.query = &query;
+        call.retry = true;
         let resp = self.call(call).await?;
         let body = expect_success(&self.api.errors, &resp, "list users")?;
         let json = parse_json(&body, "list users")?;
@@ -266,9 +267,9 @@ impl Backend {
             return Ok(None);
         }
         let vars = Vars::user(tenant, id);
-        let resp = self
-            .call(Call::new("get", "get user", &self.api.get, vars))
-            .await?;
+        let mut call = Call::new("get", "get user", &self.api.get, vars);
+        call.retry = true;
+        let resp = self.call(call).await?;
         if resp.status == 404 {
             return Ok(None);
         }

@@ -472,6 +472,7 @@ fn entra_initial_cycle_of_1000_users_through_a_backend_that_answers_429() {
     let (gw, backend) = gateway_with(|c| c.server.admin_listen = Some(admin));
     assert!(server::wait_listening(admin, Duration::from_secs(10)));
     backend.limit_per_second(300);
+    backend.throttle_every(97);
     let started = Instant::now();
     let statuses = initial_cycle(&gw, 1000, 8);
     let took = started.elapsed();

@@ -19,7 +19,7 @@
 //! `invalid` (no email string), 404 `not_found`, 412 `stale`, 428 `if_match_required`, and 429
 //! `rate_limited` with `Retry-After: 1` once the per-second quota set by
 //! [`ReplaceBackend::limit_per_second`] is used up (a fixed one-second window), or for a request
-//! picked with [`ReplaceBackend::throttle_next`].
+//! picked with [`ReplaceBackend::throttle_next`] or [`ReplaceBackend::throttle_every`].
 //!
 //! Test hooks: [`ReplaceBackend::app_update`] changes a user as the app itself would (new
 //! revision); [`ReplaceBackend::race_next_put`] makes that change happen when the next `PUT` of a
@@ -58,6 +58,10 @@ struct State {
     races: Vec<(String, Value)>,
     /// Methods whose next request is answered 429, oldest first.
     throttles: Vec<Method>,
+    /// Every this-many-th request is answered 429 (none when 0).
+    every: usize,
+    /// Requests seen, for `every`.
+    seen: usize,
     /// Requests allowed per one-second window (unlimited when `None`).
     quota: Option<Quota>,
     /// How often each outcome happened.
@@ -131,6 +135,12 @@ impl ReplaceBackend {
             window: Instant::now(),
             used: 0,
         });
+    }
+
+    /// From now on, every `n`-th request is answered 429 as well, so a test sees throttling
+    /// however fast the machine runs (the per-second quota trips only on a fast one).
+    pub fn throttle_every(&self, n: usize) {
+        self.state().every = n;
     }
 
     /// Makes the next request with `method` (`"POST"`) answer 429 with `Retry-After: 1`, whatever
@@ -207,7 +217,9 @@ impl ReplaceBackend {
             }
             None => false,
         };
-        if throttled || over_quota(&mut state) {
+        state.seen += 1;
+        let nth = state.every > 0 && state.seen.is_multiple_of(state.every);
+        if throttled || nth || over_quota(&mut state) {
             *state.counts.entry("429".into()).or_insert(0) += 1;
             return Reply::error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         }
