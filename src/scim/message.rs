@@ -87,12 +87,10 @@ impl ScimResponse {
     /// `429 Too Many Requests` after too many failed authentications, with `Retry-After`.
     pub fn throttled(retry_after: std::time::Duration) -> Self {
         let secs = retry_after.as_secs().max(1);
-        let e = ScimError::new(
-            429,
-            None,
+        ScimResponse::error(&ScimError::throttled(
             format!("too many failed authentications from this address; retry in {secs} s"),
-        );
-        ScimResponse::json(429, &e.to_json()).with_header("Retry-After", secs.to_string())
+            secs,
+        ))
     }
 }
 
