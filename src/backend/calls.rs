@@ -1,17 +1,24 @@
-//! The backend's user operations in native terms (list a page, get, create, update, delete,
-//! deactivate), built from the config's request templates; backend failures become SCIM errors.
+//! The backend's user operations in native terms (list a page, get, create, delete, deactivate;
+//! updates are in [`super::update`]), built from the config's request templates; backend
+//! failures become SCIM errors, and a backend that throttles is waited for or passed on as 429.
 
 use super::client::{CallError, Client, Request, Response};
 use super::credentials::{self, Credentials};
 use super::spec::{ErrorRule, Operation, Paging, Part, Template, UserApi, Var};
+use super::throttle::{self, Pacer};
+use super::version::{self, Version};
 use crate::auth::Tenant;
 use crate::scim::error::ScimError;
 use crate::telemetry::Telemetry;
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The shortest wait before retrying a throttled read, whatever `Retry-After` says.
+const MIN_RETRY_WAIT: Duration = Duration::from_millis(50);
 
 /// Characters left as they are in a substituted value: RFC 3986 unreserved.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -29,9 +36,18 @@ pub struct NativePage {
     pub total: Option<usize>,
 }
 
+/// A user as read, with its version when `[users.update.version]` names one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned {
+    /// The native user object.
+    pub user: Value,
+    /// Its version.
+    pub version: Option<Version>,
+}
+
 /// Values substituted into templates.
 #[derive(Debug, Default, Clone, Copy)]
-struct Vars<'a> {
+pub(super) struct Vars<'a> {
     /// The tenant's name in scimgate (picks its credential).
     name: &'a str,
     tenant: &'a str,
@@ -43,7 +59,7 @@ struct Vars<'a> {
 
 impl<'a> Vars<'a> {
     /// The variables of a call about one user.
-    fn user(tenant: &'a Tenant, id: &'a str) -> Self {
+    pub(super) fn user(tenant: &'a Tenant, id: &'a str) -> Self {
         Vars {
             name: &tenant.name,
             tenant: &tenant.backend_name,
@@ -77,10 +93,53 @@ impl<'a> Vars<'a> {
 /// The backend user API: templates plus a pooled client, the service credentials and the
 /// metrics every call is measured into.
 pub struct Backend {
-    api: UserApi,
+    pub(super) api: UserApi,
     client: Client,
     credentials: Credentials,
-    telemetry: Arc<Telemetry>,
+    pub(super) telemetry: Arc<Telemetry>,
+    pacer: Pacer,
+}
+
+/// One call to make: the operation, its variables, and what else goes on the request.
+pub(super) struct Call<'a> {
+    /// Metric label and, with `what`, the words of error details.
+    pub label: &'static str,
+    /// What the call does, for error details (`"get user"`).
+    pub what: &'static str,
+    /// The operation.
+    pub op: &'a Operation,
+    /// Template variables.
+    pub vars: Vars<'a>,
+    /// Query parameters besides the operation's own.
+    pub query: &'a [(String, String)],
+    /// The native body, placed under the operation's `body` pointer.
+    pub body: Option<&'a Value>,
+    /// Headers besides Accept, Content-Type and the credential.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Whether a throttled answer is waited for and retried (reads, compensations) rather than
+    /// passed on to the SCIM client as 429.
+    pub retry: bool,
+}
+
+impl<'a> Call<'a> {
+    /// A call with no extra query, body or headers that is not retried when throttled.
+    pub fn new(label: &'static str, what: &'static str, op: &'a Operation, vars: Vars<'a>) -> Self {
+        Call {
+            label,
+            what,
+            op,
+            vars,
+            query: &[],
+            body: None,
+            headers: Vec::new(),
+            retry: false,
+        }
+    }
+
+    fn body(mut self, body: &'a Value) -> Self {
+        self.body = Some(body);
+        self
+    }
 }
 
 impl Backend {
@@ -91,11 +150,13 @@ impl Backend {
         credentials: Credentials,
         telemetry: Arc<Telemetry>,
     ) -> Self {
+        let pacer = Pacer::new(api.throttling.rate, api.throttling.tenant_rate);
         Backend {
             api,
             client,
             credentials,
             telemetry,
+            pacer,
         }
     }
 
@@ -176,7 +237,10 @@ impl Backend {
         if let Some((param, value)) = search {
             query.push((param.to_string(), value.to_string()));
         }
-        let resp = self.call("list", &list.call, vars, &query, None).await?;
+        let mut call = Call::new("list", "list users", &list.call, vars);
+        call.query = &query;
+        call.retry = true;
+        let resp = self.call(call).await?;
         let body = expect_success(&self.api.errors, &resp, "list users")?;
         let json = parse_json(&body, "list users")?;
         let items = json
@@ -195,19 +259,36 @@ impl Backend {
 
     /// One user by native id; `None` when the backend does not know it.
     pub async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<Value>, ScimError> {
+        Ok(self.get_versioned(tenant, id).await?.map(|v| v.user))
+    }
+
+    /// One user by native id with its version; `None` when the backend does not know it.
+    pub async fn get_versioned(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<Option<Versioned>, ScimError> {
         if !valid_id(id) {
             return Ok(None);
         }
         let vars = Vars::user(tenant, id);
-        let resp = self.call("get", &self.api.get, vars, &[], None).await?;
+        let mut call = Call::new("get", "get user", &self.api.get, vars);
+        call.retry = true;
+        let resp = self.call(call).await?;
         if resp.status == 404 {
             return Ok(None);
         }
         let user = self.user_from(&self.api.get, &resp, "get user")?;
+        let version = self
+            .api
+            .update
+            .version
+            .as_ref()
+            .and_then(|v| version::read(&v.from, &resp.headers, &user));
         // A lenient backend may answer another spelling of the id (`007` for `7`): the SCIM id
         // is the backend's own spelling, exactly.
         match super::mapping::native_id(&self.api, &user) {
-            Some(native) => Ok((native == id).then_some(user)),
+            Some(native) => Ok((native == id).then_some(Versioned { user, version })),
             None => Err(mismatch(
                 "get user",
                 "the user has no id where users.id_field says",
@@ -222,42 +303,31 @@ impl Backend {
             tenant: &tenant.backend_name,
             ..Vars::default()
         };
-        let resp = self
-            .call("create", &self.api.create, vars, &[], Some(native))
-            .await?;
+        let call = Call::new("create", "create user", &self.api.create, vars).body(native);
+        let resp = self.call(call).await?;
         self.user_from(&self.api.create, &resp, "create user")
     }
 
-    /// Updates a user; `None` when the backend does not know it.
-    pub async fn update(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        native: &Value,
-    ) -> Result<Option<Value>, ScimError> {
-        if !valid_id(id) {
-            return Ok(None);
-        }
-        let vars = Vars::user(tenant, id);
-        let resp = self
-            .call("update", &self.api.update, vars, &[], Some(native))
-            .await?;
-        if resp.status == 404 {
-            return Ok(None);
-        }
-        self.user_from(&self.api.update, &resp, "update user")
-            .map(Some)
+    /// Deletes a user; `false` when the backend did not know it. A throttled delete is answered
+    /// 429 to the SCIM client.
+    pub async fn delete(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+        self.delete_with(tenant, id, false).await
     }
 
-    /// Deletes a user; `false` when the backend did not know it.
-    pub async fn delete(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+    /// Deletes a user the gateway just created, to undo a create that failed later: a throttled
+    /// delete is waited for (within `users.throttling.max_wait`), not given up.
+    pub async fn delete_to_undo(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+        self.delete_with(tenant, id, true).await
+    }
+
+    async fn delete_with(&self, tenant: &Tenant, id: &str, retry: bool) -> Result<bool, ScimError> {
         if !valid_id(id) {
             return Ok(false);
         }
         let vars = Vars::user(tenant, id);
-        let resp = self
-            .call("delete", &self.api.delete, vars, &[], None)
-            .await?;
+        let mut call = Call::new("delete", "delete user", &self.api.delete, vars);
+        call.retry = retry;
+        let resp = self.call(call).await?;
         if resp.status == 404 {
             return Ok(false);
         }
@@ -284,11 +354,16 @@ impl Backend {
         } else {
             ("deactivate", "deactivate user")
         };
-        let resp = self.call(label, op, vars, &[], None).await?;
+        let resp = self.call(Call::new(label, what, op, vars)).await?;
         expect_success(&self.api.errors, &resp, what).map(|_| true)
     }
 
-    fn user_from(&self, op: &Operation, resp: &Response, what: &str) -> Result<Value, ScimError> {
+    pub(super) fn user_from(
+        &self,
+        op: &Operation,
+        resp: &Response,
+        what: &str,
+    ) -> Result<Value, ScimError> {
         let body = expect_success(&self.api.errors, resp, what)?;
         let json = parse_json(&body, what)?;
         json.pointer(&op.result)
@@ -297,21 +372,74 @@ impl Backend {
             .ok_or_else(|| mismatch(what, &format!("no user object at {:?}", op.result)))
     }
 
-    async fn call(
-        &self,
-        label: &'static str,
-        op: &Operation,
-        vars: Vars<'_>,
-        extra_query: &[(String, String)],
-        body: Option<&Value>,
-    ) -> Result<Response, ScimError> {
+    /// Makes `call`, paced by `users.throttling`. A throttled answer (429, or 503 with
+    /// `Retry-After`) is retried after the wait it asks for when the call allows it and the wait
+    /// fits in `max_wait`; otherwise the SCIM client gets 429 with `Retry-After`.
+    pub(super) async fn call(&self, call: Call<'_>) -> Result<Response, ScimError> {
+        let started = Instant::now();
+        let max_wait = self.api.throttling.max_wait;
+        let metrics = &self.telemetry.metrics;
+        loop {
+            let left = max_wait.saturating_sub(started.elapsed());
+            match self.pacer.reserve(call.vars.tenant, Instant::now(), left) {
+                Ok(wait) if wait.is_zero() => {}
+                Ok(wait) => tokio::time::sleep(wait).await,
+                Err(wait) => {
+                    metrics.throttled_answer("gateway_rate");
+                    return Err(ScimError::throttled(
+                        format!(
+                            "{}: the gateway paces its calls to the user service (users.throttling) and this one would wait {} ms",
+                            call.what,
+                            wait.as_millis()
+                        ),
+                        throttle::whole_seconds(wait),
+                    ));
+                }
+            }
+            let resp = self.send(&call).await?;
+            if !throttle::is_throttled(resp.status, &resp.headers) {
+                return Ok(resp);
+            }
+            metrics.backend_throttled(call.label);
+            let wait = throttle::retry_after(&resp.headers, SystemTime::now());
+            let left = max_wait.saturating_sub(started.elapsed());
+            if call.retry && wait <= left {
+                tracing::debug!(
+                    operation = call.label,
+                    ?wait,
+                    "the user service throttles; waiting"
+                );
+                tokio::time::sleep(wait.max(MIN_RETRY_WAIT)).await;
+                continue;
+            }
+            metrics.throttled_answer("backend");
+            return Err(ScimError::throttled(
+                format!(
+                    "{}: the user service is limiting requests (it answered {}); nothing was changed, retry later",
+                    call.what, resp.status
+                ),
+                throttle::whole_seconds(wait),
+            ));
+        }
+    }
+
+    /// Sends `call` once.
+    async fn send(&self, call: &Call<'_>) -> Result<Response, ScimError> {
+        let Call {
+            label,
+            op,
+            vars,
+            query: extra_query,
+            body,
+            ..
+        } = call;
         let mut target = vars.expand(&op.path);
         let query = {
             let mut q = form_urlencoded::Serializer::new(String::new());
             for (k, t) in &op.query {
                 q.append_pair(k, &vars.expand(t));
             }
-            for (k, v) in extra_query {
+            for (k, v) in extra_query.iter() {
                 q.append_pair(k, v);
             }
             q.finish()
@@ -324,6 +452,7 @@ impl Backend {
             http::header::ACCEPT,
             HeaderValue::from_static("application/json"),
         )];
+        headers.extend(call.headers.iter().cloned());
         let body = body.map(|b| wrap_body(b, &op.body));
         if body.is_some() {
             headers.push((
@@ -356,7 +485,7 @@ impl Backend {
 }
 
 /// Ids that cannot name a user: empty, dot segments, or control characters.
-fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id != "."
         && id != ".."
@@ -399,18 +528,25 @@ pub fn call_error(e: CallError) -> ScimError {
 }
 
 /// The body of a 2xx answer, or the SCIM error the answer maps to.
-fn expect_success(rules: &[ErrorRule], resp: &Response, what: &str) -> Result<Bytes, ScimError> {
+pub(super) fn expect_success(
+    rules: &[ErrorRule],
+    resp: &Response,
+    what: &str,
+) -> Result<Bytes, ScimError> {
     if (200..300).contains(&resp.status) {
         return Ok(resp.body.clone());
     }
     let text = String::from_utf8_lossy(&resp.body);
     let snippet: String = text.chars().take(200).collect();
-    if let Some(rule) = rules.iter().find(|r| {
-        r.status == resp.status
-            && r.body_contains
-                .as_ref()
-                .is_none_or(|s| text.contains(s.as_str()))
-    }) {
+    let json: Option<Value> = rules
+        .iter()
+        .any(|r| r.body_field.is_some())
+        .then(|| serde_json::from_slice(&resp.body).ok())
+        .flatten();
+    if let Some(rule) = rules
+        .iter()
+        .find(|r| rule_matches(r, resp.status, &text, json.as_ref()))
+    {
         let detail = rule.detail.clone().unwrap_or_else(|| {
             format!(
                 "{what}: the user service answered {}: {snippet}",
@@ -434,11 +570,24 @@ fn expect_success(rules: &[ErrorRule], resp: &Response, what: &str) -> Result<By
     })
 }
 
+/// True when `rule` applies to an answer with `status`, body `text` and (when it is JSON) `json`.
+fn rule_matches(rule: &ErrorRule, status: u16, text: &str, json: Option<&Value>) -> bool {
+    rule.status == status
+        && rule
+            .body_contains
+            .as_ref()
+            .is_none_or(|s| text.contains(s.as_str()))
+        && rule
+            .body_field
+            .as_ref()
+            .is_none_or(|(pointer, want)| json.and_then(|j| j.pointer(pointer)) == Some(want))
+}
+
 fn parse_json(body: &[u8], what: &str) -> Result<Value, ScimError> {
     serde_json::from_slice(body).map_err(|e| mismatch(what, &format!("the body is not JSON ({e})")))
 }
 
-fn mismatch(what: &str, why: &str) -> ScimError {
+pub(super) fn mismatch(what: &str, why: &str) -> ScimError {
     ScimError::bad_gateway(format!(
         "{what}: the user service's answer does not match the configured mapping: {why}"
     ))
@@ -501,5 +650,47 @@ mod tests {
             400
         );
         assert!(expect_success(&[], &resp(201), "w").is_ok());
+    }
+
+    #[test]
+    fn error_rules_match_a_field_of_a_json_body() {
+        let rule = |code: &str, scim_status| ErrorRule {
+            status: 400,
+            body_contains: None,
+            body_field: Some(("/errors/0/code".into(), Value::String(code.into()))),
+            scim_status,
+            scim_type: None,
+            detail: Some(code.into()),
+        };
+        let rules = [rule("taken", 409), rule("invalid_email", 400)];
+        let resp = |body: &'static str| Response {
+            status: 400,
+            headers: Default::default(),
+            body: Bytes::from_static(body.as_bytes()),
+        };
+        let taken = expect_success(&rules, &resp(r#"{"errors":[{"code":"taken"}]}"#), "w");
+        assert_eq!(taken.unwrap_err().status, 409);
+        let email = expect_success(
+            &rules,
+            &resp(r#"{"errors":[{"code":"invalid_email","msg":"taken"}]}"#),
+            "w",
+        )
+        .unwrap_err();
+        assert_eq!(
+            email.detail, "invalid_email",
+            "the field, not a substring, decides"
+        );
+        for other in [
+            r#"{"errors":[{"code":"other"}]}"#,
+            r#"{"errors":[]}"#,
+            "taken",
+            r#"{"errors":[{"code":["taken"]}]}"#,
+        ] {
+            let e = expect_success(&rules, &resp(other), "w").unwrap_err();
+            assert!(
+                e.detail.starts_with("w: the user service answered 400"),
+                "{other}: {e}"
+            );
+        }
     }
 }

@@ -167,7 +167,7 @@ impl Directory {
         user_name: &str,
         cause: ScimError,
     ) -> ScimError {
-        let undone = self.backend.delete(tenant, id).await;
+        let undone = self.backend.delete_to_undo(tenant, id).await;
         if undone.is_ok() {
             let _ = self
                 .store
@@ -175,18 +175,14 @@ impl Directory {
                 .await;
         }
         match undone {
-            Ok(_) => ScimError::new(
-                cause.status,
-                cause.scim_type,
-                format!("{}; the user created in the user service (id {id}) was deleted again, nothing was applied", cause.detail),
-            ),
+            Ok(_) => {
+                let detail = format!("{}; the user created in the user service (id {id}) was deleted again, nothing was applied", cause.detail);
+                cause.with_detail(detail)
+            }
             Err(undo) => {
                 tracing::error!(tenant = %tenant.name, id, cause = %cause, undo = %undo, "create half-applied");
-                ScimError::new(
-                    cause.status,
-                    cause.scim_type,
-                    format!("{}; the user was created in the user service as id {id} and could not be removed ({}): delete it there or retry", cause.detail, undo.detail),
-                )
+                let detail = format!("{}; the user was created in the user service as id {id} and could not be removed ({}): delete it there or retry", cause.detail, undo.detail);
+                cause.with_detail(detail)
             }
         }
     }
@@ -200,17 +196,21 @@ impl Directory {
         now: &str,
     ) -> Result<ScimUser, ScimError> {
         let api = self.backend.api();
-        let Some(current) = self.backend.get(tenant, id).await? else {
+        let Some(current) = self.backend.get_versioned(tenant, id).await? else {
             return Err(not_found(id));
         };
         let record = self
-            .records_for(tenant, std::slice::from_ref(&current))
+            .records_for(tenant, std::slice::from_ref(&current.user))
             .await?
             .remove(id);
-        let before = self.merge(&current, record.as_ref())?;
+        let before = self.merge(&current.user, record.as_ref())?;
         let native = mapping::to_native(api, &resource, Write::Update)?;
         self.ensure_writable().await?;
-        let Some(updated) = self.backend.update(tenant, id, &native).await? else {
+        let Some(updated) = self
+            .backend
+            .update(tenant, id, &native, Some(current))
+            .await?
+        else {
             return Err(not_found(id));
         };
         let mut shadow = resource;
@@ -224,14 +224,11 @@ impl Directory {
                 .await
             {
                 copy_active(&before.resource, &mut shadow);
-                failure = Some(ScimError::new(
-                    e.status,
-                    e.scim_type,
-                    format!(
-                        "{}; the other attributes were updated, `active` was not",
-                        e.detail
-                    ),
-                ));
+                let detail = format!(
+                    "{}; the other attributes were updated, `active` was not",
+                    e.detail
+                );
+                failure = Some(e.with_detail(detail));
             }
         }
         let record = UserRecord {
@@ -264,7 +261,11 @@ impl Directory {
         cause: ScimError,
     ) -> ScimError {
         let restored = match mapping::to_native(self.backend.api(), before, Write::Update) {
-            Ok(native) => self.backend.update(tenant, id, &native).await.map(|_| ()),
+            Ok(native) => self
+                .backend
+                .update(tenant, id, &native, None)
+                .await
+                .map(|_| ()),
             Err(e) => Err(e),
         };
         let detail = match restored {
@@ -277,7 +278,7 @@ impl Directory {
                 format!("{}; the user service was updated but could not be put back ({}): retry the request", cause.detail, undo.detail)
             }
         };
-        ScimError::new(cause.status, cause.scim_type, detail)
+        cause.with_detail(detail)
     }
 
     /// Refuses a write before any backend call when the store cannot record it (file unwritable,

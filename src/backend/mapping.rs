@@ -290,6 +290,28 @@ fn drop_if_empty(resource: &mut Value, key: &str) {
     }
 }
 
+/// The native paths an update writes (every field written on update).
+pub fn update_paths(api: &UserApi) -> Vec<&[String]> {
+    api.fields
+        .iter()
+        .filter(|f| f.on == WriteOn::Always)
+        .map(|f| f.native.as_slice())
+        .collect()
+}
+
+/// The whole native object to write back: `current` exactly as the backend returned it, with the
+/// value at each of `paths` taken from `written` where `written` holds one. Every other field
+/// (nested objects, arrays, unknown keys, number types, key order) stays as read.
+pub fn overlay(current: &Value, written: &Value, paths: &[&[String]]) -> Value {
+    let mut out = current.clone();
+    for path in paths {
+        if let Some(v) = get_path(written, path) {
+            set_path(&mut out, path, v.clone());
+        }
+    }
+    out
+}
+
 /// The value at a dotted native path.
 pub fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(v, |cur, key| cur.get(key))
@@ -308,6 +330,9 @@ pub fn set_path(v: &mut Value, path: &[String], value: Value) {
         cur = obj
             .entry(key.clone())
             .or_insert_with(|| Value::Object(Map::new()));
+        if cur.is_null() {
+            *cur = Value::Object(Map::new());
+        }
     }
     if let Some(obj) = cur.as_object_mut() {
         obj.insert(last.clone(), value);
@@ -436,6 +461,61 @@ mod tests {
         assert!(
             back.get(ENTERPRISE_SCHEMA).is_none(),
             "an emptied extension disappears: {back}"
+        );
+    }
+
+    #[test]
+    fn overlay_keeps_every_unmapped_field_exactly() {
+        let api = demo_api();
+        let text = r#"{"id":7,"email":"old@b.c","first_name":"Old","prefs":{"theme":"dark","tags":["a",1,2.50,true,null]},"score":1e3,"admin":true,"plan":null,"role":"owner","zz":[{"k":{}}]}"#;
+        let current: Value = serde_json::from_str(text).unwrap();
+        let written = to_native(
+            &api,
+            &json!({"userName": "new@b.c", "name": {"givenName": "New"}}),
+            Write::Update,
+        )
+        .unwrap();
+        let out = overlay(&current, &written, &update_paths(&api));
+        assert_eq!(out["email"], "new@b.c");
+        assert_eq!(out["first_name"], "New");
+        assert_eq!(
+            out["last_name"],
+            Value::Null,
+            "an unset mapped field is cleared"
+        );
+        assert_eq!(
+            out["role"], "owner",
+            "on = create fields are not overwritten on update"
+        );
+        let mut unmapped = out.clone();
+        let mut expected = current.clone();
+        for path in update_paths(&api) {
+            for v in [&mut unmapped, &mut expected] {
+                v.as_object_mut().unwrap().shift_remove(&path[0]);
+            }
+        }
+        assert_eq!(
+            unmapped.to_string(),
+            expected.to_string(),
+            "byte for byte, in order"
+        );
+        assert!(out["score"].is_f64(), "a float stays a float");
+        assert_eq!(
+            out["prefs"].to_string(),
+            r#"{"theme":"dark","tags":["a",1,2.5,true,null]}"#
+        );
+    }
+
+    #[test]
+    fn overlay_creates_nested_paths_through_null() {
+        let current = json!({"org": null, "keep": 1});
+        let path = ["org".to_string(), "dept".to_string()];
+        let out = overlay(&current, &json!({"org": {"dept": "Ops"}}), &[&path[..]]);
+        assert_eq!(out, json!({"org": {"dept": "Ops"}, "keep": 1}));
+        let untouched = overlay(&current, &json!({}), &[&path[..]]);
+        assert_eq!(
+            untouched, current,
+            "a path the write does not hold is left alone"
         );
     }
 

@@ -1,7 +1,8 @@
 //! Translation to the backend: the resolved description of its native user API ([`spec`]), pure
 //! mapping between SCIM and native JSON ([`mapping`]), filter planning ([`search`]), where the
 //! backend is and how TLS reaches it ([`peer`], [`upstream_tls`]), the credential it is shown
-//! ([`credentials`], [`oauth`]), the HTTP calls ([`client`], [`calls`]) and SCIM-level user
+//! ([`credentials`], [`oauth`]), the HTTP calls ([`client`], [`calls`]), writes back
+//! ([`update`], with [`version`] checks), throttling ([`throttle`]) and SCIM-level user
 //! operations over backend and store ([`directory`]).
 
 pub mod calls;
@@ -13,4 +14,7 @@ pub mod oauth;
 pub mod peer;
 pub mod search;
 pub mod spec;
+pub mod throttle;
+pub mod update;
 pub mod upstream_tls;
+pub mod version;

@@ -4,8 +4,9 @@
 
 use crate::scim::error::ScimType;
 use crate::scim::schema::Resolved;
-use http::Method;
+use http::{HeaderName, Method};
 use serde_json::Value;
+use std::time::Duration;
 
 /// A variable that a template may reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +189,78 @@ pub struct FieldMap {
     pub on: WriteOn,
 }
 
+/// How an update writes a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateStyle {
+    /// The backend merges: only the mapped fields are sent.
+    Partial,
+    /// The backend replaces the whole object: the gateway reads it, overlays the mapped fields and
+    /// writes every field back (read-modify-write).
+    Replace,
+}
+
+/// Where a version lives, or where it is sent back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionAt {
+    /// A header (`ETag` on reads, `If-Match` on writes).
+    Header(HeaderName),
+    /// A native field (dotted path inside the user object).
+    Field(Vec<String>),
+}
+
+/// Optimistic concurrency: the version read with a user and sent back with its update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioning {
+    /// Where a read answers the version.
+    pub from: VersionAt,
+    /// Where the update sends it back.
+    pub send: VersionAt,
+    /// Writes tried when the backend answers 412 (each after a fresh read), at least 1.
+    pub max_attempts: u32,
+}
+
+/// The update call and how it writes.
+#[derive(Debug, Clone)]
+pub struct Update {
+    /// The call itself.
+    pub call: Operation,
+    /// Partial or whole-object writes.
+    pub style: UpdateStyle,
+    /// Version-checked writes, when configured.
+    pub version: Option<Versioning>,
+}
+
+/// A request rate: calls per second with a burst allowance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Sustained calls per second.
+    pub per_second: f64,
+    /// Calls allowed at once after a quiet period.
+    pub burst: u32,
+}
+
+/// How the gateway treats a backend that limits its callers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Throttling {
+    /// How long one backend call may wait for the backend's `Retry-After` (reads) or for the
+    /// gateway's own pacing before the SCIM client is answered 429.
+    pub max_wait: Duration,
+    /// Calls per second toward the backend, overall.
+    pub rate: Option<Rate>,
+    /// Calls per second toward the backend, per tenant.
+    pub tenant_rate: Option<Rate>,
+}
+
+impl Default for Throttling {
+    fn default() -> Self {
+        Throttling {
+            max_wait: Duration::from_secs(5),
+            rate: None,
+            tenant_rate: None,
+        }
+    }
+}
+
 /// A backend error translated to a SCIM error.
 #[derive(Debug, Clone)]
 pub struct ErrorRule {
@@ -195,6 +268,8 @@ pub struct ErrorRule {
     pub status: u16,
     /// Only when the body contains this text.
     pub body_contains: Option<String>,
+    /// Only when the JSON body holds this value at this JSON pointer.
+    pub body_field: Option<(String, Value)>,
     /// The SCIM status to answer.
     pub scim_status: u16,
     /// The SCIM error code.
@@ -215,7 +290,7 @@ pub struct UserApi {
     pub list: ListOperation,
     pub get: Operation,
     pub create: Operation,
-    pub update: Operation,
+    pub update: Update,
     pub delete: Operation,
     /// Separate deactivate/reactivate calls, when `active` is not a field.
     pub deactivate: Option<Operation>,
@@ -226,6 +301,8 @@ pub struct UserApi {
     pub fields: Vec<FieldMap>,
     /// Error translations, first match wins.
     pub errors: Vec<ErrorRule>,
+    /// Backend rate limits and the gateway's own pacing.
+    pub throttling: Throttling,
 }
 
 #[cfg(test)]

@@ -191,7 +191,7 @@ pub struct UsersFile {
     pub list: ListFile,
     pub get: OperationFile,
     pub create: OperationFile,
-    pub update: OperationFile,
+    pub update: UpdateFile,
     pub delete: OperationFile,
     #[serde(default)]
     pub deactivate: Option<OperationFile>,
@@ -203,6 +203,58 @@ pub struct UsersFile {
     pub fields: Vec<FieldFile>,
     #[serde(default)]
     pub errors: Vec<ErrorFile>,
+    #[serde(default)]
+    pub throttling: Option<ThrottlingFile>,
+}
+
+/// `[users.update]`: the update call, its style and its version check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateFile {
+    pub method: Spanned<String>,
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub result: Option<Spanned<String>>,
+    #[serde(default)]
+    pub body: Option<Spanned<String>>,
+    #[serde(default)]
+    pub style: Option<Spanned<String>>,
+    #[serde(default)]
+    pub version: Option<Spanned<VersionFile>>,
+}
+
+/// `[users.update.version]`: where the version is read and how the update sends it back.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionFile {
+    #[serde(default)]
+    pub from_header: Option<String>,
+    #[serde(default)]
+    pub from_field: Option<String>,
+    #[serde(default)]
+    pub send_header: Option<String>,
+    #[serde(default)]
+    pub send_field: Option<String>,
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+}
+
+/// `[users.throttling]`: backend rate limits and the gateway's own pacing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottlingFile {
+    #[serde(default)]
+    pub max_wait_ms: Option<u64>,
+    #[serde(default)]
+    pub rate: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub burst: Option<u32>,
+    #[serde(default)]
+    pub tenant_rate: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub tenant_burst: Option<u32>,
 }
 
 /// One backend call: method, path template, optional query and where the payload sits.
@@ -276,6 +328,10 @@ pub struct ErrorFile {
     pub status: u16,
     #[serde(default)]
     pub body_contains: Option<String>,
+    #[serde(default)]
+    pub body_field: Option<Spanned<String>>,
+    #[serde(default)]
+    pub equals: Option<toml::Value>,
     #[serde(default)]
     pub scim_status: Option<u16>,
     #[serde(default)]

@@ -389,7 +389,7 @@ impl Validator<'_> {
         let list = self.list(&u.list);
         let get = self.operation(&u.get, &[Var::Tenant, Var::Id]);
         let create = self.operation(&u.create, &[Var::Tenant]);
-        let update = self.operation(&u.update, &[Var::Tenant, Var::Id]);
+        let update = self.update(&u.update);
         let delete = self.operation(&u.delete, &[Var::Tenant, Var::Id]);
         let deactivate = u
             .deactivate
@@ -408,6 +408,11 @@ impl Validator<'_> {
         let filters = self.filters(&u.filters);
         let fields: Vec<Option<FieldMap>> = u.fields.iter().map(|f| self.field(f)).collect();
         let errors: Vec<Option<ErrorRule>> = u.errors.iter().map(|e| self.error_rule(e)).collect();
+        let throttling = u
+            .throttling
+            .as_ref()
+            .map(|t| self.throttling(t))
+            .unwrap_or_default();
         Some(UserApi {
             id_field: dotted(u.id_field.as_deref().unwrap_or("id")),
             created_field: u.created_field.as_deref().map(dotted),
@@ -422,6 +427,111 @@ impl Validator<'_> {
             filters,
             fields: fields.into_iter().collect::<Option<_>>()?,
             errors: errors.into_iter().collect::<Option<_>>()?,
+            throttling,
+        })
+    }
+
+    fn update(&mut self, u: &UpdateFile) -> Option<Update> {
+        let op = OperationFile {
+            method: u.method.clone(),
+            path: u.path.clone(),
+            query: u.query.clone(),
+            result: u.result.clone(),
+            body: u.body.clone(),
+        };
+        let call = self.operation(&op, &[Var::Tenant, Var::Id]);
+        let style = match u.style.as_ref().map(|s| (s, s.get_ref().as_str())) {
+            None | Some((_, "partial")) => UpdateStyle::Partial,
+            Some((_, "replace")) => UpdateStyle::Replace,
+            Some((s, other)) => {
+                self.at(
+                    s,
+                    format!("users.update.style {other:?} is not \"partial\" or \"replace\""),
+                );
+                UpdateStyle::Partial
+            }
+        };
+        let version = match &u.version {
+            Some(v) => Some(self.versioning(v)?),
+            None => None,
+        };
+        Some(Update {
+            call: call?,
+            style,
+            version,
+        })
+    }
+
+    fn versioning(&mut self, v: &Spanned<VersionFile>) -> Option<Versioning> {
+        let f = v.get_ref();
+        let from = match (&f.from_header, &f.from_field) {
+            (Some(h), None) => VersionAt::Header(self.header_name(v, h)?),
+            (None, Some(field)) => VersionAt::Field(dotted(field)),
+            _ => {
+                self.at(
+                    v,
+                    "users.update.version needs exactly one of from_header (e.g. \"ETag\") or from_field".into(),
+                );
+                return None;
+            }
+        };
+        let send = match (&f.send_header, &f.send_field) {
+            (Some(h), None) => VersionAt::Header(self.header_name(v, h)?),
+            (None, Some(field)) => VersionAt::Field(dotted(field)),
+            (None, None) => match &from {
+                VersionAt::Header(_) => VersionAt::Header(http::header::IF_MATCH),
+                VersionAt::Field(path) => VersionAt::Field(path.clone()),
+            },
+            (Some(_), Some(_)) => {
+                self.at(
+                    v,
+                    "users.update.version takes send_header or send_field, not both".into(),
+                );
+                return None;
+            }
+        };
+        Some(Versioning {
+            from,
+            send,
+            max_attempts: f.max_attempts.unwrap_or(3).clamp(1, 20),
+        })
+    }
+
+    fn header_name<T>(&mut self, at: &Spanned<T>, name: &str) -> Option<http::HeaderName> {
+        match http::HeaderName::from_str(name) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.at(at, format!("{name:?} is not a valid header name"));
+                None
+            }
+        }
+    }
+
+    fn throttling(&mut self, t: &ThrottlingFile) -> Throttling {
+        let defaults = Throttling::default();
+        Throttling {
+            max_wait: t
+                .max_wait_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.max_wait),
+            rate: self.rate(t.rate.as_ref(), t.burst),
+            tenant_rate: self.rate(t.tenant_rate.as_ref(), t.tenant_burst),
+        }
+    }
+
+    fn rate(&mut self, rate: Option<&Spanned<f64>>, burst: Option<u32>) -> Option<Rate> {
+        let r = rate?;
+        let per_second = *r.get_ref();
+        if !(per_second.is_finite() && per_second > 0.0) {
+            self.at(
+                r,
+                format!("a rate must be a positive number of calls per second, not {per_second}"),
+            );
+            return None;
+        }
+        Some(Rate {
+            per_second,
+            burst: burst.unwrap_or_else(|| per_second.ceil() as u32).max(1),
         })
     }
 
@@ -669,9 +779,38 @@ impl Validator<'_> {
             },
             None => None,
         };
+        let body_field = match (&e.body_field, &e.equals) {
+            (Some(p), Some(v)) => Some((self.pointer(Some(p)), toml_to_json(v))),
+            (None, None) => None,
+            (Some(p), None) => {
+                self.at(
+                    p,
+                    "users.errors: body_field needs `equals` (the value to match)".into(),
+                );
+                None
+            }
+            (None, Some(_)) => {
+                let at = e.scim_type.as_ref().map(|t| t.span().start).unwrap_or(0);
+                self.report(
+                    at,
+                    "users.errors: `equals` needs body_field (a JSON pointer into the error body)"
+                        .into(),
+                );
+                None
+            }
+        };
+        if body_field.as_ref().is_some_and(|(p, _)| p.is_empty()) {
+            if let Some(p) = &e.body_field {
+                self.at(
+                    p,
+                    "users.errors: body_field must point into the body (\"/errors/0/code\")".into(),
+                );
+            }
+        }
         Some(ErrorRule {
             status: e.status,
             body_contains: e.body_contains.clone(),
+            body_field,
             scim_status: e.scim_status.unwrap_or(e.status),
             scim_type,
             detail: e.detail.clone(),
@@ -797,6 +936,83 @@ mod tests {
             rendered.starts_with(&format!("conf/x.toml:{}:", p[0].line)),
             "{rendered}"
         );
+    }
+
+    #[test]
+    fn update_style_version_throttling_and_structured_errors() {
+        let text = DEMO
+            .replacen(
+                "[users.update]\n",
+                "[users.update]\nstyle = \"replace\"\n",
+                1,
+            )
+            .replacen(
+                "[users.delete]",
+                "[users.update.version]\nfrom_header = \"ETag\"\nmax_attempts = 5\n\n[users.throttling]\nmax_wait_ms = 1500\nrate = 20.0\ntenant_rate = 5.0\ntenant_burst = 2\n\n[users.delete]",
+                1,
+            )
+            + "\n[[users.errors]]\nstatus = 400\nbody_field = \"/errors/0/code\"\nequals = \"taken\"\nscim_status = 409\n";
+        let c = from_str(&text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let u = &c.users.update;
+        assert_eq!(u.style, UpdateStyle::Replace);
+        assert_eq!(
+            u.version,
+            Some(Versioning {
+                from: VersionAt::Header(http::header::ETAG),
+                send: VersionAt::Header(http::header::IF_MATCH),
+                max_attempts: 5,
+            })
+        );
+        let t = &c.users.throttling;
+        assert_eq!(t.max_wait, Duration::from_millis(1500));
+        assert_eq!(
+            t.rate,
+            Some(Rate {
+                per_second: 20.0,
+                burst: 20
+            })
+        );
+        assert_eq!(
+            t.tenant_rate,
+            Some(Rate {
+                per_second: 5.0,
+                burst: 2
+            })
+        );
+        let last = c.users.errors.last().unwrap();
+        assert_eq!(
+            last.body_field,
+            Some(("/errors/0/code".into(), Value::String("taken".into())))
+        );
+        assert_eq!(last.scim_status, 409);
+        let defaults = from_str(DEMO, Path::new("t.toml")).unwrap().users;
+        assert_eq!(defaults.update.style, UpdateStyle::Partial);
+        assert_eq!(defaults.update.version, None);
+        assert_eq!(defaults.throttling, Throttling::default());
+    }
+
+    #[test]
+    fn rejects_bad_update_styles_versions_rates_and_error_fields() {
+        let text = DEMO
+            .replacen("[users.update]\n", "[users.update]\nstyle = \"merge\"\n", 1)
+            .replacen(
+                "[users.delete]",
+                "[users.update.version]\nfrom_header = \"ETag\"\nfrom_field = \"v\"\n\n[users.throttling]\nrate = 0.0\n\n[users.delete]",
+                1,
+            )
+            + "\n[[users.errors]]\nstatus = 400\nbody_field = \"errors.0\"\nequals = 1\n";
+        let messages: Vec<String> = problems(&text).into_iter().map(|p| p.message).collect();
+        for want in [
+            "is not \"partial\" or \"replace\"",
+            "exactly one of from_header",
+            "positive number of calls per second",
+            "must be a JSON pointer",
+        ] {
+            assert!(
+                messages.iter().any(|m| m.contains(want)),
+                "{want}: {messages:?}"
+            );
+        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> Scim
     metrics.scim_operation(
         tenant.as_deref().unwrap_or("-"),
         operation,
-        result_of(response.status),
+        result_of(response.status, principal.is_some()),
     );
     if let (Some(p), true) = (&principal, is_write(operation)) {
         ctx.app.telemetry.provisioning.record(&event(
@@ -155,10 +155,14 @@ fn is_write(operation: &str) -> bool {
     matches!(operation, "create" | "replace" | "patch" | "delete")
 }
 
-fn result_of(status: u16) -> &'static str {
+/// The metric result of a response; a 429 to an authenticated client is throttling, not a
+/// refused key.
+fn result_of(status: u16, authenticated: bool) -> &'static str {
     match status {
         0..=399 => "success",
-        401 | 429 => "unauthorized",
+        401 => "unauthorized",
+        429 if !authenticated => "unauthorized",
+        429 => "throttled",
         400..=499 => "client_error",
         _ => "server_error",
     }

@@ -70,6 +70,8 @@ pub struct ScimError {
     pub detail: String,
     /// For `405`: the methods the endpoint allows (the `Allow` header).
     pub allow: Option<&'static str>,
+    /// For `429` and `503`: seconds the client should wait before retrying (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ScimError {
@@ -80,7 +82,25 @@ impl ScimError {
             scim_type,
             detail: detail.into(),
             allow: None,
+            retry_after: None,
         }
+    }
+
+    /// `429 Too Many Requests` with `Retry-After` (at least one second).
+    pub fn throttled(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::new(429, None, detail).with_retry_after(retry_after_secs)
+    }
+
+    /// The same error, asking the client to retry after `secs` seconds (at least one).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
+    /// The same error (status, code, headers) with another detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
     }
 
     /// `400` with the given `scimType`.

@@ -70,9 +70,13 @@ impl ScimResponse {
         self
     }
 
-    /// The RFC 7644 error response for `e` (401 also carries `WWW-Authenticate`, 405 `Allow`).
+    /// The RFC 7644 error response for `e` (401 also carries `WWW-Authenticate`, 405 `Allow`,
+    /// a throttling answer `Retry-After`).
     pub fn error(e: &ScimError) -> Self {
-        let r = ScimResponse::json(e.status, &e.to_json());
+        let mut r = ScimResponse::json(e.status, &e.to_json());
+        if let Some(secs) = e.retry_after {
+            r = r.with_header("Retry-After", secs.to_string());
+        }
         match (e.status, e.allow) {
             (401, _) => r.with_header("WWW-Authenticate", "Bearer realm=\"scimgate\"".into()),
             (405, Some(allow)) => r.with_header("Allow", allow.into()),
@@ -83,12 +87,10 @@ impl ScimResponse {
     /// `429 Too Many Requests` after too many failed authentications, with `Retry-After`.
     pub fn throttled(retry_after: std::time::Duration) -> Self {
         let secs = retry_after.as_secs().max(1);
-        let e = ScimError::new(
-            429,
-            None,
+        ScimResponse::error(&ScimError::throttled(
             format!("too many failed authentications from this address; retry in {secs} s"),
-        );
-        ScimResponse::json(429, &e.to_json()).with_header("Retry-After", secs.to_string())
+            secs,
+        ))
     }
 }
 
@@ -178,5 +180,14 @@ mod tests {
             .headers
             .iter()
             .any(|(k, v)| *k == "WWW-Authenticate" && v.starts_with("Bearer")));
+    }
+
+    #[test]
+    fn throttled_errors_carry_retry_after() {
+        let r = ScimResponse::error(&ScimError::throttled("slow down", 0));
+        assert_eq!(r.status, 429);
+        assert!(r.headers.contains(&("Retry-After", "1".to_string())));
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["status"], "429");
     }
 }

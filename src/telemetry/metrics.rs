@@ -19,6 +19,9 @@ pub struct Metrics {
     key_uses: IntCounterVec,
     key_last_used: IntGaugeVec,
     reloads: IntCounterVec,
+    backend_throttled: IntCounterVec,
+    throttled_answers: IntCounterVec,
+    version_conflicts: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -103,6 +106,24 @@ impl Metrics {
                 "Config reloads by result",
                 &["result"],
             ),
+            backend_throttled: counter(
+                &registry,
+                "scimgate_backend_throttled_total",
+                "Backend answers asking the gateway to slow down (429, or 503 with Retry-After), by operation",
+                &["operation"],
+            ),
+            throttled_answers: counter(
+                &registry,
+                "scimgate_throttled_answers_total",
+                "SCIM requests answered 429 because of throttling, by cause (backend, gateway_rate)",
+                &["cause"],
+            ),
+            version_conflicts: counter(
+                &registry,
+                "scimgate_backend_version_conflicts_total",
+                "Version-checked backend writes refused as stale (412) and retried from a fresh read",
+                &[],
+            ),
             backend_seconds,
             key_last_used,
             registry,
@@ -133,6 +154,21 @@ impl Metrics {
                 .with_label_values(&[operation, kind])
                 .inc();
         }
+    }
+
+    /// Counts one throttled backend answer.
+    pub fn backend_throttled(&self, operation: &str) {
+        self.backend_throttled.with_label_values(&[operation]).inc();
+    }
+
+    /// Counts one SCIM request answered 429 because of throttling.
+    pub fn throttled_answer(&self, cause: &str) {
+        self.throttled_answers.with_label_values(&[cause]).inc();
+    }
+
+    /// Counts one stale version-checked write.
+    pub fn version_conflict(&self) {
+        self.version_conflicts.with_label_values::<&str>(&[]).inc();
     }
 
     /// Counts one guard block.

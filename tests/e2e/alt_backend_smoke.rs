@@ -487,7 +487,7 @@ fn alt_config_fixture_loads() -> TestResult {
     assert_eq!(users.list.results, "/data");
     assert_eq!(users.list.total.as_deref(), Some("/meta/total"));
     assert_eq!(users.create.body, "/account");
-    assert_eq!(users.update.method, http::Method::PATCH);
+    assert_eq!(users.update.call.method, http::Method::PATCH);
     assert!(users.deactivate.is_some() && users.reactivate.is_some());
     assert_eq!(
         users.filters,

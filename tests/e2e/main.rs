@@ -18,6 +18,9 @@ mod http;
 mod ops;
 mod pki;
 mod races;
+mod replace;
+#[path = "../support/replace_backend.rs"]
+mod replace_backend;
 #[path = "../support/rough_upstream.rs"]
 mod rough_upstream;
 mod scenarios;

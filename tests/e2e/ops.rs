@@ -688,10 +688,10 @@ fn broken_config_on_reload_is_rejected_and_the_old_one_keeps_serving() {
 type Delta<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
 
 /// A parsed Prometheus text exposition: `name{labels}` → value.
-struct Metrics(BTreeMap<String, f64>);
+pub(super) struct Metrics(BTreeMap<String, f64>);
 
 impl Metrics {
-    fn parse(text: &str) -> Metrics {
+    pub(super) fn parse(text: &str) -> Metrics {
         let mut all = BTreeMap::new();
         for line in text
             .lines()
@@ -705,7 +705,7 @@ impl Metrics {
     }
 
     /// The value of `name` with exactly `labels` (0 when absent).
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(super) fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let mut labels = labels.to_vec();
         labels.sort();
         let series = if labels.is_empty() {
@@ -718,7 +718,7 @@ impl Metrics {
     }
 
     /// The sum of every series of `name`.
-    fn sum(&self, name: &str) -> f64 {
+    pub(super) fn sum(&self, name: &str) -> f64 {
         self.0
             .iter()
             .filter(|(k, _)| *k == name || k.starts_with(&format!("{name}{{")))
