@@ -6,6 +6,11 @@
 //! its way; [`config`], [`auth`] and [`store`] support them; [`demo`] is a built-in legacy
 //! service to try it all on.
 
+// The proxy's request future nests the SCIM handler's backend calls (credentials, pacing,
+// read-modify-write) deep enough that rustc's default query depth (128) overflows computing its
+// layout in release builds.
+#![recursion_limit = "256"]
+
 pub mod admin;
 pub mod app;
 pub mod auth;
