@@ -5,8 +5,9 @@
 use super::calls::{Backend, NativePage};
 use super::mapping::{self, Write};
 use super::search::{self, Anchor};
+use super::spec::UserApi;
 use crate::auth::Tenant;
-use crate::scim::error::ScimError;
+use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter::{self, Filter};
 use crate::store::{Store, UserRecord};
 use dashmap::DashMap;
@@ -121,6 +122,9 @@ impl Directory {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        if !reports_duplicates(api) {
+            self.ensure_user_name_free(tenant, &user_name).await?;
+        }
         let record = UserRecord {
             shadow: resource,
             managed: true,
@@ -157,6 +161,25 @@ impl Directory {
             copy_active(&record.shadow, &mut user.resource);
         }
         Ok(user)
+    }
+
+    /// Refuses a create when a user of the tenant already has `user_name` (compared ignoring
+    /// case, as SCIM compares userName). Runs under the create's per-userName lock, so two
+    /// creates of one name cannot both pass it.
+    async fn ensure_user_name_free(
+        &self,
+        tenant: &Tenant,
+        user_name: &str,
+    ) -> Result<(), ScimError> {
+        let literal = serde_json::to_string(user_name)
+            .map_err(|e| ScimError::invalid_value(format!("userName: {e}")))?;
+        let taken = filter::parse(&format!("userName eq {literal}"))?;
+        if self.search(tenant, Some(&taken), 0, 1).await?.total > 0 {
+            return Err(ScimError::uniqueness(format!(
+                "a user with userName {user_name:?} already exists"
+            )));
+        }
+        Ok(())
     }
 
     /// Removes a just-created user after a later step failed, so no half-applied create remains.
@@ -214,8 +237,10 @@ impl Directory {
             return Err(not_found(id));
         };
         let mut shadow = resource;
-        let active_change =
-            api.deactivate.is_some() && active_of(&before.resource) != active_of(&shadow);
+        // Without `active` in the new resource the account's state is left alone: a PUT that
+        // omits it must not re-activate a disabled user.
+        let active_change = api.deactivate.is_some()
+            && active_of(&shadow).is_some_and(|a| active_of(&before.resource) != Some(a));
         let mut failure = None;
         if active_change {
             if let Err(e) = self
@@ -549,6 +574,14 @@ fn with_id(u: &ScimUser) -> Value {
         o.insert("meta".into(), meta);
     }
     v
+}
+
+/// Whether the backend reports a taken userName itself (a `[[users.errors]]` rule answers
+/// `uniqueness`); otherwise the gateway checks before each create.
+fn reports_duplicates(api: &UserApi) -> bool {
+    api.errors
+        .iter()
+        .any(|rule| rule.scim_type == Some(ScimType::Uniqueness))
 }
 
 fn active_of(resource: &Value) -> Option<bool> {

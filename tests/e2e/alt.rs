@@ -176,6 +176,14 @@ fn patch_aad_opt_dialect_with_pathless_value_object() {
     assert_eq!(native["family"], "Smyth");
     assert_eq!(native["active"], false);
     assert_eq!(calls(&backend, DEACTIVATE), 1);
+    // `active` is changed only by its own calls, and has no default: a PUT that leaves it out
+    // leaves the account disabled.
+    let u = scenarios::put_without_active(&gw, &id);
+    assert_eq!(u["active"], false, "{u}");
+    let native = account(&backend, &id);
+    assert_eq!(native["given"], "Alison");
+    assert_eq!(native["active"], false);
+    assert_eq!(calls(&backend, ACTIVATE), 0);
 }
 
 #[test]
@@ -253,6 +261,14 @@ fn put_replaces_the_user() {
     assert_eq!(native["given"], "Al");
     assert_eq!(native["active"], false);
     assert_eq!(calls(&backend, DEACTIVATE), 1);
+    // `active` is changed only by its own calls, and has no default: a PUT that leaves it out
+    // leaves the account disabled.
+    let u = scenarios::put_without_active(&gw, &id);
+    assert_eq!(u["active"], false, "{u}");
+    let native = account(&backend, &id);
+    assert_eq!(native["given"], "Alison");
+    assert_eq!(native["active"], false);
+    assert_eq!(calls(&backend, ACTIVATE), 0);
 }
 
 #[test]

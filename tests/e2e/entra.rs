@@ -2,8 +2,16 @@
 
 use super::harness::{assert_scim_error, Gateway};
 use super::http;
+use super::races::legacy_members;
 use super::scenarios::{self, filter};
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// The legacy service's one member with `email` (its own view, read with an admin session).
+fn legacy_member(gw: &Gateway, email: &str) -> Value {
+    let members = legacy_members(gw, email);
+    assert_eq!(members.len(), 1, "{members:?}");
+    members[0].clone()
+}
 
 #[test]
 fn test_connection_gets_an_empty_list_response() {
@@ -124,7 +132,19 @@ fn paging_and_okta_test_connection() {
 
 #[test]
 fn put_replaces_the_user() {
-    scenarios::put_replaces(&Gateway::demo());
+    let gw = Gateway::demo();
+    let id = scenarios::put_replaces(&gw);
+    assert_eq!(
+        legacy_member(&gw, "alice@contoso.com")["status"],
+        "suspended"
+    );
+    // `active` maps to `status` with `default = true`: a PUT without it writes the default, and
+    // the user is active again (the default is not reported back as if the client had sent it).
+    let u = scenarios::put_without_active(&gw, &id);
+    assert!(u.get("active").is_none(), "{u}");
+    let member = legacy_member(&gw, "alice@contoso.com");
+    assert_eq!(member["status"], "active", "{member}");
+    assert_eq!(member["first_name"], "Alison", "{member}");
 }
 
 #[test]

@@ -85,7 +85,12 @@ impl Gateway {
 
     /// A SCIM request with the bearer key; `path` is relative to `/scim/v2`.
     pub fn scim(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
-        let auth = format!("Bearer {}", self.token);
+        self.scim_as(&self.token, method, path, body)
+    }
+
+    /// A SCIM request with the bearer key `token` (another tenant's, say).
+    pub fn scim_as(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let auth = format!("Bearer {token}");
         let body = body.map(|b| b.to_string());
         let mut headers = vec![("Authorization", auth.as_str())];
         if body.is_some() {

@@ -13,7 +13,7 @@ const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const RACERS: usize = 20;
 
 /// Runs `f(i)` for `i` in `0..n` on `n` threads released together; answers the replies in order.
-fn together<F>(n: usize, f: F) -> Vec<Reply>
+pub fn together<F>(n: usize, f: F) -> Vec<Reply>
 where
     F: Fn(usize) -> Reply + Sync,
 {
@@ -61,7 +61,7 @@ fn scim_lookup(gw: &Gateway, user_name: &str) -> Value {
 
 /// The legacy service's members whose email equals `email` ignoring case, read through the
 /// gateway with an admin session (the backend's own view, not the SCIM one).
-fn legacy_members(gw: &Gateway, email: &str) -> Vec<Value> {
+pub fn legacy_members(gw: &Gateway, email: &str) -> Vec<Value> {
     let session = gw.login("admin@acme.test");
     let auth = format!("Bearer {session}");
     let exact = gw.request(
@@ -103,7 +103,7 @@ fn legacy_members(gw: &Gateway, email: &str) -> Vec<Value> {
 }
 
 /// Exactly one 201; every other reply a 409 uniqueness error. Answers the winner's index.
-fn one_created_rest_conflict(replies: &[Reply]) -> usize {
+pub fn one_created_rest_conflict(replies: &[Reply]) -> usize {
     let winners: Vec<usize> = (0..replies.len())
         .filter(|&i| replies[i].status == 201)
         .collect();

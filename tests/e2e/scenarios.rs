@@ -373,6 +373,24 @@ pub fn put_replaces(gw: &Gateway) -> String {
     id
 }
 
+/// A PUT without `active` of the user `id` that [`put_replaces`] left inactive (200 expected);
+/// answers the resource, which GET shows the same. Whether the user stays inactive depends on the
+/// backend's mapping of `active`: the caller checks.
+pub fn put_without_active(gw: &Gateway, id: &str) -> Value {
+    let mut body = create_body("alice@contoso.com", "e1");
+    body.as_object_mut().expect("object").remove("active");
+    body["name"] = json!({"givenName": "Alison", "familyName": "Smith"});
+    let r = gw.scim("PUT", &format!("/Users/{id}"), Some(&body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let u = r.json();
+    assert_eq!(
+        u["name"],
+        json!({"givenName": "Alison", "familyName": "Smith"})
+    );
+    assert_eq!(gw.scim("GET", &format!("/Users/{id}"), None).json(), u);
+    u
+}
+
 /// Bodies that are not a valid user get 400 SCIM answers and create nothing.
 pub fn bad_bodies(gw: &Gateway) {
     let auth = format!("Bearer {}", gw.token);
