@@ -171,17 +171,91 @@ fn discovery_endpoints_and_405() {
 #[test]
 fn everything_else_is_proxied_unchanged() {
     let gw = Gateway::demo();
-    let session = gw.login("bob@acme.test");
-    let auth = format!("Bearer {session}");
-    let me = gw.request("GET", "/api/me", &[("Authorization", auth.as_str())], None);
-    assert_eq!(me.status, 200);
-    assert_eq!(me.json()["email"], "bob@acme.test");
-    let missing = gw.request("GET", "/api/nope", &[], None);
-    assert_eq!(missing.status, 404);
-    let _ = http::send(gw.addr, "GET", "/", &[], None);
+    let legacy = gw.backends[0];
+    let admin = format!("Bearer {}", gw.login("admin@acme.test"));
+    let bob = format!("Bearer {}", gw.login("bob@acme.test"));
+    // The same status, content type and bytes as the legacy service answers itself.
+    for (auth, target) in [
+        (&bob, "/api/me"),
+        (
+            &admin,
+            "/api/teams/acme/members?email=bob%40acme.test&per_page=5",
+        ),
+        (&bob, "/api/teams/acme/members"),
+        (&bob, "/api/nope?x=%2F"),
+        (&bob, "/"),
+    ] {
+        let h = [("Authorization", auth.as_str())];
+        let via = gw.request("GET", target, &h, None);
+        let direct = http::send(legacy, "GET", target, &h, None);
+        assert_eq!(
+            (via.status, via.header("content-type"), via.text()),
+            (direct.status, direct.header("content-type"), direct.text()),
+            "{target}"
+        );
+    }
+    // A write the guard does not protect reaches the service: the member exists there, unmanaged
+    // (not SCIM-written: no externalId), and SCIM finds it.
+    let body = json!({"email": "erin@acme.test", "first_name": "Erin", "last_name": "Ng"});
+    let r = gw.request(
+        "POST",
+        "/api/teams/acme/members",
+        &[
+            ("Authorization", admin.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body.to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let member = legacy_member(&gw, "erin@acme.test");
+    assert_eq!(
+        (member["first_name"].clone(), member["last_name"].clone()),
+        (json!("Erin"), json!("Ng"))
+    );
+    let found = filter(&gw, "userName eq \"erin@acme.test\"");
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(
+        found["Resources"][0]["id"],
+        r.json()["id"].to_string().trim_matches('"')
+    );
+    assert!(found["Resources"][0].get("externalId").is_none(), "{found}");
 }
 
 #[test]
 fn bad_bodies_get_scim_errors_and_nothing_is_written() {
     scenarios::bad_bodies(&Gateway::demo());
+}
+
+#[test]
+fn a_filtered_sub_attribute_remove_leaves_the_other_elements_intact() {
+    let gw = Gateway::demo();
+    let mut body = scenarios::create_body("dana@contoso.com", "e-dana");
+    body["emails"] = json!([
+        {"type": "home", "value": "dana@home.test", "display": "Home"},
+        {"type": "work", "value": "dana@contoso.com", "display": "Work", "primary": true},
+        {"type": "other", "value": "dana@other.test", "display": "Other"},
+        {"type": "work", "value": "d.w@contoso.com", "display": "Work 2"}
+    ]);
+    let r = gw.scim("POST", "/Users", Some(&body));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_string();
+    let patched = scenarios::patch(
+        &gw,
+        &id,
+        json!([{"op": "remove", "path": "emails[type eq \"work\"].display"}]),
+    );
+    assert_eq!(
+        patched["emails"],
+        json!([
+            {"type": "home", "value": "dana@home.test", "display": "Home"},
+            {"type": "work", "value": "dana@contoso.com", "primary": true},
+            {"type": "other", "value": "dana@other.test", "display": "Other"},
+            {"type": "work", "value": "d.w@contoso.com"}
+        ]),
+        "only the work elements lose display, every other element and attribute stays"
+    );
+    assert_eq!(
+        legacy_member(&gw, "dana@contoso.com")["email"],
+        "dana@contoso.com"
+    );
 }

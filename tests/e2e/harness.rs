@@ -20,6 +20,8 @@ pub const PASSWORD: &str = "demo-password";
 pub struct Gateway {
     pub addr: SocketAddr,
     pub token: String,
+    /// The backends the test started with it (for the demo: the legacy service).
+    pub backends: Vec<SocketAddr>,
     _dir: tempfile::TempDir,
     running: Option<Running>,
 }
@@ -71,6 +73,7 @@ impl Gateway {
         Gateway {
             addr,
             token,
+            backends: backends.to_vec(),
             _dir: dir,
             running: Some(running),
         }

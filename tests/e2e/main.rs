@@ -4,7 +4,6 @@
 mod alt;
 #[path = "../support/alt_backend.rs"]
 mod alt_backend;
-mod alt_backend_smoke;
 mod alt_upstream;
 mod backend_auth;
 mod backend_tls;
@@ -12,6 +11,7 @@ mod bypass;
 mod crash;
 mod entra;
 mod fail_closed;
+mod fixtures;
 mod guard;
 mod harness;
 mod hostile;
