@@ -5,6 +5,7 @@
 use super::calls::{Backend, NativePage};
 use super::mapping::{self, Write};
 use super::search::{self, Anchor};
+use super::timestamp;
 use crate::auth::Tenant;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
@@ -519,8 +520,7 @@ impl Directory {
         let native_time = |f: &Option<Vec<String>>| {
             f.as_ref()
                 .and_then(|p| mapping::get_path(native, p))
-                .and_then(Value::as_str)
-                .map(str::to_string)
+                .and_then(|v| timestamp::to_scim(&api.time_format, v))
         };
         let (created, last_modified) = match record {
             Some(r) => (r.created.clone(), r.last_modified.clone()),

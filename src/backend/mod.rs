@@ -2,8 +2,8 @@
 //! mapping between SCIM and native JSON ([`mapping`]), filter planning ([`search`]), where the
 //! backend is and how TLS reaches it ([`peer`], [`upstream_tls`]), the credential it is shown
 //! ([`credentials`], [`oauth`]), the HTTP calls ([`client`], [`calls`]), writes back
-//! ([`update`], with [`version`] checks), throttling ([`throttle`]) and SCIM-level user
-//! operations over backend and store ([`directory`]).
+//! ([`update`], with [`version`] checks), throttling ([`throttle`]), native times ([`timestamp`])
+//! and SCIM-level user operations over backend and store ([`directory`]).
 
 pub mod calls;
 pub mod client;
@@ -15,6 +15,7 @@ pub mod peer;
 pub mod search;
 pub mod spec;
 pub mod throttle;
+pub mod timestamp;
 pub mod update;
 pub mod upstream_tls;
 pub mod version;

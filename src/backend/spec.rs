@@ -2,6 +2,7 @@
 //! request templates, where payloads sit in responses, paging, searchable fields, field mapping
 //! and error mapping. Pure data; [`super::calls`] turns it into HTTP requests.
 
+use super::timestamp::TimeFormat;
 use crate::scim::error::ScimType;
 use crate::scim::schema::Resolved;
 use http::{HeaderName, Method};
@@ -283,10 +284,12 @@ pub struct ErrorRule {
 pub struct UserApi {
     /// The native field holding the id.
     pub id_field: Vec<String>,
-    /// Native fields holding creation and modification times (RFC 3339), for users the gateway
-    /// has no record of.
+    /// Native fields holding creation and modification times, for users the gateway has no
+    /// record of.
     pub created_field: Option<Vec<String>>,
     pub modified_field: Option<Vec<String>>,
+    /// How the backend writes those times.
+    pub time_format: TimeFormat,
     pub list: ListOperation,
     pub get: Operation,
     pub create: Operation,

@@ -188,6 +188,8 @@ pub struct UsersFile {
     pub created_field: Option<String>,
     #[serde(default)]
     pub modified_field: Option<String>,
+    #[serde(default)]
+    pub time_format: Option<Spanned<String>>,
     pub list: ListFile,
     pub get: OperationFile,
     pub create: OperationFile,

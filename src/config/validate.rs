@@ -8,6 +8,7 @@ use super::{
 };
 use crate::auth::{ApiKey, Keyring, Tenant};
 use crate::backend::spec::*;
+use crate::backend::timestamp::TimeFormat;
 use crate::guard::route::RouteTemplate;
 use crate::guard::rules::{GuardSettings, IdentitySource, Member, Rule};
 use crate::proxy::forwarded::{Cidr, Forwarding};
@@ -406,6 +407,12 @@ impl Validator<'_> {
             );
         }
         let filters = self.filters(&u.filters);
+        let time_format = match &u.time_format {
+            Some(t) => TimeFormat::parse(t.get_ref())
+                .map_err(|e| self.at(t, format!("users.{e}")))
+                .ok(),
+            None => Some(TimeFormat::Rfc3339),
+        };
         let fields: Vec<Option<FieldMap>> = u.fields.iter().map(|f| self.field(f)).collect();
         let errors: Vec<Option<ErrorRule>> = u.errors.iter().map(|e| self.error_rule(e)).collect();
         let throttling = u
@@ -417,6 +424,7 @@ impl Validator<'_> {
             id_field: dotted(u.id_field.as_deref().unwrap_or("id")),
             created_field: u.created_field.as_deref().map(dotted),
             modified_field: u.modified_field.as_deref().map(dotted),
+            time_format: time_format?,
             list: list?,
             get: get?,
             create: create?,
@@ -1012,6 +1020,35 @@ mod tests {
                 messages.iter().any(|m| m.contains(want)),
                 "{want}: {messages:?}"
             );
+        }
+    }
+
+    #[test]
+    fn time_formats_and_their_mistakes() {
+        let with = |format: &str| {
+            DEMO.replacen(
+                "modified_field = \"updated_at\"\n",
+                &format!("modified_field = \"updated_at\"\ntime_format = \"{format}\"\n"),
+                1,
+            )
+        };
+        let c = from_str(&with("epoch_millis"), Path::new("t.toml")).unwrap();
+        assert_eq!(c.users.time_format, TimeFormat::EpochMillis);
+        assert_eq!(
+            from_str(DEMO, Path::new("t.toml"))
+                .unwrap()
+                .users
+                .time_format,
+            TimeFormat::Rfc3339
+        );
+        for (bad, want) in [("%Y-%q", "unknown %q"), ("millis", "\"epoch_millis\"")] {
+            let text = with(bad);
+            let p = problems(&text);
+            let line = text.lines().position(|l| l.contains(bad)).unwrap() + 1;
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert_eq!((p[0].line, p[0].column), (line, 15), "{p:?}");
+            assert!(p[0].message.starts_with("users.time_format"), "{p:?}");
+            assert!(p[0].message.contains(want), "{p:?}");
         }
     }
 
