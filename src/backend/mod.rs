@@ -1,5 +1,6 @@
 //! Translation to the backend: the resolved description of its native user API ([`spec`]), pure
-//! mapping between SCIM and native JSON ([`mapping`]), filter planning ([`search`]), where the
+//! mapping between SCIM and native JSON ([`mapping`], one value in [`convert`], lists in
+//! [`native_list`]), filter planning ([`search`]), where the
 //! backend is and how TLS reaches it ([`peer`], [`upstream_tls`]), the credential it is shown
 //! ([`credentials`], [`oauth`]), the HTTP calls ([`client`], [`calls`]), writes back
 //! ([`update`], with [`version`] checks), throttling ([`throttle`]), native times ([`timestamp`])
@@ -7,9 +8,11 @@
 
 pub mod calls;
 pub mod client;
+pub mod convert;
 pub mod credentials;
 pub mod directory;
 pub mod mapping;
+pub mod native_list;
 pub mod oauth;
 pub mod peer;
 pub mod search;
