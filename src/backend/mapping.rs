@@ -5,6 +5,7 @@
 use super::convert::json_eq_ci;
 use super::native_list;
 use super::spec::{FieldMap, Piece, ScimTarget, Transform, UserApi, WriteOn};
+use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::schema::{AttrDef, Home, ENTERPRISE_SCHEMA};
 use serde_json::{Map, Value};
@@ -132,6 +133,39 @@ pub fn from_native(api: &UserApi, native: &Value, shadow: Option<&Value>) -> Val
         );
     }
     resource
+}
+
+/// The values each attribute accepts when a refusing word map limits it (`/Schemas`
+/// `canonicalValues`). A map on a pinned element (`emails[type eq "work"].value`) limits only
+/// that element, so it is not advertised.
+pub fn restrictions(api: &UserApi) -> Restrictions {
+    let mut canonical_values = Vec::new();
+    for field in &api.fields {
+        let Some(target) = field.scim.as_ref().filter(|t| t.element.is_none()) else {
+            continue;
+        };
+        let path = target.attr.canonical();
+        let mut add = |path: String, values: Option<Vec<String>>| {
+            if let Some(v) = values {
+                canonical_values.push((path, v));
+            }
+        };
+        match &field.list {
+            Some(list) if list.subs.is_empty() => {
+                add(format!("{path}.value"), field.convert.canonical_values())
+            }
+            Some(list) => {
+                for sub in &list.subs {
+                    add(
+                        format!("{path}.{}", sub.sub.name),
+                        sub.convert.canonical_values(),
+                    );
+                }
+            }
+            None => add(path, field.convert.canonical_values()),
+        }
+    }
+    Restrictions { canonical_values }
 }
 
 /// The native id of a native user, as a string.
@@ -651,6 +685,37 @@ normalize = ["trim"]
         assert_eq!(
             from_native(&api, &json!({"kind": "TEMP"}), None)["userType"],
             "Contractor"
+        );
+    }
+
+    #[test]
+    fn only_refusing_maps_restrict_what_schemas_advertise() {
+        let api = api_with_fields(&format!(
+            "{SHAPES}{}",
+            r#"
+[[users.fields]]
+scim = "emails"
+native = "mails"
+  [[users.fields.elements]]
+  scim = "type"
+  native = "k"
+  map = { W = "work" }
+[[users.fields]]
+scim = "phoneNumbers[type eq \"work\"].value"
+native = "phone"
+map = { X = "x" }
+"#
+        ));
+        assert_eq!(
+            restrictions(&api).canonical_values,
+            vec![
+                (
+                    "locale".to_string(),
+                    vec!["en-US".to_string(), "nb-NO".to_string()]
+                ),
+                ("emails.type".to_string(), vec!["work".to_string()]),
+            ],
+            "userType's map keeps other words, a pinned element limits only itself"
         );
     }
 

@@ -354,10 +354,15 @@ fn elements_and_keys_the_backend_added_survive_patch_and_put() {
 
 #[test]
 fn a_value_outside_a_refusing_map_is_400_and_nothing_is_written() {
+    // Every word map refuses what it does not list.
     let (gw, backend) = gateway_with(|c| {
         for f in &mut c.users.fields {
-            if let Transform::Words { otherwise, .. } = &mut f.convert.transform {
-                *otherwise = Otherwise::Refuse;
+            let subs = f.list.iter_mut().flat_map(|l| l.subs.iter_mut());
+            let converts = subs.map(|s| &mut s.convert).chain([&mut f.convert]);
+            for convert in converts {
+                if let Transform::Words { otherwise, .. } = &mut convert.transform {
+                    *otherwise = Otherwise::Refuse;
+                }
             }
         }
     });
@@ -390,4 +395,41 @@ fn a_value_outside_a_refusing_map_is_400_and_nothing_is_written() {
         .json()
         .get("locale")
         .is_none());
+    // /Schemas says which values round-trip.
+    let user = gw
+        .scim(
+            "GET",
+            "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+            None,
+        )
+        .json();
+    let attr = |name: &str| -> Value {
+        user["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        attr("userType")["canonicalValues"],
+        json!(["Contractor", "Employee"])
+    );
+    assert_eq!(
+        attr("locale")["canonicalValues"],
+        json!(["de-DE", "en-GB", "en-US", "nb-NO"])
+    );
+    let email_type = attr("emails")["subAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "type")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        email_type["canonicalValues"],
+        json!(["home", "other", "work"])
+    );
+    assert!(attr("displayName").get("canonicalValues").is_none());
 }
