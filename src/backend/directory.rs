@@ -3,9 +3,10 @@
 //! Writes to one user (and creates of one userName) are serialised.
 
 use super::calls::{Backend, NativePage};
-use super::mapping::{self, Write};
+use super::mapping::{self, Base, Write};
 use super::search::{self, Anchor};
 use super::spec::UserApi;
+use super::timestamp;
 use crate::auth::Tenant;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter::{self, Filter};
@@ -116,7 +117,7 @@ impl Directory {
         now: &str,
     ) -> Result<ScimUser, ScimError> {
         let api = self.backend.api();
-        let native = mapping::to_native(api, &resource, Write::Create)?;
+        let native = mapping::to_native(api, &resource, Write::Create, None)?;
         let user_name = resource
             .get("userName")
             .and_then(Value::as_str)
@@ -227,11 +228,15 @@ impl Directory {
             .await?
             .remove(id);
         let before = self.merge(&current.user, record.as_ref())?;
-        let native = mapping::to_native(api, &resource, Write::Update)?;
+        let shadow = record.as_ref().map(|r| &r.shadow);
+        let fields = |native: &Value| {
+            let base = (!native.is_null()).then_some(Base { native, shadow });
+            mapping::to_native(api, &resource, Write::Update, base)
+        };
         self.ensure_writable().await?;
         let Some(updated) = self
             .backend
-            .update(tenant, id, &native, Some(current))
+            .update(tenant, id, fields, Some(current))
             .await?
         else {
             return Err(not_found(id));
@@ -285,14 +290,17 @@ impl Directory {
         before: &Value,
         cause: ScimError,
     ) -> ScimError {
-        let restored = match mapping::to_native(self.backend.api(), before, Write::Update) {
-            Ok(native) => self
-                .backend
-                .update(tenant, id, &native, None)
-                .await
-                .map(|_| ()),
-            Err(e) => Err(e),
-        };
+        let api = self.backend.api();
+        let restored = self
+            .backend
+            .update(
+                tenant,
+                id,
+                |_| mapping::to_native(api, before, Write::Update, None),
+                None,
+            )
+            .await
+            .map(|_| ());
         let detail = match restored {
             Ok(()) => format!(
                 "{}; the user service was put back as it was, nothing was applied",
@@ -544,8 +552,7 @@ impl Directory {
         let native_time = |f: &Option<Vec<String>>| {
             f.as_ref()
                 .and_then(|p| mapping::get_path(native, p))
-                .and_then(Value::as_str)
-                .map(str::to_string)
+                .and_then(|v| timestamp::to_scim(&api.time_format, v))
         };
         let (created, last_modified) = match record {
             Some(r) => (r.created.clone(), r.last_modified.clone()),

@@ -2,9 +2,12 @@
 //! field mappings of [`UserApi`]. What no field maps stays in the gateway's store ("shadow") and
 //! is merged back on read, so every attribute round-trips.
 
-use super::spec::{FieldMap, NativeType, ScimTarget, Transform, UserApi, WriteOn};
+use super::convert::json_eq_ci;
+use super::native_list;
+use super::spec::{FieldMap, Piece, ScimTarget, Transform, UserApi, WriteOn};
+use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
-use crate::scim::schema::{AttrDef, AttrType, Home, ENTERPRISE_SCHEMA};
+use crate::scim::schema::{AttrDef, Home, ENTERPRISE_SCHEMA};
 use serde_json::{Map, Value};
 
 /// Which write a native body is built for.
@@ -16,8 +19,25 @@ pub enum Write {
     Update,
 }
 
-/// Builds the native user object for a write of the SCIM `resource`.
-pub fn to_native(api: &UserApi, resource: &Value, write: Write) -> Result<Value, ScimError> {
+/// What an update is written over: the user as the backend holds it, and the resource SCIM
+/// last wrote. Native lists are merged into it, so that unmapped keys inside elements, their
+/// order, and elements the backend added on its own survive.
+#[derive(Debug, Clone, Copy)]
+pub struct Base<'a> {
+    /// The native user as just read.
+    pub native: &'a Value,
+    /// The resource SCIM last wrote (the store's copy), if any.
+    pub shadow: Option<&'a Value>,
+}
+
+/// Builds the native user object for a write of the SCIM `resource`, over `base` when the
+/// backend's current user is known.
+pub fn to_native(
+    api: &UserApi,
+    resource: &Value,
+    write: Write,
+    base: Option<Base>,
+) -> Result<Value, ScimError> {
     let mut native = Value::Object(Map::new());
     for field in &api.fields {
         let writes = match field.on {
@@ -28,7 +48,7 @@ pub fn to_native(api: &UserApi, resource: &Value, write: Write) -> Result<Value,
         if !writes {
             continue;
         }
-        if let Some(v) = native_value(field, resource, write)? {
+        if let Some(v) = native_value(field, resource, write, base)? {
             set_path(&mut native, &field.native, v);
         }
     }
@@ -39,66 +59,73 @@ fn native_value(
     field: &FieldMap,
     resource: &Value,
     write: Write,
+    base: Option<Base>,
 ) -> Result<Option<Value>, ScimError> {
+    let unset = (write == Write::Update).then_some(Value::Null);
+    if let Some(pieces) = &field.compose {
+        let text = compose(pieces, resource).map(|t| field.convert.normalize_text(&t));
+        return Ok(text.map(Value::String).or(unset));
+    }
     let Some(target) = &field.scim else {
         return Ok(field.constant.clone());
     };
+    if let Some(list) = &field.list {
+        return native_list::write(field, list, target, resource, write, base);
+    }
     let scim = get_target(resource, target)
         .cloned()
         .or_else(|| field.default.clone());
-    match (scim, &field.transform) {
-        (Some(v), t) => encode(t, target, &v).map(Some),
+    match (scim, &field.convert.transform) {
+        (Some(v), _) => field.convert.encode(&target.attr.canonical(), &v).map(Some),
         (None, Transform::BoolEnum { .. }) => Ok(None),
-        (None, Transform::Direct(_)) => Ok((write == Write::Update).then_some(Value::Null)),
+        (None, _) => Ok(unset),
     }
 }
 
-fn encode(t: &Transform, target: &ScimTarget, v: &Value) -> Result<Value, ScimError> {
-    let name = target.attr.canonical();
-    match t {
-        Transform::BoolEnum {
-            when_true,
-            when_false,
-            ..
-        } => match v.as_bool() {
-            Some(true) => Ok(when_true.clone()),
-            Some(false) => Ok(when_false.clone()),
-            None => Err(ScimError::invalid_value(format!(
-                "{name} must be a boolean"
-            ))),
-        },
-        Transform::Direct(ty) => convert(*ty, v).ok_or_else(|| {
-            ScimError::invalid_value(format!("{name}: the backend cannot store {v} as {ty:?}"))
-        }),
+/// The text of a composed field: the template with each attribute's value (empty when unset);
+/// `None` when every attribute is unset.
+fn compose(pieces: &[Piece], resource: &Value) -> Option<String> {
+    let mut text = String::new();
+    let mut any = false;
+    for piece in pieces {
+        match piece {
+            Piece::Literal(l) => text.push_str(l),
+            Piece::Attr(target) => match get_target(resource, target) {
+                Some(Value::String(s)) => {
+                    any = true;
+                    text.push_str(s);
+                }
+                Some(v) => {
+                    any = true;
+                    text.push_str(&v.to_string());
+                }
+                None => {}
+            },
+        }
     }
-}
-
-fn convert(ty: NativeType, v: &Value) -> Option<Value> {
-    match (ty, v) {
-        (NativeType::Any, _) => Some(v.clone()),
-        (NativeType::String, Value::String(_)) => Some(v.clone()),
-        (NativeType::String, Value::Number(n)) => Some(Value::String(n.to_string())),
-        (NativeType::String, Value::Bool(b)) => Some(Value::String(b.to_string())),
-        (NativeType::Integer, Value::Number(n)) if n.is_i64() => Some(v.clone()),
-        (NativeType::Integer, Value::String(s)) => s.trim().parse::<i64>().ok().map(Value::from),
-        (NativeType::Boolean, Value::Bool(_)) => Some(v.clone()),
-        (NativeType::Boolean, Value::String(s)) => s.parse::<bool>().ok().map(Value::Bool),
-        _ => None,
-    }
+    any.then_some(text)
 }
 
 /// Builds the SCIM view of a native user: `shadow` (what SCIM last wrote) with every mapped
-/// attribute replaced by the backend's current value. A mapped attribute SCIM left unset and
-/// whose backend value is the field's `default` stays unset, so it round-trips. `id` and `meta`
-/// are added by the caller.
+/// attribute replaced by the backend's current value. A value SCIM wrote that the backend holds
+/// exactly as it was written (after maps, normalisers and type conversion) reads back as SCIM
+/// wrote it. A mapped attribute SCIM left unset and whose backend value is the field's `default`
+/// stays unset, so it round-trips. `id` and `meta` are added by the caller.
 pub fn from_native(api: &UserApi, native: &Value, shadow: Option<&Value>) -> Value {
     let mut resource = shadow.cloned().unwrap_or_else(|| Value::Object(Map::new()));
     for field in &api.fields {
         let Some(target) = &field.scim else { continue };
-        let value = get_path(native, &field.native)
-            .and_then(|v| decode(&field.transform, target.attr.leaf(), v));
-        let unset_default =
-            shadow.is_some_and(|s| get_target(s, target).is_none()) && value == field.default;
+        if let Some(list) = &field.list {
+            native_list::read(field, list, target, native, shadow, &mut resource);
+            continue;
+        }
+        let held = get_path(native, &field.native);
+        let written = shadow.and_then(|s| get_target(s, target));
+        let value = match (written, held) {
+            (Some(w), Some(n)) if field.convert.stores_as(w, n) => Some(w.clone()),
+            (_, n) => n.and_then(|v| field.convert.decode(target.attr.leaf(), v)),
+        };
+        let unset_default = shadow.is_some() && written.is_none() && value == field.default;
         set_target(
             &mut resource,
             target,
@@ -108,33 +135,37 @@ pub fn from_native(api: &UserApi, native: &Value, shadow: Option<&Value>) -> Val
     resource
 }
 
-fn decode(t: &Transform, def: &AttrDef, v: &Value) -> Option<Value> {
-    if v.is_null() {
-        return None;
-    }
-    match t {
-        Transform::BoolEnum { read, .. } => read
-            .iter()
-            .find(|(native, _)| json_eq_ci(native, v))
-            .map(|(_, b)| Value::Bool(*b)),
-        Transform::Direct(_) => match (def.ty, v) {
-            (AttrType::Boolean, Value::String(s)) => {
-                s.to_ascii_lowercase().parse().ok().map(Value::Bool)
+/// The values each attribute accepts when a refusing word map limits it (`/Schemas`
+/// `canonicalValues`). A map on a pinned element (`emails[type eq "work"].value`) limits only
+/// that element, so it is not advertised.
+pub fn restrictions(api: &UserApi) -> Restrictions {
+    let mut canonical_values = Vec::new();
+    for field in &api.fields {
+        let Some(target) = field.scim.as_ref().filter(|t| t.element.is_none()) else {
+            continue;
+        };
+        let path = target.attr.canonical();
+        let mut add = |path: String, values: Option<Vec<String>>| {
+            if let Some(v) = values {
+                canonical_values.push((path, v));
             }
-            (AttrType::String | AttrType::Reference, Value::Number(n)) => {
-                Some(Value::String(n.to_string()))
+        };
+        match &field.list {
+            Some(list) if list.subs.is_empty() => {
+                add(format!("{path}.value"), field.convert.canonical_values())
             }
-            (_, Value::String(s)) if s.is_empty() => None,
-            _ => Some(v.clone()),
-        },
+            Some(list) => {
+                for sub in &list.subs {
+                    add(
+                        format!("{path}.{}", sub.sub.name),
+                        sub.convert.canonical_values(),
+                    );
+                }
+            }
+            None => add(path, field.convert.canonical_values()),
+        }
     }
-}
-
-fn json_eq_ci(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
-        _ => a == b,
-    }
+    Restrictions { canonical_values }
 }
 
 /// The native id of a native user, as a string.
@@ -156,14 +187,14 @@ pub fn store_only(api: &UserApi, home: Home, attr: &AttrDef) -> bool {
 }
 
 /// The object of `resource` that holds attributes of `home`.
-fn home_object(resource: &Value, home: Home) -> Option<&Map<String, Value>> {
+pub(super) fn home_object(resource: &Value, home: Home) -> Option<&Map<String, Value>> {
     match home {
         Home::Core => resource.as_object(),
         Home::Enterprise => resource.get(ENTERPRISE_SCHEMA)?.as_object(),
     }
 }
 
-fn home_object_mut(resource: &mut Value, home: Home) -> Option<&mut Map<String, Value>> {
+pub(super) fn home_object_mut(resource: &mut Value, home: Home) -> Option<&mut Map<String, Value>> {
     let root = resource.as_object_mut()?;
     match home {
         Home::Core => Some(root),
@@ -188,7 +219,7 @@ pub fn get_target<'a>(resource: &'a Value, target: &ScimTarget) -> Option<&'a Va
     (!v.is_null()).then_some(v)
 }
 
-fn pinned(element: &Value, pins: &[(&'static str, Value)]) -> bool {
+pub(super) fn pinned(element: &Value, pins: &[(&'static str, Value)]) -> bool {
     pins.iter()
         .all(|(k, v)| element.get(*k).is_some_and(|e| json_eq_ci(e, v)))
 }
@@ -209,7 +240,7 @@ pub fn set_target(resource: &mut Value, target: &ScimTarget, value: Option<Value
     }
 }
 
-fn set_key(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+pub(super) fn set_key(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     match value {
         Some(v) => {
             obj.insert(key.to_string(), v);
@@ -317,6 +348,17 @@ pub fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(v, |cur, key| cur.get(key))
 }
 
+/// Removes the value at a dotted native path, keeping the order of the other keys.
+pub fn remove_path(v: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let holder = parents.iter().try_fold(v, |cur, key| cur.get_mut(key));
+    if let Some(obj) = holder.and_then(Value::as_object_mut) {
+        obj.shift_remove(last);
+    }
+}
+
 /// Sets the value at a dotted native path, creating objects on the way.
 pub fn set_path(v: &mut Value, path: &[String], value: Value) {
     let Some((last, parents)) = path.split_last() else {
@@ -340,11 +382,20 @@ pub fn set_path(v: &mut Value, path: &[String], value: Value) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::backend::spec::{FieldMap, Transform};
+    use crate::backend::spec::{Convert, FieldMap, NativeType};
     use crate::config::validate::parse_scim_target;
     use serde_json::json;
+
+    /// The demo's user API with `fields` (TOML `[[users.fields]]` entries) as its only mappings.
+    pub(crate) fn api_with_fields(fields: &str) -> UserApi {
+        let demo = include_str!("../../conf/demo.toml");
+        let head = &demo[..demo.find("[[users.fields]]").expect("demo fields")];
+        crate::config::from_str(&format!("{head}{fields}"), std::path::Path::new("t.toml"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .users
+    }
 
     fn demo_api() -> UserApi {
         let text = include_str!("../../conf/demo.toml");
@@ -357,8 +408,10 @@ mod tests {
         FieldMap {
             scim: Some(parse_scim_target(scim).unwrap()),
             native: native.split('.').map(str::to_string).collect(),
-            transform: Transform::Direct(NativeType::Any),
+            convert: Convert::direct(NativeType::Any),
             constant: None,
+            compose: None,
+            list: None,
             default: None,
             on: WriteOn::Always,
         }
@@ -368,12 +421,12 @@ mod tests {
     fn to_native_maps_transforms_constants_and_defaults() {
         let api = demo_api();
         let user = json!({"userName": "a@b.c", "name": {"givenName": "A", "familyName": "B"}, "active": false});
-        let native = to_native(&api, &user, Write::Create).unwrap();
+        let native = to_native(&api, &user, Write::Create, None).unwrap();
         assert_eq!(
             native,
             json!({"email": "a@b.c", "first_name": "A", "last_name": "B", "status": "suspended", "role": "member"})
         );
-        let native = to_native(&api, &json!({"userName": "a@b.c"}), Write::Update).unwrap();
+        let native = to_native(&api, &json!({"userName": "a@b.c"}), Write::Update, None).unwrap();
         assert_eq!(
             native["status"], "active",
             "default applies when SCIM leaves active unset"
@@ -422,7 +475,7 @@ mod tests {
         };
         let user = json!({"userName": "u", "phoneNumbers": [{"type": "mobile", "value": "1"}, {"type": "work", "value": "2"}]});
         assert_eq!(
-            to_native(&api, &user, Write::Create).unwrap(),
+            to_native(&api, &user, Write::Create, None).unwrap(),
             json!({"phone": "2"})
         );
         let back = from_native(&api, &json!({"phone": "3"}), Some(&user));
@@ -454,7 +507,7 @@ mod tests {
         };
         let user = json!({ENTERPRISE_SCHEMA: {"department": "Ops"}});
         assert_eq!(
-            to_native(&api, &user, Write::Create).unwrap(),
+            to_native(&api, &user, Write::Create, None).unwrap(),
             json!({"org": {"dept": "Ops"}})
         );
         let back = from_native(&api, &json!({"org": {"dept": null}}), Some(&user));
@@ -473,6 +526,7 @@ mod tests {
             &api,
             &json!({"userName": "new@b.c", "name": {"givenName": "New"}}),
             Write::Update,
+            None,
         )
         .unwrap();
         let out = overlay(&current, &written, &update_paths(&api));
@@ -522,20 +576,172 @@ mod tests {
     #[test]
     fn type_conversions_reject_what_the_backend_cannot_store() {
         let mut f = field("title", "level");
-        f.transform = Transform::Direct(NativeType::Integer);
+        f.convert = Convert::direct(NativeType::Integer);
         let api = UserApi {
             fields: vec![f],
             ..demo_api()
         };
         assert_eq!(
-            to_native(&api, &json!({"title": "42"}), Write::Create).unwrap(),
+            to_native(&api, &json!({"title": "42"}), Write::Create, None).unwrap(),
             json!({"level": 42})
         );
-        let err = to_native(&api, &json!({"title": "forty"}), Write::Create).unwrap_err();
+        let err = to_native(&api, &json!({"title": "forty"}), Write::Create, None).unwrap_err();
         assert_eq!(err.status, 400);
         assert_eq!(
             from_native(&api, &json!({"level": 42}), None)["title"],
             "42"
         );
+    }
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::tests::api_with_fields;
+    use super::*;
+    use serde_json::json;
+
+    const SHAPES: &str = r#"
+[[users.fields]]
+scim = "userName"
+native = "login"
+normalize = ["trim", "lowercase"]
+
+[[users.fields]]
+scim = "userType"
+native = "kind"
+map = { EMP = "Employee", CON = "Contractor" }
+otherwise = "CON"
+
+[[users.fields]]
+scim = "locale"
+native = "locale"
+map = { en_US = "en-US", nb_NO = "nb-NO" }
+
+[[users.fields]]
+compose = "{name.givenName} {name.familyName}"
+native = "full_name"
+normalize = ["trim"]
+"#;
+
+    #[test]
+    fn word_maps_write_native_words_and_read_back_what_scim_wrote() {
+        let api = api_with_fields(SHAPES);
+        let user =
+            json!({"userName": " Ann.Lee@X.test", "userType": "employee", "locale": "en-US"});
+        let native = to_native(&api, &user, Write::Create, None).unwrap();
+        assert_eq!(native["login"], "ann.lee@x.test");
+        assert_eq!(native["kind"], "EMP");
+        assert_eq!(native["locale"], "en_US");
+        let back = from_native(&api, &native, Some(&user));
+        assert_eq!(
+            back, user,
+            "the backend holds what SCIM wrote: it reads back exactly"
+        );
+        let seeded = from_native(
+            &api,
+            &json!({"login": "bo@x.test", "kind": "emp", "locale": "NB_no"}),
+            None,
+        );
+        assert_eq!(
+            seeded,
+            json!({"userName": "bo@x.test", "userType": "Employee", "locale": "nb-NO"})
+        );
+        let changed = from_native(
+            &api,
+            &json!({"login": "ann.lee@x.test", "kind": "CON"}),
+            Some(&user),
+        );
+        assert_eq!(changed["userType"], "Contractor", "a backend change wins");
+        assert!(changed.get("locale").is_none());
+    }
+
+    #[test]
+    fn a_value_outside_a_map_is_refused_or_becomes_the_default_word() {
+        let api = api_with_fields(SHAPES);
+        let err = to_native(
+            &api,
+            &json!({"userName": "a", "locale": "fr-FR"}),
+            Write::Create,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.status, err.scim_type.map(|t| t.as_str())),
+            (400, Some("invalidValue"))
+        );
+        assert!(
+            err.detail
+                .starts_with("locale: \"fr-FR\" is not one of en-US, nb-NO"),
+            "{}",
+            err.detail
+        );
+        let intern = json!({"userName": "a", "userType": "Intern"});
+        let native = to_native(&api, &intern, Write::Create, None).unwrap();
+        assert_eq!(native["kind"], "CON", "otherwise = \"CON\"");
+        assert_eq!(
+            from_native(&api, &native, Some(&intern))["userType"],
+            "Intern"
+        );
+        assert_eq!(
+            from_native(&api, &json!({"kind": "TEMP"}), None)["userType"],
+            "Contractor"
+        );
+    }
+
+    #[test]
+    fn only_refusing_maps_restrict_what_schemas_advertise() {
+        let api = api_with_fields(&format!(
+            "{SHAPES}{}",
+            r#"
+[[users.fields]]
+scim = "emails"
+native = "mails"
+  [[users.fields.elements]]
+  scim = "type"
+  native = "k"
+  map = { W = "work" }
+[[users.fields]]
+scim = "phoneNumbers[type eq \"work\"].value"
+native = "phone"
+map = { X = "x" }
+"#
+        ));
+        assert_eq!(
+            restrictions(&api).canonical_values,
+            vec![
+                (
+                    "locale".to_string(),
+                    vec!["en-US".to_string(), "nb-NO".to_string()]
+                ),
+                ("emails.type".to_string(), vec!["work".to_string()]),
+            ],
+            "userType's map keeps other words, a pinned element limits only itself"
+        );
+    }
+
+    #[test]
+    fn composed_fields_write_the_template_and_keep_the_parts_in_the_store() {
+        let api = api_with_fields(SHAPES);
+        let user = json!({"userName": "a", "name": {"givenName": "Ann", "familyName": "Lee"}});
+        let native = to_native(&api, &user, Write::Create, None).unwrap();
+        assert_eq!(native["full_name"], "Ann Lee");
+        assert_eq!(
+            from_native(&api, &native, Some(&user)),
+            user,
+            "the parts come from the store"
+        );
+        let given_only = json!({"userName": "a", "name": {"givenName": "Ann"}});
+        assert_eq!(
+            to_native(&api, &given_only, Write::Update, None).unwrap()["full_name"],
+            "Ann"
+        );
+        let nameless = to_native(&api, &json!({"userName": "a"}), Write::Update, None).unwrap();
+        assert_eq!(
+            nameless["full_name"],
+            Value::Null,
+            "no part set: cleared on update"
+        );
+        let created = to_native(&api, &json!({"userName": "a"}), Write::Create, None).unwrap();
+        assert!(created.get("full_name").is_none(), "and left out on create");
     }
 }

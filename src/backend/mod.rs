@@ -1,20 +1,24 @@
 //! Translation to the backend: the resolved description of its native user API ([`spec`]), pure
-//! mapping between SCIM and native JSON ([`mapping`]), filter planning ([`search`]), where the
+//! mapping between SCIM and native JSON ([`mapping`], one value in [`convert`], lists in
+//! [`native_list`]), filter planning ([`search`]), where the
 //! backend is and how TLS reaches it ([`peer`], [`upstream_tls`]), the credential it is shown
 //! ([`credentials`], [`oauth`]), the HTTP calls ([`client`], [`calls`]), writes back
-//! ([`update`], with [`version`] checks), throttling ([`throttle`]) and SCIM-level user
-//! operations over backend and store ([`directory`]).
+//! ([`update`], with [`version`] checks), throttling ([`throttle`]), native times ([`timestamp`])
+//! and SCIM-level user operations over backend and store ([`directory`]).
 
 pub mod calls;
 pub mod client;
+pub mod convert;
 pub mod credentials;
 pub mod directory;
 pub mod mapping;
+pub mod native_list;
 pub mod oauth;
 pub mod peer;
 pub mod search;
 pub mod spec;
 pub mod throttle;
+pub mod timestamp;
 pub mod update;
 pub mod upstream_tls;
 pub mod version;

@@ -2,8 +2,9 @@
 //! request templates, where payloads sit in responses, paging, searchable fields, field mapping
 //! and error mapping. Pure data; [`super::calls`] turns it into HTTP requests.
 
+use super::timestamp::TimeFormat;
 use crate::scim::error::ScimType;
-use crate::scim::schema::Resolved;
+use crate::scim::schema::{AttrDef, Resolved};
 use http::{HeaderName, Method};
 use serde_json::Value;
 use std::time::Duration;
@@ -149,6 +150,73 @@ pub enum Transform {
         when_false: Value,
         read: Vec<(Value, bool)>,
     },
+    /// SCIM words stored as native words (`Employee` ⇄ `EMP`), compared ignoring case.
+    Words {
+        /// `(native, SCIM)` pairs; a write takes the first pair of its SCIM word.
+        pairs: Vec<(String, String)>,
+        /// What a word outside `pairs` becomes, both ways.
+        otherwise: Otherwise,
+    },
+}
+
+/// What a word map does with a value it does not list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Otherwise {
+    /// A write is refused with `400 invalidValue`; a native word reads as unset.
+    Refuse,
+    /// Passed through unchanged, both ways.
+    Keep,
+    /// This native word is written, and an unknown native word reads as this word's SCIM value.
+    Native(String),
+}
+
+/// A normaliser applied to a SCIM string before it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalize {
+    /// Folded to lower case.
+    Lowercase,
+    /// Leading and trailing white space removed.
+    Trim,
+}
+
+/// How one SCIM value becomes one native value and back.
+#[derive(Debug, Clone)]
+pub struct Convert {
+    /// The value transform.
+    pub transform: Transform,
+    /// Normalisers, in order, applied to strings before the transform on write.
+    pub normalize: Vec<Normalize>,
+}
+
+/// One sub-attribute of a list element stored under a native key of the element.
+#[derive(Debug, Clone)]
+pub struct SubMap {
+    /// The SCIM sub-attribute (`value`, `type`, `primary`, ...).
+    pub sub: &'static AttrDef,
+    /// The native key, as a dotted path inside the native element.
+    pub native: Vec<String>,
+    /// How its value converts.
+    pub convert: Convert,
+}
+
+/// A SCIM multi-valued attribute (or its elements matching the target's pins) stored as a native
+/// list: of objects with one native key per mapped sub-attribute, or of scalars (each element's
+/// `value`, converted by the field's own `convert`).
+#[derive(Debug, Clone)]
+pub struct ListMap {
+    /// The mapped sub-attributes; empty for a list of scalars.
+    pub subs: Vec<SubMap>,
+    /// The primary element is the first native element (instead of, or without, a native flag).
+    pub primary_first: bool,
+}
+
+/// One piece of a composed field's template.
+#[derive(Debug, Clone)]
+pub enum Piece {
+    /// Text copied as is.
+    Literal(String),
+    /// The value of a simple SCIM attribute (empty when unset).
+    Attr(ScimTarget),
 }
 
 /// When a field is written.
@@ -165,23 +233,29 @@ pub enum WriteOn {
 /// Where a mapped value sits in the SCIM resource.
 #[derive(Debug, Clone)]
 pub struct ScimTarget {
-    /// The attribute (and sub-attribute) it names.
+    /// The attribute (and sub-attribute) it names; a multi-valued attribute without `sub` for a
+    /// native list.
     pub attr: Resolved,
-    /// For `emails[type eq "work"].value`: the pinned sub-attributes of the element.
+    /// For `emails[type eq "work"].value` (one element) or `emails[type eq "other"]` (a native
+    /// list of those elements): the pinned sub-attributes.
     pub element: Option<Vec<(&'static str, Value)>>,
 }
 
 /// One mapped field.
 #[derive(Debug, Clone)]
 pub struct FieldMap {
-    /// The SCIM side; `None` for a constant written to the backend only.
+    /// The SCIM side; `None` for a constant or a composed field, written to the backend only.
     pub scim: Option<ScimTarget>,
     /// The native field, as a dotted path inside the native object.
     pub native: Vec<String>,
-    /// The value transform.
-    pub transform: Transform,
+    /// How the value converts (for a list of scalars: each element's value).
+    pub convert: Convert,
     /// A constant native value (only when `scim` is `None`).
     pub constant: Option<Value>,
+    /// A template over SCIM attributes whose rendering is written (only when `scim` is `None`).
+    pub compose: Option<Vec<Piece>>,
+    /// The native list shape, when `scim` names a whole multi-valued attribute.
+    pub list: Option<ListMap>,
     /// The SCIM value assumed when the client sent none (on create and on update), and that reads
     /// back as unset when SCIM never set it.
     pub default: Option<Value>,
@@ -283,10 +357,12 @@ pub struct ErrorRule {
 pub struct UserApi {
     /// The native field holding the id.
     pub id_field: Vec<String>,
-    /// Native fields holding creation and modification times (RFC 3339), for users the gateway
-    /// has no record of.
+    /// Native fields holding creation and modification times, for users the gateway has no
+    /// record of.
     pub created_field: Option<Vec<String>>,
     pub modified_field: Option<Vec<String>>,
+    /// How the backend writes those times.
+    pub time_format: TimeFormat,
     pub list: ListOperation,
     pub get: Operation,
     pub create: Operation,

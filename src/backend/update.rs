@@ -13,23 +13,26 @@ use crate::scim::error::ScimError;
 use serde_json::Value;
 
 impl Backend {
-    /// Writes the native `fields` of a SCIM update (from [`mapping::to_native`]) to user `id`.
-    /// `read` is the user as just read, if the caller has it (saves the first read). `None` when
-    /// the backend does not know the user.
-    pub async fn update(
+    /// Writes a SCIM update to user `id`: `fields` computes the native fields (with
+    /// [`mapping::to_native`]) from the native user as read (`null` when nothing was read), again
+    /// after every fresh read. `read` is the user as just read, if the caller has it (saves the
+    /// first read). `None` when the backend does not know the user.
+    pub async fn update<F>(
         &self,
         tenant: &Tenant,
         id: &str,
-        fields: &Value,
+        fields: F,
         read: Option<Versioned>,
-    ) -> Result<Option<Value>, ScimError> {
+    ) -> Result<Option<Value>, ScimError>
+    where
+        F: Fn(&Value) -> Result<Value, ScimError>,
+    {
         let paths = mapping::update_paths(&self.api);
-        self.modify(tenant, id, read, &paths, |_| Ok(fields.clone()))
-            .await
+        self.modify(tenant, id, read, &paths, fields).await
     }
 
     /// Read-modify-write of one user: `change` computes, from the native user as read (`null`
-    /// for a partial update without version, which needs no read), the native fields to write,
+    /// for a partial update without version that was given no read), the native fields to write,
     /// all under `paths`. A replacing backend gets the user as read with those paths overlaid;
     /// a 412 starts over from a fresh read. Answers the updated user, or `None` when the backend
     /// does not know it.
@@ -52,8 +55,8 @@ impl Backend {
         let attempts = update.version.as_ref().map_or(1, |v| v.max_attempts);
         for attempt in 1..=attempts {
             let current = match (reads, read.take()) {
-                (false, _) => None,
-                (true, Some(r)) => Some(r),
+                (_, Some(r)) => Some(r),
+                (false, None) => None,
                 (true, None) => match self.get_versioned(tenant, id).await? {
                     Some(r) => Some(r),
                     None => return Ok(None),

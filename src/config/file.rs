@@ -188,6 +188,8 @@ pub struct UsersFile {
     pub created_field: Option<String>,
     #[serde(default)]
     pub modified_field: Option<String>,
+    #[serde(default)]
+    pub time_format: Option<Spanned<String>>,
     pub list: ListFile,
     pub get: OperationFile,
     pub create: OperationFile,
@@ -302,7 +304,8 @@ pub struct PagingFile {
     pub first_page: Option<u64>,
 }
 
-/// `[[users.fields]]`: one SCIM attribute ⇄ native field mapping.
+/// `[[users.fields]]`: one SCIM attribute ⇄ native field mapping; also each
+/// `[[users.fields.elements]]` entry of a native list (a sub-attribute ⇄ a key of the element).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldFile {
@@ -311,6 +314,16 @@ pub struct FieldFile {
     pub native: Spanned<String>,
     #[serde(default)]
     pub map: Option<Spanned<BTreeMap<String, toml::Value>>>,
+    #[serde(default)]
+    pub otherwise: Option<Spanned<String>>,
+    #[serde(default)]
+    pub normalize: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub compose: Option<Spanned<String>>,
+    #[serde(default)]
+    pub primary: Option<Spanned<String>>,
+    #[serde(default)]
+    pub elements: Vec<FieldFile>,
     #[serde(default)]
     pub native_type: Option<Spanned<String>>,
     #[serde(default)]

@@ -8,12 +8,12 @@ use super::{
 };
 use crate::auth::{ApiKey, Keyring, Tenant};
 use crate::backend::spec::*;
+use crate::backend::timestamp::TimeFormat;
 use crate::guard::route::RouteTemplate;
 use crate::guard::rules::{GuardSettings, IdentitySource, Member, Rule};
 use crate::proxy::forwarded::{Cidr, Forwarding};
 use crate::scim::error::ScimType;
-use crate::scim::filter;
-use crate::scim::schema::{self, Resolved};
+use crate::scim::schema;
 use serde_json::Value;
 use serde_spanned::Spanned;
 use std::net::SocketAddr;
@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod backend;
+mod fields;
+
+pub use fields::parse_scim_target;
 
 /// Parses and validates config text; `path` names the file in errors and anchors relative paths.
 pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
@@ -406,6 +409,12 @@ impl Validator<'_> {
             );
         }
         let filters = self.filters(&u.filters);
+        let time_format = match &u.time_format {
+            Some(t) => TimeFormat::parse(t.get_ref())
+                .map_err(|e| self.at(t, format!("users.{e}")))
+                .ok(),
+            None => Some(TimeFormat::Rfc3339),
+        };
         let fields: Vec<Option<FieldMap>> = u.fields.iter().map(|f| self.field(f)).collect();
         let errors: Vec<Option<ErrorRule>> = u.errors.iter().map(|e| self.error_rule(e)).collect();
         let throttling = u
@@ -417,6 +426,7 @@ impl Validator<'_> {
             id_field: dotted(u.id_field.as_deref().unwrap_or("id")),
             created_field: u.created_field.as_deref().map(dotted),
             modified_field: u.modified_field.as_deref().map(dotted),
+            time_format: time_format?,
             list: list?,
             get: get?,
             create: create?,
@@ -663,106 +673,6 @@ impl Validator<'_> {
         out
     }
 
-    fn field(&mut self, f: &FieldFile) -> Option<FieldMap> {
-        let scim = match &f.scim {
-            Some(s) => Some(self.scim_target(s)?),
-            None => None,
-        };
-        let constant = f.constant.as_ref().map(toml_to_json);
-        if scim.is_some() && constant.is_some() {
-            self.at(
-                &f.native,
-                "a field has either `scim` or `constant`, not both".into(),
-            );
-        }
-        if scim.is_none() && constant.is_none() {
-            self.at(
-                &f.native,
-                "a field needs `scim` (a SCIM attribute) or `constant`".into(),
-            );
-        }
-        let native_type = match f.native_type.as_ref().map(|t| (t, t.get_ref().as_str())) {
-            None => NativeType::Any,
-            Some((_, "string")) => NativeType::String,
-            Some((_, "integer")) => NativeType::Integer,
-            Some((_, "boolean")) => NativeType::Boolean,
-            Some((t, other)) => {
-                self.at(
-                    t,
-                    format!("native_type {other:?} is not string, integer or boolean"),
-                );
-                NativeType::Any
-            }
-        };
-        let transform = match &f.map {
-            Some(m) => self.bool_enum(m)?,
-            None => Transform::Direct(native_type),
-        };
-        let on = match f.on.as_ref().map(|o| (o, o.get_ref().as_str())) {
-            None | Some((_, "always")) => WriteOn::Always,
-            Some((_, "create")) => WriteOn::Create,
-            Some((_, "never")) => WriteOn::Never,
-            Some((o, other)) => {
-                self.at(
-                    o,
-                    format!("on = {other:?}: expected \"always\", \"create\" or \"never\""),
-                );
-                WriteOn::Always
-            }
-        };
-        Some(FieldMap {
-            scim,
-            native: dotted(f.native.get_ref()),
-            transform,
-            constant,
-            default: f.default.as_ref().map(toml_to_json),
-            on,
-        })
-    }
-
-    fn scim_target(&mut self, s: &Spanned<String>) -> Option<ScimTarget> {
-        match parse_scim_target(s.get_ref()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.at(s, e);
-                None
-            }
-        }
-    }
-
-    fn bool_enum(
-        &mut self,
-        m: &Spanned<std::collections::BTreeMap<String, toml::Value>>,
-    ) -> Option<Transform> {
-        let mut when_true = None;
-        let mut when_false = None;
-        let mut read = Vec::new();
-        for (native, scim) in m.get_ref() {
-            let Some(b) = scim.as_bool() else {
-                self.at(m, format!("map: {native:?} must map to true or false"));
-                continue;
-            };
-            let nv = Value::String(native.clone());
-            read.push((nv.clone(), b));
-            let slot = if b { &mut when_true } else { &mut when_false };
-            slot.get_or_insert(nv);
-        }
-        match (when_true, when_false) {
-            (Some(t), Some(f)) => Some(Transform::BoolEnum {
-                when_true: t,
-                when_false: f,
-                read,
-            }),
-            _ => {
-                self.at(
-                    m,
-                    "map needs at least one native value for true and one for false".into(),
-                );
-                None
-            }
-        }
-    }
-
     fn error_rule(&mut self, e: &ErrorFile) -> Option<ErrorRule> {
         let bad_status = |s: u16| !(100..=599).contains(&s);
         if bad_status(e.status) || e.scim_status.is_some_and(|s| !(400..=599).contains(&s)) {
@@ -818,67 +728,17 @@ impl Validator<'_> {
     }
 }
 
-/// Parses a mapping's SCIM side: `userName`, `name.givenName`, `urn:...:department`, or an element
-/// of a multi-valued attribute pinned by `eq` (`emails[type eq "work"].value`).
-pub fn parse_scim_target(text: &str) -> Result<ScimTarget, String> {
-    let Some(open) = text.find('[') else {
-        let attr = schema::resolve_path(text)
-            .ok_or_else(|| format!("{text:?} is not an attribute of the User schemas"))?;
-        if attr.attr.multi_valued {
-            return Err(format!(
-                "{text:?} is multi-valued: pin one element, like emails[type eq \"work\"].value"
-            ));
-        }
-        if attr.leaf().ty == schema::AttrType::Complex
-            || attr.attr.mutability == schema::Mutability::ReadOnly
-        {
-            return Err(format!(
-                "{text:?} cannot be mapped: map a simple, writable attribute"
-            ));
-        }
-        return Ok(ScimTarget {
-            attr,
-            element: None,
-        });
-    };
-    let close = text
-        .rfind(']')
-        .ok_or_else(|| format!("{text:?}: missing ']'"))?;
-    let parent = schema::resolve_path(&text[..open])
-        .ok_or_else(|| format!("{text:?}: unknown attribute"))?;
-    let sub_name = text[close + 1..]
-        .strip_prefix('.')
-        .ok_or_else(|| format!("{text:?}: expected .subAttribute after ']'"))?;
-    let inner = filter::parse_element_filter(parent.attr, parent.home, &text[open + 1..close])
-        .map_err(|e| e.detail)?;
-    let element = filter::eq_constraints(&inner).ok_or_else(|| {
-        format!("{text:?}: the filter must be `sub eq value` terms joined by `and`")
-    })?;
-    let sub = parent
-        .attr
-        .sub(sub_name)
-        .ok_or_else(|| format!("{text:?}: unknown sub-attribute {sub_name:?}"))?;
-    Ok(ScimTarget {
-        attr: Resolved {
-            home: parent.home,
-            attr: parent.attr,
-            sub: Some(sub),
-        },
-        element: Some(element),
-    })
-}
-
 fn parse_hash(text: &str) -> Option<[u8; 32]> {
     let bytes = hex::decode(text).ok()?;
     bytes.try_into().ok()
 }
 
-fn dotted(path: &str) -> Vec<String> {
+pub(super) fn dotted(path: &str) -> Vec<String> {
     path.split('.').map(str::to_string).collect()
 }
 
 /// Converts a TOML value from the file into JSON.
-fn toml_to_json(v: &toml::Value) -> Value {
+pub(super) fn toml_to_json(v: &toml::Value) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
@@ -1012,6 +872,35 @@ mod tests {
                 messages.iter().any(|m| m.contains(want)),
                 "{want}: {messages:?}"
             );
+        }
+    }
+
+    #[test]
+    fn time_formats_and_their_mistakes() {
+        let with = |format: &str| {
+            DEMO.replacen(
+                "modified_field = \"updated_at\"\n",
+                &format!("modified_field = \"updated_at\"\ntime_format = \"{format}\"\n"),
+                1,
+            )
+        };
+        let c = from_str(&with("epoch_millis"), Path::new("t.toml")).unwrap();
+        assert_eq!(c.users.time_format, TimeFormat::EpochMillis);
+        assert_eq!(
+            from_str(DEMO, Path::new("t.toml"))
+                .unwrap()
+                .users
+                .time_format,
+            TimeFormat::Rfc3339
+        );
+        for (bad, want) in [("%Y-%q", "unknown %q"), ("millis", "\"epoch_millis\"")] {
+            let text = with(bad);
+            let p = problems(&text);
+            let line = text.lines().position(|l| l.contains(bad)).unwrap() + 1;
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert_eq!((p[0].line, p[0].column), (line, 15), "{p:?}");
+            assert!(p[0].message.starts_with("users.time_format"), "{p:?}");
+            assert!(p[0].message.contains(want), "{p:?}");
         }
     }
 

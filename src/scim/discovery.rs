@@ -44,34 +44,63 @@ pub fn user_resource_type(base_url: &str) -> Value {
     })
 }
 
+/// The only values some attributes accept, by canonical path (`userType`, `emails.type`,
+/// `urn:...:enterprise:2.0:User:department`): advertised as `canonicalValues`, so `/Schemas`
+/// shows what round-trips when the backend refuses other values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restrictions {
+    /// `(canonical path, accepted values)`.
+    pub canonical_values: Vec<(String, Vec<String>)>,
+}
+
+impl Restrictions {
+    fn values_of(&self, path: &str) -> Option<&Vec<String>> {
+        self.canonical_values
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, v)| v)
+    }
+}
+
 /// Every schema the gateway serves.
-pub fn schemas(base_url: &str) -> Vec<Value> {
+pub fn schemas(base_url: &str, restrictions: &Restrictions) -> Vec<Value> {
     [&USER, &ENTERPRISE]
         .iter()
-        .map(|s| schema(s, base_url))
+        .map(|s| schema(s, base_url, restrictions))
         .collect()
 }
 
 /// One schema by URN.
-pub fn schema_by_id(base_url: &str, id: &str) -> Option<Value> {
+pub fn schema_by_id(base_url: &str, id: &str, restrictions: &Restrictions) -> Option<Value> {
     [&USER, &ENTERPRISE]
         .iter()
         .find(|s| s.id.eq_ignore_ascii_case(id))
-        .map(|s| schema(s, base_url))
+        .map(|s| schema(s, base_url, restrictions))
 }
 
-fn schema(s: &SchemaDef, base_url: &str) -> Value {
+fn schema(s: &SchemaDef, base_url: &str, restrictions: &Restrictions) -> Value {
+    let prefix = if s.id == ENTERPRISE_SCHEMA {
+        format!("{ENTERPRISE_SCHEMA}:")
+    } else {
+        String::new()
+    };
+    let attributes: Vec<Value> = s
+        .attributes
+        .iter()
+        .map(|a| attribute(a, &format!("{prefix}{}", a.name), restrictions))
+        .collect();
     json!({
         "schemas": [SCHEMA_SCHEMA],
         "id": s.id,
         "name": s.name,
         "description": s.description,
-        "attributes": s.attributes.iter().map(attribute).collect::<Vec<_>>(),
+        "attributes": attributes,
         "meta": {"resourceType": "Schema", "location": format!("{base_url}/Schemas/{}", s.id)}
     })
 }
 
-fn attribute(a: &AttrDef) -> Value {
+/// One attribute's definition; `path` is its canonical path, for its [`Restrictions`].
+fn attribute(a: &AttrDef, path: &str, restrictions: &Restrictions) -> Value {
     let mut v = json!({
         "name": a.name,
         "type": a.ty.as_str(),
@@ -85,10 +114,14 @@ fn attribute(a: &AttrDef) -> Value {
     });
     if let Some(o) = v.as_object_mut() {
         if !a.sub_attributes.is_empty() {
-            o.insert(
-                "subAttributes".into(),
-                a.sub_attributes.iter().map(attribute).collect(),
-            );
+            let subs = a
+                .sub_attributes
+                .iter()
+                .map(|s| attribute(s, &format!("{path}.{}", s.name), restrictions));
+            o.insert("subAttributes".into(), subs.collect());
+        }
+        if let Some(values) = restrictions.values_of(path) {
+            o.insert("canonicalValues".into(), json!(values));
         }
         if a.ty == super::schema::AttrType::Reference {
             let types = if a.name == "$ref" {
@@ -107,8 +140,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn restricted_attributes_advertise_their_canonical_values() {
+        let restrictions = Restrictions {
+            canonical_values: vec![
+                ("userType".into(), vec!["Employee".into()]),
+                ("emails.type".into(), vec!["work".into(), "home".into()]),
+                (
+                    format!("{ENTERPRISE_SCHEMA}:department"),
+                    vec!["Ops".into()],
+                ),
+            ],
+        };
+        let all = schemas("http://h/scim/v2", &restrictions);
+        let find = |attrs: &Value, name: &str| {
+            attrs
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["name"] == name)
+                .cloned()
+                .unwrap()
+        };
+        let core = &all[0]["attributes"];
+        assert_eq!(
+            find(core, "userType")["canonicalValues"],
+            json!(["Employee"])
+        );
+        let emails = find(core, "emails");
+        assert_eq!(
+            find(&emails["subAttributes"], "type")["canonicalValues"],
+            json!(["work", "home"])
+        );
+        assert!(find(&emails["subAttributes"], "value")
+            .get("canonicalValues")
+            .is_none());
+        assert!(find(core, "title").get("canonicalValues").is_none());
+        assert_eq!(
+            find(&all[1]["attributes"], "department")["canonicalValues"],
+            json!(["Ops"])
+        );
+        let unrestricted = schemas("http://h/scim/v2", &Restrictions::default());
+        assert!(!unrestricted[0].to_string().contains("canonicalValues"));
+    }
+
+    #[test]
     fn schemas_list_user_and_enterprise_with_sub_attributes() {
-        let all = schemas("http://h/scim/v2");
+        let all = schemas("http://h/scim/v2", &Restrictions::default());
         assert_eq!(all.len(), 2);
         let name = all[0]["attributes"]
             .as_array()

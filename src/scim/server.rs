@@ -78,6 +78,11 @@ impl ScimServer {
         }
     }
 
+    /// What the backend's mapping restricts, for `/Schemas`.
+    fn restrictions(&self) -> discovery::Restrictions {
+        crate::backend::mapping::restrictions(self.directory.backend().api())
+    }
+
     async fn route(
         &self,
         req: &ScimRequest,
@@ -93,13 +98,13 @@ impl ScimServer {
             }
             [r] if ci(r, "Schemas") => {
                 only_get(req)?;
-                let all = discovery::schemas(&req.base_url);
+                let all = discovery::schemas(&req.base_url, &self.restrictions());
                 let n = all.len();
                 Ok(ScimResponse::json(200, &list_response(all, n, 1)))
             }
             [r, id] if ci(r, "Schemas") => {
                 only_get(req)?;
-                discovery::schema_by_id(&req.base_url, id)
+                discovery::schema_by_id(&req.base_url, id, &self.restrictions())
                     .map(|s| ScimResponse::json(200, &s))
                     .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")))
             }

@@ -5,11 +5,9 @@
 use super::alt_backend::AltBackend;
 use super::harness::{assert_scim_error, enc, Gateway};
 use super::scenarios::{self, create_body, filter, ids, patch};
-use scimgate::auth::{self, ApiKey, Keyring};
 use scimgate::config::Config;
 use scimgate::server;
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The alt backend's API key, in `SCIMGATE_ALT_API_KEY`; every test uses the same value.
@@ -31,29 +29,11 @@ fn alt_gateway() -> (Gateway, AltBackend) {
 /// Like [`alt_gateway`], with `adjust` applied to the config last.
 fn alt_gateway_with(adjust: impl FnOnce(&mut Config)) -> (Gateway, AltBackend) {
     std::env::set_var("SCIMGATE_ALT_API_KEY", ALT_API_KEY);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let token = auth::generate_key();
-    let listen = server::free_port().expect("port");
-    let backend_addr = server::free_port().expect("port");
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alt.toml");
-    let mut config = scimgate::config::from_str(include_str!("../fixtures/alt.toml"), &file)
-        .unwrap_or_else(|e| panic!("{e}"));
-    config.server.listen = vec![listen];
-    config.backend.address = backend_addr;
-    config.store_path = dir.path().join("scimgate.sqlite");
-    let tenant = config
-        .tenants
-        .iter()
-        .find(|t| t.name == "globex")
-        .cloned()
-        .expect("tenant globex");
-    config.keyring = Keyring::new(vec![ApiKey::from_secret(tenant, &token)]);
-    adjust(&mut config);
     let backend = AltBackend::new(ALT_API_KEY);
-    let conf = server::server_conf(config.server.threads, Duration::ZERO, dir.path());
-    let mut srv = server::build(conf);
-    srv.add_service(backend.service(&backend_addr.to_string()));
-    let gw = Gateway::start(srv, config, token, dir, &[backend_addr]);
+    let text = include_str!("../fixtures/alt.toml");
+    let gw = Gateway::fixture("alt.toml", text, "globex", adjust, |addr| {
+        backend.service(addr)
+    });
     (gw, backend)
 }
 

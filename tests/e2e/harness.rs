@@ -2,6 +2,7 @@
 //! hands the test a SCIM client bound to them.
 
 use super::http::{self, Reply};
+use scimgate::auth::{ApiKey, Keyring};
 use scimgate::commands::{demo_config, DemoOptions};
 use scimgate::config::Config;
 use scimgate::demo::{legacy_service, LegacyBackend};
@@ -9,6 +10,7 @@ use scimgate::runtime::Runtime;
 use scimgate::server::{self, Running};
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 /// The demo's backend credential variable; every test uses the same value.
@@ -50,6 +52,41 @@ impl Gateway {
         let mut srv = server::build(server::server_conf(2, Duration::from_secs(0), dir.path()));
         srv.add_service(legacy_service(legacy, &legacy_addr.to_string()));
         Self::start(srv, config, token, dir, &[legacy_addr])
+    }
+
+    /// A gateway configured by the fixture file `tests/fixtures/{name}` (its `text`), in front
+    /// of the service `backend` makes for the backend's address, with a SCIM key for tenant
+    /// `tenant`; `adjust` changes the config last.
+    pub fn fixture<S: pingora::services::Service + 'static>(
+        name: &str,
+        text: &str,
+        tenant: &str,
+        adjust: impl FnOnce(&mut Config),
+        backend: impl FnOnce(&str) -> S,
+    ) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = scimgate::auth::generate_key();
+        let listen = server::free_port().expect("port");
+        let backend_addr = server::free_port().expect("port");
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
+        let mut config = scimgate::config::from_str(text, &file).unwrap_or_else(|e| panic!("{e}"));
+        config.server.listen = vec![listen];
+        config.backend.address = backend_addr;
+        config.store_path = dir.path().join("scimgate.sqlite");
+        let tenant = config
+            .tenants
+            .iter()
+            .find(|t| t.name == tenant)
+            .cloned()
+            .unwrap_or_else(|| panic!("no tenant {tenant} in {name}"));
+        config.keyring = Keyring::new(vec![ApiKey::from_secret(tenant, &token)]);
+        adjust(&mut config);
+        let conf = server::server_conf(config.server.threads, Duration::ZERO, dir.path());
+        let mut srv = server::build(conf);
+        srv.add_service(backend(&backend_addr.to_string()));
+        Self::start(srv, config, token, dir, &[backend_addr])
     }
 
     /// A gateway over `config` on a pingora server that already holds the test's backend service.

@@ -28,6 +28,9 @@ mod replace_backend;
 #[path = "../support/rough_upstream.rs"]
 mod rough_upstream;
 mod scenarios;
+mod shapes;
+#[path = "../support/shapes_backend.rs"]
+mod shapes_backend;
 mod soak;
 mod store_faults;
 mod tenants;
