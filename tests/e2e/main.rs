@@ -24,6 +24,7 @@ mod replace_backend;
 #[path = "../support/rough_upstream.rs"]
 mod rough_upstream;
 mod scenarios;
+mod scim_input;
 mod soak;
 mod store_faults;
 mod token_endpoint;
