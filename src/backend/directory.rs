@@ -206,16 +206,25 @@ impl Directory {
         let before = self.merge(&current.user, record.as_ref())?;
         let native = mapping::to_native(api, &resource, Write::Update)?;
         self.ensure_writable().await?;
-        let Some(updated) = self
-            .backend
-            .update(tenant, id, &native, Some(current))
-            .await?
-        else {
-            return Err(not_found(id));
+        let active_change =
+            api.deactivate.is_some() && active_of(&before.resource) != active_of(&resource);
+        let only_active = active_change
+            && mapping::to_native(api, &before.resource, Write::Update)
+                .is_ok_and(|was| was == native);
+        let updated = if only_active {
+            // The (de)activate call below is the whole change: no unchanged full update.
+            current.user
+        } else {
+            match self
+                .backend
+                .update(tenant, id, &native, Some(current))
+                .await?
+            {
+                Some(updated) => updated,
+                None => return Err(not_found(id)),
+            }
         };
         let mut shadow = resource;
-        let active_change =
-            api.deactivate.is_some() && active_of(&before.resource) != active_of(&shadow);
         let mut failure = None;
         if active_change {
             if let Err(e) = self
@@ -245,11 +254,29 @@ impl Directory {
         if let Some(e) = failure {
             return Err(e);
         }
+        if active_change {
+            if let Some(read) = self.read_after_activation(tenant, id).await {
+                return self.merge(&read, Some(&record));
+            }
+        }
         let mut user = self.merge(&updated, Some(&record))?;
         if active_change {
             copy_active(&record.shadow, &mut user.resource);
         }
         Ok(user)
+    }
+
+    /// The user as the backend holds it after its (de)activate call (which may change more than
+    /// `active`), so that the answer equals the next read. `None` when that read fails: every
+    /// write has succeeded by then, so the caller answers the state the update left instead.
+    async fn read_after_activation(&self, tenant: &Tenant, id: &str) -> Option<Value> {
+        match self.backend.get(tenant, id).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.name, id, error = %e, "could not read the user back after (de)activating it");
+                None
+            }
+        }
     }
 
     /// Puts a user's mapped fields back as they were after the gateway could not record an update.

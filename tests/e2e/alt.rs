@@ -30,14 +30,22 @@ fn alt_gateway() -> (Gateway, AltBackend) {
 
 /// Like [`alt_gateway`], with `adjust` applied to the config last.
 pub(super) fn alt_gateway_with(adjust: impl FnOnce(&mut Config)) -> (Gateway, AltBackend) {
+    alt_gateway_from(include_str!("../fixtures/alt.toml"), adjust)
+}
+
+/// Like [`alt_gateway_with`], with the config file's text given (`tests/fixtures/alt.toml` with
+/// changes).
+pub(super) fn alt_gateway_from(
+    toml: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> (Gateway, AltBackend) {
     std::env::set_var("SCIMGATE_ALT_API_KEY", ALT_API_KEY);
     let dir = tempfile::tempdir().expect("tempdir");
     let token = auth::generate_key();
     let listen = server::free_port().expect("port");
     let backend_addr = server::free_port().expect("port");
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alt.toml");
-    let mut config = scimgate::config::from_str(include_str!("../fixtures/alt.toml"), &file)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut config = scimgate::config::from_str(toml, &file).unwrap_or_else(|e| panic!("{e}"));
     config.server.listen = vec![listen];
     config.backend.address = backend_addr;
     config.store_path = dir.path().join("scimgate.sqlite");

@@ -4,7 +4,7 @@
 //! accept instead of refusing (Entra's unqualified extension names, the typed slot a replace
 //! fills), with the state it must leave.
 
-use super::alt::{alt_gateway_with, ORG};
+use super::alt::{alt_gateway_from, ORG};
 use super::alt_backend::AltBackend;
 use super::harness::{assert_scim_error, enc, Gateway};
 use super::http::Reply;
@@ -25,8 +25,13 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Self::with_config(include_str!("../fixtures/alt.toml"))
+    }
+
+    /// A fixture over `toml` (`tests/fixtures/alt.toml` with changes).
+    fn with_config(toml: &str) -> Fixture {
         let mut store = PathBuf::new();
-        let (gw, backend) = alt_gateway_with(|c| store = c.store_path.clone());
+        let (gw, backend) = alt_gateway_from(toml, |c| store = c.store_path.clone());
         let r = gw.scim(
             "POST",
             "/Users",
@@ -488,4 +493,54 @@ fn primary_is_moved_and_typed_slots_are_filled() {
         json!([{"value": "+1 555 0100", "type": "mobile"}])
     );
     assert_eq!(r.json()["emails"], emails);
+}
+
+/// Class 13: a PATCH that ends in a deactivate or reactivate call answers what the next GET
+/// returns, and a change of `active` alone sends only that call (no unchanged full update).
+#[test]
+fn activation_patch_answers_the_next_get_and_sends_only_the_activation_call() {
+    // The account's `modified` time, which the (de)activate calls change, read as `title`: the
+    // answer must show the time after the call, as the next GET does.
+    let toml = format!(
+        "{}\n[[users.fields]]\nscim = \"title\"\nnative = \"modified\"\non = \"never\"\n",
+        include_str!("../fixtures/alt.toml")
+    );
+    let f = Fixture::with_config(&toml);
+    for (active, call) in [
+        (false, "POST /v1/orgs/{org}/accounts/{id}/deactivate"),
+        (true, "POST /v1/orgs/{org}/accounts/{id}/activate"),
+    ] {
+        f.backend.clear_requests();
+        let r = f.patch(json!([{"op": "Replace", "path": "active", "value": active}]));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let writes: Vec<String> = f
+            .backend
+            .request_counts()
+            .into_iter()
+            .filter(|(route, _)| !route.starts_with("GET "))
+            .map(|(route, n)| format!("{n} {route}"))
+            .collect();
+        assert_eq!(writes, [format!("1 {call}")], "active = {active}");
+        let next = f.gw.scim("GET", &f.user_path(), None);
+        assert_eq!(r.json(), next.json(), "active = {active}");
+        assert_eq!(r.header("etag"), next.header("etag"), "active = {active}");
+        assert_eq!(f.shadow()["active"], active);
+        let account = f.backend.accounts(ORG);
+        assert_eq!(account[0]["active"], active);
+    }
+    // With another change, the update is sent once and the answer is still the next GET.
+    f.backend.clear_requests();
+    let r = f.patch(
+        json!([{"op": "replace", "path": "nickName", "value": "Vic"},
+                           {"op": "replace", "path": "active", "value": false}]),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let counts = f.backend.request_counts();
+    assert_eq!(counts.get("PATCH /v1/orgs/{org}/accounts/{id}"), Some(&1));
+    assert_eq!(
+        counts.get("POST /v1/orgs/{org}/accounts/{id}/deactivate"),
+        Some(&1)
+    );
+    assert_eq!(r.json(), f.gw.scim("GET", &f.user_path(), None).json());
+    assert_eq!(f.backend.accounts(ORG)[0]["nick"], "Vic");
 }
