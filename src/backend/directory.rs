@@ -234,18 +234,28 @@ impl Directory {
             mapping::to_native(api, &resource, Write::Update, base)
         };
         self.ensure_writable().await?;
-        let Some(updated) = self
-            .backend
-            .update(tenant, id, fields, Some(current))
-            .await?
-        else {
-            return Err(not_found(id));
-        };
-        let mut shadow = resource;
         // Without `active` in the new resource the account's state is left alone: a PUT that
         // omits it must not re-activate a disabled user.
         let active_change = api.deactivate.is_some()
-            && active_of(&shadow).is_some_and(|a| active_of(&before.resource) != Some(a));
+            && active_of(&resource).is_some_and(|a| active_of(&before.resource) != Some(a));
+        let only_active = active_change
+            && mapping::to_native(api, &before.resource, Write::Update, None).is_ok_and(|was| {
+                mapping::to_native(api, &resource, Write::Update, None).is_ok_and(|now| now == was)
+            });
+        let updated = if only_active {
+            // The (de)activate call below is the whole change: no unchanged full update.
+            current.user
+        } else {
+            match self
+                .backend
+                .update(tenant, id, fields, Some(current))
+                .await?
+            {
+                Some(updated) => updated,
+                None => return Err(not_found(id)),
+            }
+        };
+        let mut shadow = resource;
         let mut failure = None;
         if active_change {
             if let Err(e) = self
@@ -275,11 +285,29 @@ impl Directory {
         if let Some(e) = failure {
             return Err(e);
         }
+        if active_change {
+            if let Some(read) = self.read_after_activation(tenant, id).await {
+                return self.merge(&read, Some(&record));
+            }
+        }
         let mut user = self.merge(&updated, Some(&record))?;
         if active_change {
             copy_active(&record.shadow, &mut user.resource);
         }
         Ok(user)
+    }
+
+    /// The user as the backend holds it after its (de)activate call (which may change more than
+    /// `active`), so that the answer equals the next read. `None` when that read fails: every
+    /// write has succeeded by then, so the caller answers the state the update left instead.
+    async fn read_after_activation(&self, tenant: &Tenant, id: &str) -> Option<Value> {
+        match self.backend.get(tenant, id).await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.name, id, error = %e, "could not read the user back after (de)activating it");
+                None
+            }
+        }
     }
 
     /// Puts a user's mapped fields back as they were after the gateway could not record an update.

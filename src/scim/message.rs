@@ -112,13 +112,22 @@ pub struct Query {
 }
 
 impl Query {
-    /// Parses a raw query string.
-    pub fn parse(raw: &str) -> Query {
-        Query {
-            pairs: form_urlencoded::parse(raw.as_bytes())
-                .into_owned()
-                .collect(),
+    /// Parses a raw query string. A name or value whose percent-decoding is not UTF-8 is
+    /// `400` (`invalidFilter` for `filter`, `invalidValue` otherwise): decoding it lossily would
+    /// answer for a different filter than the one sent.
+    pub fn parse(raw: &str) -> Result<Query, ScimError> {
+        let mut pairs = Vec::new();
+        for part in raw.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            let name = decode(name).ok_or_else(|| {
+                ScimError::invalid_value("a query parameter name is not UTF-8 once decoded")
+            })?;
+            let value = decode(value).ok_or_else(|| {
+                parameter_error(&name, format!("{name} is not UTF-8 once decoded"))
+            })?;
+            pairs.push((name, value));
         }
+        Ok(Query { pairs })
     }
 
     /// The value of a parameter (name compared case-insensitively); a repeated parameter is an error.
@@ -129,48 +138,142 @@ impl Query {
             .filter(|(k, _)| k.eq_ignore_ascii_case(name));
         let first = found.next().map(|(_, v)| v.as_str());
         if found.next().is_some() {
-            return Err(ScimError::invalid_value(format!(
-                "query parameter {name} given more than once"
-            )));
+            return Err(parameter_error(
+                name,
+                format!("query parameter {name} given more than once"),
+            ));
         }
         Ok(first)
     }
 
-    /// A non-negative integer parameter: `default` when absent or not an integer (`1.5`, `1e3`),
-    /// `0` when negative, saturated when larger than the machine can count.
-    pub fn number(&self, name: &str, default: usize) -> Result<usize, ScimError> {
-        match self.get(name)? {
-            None | Some("") => Ok(default),
-            Some(v) => match v.trim().parse::<i64>() {
-                Ok(n) if n < 0 => Ok(0),
-                Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
-                Err(_) if v.trim().bytes().all(|b| b.is_ascii_digit()) => Ok(usize::MAX),
-                Err(_) if v.trim().parse::<f64>().is_ok() => Ok(default),
-                Err(_) => Err(ScimError::invalid_value(format!(
-                    "{name} must be an integer, got {v:?}"
-                ))),
-            },
+    /// The `filter` parameter: absent is `None`, present but blank is `400 invalidFilter`.
+    pub fn filter(&self) -> Result<Option<&str>, ScimError> {
+        match self.get("filter")? {
+            Some(text) if text.trim().is_empty() => Err(empty_filter()),
+            other => Ok(other),
         }
     }
+
+    /// A non-negative integer parameter (surrounding spaces allowed): `default` when absent,
+    /// `0` when negative, saturated when larger than the machine can count, and `400
+    /// invalidValue` for anything that is not an integer (`""`, `1.5`, `1e3`, `abc`).
+    pub fn number(&self, name: &str, default: usize) -> Result<usize, ScimError> {
+        let Some(v) = self.get(name)? else {
+            return Ok(default);
+        };
+        let t = v.trim();
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ScimError::invalid_value(format!(
+                "{name} must be an integer, got {v:?}"
+            )));
+        }
+        Ok(match t.parse::<i64>() {
+            Ok(n) if n < 0 => 0,
+            Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Err(_) if t.starts_with('-') => 0,
+            Err(_) => usize::MAX,
+        })
+    }
+}
+
+/// `400 invalidFilter` for a filter that is present but blank.
+pub fn empty_filter() -> ScimError {
+    ScimError::invalid_filter("the filter is empty: leave it out to list every user")
+}
+
+/// A `400` about query parameter `name`: `invalidFilter` for the filter, `invalidValue` otherwise.
+fn parameter_error(name: &str, detail: String) -> ScimError {
+    if name.eq_ignore_ascii_case("filter") {
+        ScimError::invalid_filter(detail)
+    } else {
+        ScimError::invalid_value(detail)
+    }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component; `None` when the bytes are not UTF-8.
+fn decode(component: &str) -> Option<String> {
+    let spaced = component.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn query(raw: &str) -> Query {
+        Query::parse(raw).unwrap()
+    }
+
+    fn scim_type(e: ScimError) -> &'static str {
+        e.scim_type.map_or("", |t| t.as_str())
+    }
+
     #[test]
     fn query_decodes_plus_and_percent() {
-        let q = Query::parse("filter=userName+eq+%22a%40b.c%22&Count=5");
+        let q = query("filter=userName+eq+%22a%40b.c%22&Count=5");
         assert_eq!(q.get("filter").unwrap(), Some("userName eq \"a@b.c\""));
         assert_eq!(q.number("count", 100).unwrap(), 5);
         assert_eq!(q.number("startIndex", 1).unwrap(), 1);
+        assert_eq!(query("count=%205%20").number("count", 1).unwrap(), 5);
     }
 
     #[test]
     fn query_rejects_repeats_and_garbage_numbers() {
-        assert!(Query::parse("count=1&count=2").get("count").is_err());
-        assert!(Query::parse("count=abc").number("count", 1).is_err());
-        assert_eq!(Query::parse("count=-4").number("count", 1).unwrap(), 0);
+        assert!(query("count=1&count=2").get("count").is_err());
+        assert_eq!(query("count=-4").number("count", 1).unwrap(), 0);
+        assert_eq!(
+            query("count=-99999999999999999999")
+                .number("count", 1)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            query("count=99999999999999999999")
+                .number("count", 1)
+                .unwrap(),
+            usize::MAX
+        );
+        for raw in [
+            "count=abc",
+            "count=",
+            "count=1.5",
+            "count=1e3",
+            "count=--1",
+            "count=-",
+            "count=%00",
+        ] {
+            let e = query(raw).number("count", 1).unwrap_err();
+            assert_eq!(scim_type(e), "invalidValue", "{raw}");
+        }
+    }
+
+    #[test]
+    fn filter_must_be_single_and_not_blank() {
+        for raw in ["filter=", "filter=+", "filter=%20%09"] {
+            assert_eq!(
+                scim_type(query(raw).filter().unwrap_err()),
+                "invalidFilter",
+                "{raw}"
+            );
+        }
+        let repeated = query("filter=a+pr&FILTER=b+pr").filter().unwrap_err();
+        assert_eq!(scim_type(repeated), "invalidFilter");
+        assert_eq!(query("count=1").filter().unwrap(), None);
+    }
+
+    #[test]
+    fn non_utf8_decoding_is_refused() {
+        let e = Query::parse("filter=userName+eq+%22%FF%22").unwrap_err();
+        assert_eq!(scim_type(e), "invalidFilter");
+        let e = Query::parse("attributes=%C0%AF").unwrap_err();
+        assert_eq!(scim_type(e), "invalidValue");
+        let e = Query::parse("%FF=1").unwrap_err();
+        assert_eq!(scim_type(e), "invalidValue");
+        assert_eq!(query("x=%E2%82%AC").get("x").unwrap(), Some("\u{20ac}"));
     }
 
     #[test]

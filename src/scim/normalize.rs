@@ -76,8 +76,31 @@ pub(crate) enum ReadOnly {
 /// `400 invalidValue`.
 pub fn normalize_user(input: &Value) -> Result<Value, ScimError> {
     let user = normalize_with(input, ReadOnly::Drop)?;
-    check_required(&user)?;
+    check_invariants(&user)?;
     Ok(user)
+}
+
+/// Fails with `400 invalidSyntax` unless a User body sent by a client (POST, PUT) has `schemas`
+/// naming the core User schema (RFC 7643 §3: `schemas` is required and lists the resource's core
+/// schema). URNs and the key compare case-insensitively.
+pub fn check_core_schema(input: &Value) -> Result<(), ScimError> {
+    let schemas = input.as_object().and_then(|o| {
+        o.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("schemas"))
+            .map(|(_, v)| v)
+    });
+    let names_core = schemas.and_then(Value::as_array).is_some_and(|list| {
+        list.iter()
+            .filter_map(Value::as_str)
+            .any(|s| s.eq_ignore_ascii_case(USER_SCHEMA))
+    });
+    if names_core {
+        return Ok(());
+    }
+    Err(ScimError::invalid_syntax(match schemas {
+        None => format!("'schemas' is required and must list {USER_SCHEMA}"),
+        Some(_) => format!("'schemas' must be an array that lists {USER_SCHEMA}"),
+    }))
 }
 
 /// Coerces one value to the type an attribute definition expects (shared by normalize and patch).
@@ -97,6 +120,37 @@ pub(crate) fn normalize_with(input: &Value, read_only: ReadOnly) -> Result<Value
         draft.take(key, value, read_only)?;
     }
     Ok(draft.finish())
+}
+
+/// The checks a User written by a client must pass as a whole: [`check_required`] and
+/// [`check_single_primary`].
+pub(crate) fn check_invariants(user: &Value) -> Result<(), ScimError> {
+    check_required(user)?;
+    check_single_primary(user)
+}
+
+/// Fails with `400 invalidValue` when one multi-valued attribute has more than one element with
+/// `primary: true` (RFC 7643 §2.4: "the primary attribute value true MUST appear no more than
+/// once").
+pub(crate) fn check_single_primary(user: &Value) -> Result<(), ScimError> {
+    for def in USER.attributes.iter().filter(|d| d.multi_valued) {
+        let primaries = user
+            .get(def.name)
+            .and_then(Value::as_array)
+            .map_or(0, |items| items.iter().filter(|i| is_primary(i)).count());
+        if primaries > 1 {
+            return Err(ScimError::invalid_value(format!(
+                "'{}' has {primaries} elements with primary true; at most one may be primary",
+                def.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// True for an element of a multi-valued attribute marked `primary: true`.
+pub(crate) fn is_primary(element: &Value) -> bool {
+    element.get("primary") == Some(&Value::Bool(true))
 }
 
 /// Fails with `400 invalidValue` when a required attribute (`userName`) is missing.
@@ -331,8 +385,9 @@ pub(crate) fn coerce_at(
     }
 }
 
-/// A multi-valued attribute: an array, a single object (wrapped) or a JSON-encoded string (Entra's
-/// `roles`). Unset elements are dropped.
+/// A multi-valued attribute: an array, or a string holding a JSON array or object (Entra's
+/// `roles`). A bare object or scalar is `400 invalidValue` (RFC 7643 §2.4: multi-valued attributes
+/// are arrays). Unset elements are dropped.
 fn coerce_multi(
     def: &'static AttrDef,
     raw: &Value,
@@ -346,7 +401,11 @@ fn coerce_multi(
             _ if def.ty == AttrType::Complex => return Err(not_complex(label)),
             _ => vec![raw.clone()],
         },
-        other => vec![other.clone()],
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "'{label}' is multi-valued: send an array of values"
+            )))
+        }
     };
     let mut out = Vec::with_capacity(items.len());
     for item in &items {
@@ -704,9 +763,48 @@ mod tests {
     }
 
     #[test]
-    fn single_object_is_wrapped_for_multi_valued() {
-        let out = norm(json!({"userName": "a", "emails": {"value": "x", "type": "work"}}));
+    fn multi_valued_attributes_must_be_arrays() {
+        for emails in [
+            json!({"value": "x", "type": "work"}),
+            json!(7),
+            json!(true),
+            json!("x@y"),
+        ] {
+            let e = err(json!({"userName": "a", "emails": emails}));
+            assert_eq!(scim_type(&e), "invalidValue", "{emails}");
+            assert!(e.detail.contains("emails"), "{e}");
+        }
+        let out = norm(json!({"userName": "a", "emails": [{"value": "x", "type": "work"}]}));
         assert_eq!(out["emails"], json!([{"value": "x", "type": "work"}]));
+    }
+
+    #[test]
+    fn at_most_one_primary_per_attribute() {
+        let two = json!([{"value": "x", "primary": true}, {"value": "y", "primary": "True"}]);
+        let e = err(json!({"userName": "a", "emails": two}));
+        assert_eq!(scim_type(&e), "invalidValue");
+        assert!(e.detail.contains("emails"), "{e}");
+        let one_each = norm(json!({"userName": "a",
+            "emails": [{"value": "x", "primary": true}, {"value": "y", "primary": false}],
+            "phoneNumbers": [{"value": "1", "primary": true}]}));
+        assert_eq!(one_each["emails"][0]["primary"], true);
+    }
+
+    #[test]
+    fn core_schema_must_be_named() {
+        assert!(check_core_schema(&json!({"schemas": [USER_SCHEMA], "userName": "a"})).is_ok());
+        assert!(check_core_schema(&json!({"SCHEMAS": [USER_SCHEMA.to_uppercase()]})).is_ok());
+        for body in [
+            json!({"userName": "a"}),
+            json!({"schemas": [], "userName": "a"}),
+            json!({"schemas": [ENTERPRISE_SCHEMA], "userName": "a"}),
+            json!({"schemas": USER_SCHEMA, "userName": "a"}),
+            json!({"schemas": null, "userName": "a"}),
+            json!([USER_SCHEMA]),
+        ] {
+            let e = check_core_schema(&body).unwrap_err();
+            assert_eq!(scim_type(&e), "invalidSyntax", "{body}");
+        }
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub fn apply(resource: &Value, ops: &[PatchOp]) -> Result<Value, ScimError> {
         apply_op(&mut doc, op)?;
     }
     let user = normalize::normalize_with(&doc.into_user(), ReadOnly::Keep)?;
-    normalize::check_required(&user)?;
+    normalize::check_invariants(&user)?;
     Ok(user)
 }
 
@@ -160,7 +160,11 @@ fn parse_op(op: &Value) -> Result<Vec<PatchOp>, ScimError> {
     }
     let path = match get_ci(op, "path") {
         None | Some(Value::Null) => None,
-        Some(Value::String(p)) if p.trim().is_empty() => None,
+        Some(Value::String(p)) if p.trim().is_empty() => {
+            return Err(ScimError::invalid_path(
+                "'path' is empty: leave it out to patch the resource itself",
+            ))
+        }
         Some(Value::String(p)) => Some(p.trim()),
         Some(_) => return Err(ScimError::invalid_path("'path' must be a string")),
     };
@@ -324,6 +328,10 @@ fn not_multi_valued(path: &PatchPath) -> ScimError {
     ))
 }
 
+fn read_only(path: &PatchPath) -> ScimError {
+    ScimError::mutability(format!("'{}' is read-only", path.label()))
+}
+
 fn missing_value() -> ScimError {
     ScimError::invalid_value("add and replace operations need a 'value'")
 }
@@ -369,10 +377,7 @@ fn apply_op(doc: &mut Doc, op: &PatchOp) -> Result<(), ScimError> {
         (None, kind) => apply_pathless(doc, kind, op.value.as_ref().ok_or_else(missing_value)?),
         (Some(path), kind) => {
             if path.is_read_only() {
-                return Err(ScimError::mutability(format!(
-                    "'{}' is read-only",
-                    path.label()
-                )));
+                return Err(read_only(path));
             }
             match (kind, op.value.as_ref()) {
                 (OpKind::Remove, value) => remove(doc, path, value),
@@ -385,7 +390,8 @@ fn apply_op(doc: &mut Doc, op: &PatchOp) -> Result<(), ScimError> {
 
 /// An add or replace without a path: each key of the value object is applied as its own operation
 /// (plain, dotted, URN-qualified or filtered keys, or a schema URN with an object of attributes).
-/// Read-only keys are ignored, as on create and replace.
+/// A read-only key (`id`, `meta`, `groups`) is `400 mutability`, as it is with a path (RFC 7644
+/// §3.5.2: a PATCH may not modify read-only attributes).
 fn apply_pathless(doc: &mut Doc, kind: OpKind, value: &Value) -> Result<(), ScimError> {
     let attrs = value.as_object().ok_or_else(|| {
         ScimError::invalid_value("an add or replace without 'path' needs an object value")
@@ -405,7 +411,7 @@ fn pathless_key(doc: &mut Doc, kind: OpKind, key: &str, value: &Value) -> Result
     }
     let path = parse_path(key)?;
     if path.is_read_only() {
-        return Ok(());
+        return Err(read_only(&path));
     }
     set(doc, &path, kind, value)
 }
@@ -445,7 +451,7 @@ fn pathless_schema(
 fn set(doc: &mut Doc, path: &PatchPath, kind: OpKind, value: &Value) -> Result<(), ScimError> {
     let attr = path.attr.attr;
     match (&path.filter, path.sub) {
-        (Some(filter), sub) => set_filtered(doc, path, filter, sub, value),
+        (Some(filter), _) => set_filtered(doc, path, filter, kind, value),
         (None, Some(sub)) => set_sub(doc, path, sub, value),
         (None, None) if attr.multi_valued => set_multi(doc, path, kind, value),
         (None, None) if attr.ty == AttrType::Complex => merge_complex(doc, path, value),
@@ -511,57 +517,102 @@ fn set_multi(
     let home = doc.home(path.attr.home);
     let merged = match kind {
         OpKind::Replace => items,
-        _ => items
-            .into_iter()
-            .fold(take_array(home, attr.name), |mut acc, item| {
+        _ => {
+            let current = take_array(home, attr.name);
+            let kept = current.len();
+            let mut merged = items.into_iter().fold(current, |mut acc, item| {
                 if !acc.iter().any(|have| contains(have, &item)) {
                     acc.push(item);
                 }
                 acc
-            }),
+            });
+            demote_others(&mut merged, |i| i >= kept);
+            merged
+        }
     };
     put_array(home, attr.name, merged);
     Ok(())
 }
 
-/// `emails[type eq "work"]` or `emails[type eq "work"].value`: updates every matching element, or
-/// (add and replace alike, as Entra expects) creates one from the filter's `eq` constraints when
-/// none matches. An unset value without sub-attribute removes the matching elements.
+/// RFC 7644 §3.5.2: an operation that makes an element primary sets `primary` to false on every
+/// other element. `written` tells the elements the operation wrote.
+fn demote_others(items: &mut [Value], written: impl Fn(usize) -> bool) {
+    let promoted = items
+        .iter()
+        .enumerate()
+        .any(|(i, item)| written(i) && normalize::is_primary(item));
+    if !promoted {
+        return;
+    }
+    for (i, item) in items.iter_mut().enumerate() {
+        if let (false, Value::Object(element)) = (written(i), item) {
+            if element.contains_key("primary") {
+                element.insert("primary".into(), Value::Bool(false));
+            }
+        }
+    }
+}
+
+/// `emails[type eq "work"]` or `emails[type eq "work"].value`: updates every matching element.
+/// When none matches, `add` creates one from the filter's `eq` constraints; `replace` is `400
+/// noTarget` (RFC 7644 §3.5.2.3) except in the shape Entra uses to fill a typed slot
+/// ([`fills_typed_slot`]), which creates the element too. An unset value without
+/// sub-attribute removes the matching elements. Making an element primary demotes the others.
 fn set_filtered(
     doc: &mut Doc,
     path: &PatchPath,
     filter: &Filter,
-    sub: Option<&'static AttrDef>,
+    kind: OpKind,
     value: &Value,
 ) -> Result<(), ScimError> {
     let attr = path.attr.attr;
     if !attr.multi_valued {
         return Err(not_multi_valued(path));
     }
-    let label = path.label();
+    let (label, sub) = (path.label(), path.sub);
     let home = doc.home(path.attr.home);
     let mut items = take_array(home, attr.name);
     if sub.is_none() && is_unset(value) {
         items.retain(|item| !matches_element(filter, item));
     } else {
-        let mut hit = false;
-        for item in items.iter_mut() {
-            if !matches_element(filter, item) {
-                continue;
-            }
-            if let Value::Object(element) = item {
+        let mut written = vec![false; items.len()];
+        for (item, hit) in items.iter_mut().zip(written.iter_mut()) {
+            if let (true, Value::Object(element)) = (matches_element(filter, item), item) {
                 update_element(element, attr, sub, value, &label)?;
-                hit = true;
+                *hit = true;
             }
         }
-        if !hit && !is_unset(value) {
-            let element = new_element(attr, filter, sub, value, &label)?;
-            items.push(Value::Object(element));
+        if !written.contains(&true) && !is_unset(value) {
+            if kind == OpKind::Replace && !fills_typed_slot(filter, sub) {
+                return Err(ScimError::no_target(format!(
+                    "no element of '{label}' matches the filter of the replace"
+                )));
+            }
+            items.push(Value::Object(new_element(
+                attr, filter, sub, value, &label,
+            )?));
+            written.push(true);
         }
+        demote_others(&mut items, |i| written.get(i) == Some(&true));
     }
     items.retain(|item| !is_unset(item));
     put_array(home, attr.name, items);
     Ok(())
+}
+
+/// True for Entra's way of setting one sub-attribute of the element in a slot, which creates the
+/// element when the user has none there: `emails[type eq "work"].value`,
+/// `phoneNumbers[type eq "mobile"].value`, `addresses[type eq "work"].locality`,
+/// `roles[primary eq "True"].value`: a sub-attribute, and a filter that only pins the slot
+/// (`type`, `primary`) with `eq`, never the element's own value.
+fn fills_typed_slot(filter: &Filter, sub: Option<&'static AttrDef>) -> bool {
+    sub.is_some()
+        && eq_constraints(filter).is_some_and(|pinned| {
+            !pinned.is_empty()
+                && pinned
+                    .iter()
+                    .all(|(name, _)| matches!(*name, "type" | "primary"))
+        })
 }
 
 /// Sets one sub-attribute of an element, or merges an object value into it.
@@ -881,7 +932,7 @@ mod tests {
             json!([{"op": "add", "value": {
             ENT: {"costCenter": "CC1", "manager": "m1"},
             "emails[type eq \"home\"].value": "a@home.example",
-            "schemas": ["ignored"], "id": "ignored", "meta": {"x": 1}}}]),
+            "schemas": ["ignored"]}}]),
         );
         assert_eq!(out[ENT]["costCenter"], "CC1");
         assert_eq!(out[ENT]["manager"], json!({"value": "m1"}));
@@ -889,7 +940,6 @@ mod tests {
             out["emails"][1],
             json!({"value": "a@home.example", "type": "home"})
         );
-        assert!(out.get("id").is_none() && out.get("meta").is_none());
         let out = ok(&out, json!([{"op": "replace", "value": {ENT: null}}]));
         assert!(out.get(ENT).is_none());
         assert_eq!(out["schemas"], json!([USER_SCHEMA]));
@@ -952,9 +1002,138 @@ mod tests {
         assert_eq!(out["emails"][1], home);
         let out = ok(
             &out,
-            json!([{"op": "replace", "path": "emails", "value": {"value": "only@x"}}]),
+            json!([{"op": "replace", "path": "emails", "value": [{"value": "only@x"}]}]),
         );
         assert_eq!(out["emails"], json!([{"value": "only@x"}]));
+    }
+
+    #[test]
+    fn multi_valued_values_must_be_arrays() {
+        for op in ["add", "replace"] {
+            for value in [json!({"value": "only@x"}), json!("only@x"), json!(3)] {
+                let e = fails(
+                    &user(),
+                    json!([{"op": op, "path": "emails", "value": value}]),
+                );
+                assert_eq!(e, "invalidValue", "{op} {value}");
+                let e = fails(&user(), json!([{"op": op, "value": {"emails": value}}]));
+                assert_eq!(e, "invalidValue", "path-less {op} {value}");
+            }
+        }
+    }
+
+    #[test]
+    fn making_an_element_primary_demotes_the_others() {
+        let home = json!({"value": "a@home", "type": "home", "primary": true});
+        let out = ok(
+            &user(),
+            json!([{"op": "add", "path": "emails", "value": [home]}]),
+        );
+        assert_eq!(out["emails"][0]["primary"], false);
+        assert_eq!(out["emails"][1]["primary"], true);
+        let out = ok(
+            &out,
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].primary", "value": true}]),
+        );
+        assert_eq!(out["emails"][0]["primary"], true);
+        assert_eq!(out["emails"][1]["primary"], false);
+        let two = json!([{"value": "a@x", "primary": true}, {"value": "b@x", "primary": true}]);
+        for op in ["add", "replace"] {
+            let e = fails(&user(), json!([{"op": op, "path": "emails", "value": two}]));
+            assert_eq!(e, "invalidValue", "{op}");
+        }
+    }
+
+    #[test]
+    fn pathless_read_only_keys_are_mutability_errors() {
+        for value in [
+            json!({"id": "other"}),
+            json!({"meta": {"created": "x"}}),
+            json!({"displayName": "New", "ID": "abc"}),
+            json!({"groups": [{"value": "g"}]}),
+            json!({ENT: {"manager": {"value": "m"}}, "meta.lastModified": "x"}),
+        ] {
+            for op in ["add", "replace"] {
+                let e = fails(&user(), json!([{"op": op, "value": value}]));
+                assert_eq!(e, "mutability", "{op} {value}");
+            }
+        }
+    }
+
+    #[test]
+    fn unqualified_extension_paths_resolve_to_the_extension() {
+        let out = ok(
+            &user(),
+            json!([{"op": "Replace", "path": "department", "value": "Ops"},
+            {"op": "Add", "path": "manager", "value": "m1"},
+            {"op": "replace", "path": "EmployeeNumber", "value": "7"},
+            {"op": "replace", "value": {"costCenter": "CC", "manager.value": "m2"}}]),
+        );
+        assert_eq!(
+            out[ENT],
+            json!({"employeeNumber": "7", "costCenter": "CC", "department": "Ops", "manager": {"value": "m2"}})
+        );
+        let out = ok(&out, json!([{"op": "remove", "path": "manager"}]));
+        assert!(out[ENT].get("manager").is_none());
+        assert_eq!(
+            fails(
+                &user(),
+                json!([{"op": "add", "path": format!("{USER_SCHEMA}:department"), "value": "x"}])
+            ),
+            "invalidPath"
+        );
+    }
+
+    #[test]
+    fn empty_path_is_invalid_path() {
+        for path in ["", "  "] {
+            let e = parse_request(&body(
+                json!([{"op": "replace", "path": path, "value": {"displayName": "x"}}]),
+            ))
+            .unwrap_err();
+            assert_eq!(e.scim_type.unwrap().as_str(), "invalidPath", "{path:?}");
+        }
+    }
+
+    #[test]
+    fn replace_matching_nothing_is_no_target_unless_it_fills_a_slot() {
+        for path in [
+            "emails[type eq \"home\"]",
+            "emails[value eq \"nobody@x\"].type",
+            "emails[value eq \"nobody@x\"]",
+            "emails[type eq \"home\" and value eq \"a@x\"].display",
+            "addresses[type sw \"h\"].locality",
+        ] {
+            let value = match path.ends_with(']') {
+                true => json!({"value": "v@x", "type": "home"}),
+                false => json!("v"),
+            };
+            let e = fails(
+                &user(),
+                json!([{"op": "replace", "path": path, "value": value}]),
+            );
+            assert_eq!(e, "noTarget", "{path}");
+        }
+        for (path, field) in [
+            ("phoneNumbers[type eq \"mobile\"].value", "phoneNumbers"),
+            ("addresses[type eq \"work\"].locality", "addresses"),
+            ("emails[type eq \"home\"].display", "emails"),
+            ("roles[primary eq \"True\"].value", "roles"),
+        ] {
+            let out = ok(
+                &user(),
+                json!([{"op": "replace", "path": path, "value": "v"}]),
+            );
+            assert!(
+                out[field].as_array().is_some_and(|a| !a.is_empty()),
+                "{path}"
+            );
+        }
+        let out = ok(
+            &user(),
+            json!([{"op": "add", "path": "emails[type eq \"home\"]", "value": {"value": "h@x"}}]),
+        );
+        assert_eq!(out["emails"][1], json!({"value": "h@x", "type": "home"}));
     }
 
     #[test]

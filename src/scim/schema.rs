@@ -390,15 +390,23 @@ pub fn split_urn(path: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// The extension schemas of a User and where their attributes live.
+static EXTENSIONS: [(Home, &SchemaDef); 1] = [(Home::Enterprise, &ENTERPRISE)];
+
 /// Resolves `name` (with optional `sub`) against the User schemas. `schema` is the URN prefix if
-/// the client gave one. Unknown names give `None`.
+/// the client gave one. A name without URN is a core attribute, or else the extension attribute of
+/// that name when exactly one extension defines it (some Entra tenants send `department` or
+/// `manager` unqualified). Unknown and ambiguous names give `None`.
 pub fn resolve(schema: Option<&str>, name: &str, sub: Option<&str>) -> Option<Resolved> {
     let (home, attr) = match schema {
         Some(urn) => match canonical_schema(urn)? {
             USER_SCHEMA => (Home::Core, USER.attr(name).or_else(|| common(name))?),
             _ => (Home::Enterprise, ENTERPRISE.attr(name)?),
         },
-        None => (Home::Core, USER.attr(name).or_else(|| common(name))?),
+        None => match USER.attr(name).or_else(|| common(name)) {
+            Some(attr) => (Home::Core, attr),
+            None => only_extension_attr(&EXTENSIONS, name)?,
+        },
     };
     let sub = match sub {
         Some(s) => Some(attr.sub(s)?),
@@ -416,6 +424,18 @@ pub fn resolve_path(path: &str) -> Option<Resolved> {
         None => (rest, None),
     };
     resolve(urn, name, sub)
+}
+
+/// The attribute called `name` in `extensions` when exactly one of them defines it.
+fn only_extension_attr(
+    extensions: &[(Home, &'static SchemaDef)],
+    name: &str,
+) -> Option<(Home, &'static AttrDef)> {
+    let mut found = extensions
+        .iter()
+        .filter_map(|(home, schema)| schema.attr(name).map(|attr| (*home, attr)));
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 fn common(name: &str) -> Option<&'static AttrDef> {
@@ -452,6 +472,30 @@ mod tests {
     fn common_attributes_are_case_exact() {
         assert!(resolve_path("externalid").unwrap().leaf().case_exact);
         assert!(!resolve_path("userName").unwrap().leaf().case_exact);
+    }
+
+    #[test]
+    fn unqualified_extension_names_resolve_when_unambiguous() {
+        for (path, canonical) in [
+            ("department", "department"),
+            ("EMPLOYEENUMBER", "employeeNumber"),
+            ("manager", "manager"),
+            ("manager.value", "manager.value"),
+        ] {
+            let r = resolve_path(path).unwrap();
+            assert_eq!(r.home, Home::Enterprise, "{path}");
+            assert_eq!(r.canonical(), format!("{ENTERPRISE_SCHEMA}:{canonical}"));
+        }
+        assert_eq!(resolve_path("displayName").unwrap().home, Home::Core);
+        static OTHER: SchemaDef = SchemaDef {
+            id: "urn:example:other",
+            name: "Other",
+            description: "",
+            attributes: &[string("department", "")],
+        };
+        let both = [(Home::Enterprise, &ENTERPRISE), (Home::Core, &OTHER)];
+        assert!(only_extension_attr(&both, "department").is_none());
+        assert!(only_extension_attr(&both, "costCenter").is_some());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use super::discovery;
 use super::error::ScimError;
 use super::filter;
-use super::message::{list_response, Query, ScimRequest, ScimResponse};
-use super::normalize::normalize_user;
+use super::message::{empty_filter, list_response, Query, ScimRequest, ScimResponse};
+use super::normalize::{check_core_schema, normalize_user};
 use super::patch;
 use super::projection::Projection;
 use super::resource::{if_match_accepts, render, version};
@@ -133,6 +133,11 @@ impl ScimServer {
                 Method::DELETE => self.delete(req, tenant, id).await,
                 _ => Err(not_allowed(req, "GET, PUT, PATCH, DELETE")),
             },
+            [r, ..] if ci(r, "Bulk") => Err(ScimError::new(
+                501,
+                None,
+                "Bulk operations are not supported (see /ServiceProviderConfig): send each operation on its own",
+            )),
             [r, ..] if ci(r, "Groups") => Err(ScimError::not_found(
                 "Groups are not provisioned by this gateway: turn off 'Provision Azure Active Directory Groups'",
             )),
@@ -141,12 +146,12 @@ impl ScimServer {
     }
 
     async fn list(&self, req: &ScimRequest, tenant: &Tenant) -> Result<ScimResponse, ScimError> {
-        let q = Query::parse(&req.query);
+        let q = Query::parse(&req.query)?;
         if q.get("sortBy")?.is_some() {
             return Err(sorting_unsupported());
         }
         let search = Search {
-            filter: q.get("filter")?.map(str::to_string),
+            filter: q.filter()?.map(str::to_string),
             start: q.number("startIndex", 1)?,
             count: q.number("count", self.max_results)?,
             attributes: q.get("attributes")?.map(str::to_string),
@@ -185,8 +190,9 @@ impl ScimServer {
         s: Search,
     ) -> Result<ScimResponse, ScimError> {
         let filter = match s.filter.as_deref() {
-            Some(text) if !text.trim().is_empty() => Some(filter::parse(text)?),
-            _ => None,
+            Some(text) if text.trim().is_empty() => return Err(empty_filter()),
+            Some(text) => Some(filter::parse(text)?),
+            None => None,
         };
         let start = s.start.max(1);
         let count = s.count.min(self.max_results);
@@ -212,7 +218,7 @@ impl ScimServer {
         tenant: &Tenant,
         id: &str,
     ) -> Result<ScimResponse, ScimError> {
-        let q = Query::parse(&req.query);
+        let q = Query::parse(&req.query)?;
         let projection = Projection::parse(q.get("attributes")?, q.get("excludedAttributes")?)?;
         let user = self
             .directory
@@ -228,7 +234,7 @@ impl ScimServer {
         tenant: &Tenant,
         now: &str,
     ) -> Result<ScimResponse, ScimError> {
-        let resource = normalize_user(&json_body(req)?)?;
+        let resource = user_body(req)?;
         let user_name = resource
             .get("userName")
             .and_then(Value::as_str)
@@ -254,7 +260,7 @@ impl ScimServer {
         id: &str,
         now: &str,
     ) -> Result<ScimResponse, ScimError> {
-        let resource = normalize_user(&json_body(req)?)?;
+        let resource = user_body(req)?;
         if resource.get("userName").and_then(Value::as_str).is_none() {
             return Err(ScimError::invalid_value("userName is required"));
         }
@@ -407,6 +413,13 @@ fn json_body(req: &ScimRequest) -> Result<Value, ScimError> {
     crate::guard::body::scan_json(&req.body, usize::MAX)
         .map(|scan| scan.value)
         .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+}
+
+/// The normalised User of a POST or PUT body, which must name the core schema in `schemas`.
+fn user_body(req: &ScimRequest) -> Result<Value, ScimError> {
+    let body = json_body(req)?;
+    check_core_schema(&body)?;
+    normalize_user(&body)
 }
 
 /// Drops `password`: the gateway never stores it and the User schema it serves has none.

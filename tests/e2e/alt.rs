@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// The alt backend's API key, in `SCIMGATE_ALT_API_KEY`; every test uses the same value.
 const ALT_API_KEY: &str = "alt-e2e-api-key";
 /// The backend's name of tenant `globex`.
-const ORG: &str = "globex-org";
+pub(super) const ORG: &str = "globex-org";
 const CREATE: &str = "POST /v1/orgs/{org}/accounts";
 const LIST: &str = "GET /v1/orgs/{org}/accounts";
 const DELETE: &str = "DELETE /v1/orgs/{org}/accounts/{id}";
@@ -27,11 +27,19 @@ fn alt_gateway() -> (Gateway, AltBackend) {
 }
 
 /// Like [`alt_gateway`], with `adjust` applied to the config last.
-fn alt_gateway_with(adjust: impl FnOnce(&mut Config)) -> (Gateway, AltBackend) {
+pub(super) fn alt_gateway_with(adjust: impl FnOnce(&mut Config)) -> (Gateway, AltBackend) {
+    alt_gateway_from(include_str!("../fixtures/alt.toml"), adjust)
+}
+
+/// Like [`alt_gateway_with`], with the config file's text given (`tests/fixtures/alt.toml` with
+/// changes).
+pub(super) fn alt_gateway_from(
+    toml: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> (Gateway, AltBackend) {
     std::env::set_var("SCIMGATE_ALT_API_KEY", ALT_API_KEY);
     let backend = AltBackend::new(ALT_API_KEY);
-    let text = include_str!("../fixtures/alt.toml");
-    let gw = Gateway::fixture("alt.toml", text, "globex", adjust, |addr| {
+    let gw = Gateway::fixture("alt.toml", toml, "globex", adjust, |addr| {
         backend.service(addr)
     });
     (gw, backend)

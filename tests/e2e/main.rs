@@ -28,6 +28,7 @@ mod replace_backend;
 #[path = "../support/rough_upstream.rs"]
 mod rough_upstream;
 mod scenarios;
+mod scim_input;
 mod shapes;
 #[path = "../support/shapes_backend.rs"]
 mod shapes_backend;

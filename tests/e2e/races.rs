@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use std::sync::Barrier;
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// Threads per race.
 const RACERS: usize = 20;
 
@@ -126,7 +127,7 @@ fn twenty_concurrent_creates_of_one_user_name_make_exactly_one_user() {
     let gw = Gateway::demo();
     let user = "race@acme.test";
     let replies = together(RACERS, |i| {
-        let body = json!({"userName": user, "externalId": format!("ext-{i}"),
+        let body = json!({"schemas": [CORE], "userName": user, "externalId": format!("ext-{i}"),
             "displayName": format!("Racer {i}"),
             "emails": [{"type": "work", "value": user, "primary": true}]});
         gw.scim("POST", "/Users", Some(&body))
@@ -159,8 +160,7 @@ fn concurrent_creates_differing_only_in_case_make_one_user() {
         "cAsE@rAcE.tEsT",
     ];
     let replies = together(RACERS, |i| {
-        let body =
-            json!({"userName": spellings[i % spellings.len()], "externalId": format!("ext-{i}")});
+        let body = json!({"schemas": [CORE], "userName": spellings[i % spellings.len()], "externalId": format!("ext-{i}")});
         gw.scim("POST", "/Users", Some(&body))
     });
     one_created_rest_conflict(&replies);
@@ -174,7 +174,7 @@ fn concurrent_patches_of_one_user_lose_no_update() {
     let user = "patched@acme.test";
     let id = create(
         &gw,
-        &json!({"userName": user, "emails": [{"type": "work", "value": user, "primary": true}]}),
+        &json!({"schemas": [CORE], "userName": user, "emails": [{"type": "work", "value": user, "primary": true}]}),
     )["id"]
         .as_str()
         .expect("id")
@@ -263,7 +263,7 @@ fn if_match_guards_put_patch_and_delete() {
     let r = gw.scim(
         "POST",
         "/Users",
-        Some(&json!({"userName": user, "displayName": "One"})),
+        Some(&json!({"schemas": [CORE], "userName": user, "displayName": "One"})),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let e1 = etag(&r);
@@ -280,7 +280,7 @@ fn if_match_guards_put_patch_and_delete() {
     let current = gw.scim("GET", &path, None).json();
 
     // Stale: 412 with an error body, and nothing changes.
-    let put = json!({"userName": user, "displayName": "Stale"});
+    let put = json!({"schemas": [CORE], "userName": user, "displayName": "Stale"});
     assert_scim_error(&conditional(&gw, "PUT", &path, &e1, Some(&put)), 412, None);
     assert_scim_error(
         &conditional(&gw, "PATCH", &path, &e1, Some(&rename("Stale"))),
@@ -311,7 +311,7 @@ fn if_match_guards_put_patch_and_delete() {
         "PUT",
         &path,
         &e3,
-        Some(&json!({"userName": user, "displayName": "Four"})),
+        Some(&json!({"schemas": [CORE], "userName": user, "displayName": "Four"})),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let e4 = etag(&r);
@@ -342,7 +342,7 @@ fn conditional_patches_racing_on_one_etag_let_exactly_one_through() {
     let r = gw.scim(
         "POST",
         "/Users",
-        Some(&json!({"userName": "cas@acme.test"})),
+        Some(&json!({"schemas": [CORE], "userName": "cas@acme.test"})),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let tag = etag(&r);
@@ -372,7 +372,7 @@ fn conditional_patches_racing_on_one_etag_let_exactly_one_through() {
 fn a_create_retried_after_success_is_409_not_a_duplicate() {
     let gw = Gateway::demo();
     let user = "retry@acme.test";
-    let body = json!({"userName": user, "externalId": "ext-retry", "displayName": "Retry",
+    let body = json!({"schemas": [CORE], "userName": user, "externalId": "ext-retry", "displayName": "Retry",
         "emails": [{"type": "work", "value": user, "primary": true}]});
     let created = create(&gw, &body);
     for _ in 0..3 {
@@ -396,7 +396,10 @@ fn a_create_retried_after_success_is_409_not_a_duplicate() {
 #[test]
 fn concurrent_deletes_of_one_user_succeed_once() {
     let gw = Gateway::demo();
-    let created = create(&gw, &json!({"userName": "doomed@acme.test"}));
+    let created = create(
+        &gw,
+        &json!({"schemas": [CORE], "userName": "doomed@acme.test"}),
+    );
     let path = format!("/Users/{}", created["id"].as_str().expect("id"));
     let replies = together(RACERS, |_| gw.scim("DELETE", &path, None));
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
@@ -420,7 +423,7 @@ fn racing_activation_flips_leave_scim_and_the_backend_in_agreement() {
     let gw = Gateway::demo();
     let created = create(
         &gw,
-        &json!({"userName": "flip@acme.test", "displayName": "Start"}),
+        &json!({"schemas": [CORE], "userName": "flip@acme.test", "displayName": "Start"}),
     );
     let id = created["id"].as_str().expect("id").to_string();
     let path = format!("/Users/{id}");

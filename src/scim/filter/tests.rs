@@ -1228,3 +1228,19 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+/// Some Entra tenants send extension attributes unqualified; they resolve to the only schema that
+/// defines them, while a core URN in front still rejects them.
+#[test]
+fn unqualified_extension_attributes_resolve_to_the_extension() {
+    let user = entra_user();
+    assert_eq!(
+        parsed(r#"department eq "Sales""#),
+        format!(r#"{ENT}:department eq "Sales""#)
+    );
+    assert!(eval(r#"department eq "sales""#, &user));
+    assert!(eval(r#"employeeNumber eq "701984""#, &user));
+    assert!(eval(&format!(r#"manager.value eq "{MANAGER_ID}""#), &user));
+    assert!(!eval(r#"costCenter pr"#, &user));
+    assert_invalid_filter(&rejected(&format!("{CORE}:department pr")));
+}
