@@ -10,6 +10,7 @@ mod backend_auth;
 mod backend_tls;
 mod bypass;
 mod crash;
+mod docs;
 mod entra;
 mod guard;
 mod harness;
