@@ -1066,6 +1066,23 @@ fn body_attempts() -> Vec<Attempt> {
             form,
             b"first_name=x&email=pwned%40evil.test",
         ),
+        // The demo service, like many legacy frameworks, parses JSON whatever the label says.
+        patch("JSON body labelled as a form", form, email.as_bytes()),
+        patch(
+            "JSON profile labelled as a form; charset=utf-8",
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            profile_json().as_bytes(),
+        ),
+        patch(
+            "JSON body after blank lines, labelled as a form",
+            form,
+            format!("\r\n\t {email}").as_bytes(),
+        ),
+        patch(
+            "JSON body labelled as a form, duplicate keys",
+            form,
+            format!(r#"{{"email":"bob@acme.test","email":"{PWNED}"}}"#).as_bytes(),
+        ),
         Attempt::req(
             "Content-Encoding: gzip (real gzip)",
             Req::new("PATCH", "/api/users/{ID}")
@@ -1609,6 +1626,14 @@ fn bypass_positive_controls() {
         Req::new("PATCH", "/api/users/{ID}").json(r#"{"first_name":"Robert"}"#),
         200,
         "bob's profile update without email",
+    );
+    bob_ok(
+        Req::new("PATCH", "/api/users/{ID}").body(
+            Some("application/x-www-form-urlencoded"),
+            r#"{"first_name":"Rob"}"#,
+        ),
+        200,
+        "bob's profile update without email, JSON labelled as a form",
     );
     bob_ok(
         Req::new("PUT", "/api/me/password").json("{PW_JSON}"),
