@@ -6,7 +6,7 @@ use crate::backend::client::{CallError, Request};
 use crate::guard::gate::{Guard, Head, Plan, Refusal};
 use crate::http_io::{self, BodyError};
 use pingora::proxy::Session;
-use pingora::{Error, ErrorType, Result};
+use pingora::Result;
 use serde_json::json;
 
 /// Runs the guard; `Ok(false)` lets pingora proxy the request unchanged.
@@ -61,7 +61,13 @@ pub async fn check(session: &mut Session, ctx: &mut RequestCtx, guard: &Guard) -
             return refuse(session, ctx, Refusal::new(413, "too_large", message.into())).await;
         }
         Ok(Err(BodyError::Unreadable)) => {
-            return Err(Error::explain(ErrorType::ReadError, "guarded request body"))
+            let message = "the request body's framing is malformed (or the body was cut off)";
+            return refuse(
+                session,
+                ctx,
+                Refusal::new(400, "malformed_body", message.into()),
+            )
+            .await;
         }
         Err(_) => {
             let message = format!("the request body did not arrive within {deadline:?}");
