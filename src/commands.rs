@@ -206,10 +206,15 @@ pub fn token_new(tenant: &str) -> String {
 mod tests {
     use super::*;
 
-    /// `conf/demo.toml` with JWT identity; its secrets named by variables no test sets.
+    /// `conf/demo.toml` with JWT identity and a tenant credential; its secrets named by
+    /// variables no test sets.
     fn config_naming_unset_secrets() -> String {
         DEMO_CONFIG
             .replace(DEMO_SERVICE_TOKEN_ENV, "SCIMGATE_TEST_UNSET_BACKEND_TOKEN")
+            .replace(
+                "backend = \"acme\"\n",
+                "backend = \"acme\"\n[tenants.auth]\ntype = \"basic\"\nuser_env = \"SCIMGATE_TEST_UNSET_TENANT_USER\"\npassword_env = \"SCIMGATE_TEST_UNSET_TENANT_PASSWORD\"\n",
+            )
             .replace(
                 "source = \"whoami\"\nwhoami = { method = \"GET\", path = \"/api/me\" }\nid_field = \"id\"\ntenant_field = \"team\"\ncache_seconds = 30\n",
                 "source = \"jwt\"\njwt_secret_env = \"SCIMGATE_TEST_UNSET_JWT_SECRET\"\n",
@@ -223,10 +228,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("gw.toml");
         let text = config_naming_unset_secrets();
-        assert!(
-            text.contains("SCIMGATE_TEST_UNSET_JWT_SECRET"),
-            "the demo's identity moved"
-        );
+        for var in [
+            "SCIMGATE_TEST_UNSET_JWT_SECRET",
+            "SCIMGATE_TEST_UNSET_TENANT_USER",
+        ] {
+            assert!(text.contains(var), "conf/demo.toml changed shape: no {var}");
+        }
         std::fs::write(&path, &text).expect("write config");
         let report = check(&path).expect("still a valid config");
         let at = |var: &str| {
@@ -242,6 +249,11 @@ mod tests {
             (
                 "SCIMGATE_TEST_UNSET_BACKEND_TOKEN",
                 "backend.auth.token_env",
+            ),
+            ("SCIMGATE_TEST_UNSET_TENANT_USER", "tenants.auth.user_env"),
+            (
+                "SCIMGATE_TEST_UNSET_TENANT_PASSWORD",
+                "tenants.auth.password_env",
             ),
             (
                 "SCIMGATE_TEST_UNSET_JWT_SECRET",
