@@ -1559,8 +1559,8 @@ fn header_attempts() -> Vec<Attempt> {
 // ---------------------------------------------------------------------------------------------
 
 /// Chunked bodies carrying `data` whose framing no strict reader accepts: chunk sizes that
-/// overflow, carry a prefix, a sign or whitespace, or are followed by junk or a bare LF, and
-/// data longer than its chunk.
+/// overflow, carry a prefix, a sign or whitespace, or are followed by junk or a bare LF, data
+/// longer than its chunk, and a broken size after a well-formed chunk holding all the data.
 fn malformed_chunked(data: &str) -> Vec<(&'static str, String)> {
     let n = data.len();
     let end = "\r\n0\r\n\r\n";
@@ -1579,6 +1579,14 @@ fn malformed_chunked(data: &str) -> Vec<(&'static str, String)> {
         (
             "data longer than its chunk",
             format!("{:x}\r\n{data}{end}", n - 3),
+        ),
+        (
+            "junk size after a whole chunk",
+            format!("{n:x}\r\n{data}\r\nzz\r\n\r\n"),
+        ),
+        (
+            "overflowing size after a whole chunk",
+            format!("{n:x}\r\n{data}\r\n{}\r\nxx{end}", "f".repeat(17)),
         ),
     ]
 }
