@@ -1122,6 +1122,8 @@ mod tests {
         fn prop_json_never_panics(b in prop::collection::vec(any::<u8>(), 0..64)) {
             let _ = scan_json(&b, CAP);
             let _ = scan_form(&b, CAP);
+            let _ = readings(BodyKind::Json, &b, CAP);
+            let _ = readings(BodyKind::Form, &b, CAP);
         }
 
         /// The scanner accepts exactly what serde_json accepts, for objects without escaped
