@@ -25,7 +25,7 @@ pub struct App {
     /// The backend: where the gateway's own calls and proxied traffic go.
     pub upstream: Arc<UpstreamPeer>,
     /// The self-service guard, when configured.
-    pub guard: Option<Guard>,
+    pub guard: Option<Arc<Guard>>,
     /// Metrics, provisioning log and limiter (shared by every config version).
     pub telemetry: Arc<Telemetry>,
 }
@@ -69,12 +69,12 @@ impl App {
                 .filter(|t| config.keyring_has_tenant(&t.name))
                 .map(|t| t.name.clone())
                 .collect();
-            Guard::new(
+            Arc::new(Guard::new(
                 settings,
                 config.tenants.clone(),
                 scim_tenants,
                 directory.clone(),
-            )
+            ))
         });
         Ok(App {
             config,

@@ -161,20 +161,23 @@ fn run_dir(config: &Config) -> PathBuf {
     std::path::absolute(&dir).unwrap_or(dir)
 }
 
-/// `scimgate check --config FILE`: validates and reports; `Ok` only when valid.
+/// `scimgate check --config FILE`: validates and reports; `Ok` only when valid. A valid file
+/// whose secrets are missing from this environment (an environment variable it names is unset
+/// or empty) is still valid, but each such variable gets a warning at its position: `run` in
+/// this environment would fail the first request that needs it.
 pub fn check(path: &Path) -> Result<String, String> {
     let config = config::load(path).map_err(|e| e.to_string())?;
     let mut notes = vec![format!("{}: ok", path.display())];
-    let b = &config.backend;
-    for var in b
-        .auth
-        .iter()
-        .chain(b.tenant_auth.values())
-        .flat_map(|a| a.env_vars())
-    {
-        if std::env::var_os(var).is_none() {
+    for var in &config.env_vars {
+        if std::env::var_os(&var.name).is_none_or(|v| v.is_empty()) {
             notes.push(format!(
-                "note: {var} is not set in this environment; `run` needs it"
+                "{}:{}:{}: warning: {} names {}, which is not set in this environment; \
+                 `run` here would fail every request that needs it",
+                path.display(),
+                var.line,
+                var.column,
+                var.setting,
+                var.name
             ));
         }
     }
@@ -197,4 +200,93 @@ pub fn token_new(tenant: &str) -> String {
          Add this line to the [[tenants]] entry named {tenant:?} (keys = [ ... ]), then reload:\n\n  {}\n",
         auth::key_entry(&key)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `conf/demo.toml` with JWT identity and a tenant credential; its secrets named by
+    /// variables no test sets.
+    fn config_naming_unset_secrets() -> String {
+        DEMO_CONFIG
+            .replace(DEMO_SERVICE_TOKEN_ENV, "SCIMGATE_TEST_UNSET_BACKEND_TOKEN")
+            .replace(
+                "backend = \"acme\"\n",
+                "backend = \"acme\"\n[tenants.auth]\ntype = \"basic\"\nuser_env = \"SCIMGATE_TEST_UNSET_TENANT_USER\"\npassword_env = \"SCIMGATE_TEST_UNSET_TENANT_PASSWORD\"\n",
+            )
+            .replace(
+                "source = \"whoami\"\nwhoami = { method = \"GET\", path = \"/api/me\" }\nid_field = \"id\"\ntenant_field = \"team\"\ncache_seconds = 30\n",
+                "source = \"jwt\"\njwt_secret_env = \"SCIMGATE_TEST_UNSET_JWT_SECRET\"\n",
+            )
+    }
+
+    /// Every secret the config names and this environment lacks gets a warning at the
+    /// variable's position; the file stays valid.
+    #[test]
+    fn check_warns_about_each_unset_secret_where_it_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("gw.toml");
+        let text = config_naming_unset_secrets();
+        for var in [
+            "SCIMGATE_TEST_UNSET_JWT_SECRET",
+            "SCIMGATE_TEST_UNSET_TENANT_USER",
+        ] {
+            assert!(text.contains(var), "conf/demo.toml changed shape: no {var}");
+        }
+        std::fs::write(&path, &text).expect("write config");
+        let report = check(&path).expect("still a valid config");
+        let at = |var: &str| {
+            let line = text.lines().position(|l| l.contains(var)).expect("named") + 1;
+            let column = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.find(var))
+                .expect("named");
+            format!("{}:{line}:{}: warning:", path.display(), column)
+        };
+        for (var, setting) in [
+            (
+                "SCIMGATE_TEST_UNSET_BACKEND_TOKEN",
+                "backend.auth.token_env",
+            ),
+            ("SCIMGATE_TEST_UNSET_TENANT_USER", "tenants.auth.user_env"),
+            (
+                "SCIMGATE_TEST_UNSET_TENANT_PASSWORD",
+                "tenants.auth.password_env",
+            ),
+            (
+                "SCIMGATE_TEST_UNSET_JWT_SECRET",
+                "guard.identity.jwt_secret_env",
+            ),
+        ] {
+            let line = report
+                .lines()
+                .find(|l| l.contains(var))
+                .unwrap_or_else(|| panic!("no warning about {var}:\n{report}"));
+            assert!(line.starts_with(&at(var)), "{line}");
+            assert!(line.contains(setting), "{line}");
+        }
+        std::env::set_var("SCIMGATE_TEST_SET_JWT_SECRET", "s3cret");
+        let set = text.replace(
+            "SCIMGATE_TEST_UNSET_JWT_SECRET",
+            "SCIMGATE_TEST_SET_JWT_SECRET",
+        );
+        std::fs::write(&path, set).expect("write config");
+        let report = check(&path).expect("valid");
+        assert!(!report.contains("JWT_SECRET"), "{report}");
+    }
+
+    #[test]
+    fn an_empty_secret_variable_name_is_an_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("gw.toml");
+        let text = config_naming_unset_secrets().replace("SCIMGATE_TEST_UNSET_JWT_SECRET", "");
+        std::fs::write(&path, text).expect("write config");
+        let err = check(&path).expect_err("invalid");
+        assert!(
+            err.contains("jwt_secret_env must name an environment variable"),
+            "{err}"
+        );
+    }
 }

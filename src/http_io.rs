@@ -10,12 +10,22 @@ use pingora::proxy::Session;
 pub enum BodyError {
     /// Larger than the cap.
     TooLarge,
-    /// The client sent a broken body or went away.
+    /// The client sent a broken body (malformed chunked framing) or went away.
     Unreadable,
 }
 
-/// Reads the whole request body, refusing more than `cap` bytes.
+/// Reads the whole request body, refusing more than `cap` bytes. When the body cannot be read,
+/// where the next request on the connection would start is unknown: the connection is marked
+/// to close after the answer, so no byte after the broken framing is read as a request.
 pub async fn read_body(session: &mut Session, cap: usize) -> Result<Bytes, BodyError> {
+    let read = read_whole_body(session, cap).await;
+    if read == Err(BodyError::Unreadable) {
+        session.set_keepalive(None);
+    }
+    read
+}
+
+async fn read_whole_body(session: &mut Session, cap: usize) -> Result<Bytes, BodyError> {
     let declared = session
         .req_header()
         .headers

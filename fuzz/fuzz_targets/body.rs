@@ -1,11 +1,12 @@
 //! The strict body scanner every SCIM write and guarded request goes through
-//! (`guard::body::scan_json`, `scan_form`): never panics or overflows the stack, and accepts only
-//! what serde_json also reads as one object.
+//! (`guard::body::scan_json`, `scan_form`, and `readings`, every reading of a guarded body):
+//! never panics or overflows the stack, and accepts only what serde_json also reads as one
+//! object.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use scimgate::guard::body::{scan_form, scan_json};
+use scimgate::guard::body::{readings, scan_form, scan_json, BodyKind};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(scan) = scan_json(data, 1 << 20) {
@@ -14,4 +15,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again, scan.value);
     }
     let _ = scan_form(data, 1 << 20);
+    for kind in [BodyKind::Json, BodyKind::Form] {
+        let _ = readings(kind, data, 1 << 20);
+    }
 });

@@ -380,7 +380,7 @@ pub struct IdentityFile {
     #[serde(default)]
     pub claim: Option<String>,
     #[serde(default)]
-    pub jwt_secret_env: Option<String>,
+    pub jwt_secret_env: Option<Spanned<String>>,
     #[serde(default)]
     pub whoami: Option<OperationFile>,
     #[serde(default)]

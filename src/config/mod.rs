@@ -39,6 +39,9 @@ pub struct Config {
     pub guard: Option<GuardSettings>,
     /// How proxied traffic is carried.
     pub proxy: ProxySettings,
+    /// Every environment variable the file names, in file order (`scimgate check` warns about
+    /// the unset ones).
+    pub env_vars: Vec<EnvVarUse>,
 }
 
 impl Config {
@@ -162,20 +165,6 @@ pub enum BackendAuth {
     OAuth(Box<OAuthSettings>),
 }
 
-impl BackendAuth {
-    /// Every environment variable the credential reads.
-    pub fn env_vars(&self) -> Vec<&str> {
-        match self {
-            BackendAuth::Header(h) => vec![h.token_env.as_str()],
-            BackendAuth::Basic {
-                user_env,
-                password_env,
-            } => vec![user_env.as_str(), password_env.as_str()],
-            BackendAuth::OAuth(o) => vec![o.client_secret_env.as_str()],
-        }
-    }
-}
-
 /// A fixed secret sent in a header: header name, optional scheme word, and the environment
 /// variable that holds the secret.
 #[derive(Debug, Clone)]
@@ -220,6 +209,19 @@ pub enum ClientAuth {
     Basic,
     /// Form fields `client_id` and `client_secret` (`client_secret_post`).
     Body,
+}
+
+/// An environment variable named by a setting (a secret read at run time), and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVarUse {
+    /// The variable's name.
+    pub name: String,
+    /// The setting that names it (`backend.auth.token_env`).
+    pub setting: String,
+    /// 1-based line of the name in the file.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
 }
 
 /// One problem found in a config file, with its position.

@@ -3,8 +3,8 @@
 
 use super::file::*;
 use super::{
-    AuthFailureLimit, Config, ConfigError, Problem, ProxySettings, ScimSettings, ServerSettings,
-    TlsSettings,
+    AuthFailureLimit, Config, ConfigError, EnvVarUse, Problem, ProxySettings, ScimSettings,
+    ServerSettings, TlsSettings,
 };
 use crate::auth::{ApiKey, Keyring, Tenant};
 use crate::backend::spec::*;
@@ -32,6 +32,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut v = Validator {
         text,
         problems: Vec::new(),
+        env_vars: Vec::new(),
     };
     let file: File = match toml::from_str(text) {
         Ok(f) => f,
@@ -52,13 +53,20 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
 struct Validator<'a> {
     text: &'a str,
     problems: Vec<Problem>,
+    env_vars: Vec<EnvVarUse>,
 }
 
 impl Validator<'_> {
-    fn report(&mut self, offset: usize, message: String) {
+    /// The 1-based line and column of a byte offset.
+    fn position(&self, offset: usize) -> (usize, usize) {
         let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+        (line, column)
+    }
+
+    fn report(&mut self, offset: usize, message: String) {
+        let (line, column) = self.position(offset);
         self.problems.push(Problem {
             line,
             column,
@@ -68,6 +76,23 @@ impl Validator<'_> {
 
     fn at<T>(&mut self, spanned: &Spanned<T>, message: String) {
         self.report(spanned.span().start, message);
+    }
+
+    /// A required, non-empty environment variable name given by `setting`, recorded with its
+    /// position in [`Config::env_vars`].
+    fn env_var(&mut self, name: &Spanned<String>, setting: String) -> Option<String> {
+        if name.get_ref().is_empty() {
+            self.at(name, format!("{setting} must name an environment variable"));
+            return None;
+        }
+        let (line, column) = self.position(name.span().start);
+        self.env_vars.push(EnvVarUse {
+            name: name.get_ref().clone(),
+            setting,
+            line,
+            column,
+        });
+        Some(name.get_ref().clone())
     }
 
     fn into_error(mut self, path: &Path) -> ConfigError {
@@ -104,6 +129,7 @@ impl Validator<'_> {
             users: users?,
             guard,
             proxy,
+            env_vars: std::mem::take(&mut self.env_vars),
         })
     }
 
@@ -180,10 +206,11 @@ impl Validator<'_> {
                 })
             }
             "jwt" => {
-                let Some(secret_env) = i.jwt_secret_env.clone() else {
+                let Some(name) = &i.jwt_secret_env else {
                     self.at(&i.source, "source = \"jwt\" needs `jwt_secret_env` (the variable holding the HS256 secret)".into());
                     return None;
                 };
+                let secret_env = self.env_var(name, "guard.identity.jwt_secret_env".into())?;
                 Some(IdentitySource::Jwt {
                     claim: i.claim.clone().unwrap_or_else(|| "sub".into()),
                     tenant_claim: i.tenant_claim.clone(),

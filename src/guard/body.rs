@@ -1,4 +1,4 @@
-//! Strict request-body reading for guarded routes: which bodies the guard can read at all, a validating JSON scanner that refuses duplicate and escaped keys, and form-urlencoded parsing.
+//! Strict request-body reading for guarded routes: which bodies the guard can read at all, a validating JSON scanner that refuses duplicate and escaped keys, form-urlencoded parsing, and every other reading a lenient backend could make of the same bytes.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -227,6 +227,70 @@ fn check_param(param: &str) -> Result<(), BodyReject> {
         Err(BodyReject::UnsupportedContentType(format!(
             "(parameter {param:?})"
         )))
+    }
+}
+
+/// Every reading of `body` a backend behind a guarded route could make, whatever its label says
+/// (many frameworks parse JSON whatever the `Content-Type`, some bind form pairs from any body):
+///
+/// 1. the labelled reading, strict ([`scan_body`]);
+/// 2. the JSON reading of a body that [looks like JSON](looks_like_json) but is not labelled
+///    JSON, strict too ([`scan_json`]), so a JSON body labelled as a form is checked, or
+///    refused, exactly like one labelled JSON;
+/// 3. the most lenient form reading of any non-empty body ([`form_reading`]).
+///
+/// The guard checks the keys of all of them. Labels other than JSON and form never get here:
+/// [`classify`] refuses them.
+pub fn readings(kind: BodyKind, body: &[u8], cap: usize) -> Result<Vec<BodyScan>, BodyReject> {
+    let mut out = vec![scan_body(kind, body, cap)?];
+    if body.is_empty() {
+        return Ok(out);
+    }
+    if kind != BodyKind::Json && looks_like_json(body) {
+        out.push(scan_json(body, cap)?);
+    }
+    out.push(form_reading(body));
+    Ok(out)
+}
+
+/// Whether a lenient JSON parser might read `body` as an object or array: its first byte
+/// after byte order marks, NULs (UTF-16 and UTF-32 text) and whitespace is `{` or `[`.
+pub fn looks_like_json(body: &[u8]) -> bool {
+    let rest = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    rest.iter()
+        .find(|&&b| {
+            !matches!(
+                b,
+                0 | 0xFE | 0xFF | b' ' | b'\t' | b'\n' | b'\r' | 0x0B | 0x0C
+            )
+        })
+        .is_some_and(|&b| b == b'{' || b == b'[')
+}
+
+/// The form reading the most lenient binder could make of any body: pairs split on `&` and
+/// `;`, names and values percent-decoded until nothing decodes ([`canon::lenient_decode`],
+/// `+` read as space), and each name read whole and as its parts, split at brackets and dots
+/// (`user[email]` and `user.email` also name `email`). Never fails; the value is a flat
+/// object of every name.
+pub fn form_reading(body: &[u8]) -> BodyScan {
+    let text = String::from_utf8_lossy(body);
+    let mut keys = Vec::new();
+    let mut map = Map::new();
+    for pair in text.split(['&', ';']).filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |raw: &str| canon::lenient_decode(raw.replace('+', " ").as_bytes());
+        let (name, value) = (decode(raw_name), decode(raw_value));
+        let parts = name
+            .split(['[', ']', '.'])
+            .filter(|p| !p.is_empty() && *p != name);
+        for key in std::iter::once(name.as_str()).chain(parts) {
+            map.insert(key.to_owned(), Value::String(value.clone()));
+            keys.push(key.to_owned());
+        }
+    }
+    BodyScan {
+        top_level_keys: keys,
+        value: Value::Object(map),
     }
 }
 
@@ -944,6 +1008,95 @@ mod tests {
         );
     }
 
+    /// Whether any reading of `body` labelled `kind` carries a key folding to `name`.
+    /// `Err(())` when some reading refuses the body.
+    fn any_reading_has(kind: BodyKind, body: &str, name: &str) -> Result<bool, ()> {
+        let all = readings(kind, body.as_bytes(), CAP).map_err(drop)?;
+        Ok(all.iter().any(|s| s.has_key_ci_deep(name)))
+    }
+
+    /// Every reading a lenient backend could make is checked, whatever the label: a JSON body
+    /// labelled as a form, form pairs hidden in a JSON string, nested form names.
+    #[test]
+    fn readings_table() {
+        use BodyKind::{Form, Json};
+        let cases: &[(BodyKind, &str, Result<bool, ()>)] = &[
+            (Json, r#"{"first_name":"x"}"#, Ok(false)),
+            (Json, r#"{"email":"x"}"#, Ok(true)),
+            (Form, "first_name=x", Ok(false)),
+            (Form, "email=x", Ok(true)),
+            // a JSON body labelled as a form is read as JSON too
+            (Form, r#"{"email":"x"}"#, Ok(true)),
+            (
+                Form,
+                "\r\n\t {\"first_name\":\"x\",\"email\":\"y\"}",
+                Ok(true),
+            ),
+            (Form, r#"[{"email":"x"}]"#, Err(())),
+            (Form, r#"{"email":"a","email":"b"}"#, Err(())),
+            (Form, r#"{"em\u0061il":"x"}"#, Err(())),
+            (Form, r#"{"first_name":"x"}"#, Ok(false)),
+            // form pairs inside a JSON value, for a backend that binds form pairs from any body
+            (Json, r#"{"bio":"x&email=y"}"#, Ok(true)),
+            (Json, r#"{"bio":"x;em%61il=y"}"#, Ok(true)),
+            (Json, r#"{"bio":"a.b@c.test & more"}"#, Ok(false)),
+            // nested form names, as Spring or PHP bind them
+            (Form, "user.email=x", Ok(true)),
+            (Json, r#"{"bio":"&user[email]=y"}"#, Ok(true)),
+        ];
+        for (kind, body, want) in cases {
+            assert_eq!(
+                &any_reading_has(*kind, body, "email"),
+                want,
+                "{kind:?} {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_looks_like_json() {
+        for yes in [
+            &b"{}"[..],
+            b" [1]",
+            b"\xEF\xBB\xBF{",
+            b"\xFF\xFE{\0\"\0",
+            b"\0{\0",
+            b"\x0C{",
+        ] {
+            assert!(looks_like_json(yes), "{yes:?}");
+        }
+        for no in [&b""[..], b"email={", b"\"x\"", b"1", b"a{"] {
+            assert!(!looks_like_json(no), "{no:?}");
+        }
+        let utf16: Vec<u8> = r#"{"email":"x"}"#.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert!(
+            readings(BodyKind::Form, &utf16, CAP).is_err(),
+            "UTF-16 JSON labelled as a form"
+        );
+    }
+
+    #[test]
+    fn lenient_form_reading() {
+        let r = form_reading(b"a=1;b%255Bc%255D=2&+em%61il+=x&&user[e.f]=3");
+        assert_eq!(
+            r.top_level_keys,
+            [
+                "a",
+                "b[c]",
+                "b",
+                "c",
+                " email ",
+                "user[e.f]",
+                "user",
+                "e",
+                "f"
+            ]
+        );
+        assert_eq!(r.value["c"], "2");
+        assert!(r.has_key_ci("email"));
+        assert!(form_reading(b"").top_level_keys.is_empty());
+    }
+
     #[test]
     fn messages() {
         let all = [
@@ -969,6 +1122,8 @@ mod tests {
         fn prop_json_never_panics(b in prop::collection::vec(any::<u8>(), 0..64)) {
             let _ = scan_json(&b, CAP);
             let _ = scan_form(&b, CAP);
+            let _ = readings(BodyKind::Json, &b, CAP);
+            let _ = readings(BodyKind::Form, &b, CAP);
         }
 
         /// The scanner accepts exactly what serde_json accepts, for objects without escaped

@@ -192,10 +192,12 @@ impl Guard {
         let mut carried = pending.query_keys.clone();
         if let Some(bytes) = body {
             let kind = body::classify(head.headers).map_err(Refusal::ambiguous)?;
-            let scan = body::scan_body(kind, bytes, self.settings.max_body_bytes)
+            let readings = body::readings(kind, bytes, self.settings.max_body_bytes)
                 .map_err(Refusal::ambiguous)?;
-            request::check_params(&scan).map_err(Refusal::ambiguous)?;
-            collect_keys(&scan.value, &mut carried);
+            for scan in &readings {
+                request::check_params(scan).map_err(Refusal::ambiguous)?;
+                collect_keys(&scan.value, &mut carried);
+            }
         }
         let Some(rule) = pending.rule.map(|i| &self.settings.rules[i]) else {
             return Ok(());

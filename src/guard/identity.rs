@@ -79,7 +79,11 @@ impl Identity {
                 secret_env,
             } => {
                 let secret = std::env::var(secret_env)
-                    .map_err(|_| IdentityError::Unavailable(format!("{secret_env} is not set")))?;
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| {
+                        IdentityError::Unavailable(format!("{secret_env} is not set"))
+                    })?;
                 let token = bearer(headers)?;
                 let claims = verify_hs256(&token, secret.as_bytes(), now_unix())?;
                 let id = claim_text(&claims, claim).ok_or_else(|| {
@@ -323,9 +327,9 @@ mod tests {
         assert!(credentials(&HeaderMap::new()).is_empty());
     }
 
-    #[tokio::test]
-    async fn trusted_header_identifies_unless_edge() {
-        let client = Client::new(
+    /// A client for a backend that is never reached.
+    fn unreachable_client() -> Client {
+        Client::new(
             std::sync::Arc::new(crate::backend::peer::UpstreamPeer::new(
                 "127.0.0.1:1".parse().unwrap(),
                 None,
@@ -335,7 +339,33 @@ mod tests {
             Duration::from_millis(50),
             Duration::from_millis(50),
             1,
+        )
+    }
+
+    /// An empty secret would let anyone sign tokens: it counts as unset, and a token signed
+    /// with it identifies nobody.
+    #[tokio::test]
+    async fn empty_jwt_secret_identifies_nobody() {
+        let var = "SCIMGATE_TEST_EMPTY_JWT_SECRET";
+        std::env::set_var(var, "");
+        let jwt = Identity::new(IdentitySource::Jwt {
+            claim: "sub".into(),
+            tenant_claim: None,
+            secret_env: var.into(),
+        });
+        let token = sign(&json!({"sub": "7"}), b"", "HS256");
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
         );
+        let got = jwt.resolve(&h, &unreachable_client()).await;
+        assert!(matches!(got, Err(IdentityError::Unavailable(_))), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn trusted_header_identifies_unless_edge() {
+        let client = unreachable_client();
         let name = http::HeaderName::from_static("x-user-id");
         let mut h = HeaderMap::new();
         h.insert(&name, "42".parse().unwrap());

@@ -1,20 +1,24 @@
 //! The guard's way through the proxy: plan from the request head, decide, then let pingora proxy
-//! the request, forward the buffered request ourselves, or refuse.
+//! the request, forward the buffered request ourselves, or refuse. A panic while planning or
+//! deciding costs only its request, which is refused with `500` (the guard fails closed).
 
 use super::{hop_by_hop, passthrough, RequestCtx, RouteKind};
 use crate::backend::client::{CallError, Request};
-use crate::guard::gate::{Guard, Head, Plan, Refusal};
+use crate::guard::gate::{Guard, Head, Pending, Plan, Refusal};
 use crate::http_io::{self, BodyError};
+use bytes::Bytes;
 use pingora::proxy::Session;
-use pingora::{Error, ErrorType, Result};
+use pingora::Result;
 use serde_json::json;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 /// Runs the guard; `Ok(false)` lets pingora proxy the request unchanged.
-pub async fn check(session: &mut Session, ctx: &mut RequestCtx, guard: &Guard) -> Result<bool> {
+pub async fn check(session: &mut Session, ctx: &mut RequestCtx, guard: Arc<Guard>) -> Result<bool> {
     if let Some(name) = guard.header_to_strip() {
         session.req_header_mut().remove_header(name);
     }
-    let plan = {
+    let plan = plan_contained(|| {
         let req = session.req_header();
         guard.plan(&Head {
             method: &req.method,
@@ -22,7 +26,7 @@ pub async fn check(session: &mut Session, ctx: &mut RequestCtx, guard: &Guard) -
             target: req.raw_path(),
             headers: &req.headers,
         })
-    };
+    });
     let pending = match plan {
         Plan::Untouched | Plan::Allowed => return Ok(false),
         Plan::Refuse(r) => return refuse(session, ctx, r).await,
@@ -30,20 +34,15 @@ pub async fn check(session: &mut Session, ctx: &mut RequestCtx, guard: &Guard) -
     };
     ctx.kind = RouteKind::Guarded;
     let req = session.req_header();
-    let (method, version, target, headers) = (
-        req.method.clone(),
-        req.version,
-        req.raw_path().to_vec(),
-        req.headers.clone(),
-    );
-    let head = Head {
-        method: &method,
-        version,
-        target: &target,
-        headers: &headers,
+    let head = OwnedHead {
+        method: req.method.clone(),
+        version: req.version,
+        target: req.raw_path().to_vec(),
+        headers: req.headers.clone(),
     };
     if !pending.needs_body {
-        return match guard.decide(&pending, &head, None, &ctx.request_id).await {
+        let decided = decide_contained(guard, pending, head, None, ctx.request_id.clone()).await;
+        return match decided {
             Ok(()) => Ok(false),
             Err(r) => refuse(session, ctx, r).await,
         };
@@ -61,20 +60,93 @@ pub async fn check(session: &mut Session, ctx: &mut RequestCtx, guard: &Guard) -
             return refuse(session, ctx, Refusal::new(413, "too_large", message.into())).await;
         }
         Ok(Err(BodyError::Unreadable)) => {
-            return Err(Error::explain(ErrorType::ReadError, "guarded request body"))
+            let message = "the request body's framing is malformed (or the body was cut off)";
+            return refuse(
+                session,
+                ctx,
+                Refusal::new(400, "malformed_body", message.into()),
+            )
+            .await;
         }
         Err(_) => {
             let message = format!("the request body did not arrive within {deadline:?}");
             return refuse(session, ctx, Refusal::new(408, "timeout", message)).await;
         }
     };
-    match guard
-        .decide(&pending, &head, Some(&body), &ctx.request_id)
-        .await
-    {
-        Ok(()) => forward_buffered(session, ctx, &head, body).await,
+    let decided = decide_contained(
+        guard,
+        pending,
+        head.clone(),
+        Some(body.clone()),
+        ctx.request_id.clone(),
+    )
+    .await;
+    match decided {
+        Ok(()) => forward_buffered(session, ctx, &head.borrow(), body).await,
         Err(r) => refuse(session, ctx, r).await,
     }
+}
+
+/// A request head the guard's decision owns, so it can run on a task of its own.
+#[derive(Clone)]
+struct OwnedHead {
+    method: http::Method,
+    version: http::Version,
+    target: Vec<u8>,
+    headers: http::HeaderMap,
+}
+
+impl OwnedHead {
+    fn borrow(&self) -> Head<'_> {
+        Head {
+            method: &self.method,
+            version: self.version,
+            target: &self.target,
+            headers: &self.headers,
+        }
+    }
+}
+
+/// The refusal for a request whose guard check panicked.
+fn internal_refusal(detail: String) -> Refusal {
+    Refusal::new(500, "internal", detail)
+}
+
+/// Plans a request; a panic while planning refuses it with `500` instead of ending the
+/// connection's task.
+fn plan_contained(plan: impl FnOnce() -> Plan) -> Plan {
+    std::panic::catch_unwind(AssertUnwindSafe(plan)).unwrap_or_else(|_| {
+        tracing::error!("the guard panicked planning a request; refused it with 500");
+        Plan::Refuse(internal_refusal(
+            "the gateway hit an internal error checking this request; it was logged".into(),
+        ))
+    })
+}
+
+/// Decides a guarded request on a task of its own: a panic refuses it with `500`, never
+/// forwards it.
+async fn decide_contained(
+    guard: Arc<Guard>,
+    pending: Pending,
+    head: OwnedHead,
+    body: Option<Bytes>,
+    request_id: String,
+) -> Result<(), Refusal> {
+    contained_decision(async move {
+        guard
+            .decide(&pending, &head.borrow(), body.as_deref(), &request_id)
+            .await
+    })
+    .await
+}
+
+/// Runs a decision with [`super::contained`]; a panic becomes a `500` refusal.
+async fn contained_decision(
+    work: impl std::future::Future<Output = Result<(), Refusal>> + Send + 'static,
+) -> Result<(), Refusal> {
+    super::contained(work)
+        .await
+        .unwrap_or_else(|detail| Err(internal_refusal(detail)))
 }
 
 /// Forwards a guarded request whose body the gateway read, exactly as checked, and relays the
@@ -133,4 +205,25 @@ async fn refuse(session: &mut Session, ctx: &mut RequestCtx, r: Refusal) -> Resu
     let body = json!(r.body).to_string();
     http_io::write_response(session, r.status, "application/json", &headers, body.into()).await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_planning_refuses_that_request() {
+        match plan_contained(|| panic!("bug in the canonicaliser")) {
+            Plan::Refuse(r) => assert_eq!(r.status, 500),
+            other => panic!("a panicking plan was not refused: {other:?}"),
+        }
+        assert!(matches!(plan_contained(|| Plan::Allowed), Plan::Allowed));
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_deciding_refuses_that_request() {
+        let refused = contained_decision(async { panic!("bug in the decision") }).await;
+        assert_eq!(refused.map_err(|r| r.status), Err(500));
+        assert_eq!(contained_decision(async { Ok(()) }).await, Ok(()));
+    }
 }

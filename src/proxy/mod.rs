@@ -91,7 +91,7 @@ impl ProxyHttp for Gateway {
             return scim_route::serve(session, ctx, rest.to_string()).await;
         }
         match &app.guard {
-            Some(guard) => guard_route::check(session, ctx, guard).await,
+            Some(guard) => guard_route::check(session, ctx, guard.clone()).await,
             None => Ok(false),
         }
     }

@@ -1066,6 +1066,23 @@ fn body_attempts() -> Vec<Attempt> {
             form,
             b"first_name=x&email=pwned%40evil.test",
         ),
+        // The demo service, like many legacy frameworks, parses JSON whatever the label says.
+        patch("JSON body labelled as a form", form, email.as_bytes()),
+        patch(
+            "JSON profile labelled as a form; charset=utf-8",
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            profile_json().as_bytes(),
+        ),
+        patch(
+            "JSON body after blank lines, labelled as a form",
+            form,
+            format!("\r\n\t {email}").as_bytes(),
+        ),
+        patch(
+            "JSON body labelled as a form, duplicate keys",
+            form,
+            format!(r#"{{"email":"bob@acme.test","email":"{PWNED}"}}"#).as_bytes(),
+        ),
         Attempt::req(
             "Content-Encoding: gzip (real gzip)",
             Req::new("PATCH", "/api/users/{ID}")
@@ -1538,6 +1555,136 @@ fn header_attempts() -> Vec<Attempt> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Malformed chunked framing
+// ---------------------------------------------------------------------------------------------
+
+/// Chunked bodies carrying `data` whose framing no strict reader accepts: chunk sizes that
+/// overflow, carry a prefix, a sign or whitespace, or are followed by junk or a bare LF, data
+/// longer than its chunk, and a broken size after a well-formed chunk holding all the data.
+fn malformed_chunked(data: &str) -> Vec<(&'static str, String)> {
+    let n = data.len();
+    let end = "\r\n0\r\n\r\n";
+    vec![
+        (
+            "size overflowing 64 bits",
+            format!("1{}\r\n{data}{end}", "f".repeat(16)),
+        ),
+        ("size 2^64-1", format!("ffffffffffffffff\r\n{data}{end}")),
+        ("0x prefix", format!("0x{n:x}\r\n{data}{end}")),
+        ("+ sign", format!("+{n:x}\r\n{data}{end}")),
+        ("- sign", format!("-{n:x}\r\n{data}{end}")),
+        ("leading space", format!(" {n:x}\r\n{data}{end}")),
+        ("junk after the size", format!("{n:x}zz\r\n{data}{end}")),
+        ("bare LF after the size", format!("{n:x}\n{data}{end}")),
+        (
+            "data longer than its chunk",
+            format!("{:x}\r\n{data}{end}", n - 3),
+        ),
+        (
+            "junk size after a whole chunk",
+            format!("{n:x}\r\n{data}\r\nzz\r\n\r\n"),
+        ),
+        (
+            "overflowing size after a whole chunk",
+            format!("{n:x}\r\n{data}\r\n{}\r\nxx{end}", "f".repeat(17)),
+        ),
+    ]
+}
+
+/// One way through the gateway for a chunked request: the request head (placeholders
+/// filled), the body data, and the state that must hold afterwards.
+struct FramedRoute {
+    what: &'static str,
+    head: String,
+    data: String,
+    unchanged: fn(&World) -> Result<(), String>,
+}
+
+/// No member with the email the proxied and SCIM attempts try to create exists.
+fn no_mallory(w: &World) -> Result<(), String> {
+    let path = "/api/teams/acme/members?email=mallory%40evil.test";
+    match w.call("GET", path, Some(&w.v.admin), None) {
+        Some(r) if r.status == 200 && r.json()["total"] == 0 => Ok(()),
+        Some(r) => Err(format!("mallory@evil.test: {} {}", r.status, r.text())),
+        None => Err("listing members: no answer".into()),
+    }
+}
+
+fn framed_routes(w: &World) -> Vec<FramedRoute> {
+    let chunked_head = |line: &str, auth: &str, ctype: &str| {
+        format!("{line} HTTP/1.1\r\nHost: {{HOST}}\r\nAuthorization: {auth}\r\nContent-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n")
+    };
+    let scim_user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"mallory@evil.test","name":{"givenName":"M","familyName":"X"}}"#;
+    vec![
+        FramedRoute {
+            what: "guarded route, unmanaged caller",
+            head: chunked_head(
+                "PATCH /api/users/{CID}",
+                "Bearer {CAROL}",
+                "application/json",
+            ),
+            data: email_json(),
+            unchanged: |w| w.check_member("carol@acme.test", &w.v.cid),
+        },
+        FramedRoute {
+            what: "guarded route, managed caller",
+            head: chunked_head("PATCH /api/users/{ID}", "Bearer {BOB}", "application/json"),
+            data: profile_json(),
+            unchanged: World::check_bob,
+        },
+        FramedRoute {
+            what: "proxied route",
+            head: chunked_head(
+                "POST /api/teams/acme/members",
+                "Bearer {ADMIN}",
+                "application/json",
+            ),
+            data: r#"{"email":"mallory@evil.test","first_name":"M"}"#.into(),
+            unchanged: no_mallory,
+        },
+        FramedRoute {
+            what: "SCIM route",
+            head: chunked_head(
+                "POST /scim/v2/Users",
+                &format!("Bearer {}", w.gw.token),
+                "application/scim+json",
+            ),
+            data: scim_user.into(),
+            unchanged: no_mallory,
+        },
+    ]
+}
+
+/// A chunked body whose framing is malformed gets `400` and a closed connection on every way
+/// through the gateway (guarded, proxied, SCIM), and nothing reaches the backend: the state
+/// is unchanged, and a request pipelined behind it is never answered.
+#[test]
+fn malformed_chunked_framing_gets_400_and_a_closed_connection() {
+    let w = World::new();
+    let mut failures = Vec::new();
+    for route in framed_routes(&w) {
+        for (framing, body) in malformed_chunked(&route.data) {
+            let mut bytes = fill(route.head.as_bytes(), &w.v);
+            bytes.extend_from_slice(body.as_bytes());
+            bytes.extend_from_slice(&get_me("{CAROL}", &w.v));
+            let out = exchange(w.gw.addr, &[bytes], 2);
+            let statuses: Vec<u16> = out.replies.iter().map(|r| r.status).collect();
+            let closed = out.garbled.as_deref() == Some("connection closed");
+            if statuses != [400] || !closed {
+                failures.push(format!(
+                    "{} / {framing}: replies {statuses:?}, then {:?}",
+                    route.what, out.garbled
+                ));
+            }
+            if let Err(e) = (route.unchanged)(&w) {
+                failures.push(format!("{} / {framing}: STATE CHANGED: {e}", route.what));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------------------
 
@@ -1609,6 +1756,14 @@ fn bypass_positive_controls() {
         Req::new("PATCH", "/api/users/{ID}").json(r#"{"first_name":"Robert"}"#),
         200,
         "bob's profile update without email",
+    );
+    bob_ok(
+        Req::new("PATCH", "/api/users/{ID}").body(
+            Some("application/x-www-form-urlencoded"),
+            r#"{"first_name":"Rob"}"#,
+        ),
+        200,
+        "bob's profile update without email, JSON labelled as a form",
     );
     bob_ok(
         Req::new("PUT", "/api/me/password").json("{PW_JSON}"),

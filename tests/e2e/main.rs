@@ -9,6 +9,7 @@ mod backend_auth;
 mod backend_tls;
 mod bypass;
 mod crash;
+mod docs;
 mod entra;
 mod fail_closed;
 mod fixtures;

@@ -387,14 +387,7 @@ impl Validator<'_> {
         key: &str,
     ) -> Option<String> {
         match v {
-            Some(v) if !v.get_ref().is_empty() => Some(v.get_ref().clone()),
-            Some(v) => {
-                self.at(
-                    v,
-                    format!("{table}.{key} must name an environment variable"),
-                );
-                None
-            }
+            Some(v) => self.env_var(v, format!("{table}.{key}")),
             None => {
                 self.at(table_at, format!("{table} needs {key}"));
                 None
