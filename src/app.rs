@@ -62,20 +62,24 @@ impl App {
             config.scim.max_results,
             telemetry.clone(),
         );
-        let guard = config.guard.clone().map(|settings| {
-            let scim_tenants = config
-                .tenants
-                .iter()
-                .filter(|t| config.keyring_has_tenant(&t.name))
-                .map(|t| t.name.clone())
-                .collect();
-            Guard::new(
-                settings,
-                config.tenants.clone(),
-                scim_tenants,
-                directory.clone(),
-            )
-        });
+        let guard = config
+            .guard
+            .clone()
+            .map(|settings| {
+                let scim_tenants = config
+                    .tenants
+                    .iter()
+                    .filter(|t| config.keyring_has_tenant(&t.name))
+                    .map(|t| t.name.clone())
+                    .collect();
+                Guard::new(
+                    settings,
+                    config.tenants.clone(),
+                    scim_tenants,
+                    directory.clone(),
+                )
+            })
+            .transpose()?;
         Ok(App {
             config,
             scim,

@@ -11,8 +11,8 @@ use serde_json::json;
 
 /// Runs the guard; `Ok(false)` lets pingora proxy the request unchanged.
 pub async fn check(session: &mut Session, ctx: &mut RequestCtx, guard: &Guard) -> Result<bool> {
-    if let Some(name) = guard.header_to_strip() {
-        session.req_header_mut().remove_header(name);
+    for name in guard.headers_to_strip(&session.req_header().headers) {
+        session.req_header_mut().remove_header(&name);
     }
     let plan = {
         let req = session.req_header();
