@@ -85,10 +85,13 @@ async fn forward_buffered(
     head: &Head<'_>,
     body: bytes::Bytes,
 ) -> Result<bool> {
+    let nominated = hop_by_hop::request_drops(head.headers);
     let mut headers: Vec<_> = head
         .headers
         .iter()
-        .filter(|(n, _)| http_io::end_to_end(n) && *n != http::header::EXPECT)
+        .filter(|(n, _)| {
+            http_io::end_to_end(n) && *n != http::header::EXPECT && !nominated.contains(n)
+        })
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     if let Some(forwarding) = &ctx.app.config.proxy.forwarded {

@@ -15,6 +15,7 @@ mod guard;
 mod harness;
 mod hostile;
 mod http;
+mod identity;
 mod ops;
 mod pki;
 mod races;
@@ -24,6 +25,8 @@ mod replace_backend;
 #[path = "../support/rough_upstream.rs"]
 mod rough_upstream;
 mod scenarios;
+#[path = "../support/sloppy_backend.rs"]
+mod sloppy_backend;
 mod soak;
 mod store_faults;
 mod token_endpoint;
