@@ -3,6 +3,8 @@
 use crate::auth::{self, ApiKey};
 use crate::config::{self, Config};
 use crate::demo::{legacy_service, LegacyBackend};
+use crate::guard::jwt::{JwtKey, JwtVerifier};
+use crate::guard::rules::IdentitySource;
 use crate::runtime::Runtime;
 use crate::server;
 use pingora::server::RunArgs;
@@ -176,6 +178,15 @@ pub fn check(path: &Path) -> Result<String, String> {
             notes.push(format!(
                 "note: {var} is not set in this environment; `run` needs it"
             ));
+        }
+    }
+    if let Some(IdentitySource::Jwt { settings, .. }) = config.guard.as_ref().map(|g| &g.identity) {
+        match (&settings.key, JwtVerifier::load(settings)) {
+            (_, Ok(_)) => {}
+            (JwtKey::SecretEnv(var), Err(_)) if std::env::var_os(var).is_none() => notes.push(
+                format!("note: {var} is not set in this environment; `run` needs it"),
+            ),
+            (_, Err(e)) => return Err(e),
         }
     }
     for t in &config.tenants {

@@ -28,9 +28,10 @@ pub fn response_drops(status: u16, headers: &HeaderMap) -> Vec<HeaderName> {
     drops
 }
 
-/// The headers a request's `Connection` header nominates: a proxy drops them before forwarding
-/// (RFC 9110 §7.6.1), on the streamed and the buffered path alike. Kept: `Upgrade` (a WebSocket
-/// handshake names it and pingora forwards the upgrade), `Connection` and the framing.
+/// The headers a request's `Connection` header nominates, which a proxy drops before forwarding
+/// (RFC 9110 §7.6.1): pingora does so on the path it streams, and the guard's buffered path drops
+/// these, so the backend sees the same headers either way. Kept: `Upgrade` (a WebSocket handshake
+/// names it), `Connection` and the framing.
 pub fn request_drops(headers: &HeaderMap) -> Vec<HeaderName> {
     let mut drops: Vec<HeaderName> = nominated(headers)
         .filter(|n| ![CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE].contains(n))

@@ -106,15 +106,14 @@ impl ProxyHttp for Gateway {
         Ok(Box::new(peer))
     }
 
-    /// Runs just before a proxied request goes upstream: drops nominated hop-by-hop headers and
-    /// adds the forwarded headers.
+    /// Runs just before a proxied request goes upstream: adds the forwarded headers.
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        passthrough::prepare_upstream_request(&ctx.app.config.proxy, session, upstream_request)
+        passthrough::add_forwarded(&ctx.app.config.proxy, session, upstream_request)
     }
 
     /// Runs when a proxied response head arrives, before it is sent to the client.

@@ -37,16 +37,12 @@ pub fn forwarded_changes(
     forwarding.changes(headers, &hop)
 }
 
-/// Prepares a request pingora is about to send upstream: drops the headers its `Connection`
-/// header nominates and adds the forwarded headers.
-pub fn prepare_upstream_request(
+/// Adds the forwarded headers to a request pingora is about to send upstream.
+pub fn add_forwarded(
     settings: &ProxySettings,
     session: &Session,
     upstream: &mut RequestHeader,
 ) -> Result<()> {
-    for name in hop_by_hop::request_drops(&upstream.headers) {
-        upstream.remove_header(&name);
-    }
     let Some(forwarding) = &settings.forwarded else {
         return Ok(());
     };

@@ -483,4 +483,13 @@ fn an_empty_jwt_secret_refuses_to_start() {
     settings.key = scimgate::guard::jwt::JwtKey::SecretEnv(var.into());
     let err = Runtime::new(config, None).err().expect("refused");
     assert!(err.to_string().contains("empty"), "{err}");
+
+    let file = dir.path().join("scimgate.toml");
+    let text = include_str!("../fixtures/sloppy.toml").to_string()
+        + &identity_section(Mode::Jwt, false).replace(JWT_SECRET_ENV, var);
+    std::fs::write(&file, text).expect("write config");
+    let said = scimgate::commands::check(&file).expect_err("check refuses");
+    assert!(said.contains("empty"), "{said}");
+    std::env::set_var(var, "a-real-secret");
+    assert!(scimgate::commands::check(&file).is_ok());
 }
