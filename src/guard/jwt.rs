@@ -342,6 +342,42 @@ mod tests {
     }
 
     #[test]
+    fn rsa_keys_from_pem_verify_rs256_and_refuse_hs256_confusion() {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let public = std::path::Path::new(dir).join("tests/fixtures/jwt/rsa-public.pem");
+        let private = include_bytes!("../../tests/fixtures/jwt/rsa-private.pem");
+        let verifier = JwtVerifier::load(&JwtSettings {
+            algorithm: Algorithm::RS256,
+            key: JwtKey::PublicKeyFile(public.clone()),
+        })
+        .unwrap();
+        let signing = EncodingKey::from_rsa_pem(private).unwrap();
+        let token = encode(
+            &Header::new(Algorithm::RS256),
+            &json!({"sub": "9"}),
+            &signing,
+        )
+        .unwrap();
+        assert_eq!(verifier.verify(&token, 0).unwrap()["sub"], "9");
+        let ps = encode(
+            &Header::new(Algorithm::PS256),
+            &json!({"sub": "9"}),
+            &signing,
+        )
+        .unwrap();
+        assert!(verifier.verify(&ps, 0).is_err());
+        // The classic confusion: an HS256 token keyed with the public key's own bytes.
+        let pem = std::fs::read(&public).unwrap();
+        let confused = encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"sub": "9"}),
+            &EncodingKey::from_secret(&pem),
+        )
+        .unwrap();
+        assert!(verifier.verify(&confused, 0).is_err());
+    }
+
+    #[test]
     fn ecdsa_keys_from_pem_and_jwks_verify_and_kid_selects() {
         let pair = rcgen::KeyPair::generate().unwrap();
         let dir = tempfile::tempdir().unwrap();
