@@ -62,20 +62,25 @@ impl App {
             config.scim.max_results,
             telemetry.clone(),
         );
-        let guard = config.guard.clone().map(|settings| {
-            let scim_tenants = config
-                .tenants
-                .iter()
-                .filter(|t| config.keyring_has_tenant(&t.name))
-                .map(|t| t.name.clone())
-                .collect();
-            Arc::new(Guard::new(
-                settings,
-                config.tenants.clone(),
-                scim_tenants,
-                directory.clone(),
-            ))
-        });
+        let guard = config
+            .guard
+            .clone()
+            .map(|settings| {
+                let scim_tenants = config
+                    .tenants
+                    .iter()
+                    .filter(|t| config.keyring_has_tenant(&t.name))
+                    .map(|t| t.name.clone())
+                    .collect();
+                Guard::new(
+                    settings,
+                    config.tenants.clone(),
+                    scim_tenants,
+                    directory.clone(),
+                )
+                .map(Arc::new)
+            })
+            .transpose()?;
         Ok(App {
             config,
             scim,

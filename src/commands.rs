@@ -3,6 +3,8 @@
 use crate::auth::{self, ApiKey};
 use crate::config::{self, Config};
 use crate::demo::{legacy_service, LegacyBackend};
+use crate::guard::jwt::{JwtKey, JwtVerifier};
+use crate::guard::rules::IdentitySource;
 use crate::runtime::Runtime;
 use crate::server;
 use pingora::server::RunArgs;
@@ -164,7 +166,8 @@ fn run_dir(config: &Config) -> PathBuf {
 /// `scimgate check --config FILE`: validates and reports; `Ok` only when valid. A valid file
 /// whose secrets are missing from this environment (an environment variable it names is unset
 /// or empty) is still valid, but each such variable gets a warning at its position: `run` in
-/// this environment would fail the first request that needs it.
+/// this environment would fail the first request that needs it (an unset or empty JWT secret
+/// refuses to start). JWT key files are loaded, and a file that cannot be used is an error.
 pub fn check(path: &Path) -> Result<String, String> {
     let config = config::load(path).map_err(|e| e.to_string())?;
     let mut notes = vec![format!("{}: ok", path.display())];
@@ -179,6 +182,12 @@ pub fn check(path: &Path) -> Result<String, String> {
                 var.setting,
                 var.name
             ));
+        }
+    }
+    // The secret variable is warned about above; key files must load now.
+    if let Some(IdentitySource::Jwt { settings, .. }) = config.guard.as_ref().map(|g| &g.identity) {
+        if !matches!(settings.key, JwtKey::SecretEnv(_)) {
+            JwtVerifier::load(settings)?;
         }
     }
     for t in &config.tenants {

@@ -86,6 +86,21 @@ impl Directory {
 
     /// Whether the identity provider owns the account (cached; kept current by every SCIM write).
     pub fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+        if self.is_managed_exactly(tenant, id)? {
+            return Ok(true);
+        }
+        // A case-insensitive backend reads `USR_BOB` as `usr_bob`; not cached, so that a later
+        // write to either spelling is seen at once.
+        if id.bytes().any(|b| b.is_ascii_alphabetic()) {
+            return self
+                .store
+                .is_managed_ignoring_case(&tenant.name, id)
+                .map_err(store_error);
+        }
+        Ok(false)
+    }
+
+    fn is_managed_exactly(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
         let key = (tenant.name.clone(), id.to_string());
         if let Some(m) = self.managed.get(&key) {
             return Ok(*m);

@@ -365,6 +365,8 @@ pub struct GuardFile {
     #[serde(default)]
     pub session_cookies: Vec<String>,
     #[serde(default)]
+    pub credential_params: Option<Vec<String>>,
+    #[serde(default)]
     pub rules: Vec<RuleFile>,
 }
 
@@ -381,6 +383,12 @@ pub struct IdentityFile {
     pub claim: Option<String>,
     #[serde(default)]
     pub jwt_secret_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub jwt_algorithm: Option<Spanned<String>>,
+    #[serde(default)]
+    pub jwt_public_key_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub jwt_jwks_file: Option<Spanned<String>>,
     #[serde(default)]
     pub whoami: Option<OperationFile>,
     #[serde(default)]
@@ -406,6 +414,8 @@ pub struct RuleFile {
     pub fields: Vec<String>,
     #[serde(default)]
     pub member: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tenant: Option<Spanned<String>>,
 }
 
 /// `[proxy]`: how proxied traffic is carried (timeouts, forwarded headers).

@@ -9,6 +9,8 @@ use super::{
 use crate::auth::{ApiKey, Keyring, Tenant};
 use crate::backend::spec::*;
 use crate::backend::timestamp::TimeFormat;
+use crate::guard::channels;
+use crate::guard::jwt::{self, JwtKey, JwtSettings};
 use crate::guard::route::RouteTemplate;
 use crate::guard::rules::{GuardSettings, IdentitySource, Member, Rule};
 use crate::proxy::forwarded::{Cidr, Forwarding};
@@ -115,7 +117,7 @@ impl Validator<'_> {
         let users = self.users(&file.users);
         let proxy = self.proxy(&file.proxy);
         let guard = match &file.guard {
-            Some(g) => Some(self.guard(g)?),
+            Some(g) => Some(self.guard(g, dir)?),
             None => None,
         };
         let store_path = dir.join(file.store.path.as_deref().unwrap_or("scimgate.sqlite"));
@@ -160,8 +162,17 @@ impl Validator<'_> {
         }
     }
 
-    fn guard(&mut self, g: &GuardFile) -> Option<GuardSettings> {
-        let identity = self.identity(&g.identity);
+    fn guard(&mut self, g: &GuardFile, dir: &Path) -> Option<GuardSettings> {
+        let identity = self.identity(&g.identity, dir);
+        let tenant_known = g.identity.tenant_header.is_some()
+            || g.identity.tenant_claim.is_some()
+            || g.identity.tenant_field.is_some();
+        if g.all_members_managed && !tenant_known {
+            self.at(
+                &g.identity.source,
+                "all_members_managed needs the caller's tenant: set tenant_header, tenant_claim or tenant_field".into(),
+            );
+        }
         let rules: Vec<Option<Rule>> = g.rules.iter().map(|r| self.rule(r)).collect();
         if g.rules.is_empty() {
             self.at(
@@ -174,11 +185,17 @@ impl Validator<'_> {
             identity: identity?,
             max_body_bytes: g.max_body_bytes.unwrap_or(64 << 10),
             session_cookies: g.session_cookies.clone(),
+            credential_params: g.credential_params.clone().unwrap_or_else(|| {
+                channels::DEFAULT_CREDENTIAL_PARAMS
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect()
+            }),
             rules: rules.into_iter().collect::<Option<_>>()?,
         })
     }
 
-    fn identity(&mut self, i: &IdentityFile) -> Option<IdentitySource> {
+    fn identity(&mut self, i: &IdentityFile, dir: &Path) -> Option<IdentitySource> {
         let header_name = |v: &mut Self, name: &str| match http::HeaderName::from_str(name) {
             Ok(n) => Some(n),
             Err(_) => {
@@ -205,18 +222,11 @@ impl Validator<'_> {
                     edge: i.edge,
                 })
             }
-            "jwt" => {
-                let Some(name) = &i.jwt_secret_env else {
-                    self.at(&i.source, "source = \"jwt\" needs `jwt_secret_env` (the variable holding the HS256 secret)".into());
-                    return None;
-                };
-                let secret_env = self.env_var(name, "guard.identity.jwt_secret_env".into())?;
-                Some(IdentitySource::Jwt {
-                    claim: i.claim.clone().unwrap_or_else(|| "sub".into()),
-                    tenant_claim: i.tenant_claim.clone(),
-                    secret_env,
-                })
-            }
+            "jwt" => Some(IdentitySource::Jwt {
+                claim: i.claim.clone().unwrap_or_else(|| "sub".into()),
+                tenant_claim: i.tenant_claim.clone(),
+                settings: self.jwt(i, dir)?,
+            }),
             "whoami" => {
                 let Some(op) = &i.whoami else {
                     self.at(
@@ -243,6 +253,49 @@ impl Validator<'_> {
         }
     }
 
+    /// The algorithm (HS256 by default) and exactly one key source that suits it.
+    fn jwt(&mut self, i: &IdentityFile, dir: &Path) -> Option<JwtSettings> {
+        let algorithm = match &i.jwt_algorithm {
+            None => jsonwebtoken::Algorithm::HS256,
+            Some(name) => match jwt::parse_algorithm(name.get_ref()) {
+                Some(a) => a,
+                None => {
+                    self.at(
+                        name,
+                        format!("jwt_algorithm {:?} is not one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA", name.get_ref()),
+                    );
+                    return None;
+                }
+            },
+        };
+        let files = [&i.jwt_public_key_file, &i.jwt_jwks_file];
+        let key = match (&i.jwt_secret_env, files) {
+            (Some(var), [None, None]) if jwt::is_hmac(algorithm) => {
+                JwtKey::SecretEnv(self.env_var(var, "guard.identity.jwt_secret_env".into())?)
+            }
+            (None, [Some(pem), None]) if !jwt::is_hmac(algorithm) => {
+                JwtKey::PublicKeyFile(dir.join(pem.get_ref()))
+            }
+            (None, [None, Some(set)]) if !jwt::is_hmac(algorithm) => {
+                JwtKey::JwksFile(dir.join(set.get_ref()))
+            }
+            _ => {
+                let need = if jwt::is_hmac(algorithm) {
+                    "`jwt_secret_env` (the variable holding the secret), and no key file"
+                } else {
+                    "one of `jwt_public_key_file` (PEM) or `jwt_jwks_file`, and no jwt_secret_env"
+                };
+                let anchor = i.jwt_algorithm.as_ref().unwrap_or(&i.source);
+                self.at(
+                    anchor,
+                    format!("source = \"jwt\" with {algorithm:?} needs {need}"),
+                );
+                return None;
+            }
+        };
+        Some(JwtSettings { algorithm, key })
+    }
+
     fn rule(&mut self, r: &RuleFile) -> Option<Rule> {
         let path = match RouteTemplate::parse(r.path.get_ref()) {
             Ok(t) => Some(t),
@@ -258,6 +311,16 @@ impl Validator<'_> {
                 Err(_) => self.at(m, format!("{:?} is not an HTTP method", m.get_ref())),
             }
         }
+        let tenant = r.tenant.as_ref().map(|t| {
+            let name = t.get_ref().trim_start_matches('{').trim_end_matches('}');
+            if !r.path.get_ref().contains(&format!("{{{name}}}")) {
+                self.at(
+                    t,
+                    format!("tenant = {name:?} is not a {{parameter}} of the rule's path"),
+                );
+            }
+            name.to_string()
+        });
         let member = match r.member.as_ref().map(|m| (m, m.get_ref().as_str())) {
             None | Some((_, "me")) => Member::Caller,
             Some((m, name)) => {
@@ -280,6 +343,7 @@ impl Validator<'_> {
             path: path?,
             fields: r.fields.clone(),
             member,
+            tenant,
         })
     }
 

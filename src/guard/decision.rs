@@ -103,6 +103,7 @@ mod tests {
             path: RouteTemplate::parse(path).unwrap(),
             fields: fields.iter().map(|s| s.to_string()).collect(),
             member,
+            tenant: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use super::body::{self, BodyKind};
 use super::canon;
+use super::channels;
 use super::decision::{self, Caller, Verdict};
 use super::identity::{Identity, IdentityError};
 use super::request;
@@ -91,21 +92,21 @@ pub struct Guard {
 
 impl Guard {
     /// A guard over `settings`; `tenants` are all configured tenants, `scim_tenants` the names of
-    /// those that have SCIM keys.
+    /// those that have SCIM keys. Fails when the identity source's key material is unusable.
     pub fn new(
         settings: GuardSettings,
         tenants: Vec<Arc<Tenant>>,
         scim_tenants: Vec<String>,
         directory: Arc<Directory>,
-    ) -> Self {
-        Guard {
+    ) -> Result<Self, String> {
+        Ok(Guard {
             templates: settings.templates(),
-            identity: Identity::new(settings.identity.clone()),
+            identity: Identity::new(settings.identity.clone())?,
             settings,
             tenants,
             scim_tenants,
             directory,
-        }
+        })
     }
 
     /// Largest body read on a guarded route.
@@ -113,9 +114,25 @@ impl Guard {
         self.settings.max_body_bytes
     }
 
-    /// A header clients may not set (the identity header when the gateway is the edge).
-    pub fn header_to_strip(&self) -> Option<&http::HeaderName> {
-        self.identity.header_to_strip()
+    /// The headers of a request that clients may not set: every spelling of the identity
+    /// headers when the gateway is the edge (CGI-style servers read `X_User_Id` as `X-User-Id`).
+    pub fn headers_to_strip(&self, headers: &HeaderMap) -> Vec<http::HeaderName> {
+        if !self.identity.strips_identity_headers() {
+            return Vec::new();
+        }
+        let wanted: Vec<String> = self
+            .identity
+            .identity_headers()
+            .iter()
+            .map(|n| channels::header_form(n.as_str()))
+            .collect();
+        let mut names: Vec<http::HeaderName> = headers
+            .keys()
+            .filter(|n| wanted.contains(&channels::header_form(n.as_str())))
+            .cloned()
+            .collect();
+        names.dedup();
+        names
     }
 
     /// Plans a request from its head.
@@ -141,13 +158,22 @@ impl Guard {
             &self.settings.session_cookies,
         )
         .map_err(Refusal::ambiguous)?;
+
         let host = head
             .headers
             .get(http::header::HOST)
             .and_then(|v| v.to_str().ok());
         let origin = canon::origin_form(head.target, host).map_err(Refusal::ambiguous)?;
         let target = canon::canonicalize(origin).map_err(Refusal::ambiguous)?;
-        let query_keys = target.query.iter().map(|(k, _)| k.clone()).collect();
+        let query_keys: Vec<String> = target.query.iter().map(|(k, _)| k.clone()).collect();
+        channels::check(
+            head.headers,
+            &query_keys,
+            &self.identity.identity_headers(),
+            &self.settings.session_cookies,
+            &self.settings.credential_params,
+        )
+        .map_err(Refusal::ambiguous)?;
         let Some((rule, params)) = self.settings.rule_for(head.method, &target.segments) else {
             // Another method on a guarded path: its body could carry a `_method` override, so
             // such a body is read and checked before the request is forwarded.
@@ -210,7 +236,12 @@ impl Guard {
             .resolve(head.headers, self.directory.backend().client())
             .await
             .map_err(identity_refusal)?;
-        let (tenant, managed) = self.managed(&caller)?;
+        let path_tenant = rule
+            .tenant
+            .as_ref()
+            .and_then(|name| pending.params.iter().find(|(k, _)| k == name))
+            .map(|(_, v)| v.as_str());
+        let (tenant, managed) = self.managed(&caller, path_tenant)?;
         match decision::decide(rule, &pending.params, &carried, &caller, managed) {
             Verdict::Pass => Ok(()),
             Verdict::Block => {
@@ -227,25 +258,40 @@ impl Guard {
         }
     }
 
-    /// Whether the caller's account is managed, and the tenant it was found in.
-    fn managed(&self, caller: &Caller) -> Result<(Option<String>, bool), Refusal> {
-        let tenants: Vec<&Arc<Tenant>> = match &caller.tenant {
-            Some(b) => self
-                .tenants
-                .iter()
-                .filter(|t| t.backend_name.eq_ignore_ascii_case(b))
-                .collect(),
-            None => self.tenants.iter().collect(),
-        };
-        for t in tenants {
-            let all = self.settings.all_members_managed
-                && caller.tenant.is_some()
-                && self.scim_tenants.contains(&t.name);
-            let managed = all
-                || self
-                    .directory
-                    .is_managed(t, &caller.id)
-                    .map_err(|e| Refusal::new(503, "guard_unavailable", e.detail))?;
+    /// Whether the caller's account is managed, and the tenant that makes it so. The store is
+    /// asked in every tenant, whatever tenant the caller claims: a claim that names no tenant, or
+    /// another one, must not make a managed account look unmanaged. With `all_members_managed`,
+    /// a member of a SCIM-enabled tenant (the caller's or the route's) is managed, and a caller
+    /// whose tenant is unknown is treated as managed.
+    fn managed(
+        &self,
+        caller: &Caller,
+        path_tenant: Option<&str>,
+    ) -> Result<(Option<String>, bool), Refusal> {
+        if self.settings.all_members_managed {
+            let named = |b: &str| {
+                self.tenants
+                    .iter()
+                    .find(|t| t.backend_name.eq_ignore_ascii_case(b))
+            };
+            let caller_tenant = caller.tenant.as_deref().map(named);
+            if let None | Some(None) = caller_tenant {
+                return Ok((None, true));
+            }
+            let scim_enabled = caller_tenant
+                .flatten()
+                .into_iter()
+                .chain(path_tenant.and_then(named))
+                .find(|t| self.scim_tenants.contains(&t.name));
+            if let Some(t) = scim_enabled {
+                return Ok((Some(t.name.clone()), true));
+            }
+        }
+        for t in &self.tenants {
+            let managed = self
+                .directory
+                .is_managed(t, &caller.id)
+                .map_err(|e| Refusal::new(503, "guard_unavailable", e.detail))?;
             if managed {
                 return Ok((Some(t.name.clone()), true));
             }

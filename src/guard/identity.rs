@@ -1,14 +1,15 @@
 //! Who is calling a guarded route: a trusted header, a verified JWT claim, or a `whoami` call to
 //! the backend with the caller's own credentials (cached briefly by their SHA-256, never by the
-//! raw token).
+//! raw token). Whatever the source, the id must be in its one canonical form
+//! ([`caller_id::canonical`]).
 
+use super::caller_id;
 use super::decision::Caller;
+use super::jwt::JwtVerifier;
 use super::rules::IdentitySource;
 use crate::backend::client::{Client, Request};
 use crate::backend::mapping::get_path;
-use base64::Engine;
 use dashmap::DashMap;
-use hmac::{Hmac, Mac};
 use http::header::{AUTHORIZATION, COOKIE};
 use http::HeaderMap;
 use serde_json::Value;
@@ -30,30 +31,55 @@ pub enum IdentityError {
 /// Resolves callers according to the configured source.
 pub struct Identity {
     source: IdentitySource,
+    jwt: Option<JwtVerifier>,
     cache: DashMap<[u8; 32], (Instant, Caller)>,
 }
 
 impl Identity {
-    /// An identity resolver for `source`.
-    pub fn new(source: IdentitySource) -> Self {
-        Identity {
+    /// An identity resolver for `source`; loads the JWT key material, refusing an unset or empty
+    /// secret and unreadable key files.
+    pub fn new(source: IdentitySource) -> Result<Self, String> {
+        let jwt = match &source {
+            IdentitySource::Jwt { settings, .. } => Some(JwtVerifier::load(settings)?),
+            _ => None,
+        };
+        Ok(Identity {
             source,
+            jwt,
             cache: DashMap::new(),
+        })
+    }
+
+    /// The headers that carry identity in `header` mode (the id and tenant headers), whatever
+    /// the mode: every spelling of them is refused or stripped.
+    pub fn identity_headers(&self) -> Vec<&http::HeaderName> {
+        match &self.source {
+            IdentitySource::Header { name, tenant, .. } => {
+                std::iter::once(name).chain(tenant.iter()).collect()
+            }
+            _ => Vec::new(),
         }
     }
 
-    /// The header a client must never set itself, when the gateway is the edge.
-    pub fn header_to_strip(&self) -> Option<&http::HeaderName> {
-        match &self.source {
-            IdentitySource::Header {
-                name, edge: true, ..
-            } => Some(name),
-            _ => None,
-        }
+    /// Whether clients reach the gateway directly, so that every spelling of the identity
+    /// headers must be stripped from every request.
+    pub fn strips_identity_headers(&self) -> bool {
+        matches!(self.source, IdentitySource::Header { edge: true, .. })
     }
 
     /// Identifies the caller of a request with `headers`; `client` reaches the backend.
     pub async fn resolve(
+        &self,
+        headers: &HeaderMap,
+        client: &Client,
+    ) -> Result<Caller, IdentityError> {
+        let caller = self.resolve_raw(headers, client).await?;
+        caller_id::canonical(&caller.id)
+            .map_err(|e| IdentityError::Unauthenticated(format!("refused {:?}: {e}", caller.id)))?;
+        Ok(caller)
+    }
+
+    async fn resolve_raw(
         &self,
         headers: &HeaderMap,
         client: &Client,
@@ -76,20 +102,25 @@ impl Identity {
             IdentitySource::Jwt {
                 claim,
                 tenant_claim,
-                secret_env,
+                ..
             } => {
-                let secret = std::env::var(secret_env)
-                    .ok()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        IdentityError::Unavailable(format!("{secret_env} is not set"))
-                    })?;
+                let verifier = self
+                    .jwt
+                    .as_ref()
+                    .ok_or_else(|| IdentityError::Unavailable("no JWT key loaded".into()))?;
                 let token = bearer(headers)?;
-                let claims = verify_hs256(&token, secret.as_bytes(), now_unix())?;
-                let id = claim_text(&claims, claim).ok_or_else(|| {
-                    IdentityError::Unauthenticated(format!("the token has no {claim} claim"))
+                let claims = verifier.verify(&token, now_unix()).map_err(|why| {
+                    IdentityError::Unauthenticated(format!("invalid token: {why}"))
                 })?;
-                let tenant = tenant_claim.as_ref().and_then(|c| claim_text(&claims, c));
+                let id = claims.get(claim).and_then(text).ok_or_else(|| {
+                    IdentityError::Unauthenticated(format!(
+                        "the token's {claim} claim is missing or not a string or integer"
+                    ))
+                })?;
+                let tenant = tenant_claim
+                    .as_ref()
+                    .and_then(|c| claims.get(c))
+                    .and_then(text);
                 Ok(Caller { id, tenant })
             }
             IdentitySource::Whoami {
@@ -186,10 +217,11 @@ async fn whoami(
     Ok(Caller { id, tenant })
 }
 
+/// An id or tenant value: a non-empty string or an integer (a float such as `2.0` is not one).
 fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
         _ => None,
     }
 }
@@ -228,10 +260,6 @@ fn bearer(headers: &HeaderMap) -> Result<String, IdentityError> {
     }
 }
 
-fn claim_text(claims: &Value, claim: &str) -> Option<String> {
-    claims.get(claim).and_then(text)
-}
-
 fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -239,83 +267,9 @@ fn now_unix() -> u64 {
         .as_secs()
 }
 
-/// Verifies an HS256 JWT and returns its claims; `exp` and `nbf` are checked against `now`.
-pub fn verify_hs256(token: &str, secret: &[u8], now: u64) -> Result<Value, IdentityError> {
-    let bad = |why: &str| IdentityError::Unauthenticated(format!("invalid token: {why}"));
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("not a JWT"));
-    };
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header: Value = serde_json::from_slice(&b64.decode(h).map_err(|_| bad("header"))?)
-        .map_err(|_| bad("header"))?;
-    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
-        return Err(bad("only HS256 is accepted"));
-    }
-    let signature = b64.decode(s).map_err(|_| bad("signature"))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| bad("secret"))?;
-    mac.update(format!("{h}.{p}").as_bytes());
-    mac.verify_slice(&signature)
-        .map_err(|_| bad("signature mismatch"))?;
-    let claims: Value = serde_json::from_slice(&b64.decode(p).map_err(|_| bad("payload"))?)
-        .map_err(|_| bad("payload"))?;
-    if claims
-        .get("exp")
-        .and_then(Value::as_u64)
-        .is_some_and(|exp| now >= exp)
-    {
-        return Err(bad("expired"));
-    }
-    if claims
-        .get("nbf")
-        .and_then(Value::as_u64)
-        .is_some_and(|nbf| now < nbf)
-    {
-        return Err(bad("not yet valid"));
-    }
-    Ok(claims)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn sign(claims: &Value, secret: &[u8], alg: &str) -> String {
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let h = b64.encode(json!({"alg": alg, "typ": "JWT"}).to_string());
-        let p = b64.encode(claims.to_string());
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
-        mac.update(format!("{h}.{p}").as_bytes());
-        format!("{h}.{p}.{}", b64.encode(mac.finalize().into_bytes()))
-    }
-
-    #[test]
-    fn accepts_a_valid_token_and_reads_claims() {
-        let t = sign(
-            &json!({"sub": 7, "team": "acme", "exp": 2000}),
-            b"k",
-            "HS256",
-        );
-        let c = verify_hs256(&t, b"k", 1000).unwrap();
-        assert_eq!(claim_text(&c, "sub").as_deref(), Some("7"));
-    }
-
-    #[test]
-    fn rejects_forged_expired_and_alg_none() {
-        let t = sign(&json!({"sub": "7"}), b"k", "HS256");
-        assert!(verify_hs256(&t, b"other", 0).is_err());
-        let expired = sign(&json!({"sub": "7", "exp": 10}), b"k", "HS256");
-        assert!(verify_hs256(&expired, b"k", 10).is_err());
-        let none = sign(&json!({"sub": "7"}), b"k", "none");
-        assert!(verify_hs256(&none, b"k", 0).is_err());
-        assert!(verify_hs256("a.b", b"k", 0).is_err());
-        let mut tampered = t.clone();
-        tampered.insert(tampered.find('.').unwrap() + 2, 'x');
-        assert!(verify_hs256(&tampered, b"k", 0).is_err());
-    }
 
     #[test]
     fn credentials_key_covers_authorization_and_cookie() {
@@ -342,27 +296,6 @@ mod tests {
         )
     }
 
-    /// An empty secret would let anyone sign tokens: it counts as unset, and a token signed
-    /// with it identifies nobody.
-    #[tokio::test]
-    async fn empty_jwt_secret_identifies_nobody() {
-        let var = "SCIMGATE_TEST_EMPTY_JWT_SECRET";
-        std::env::set_var(var, "");
-        let jwt = Identity::new(IdentitySource::Jwt {
-            claim: "sub".into(),
-            tenant_claim: None,
-            secret_env: var.into(),
-        });
-        let token = sign(&json!({"sub": "7"}), b"", "HS256");
-        let mut h = HeaderMap::new();
-        h.insert(
-            http::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
-        let got = jwt.resolve(&h, &unreachable_client()).await;
-        assert!(matches!(got, Err(IdentityError::Unavailable(_))), "{got:?}");
-    }
-
     #[tokio::test]
     async fn trusted_header_identifies_unless_edge() {
         let client = unreachable_client();
@@ -373,17 +306,34 @@ mod tests {
             name: name.clone(),
             tenant: None,
             edge: false,
-        });
+        })
+        .unwrap();
         assert_eq!(trusted.resolve(&h, &client).await.unwrap().id, "42");
+        for lenient in ["042", "4 2", "+42", "42.0", "４２"] {
+            let mut h = HeaderMap::new();
+            h.insert(
+                &name,
+                http::HeaderValue::from_bytes(lenient.as_bytes()).unwrap(),
+            );
+            assert!(
+                matches!(
+                    trusted.resolve(&h, &client).await,
+                    Err(IdentityError::Unauthenticated(_))
+                ),
+                "{lenient:?}"
+            );
+        }
         let edge = Identity::new(IdentitySource::Header {
             name: name.clone(),
             tenant: None,
             edge: true,
-        });
+        })
+        .unwrap();
         assert!(matches!(
             edge.resolve(&h, &client).await,
             Err(IdentityError::Unauthenticated(_))
         ));
-        assert_eq!(edge.header_to_strip(), Some(&name));
+        assert!(edge.strips_identity_headers());
+        assert_eq!(edge.identity_headers(), vec![&name]);
     }
 }

@@ -1,13 +1,17 @@
 //! The self-service guard: blocks leave-team, email change and password change for accounts the
 //! identity provider manages. Pure parts: request-target canonicalisation ([`canon`]), route
 //! templates ([`route`]), strict body scanning ([`body`]), header ambiguity checks ([`request`]),
-//! settings ([`rules`]) and the decision ([`decision`]).
+//! identity channels ([`channels`]), caller ids ([`caller_id`]), JWT verification ([`jwt`]), settings ([`rules`]) and the decision
+//! ([`decision`]).
 
 pub mod body;
+pub mod caller_id;
 pub mod canon;
+pub mod channels;
 pub mod decision;
 pub mod gate;
 pub mod identity;
+pub mod jwt;
 pub mod request;
 pub mod route;
 pub mod rules;

@@ -1,6 +1,7 @@
 //! The guard's validated settings: which self-service routes are guarded, how the caller is
 //! identified, and whether every member of a SCIM-enabled tenant counts as managed.
 
+use super::jwt::JwtSettings;
 use super::route::RouteTemplate;
 use crate::backend::spec::Operation;
 use http::{HeaderName, Method};
@@ -28,6 +29,8 @@ pub struct Rule {
     pub fields: Vec<String>,
     /// Who the request affects.
     pub member: Member,
+    /// The path parameter naming the backend's tenant (team), when the route has one.
+    pub tenant: Option<String>,
 }
 
 /// How the caller of a guarded route is identified.
@@ -40,12 +43,12 @@ pub enum IdentitySource {
         tenant: Option<HeaderName>,
         edge: bool,
     },
-    /// A claim of the HS256 JWT the client sends as its bearer token (the backend accepts the same
-    /// token); the signature is verified with the secret from `secret_env`.
+    /// A claim of the JWT the client sends as its bearer token (the backend accepts the same
+    /// token); the signature is verified with the configured algorithm and key.
     Jwt {
         claim: String,
         tenant_claim: Option<String>,
-        secret_env: String,
+        settings: JwtSettings,
     },
     /// A call to the backend with the caller's own credentials, cached by their hash.
     Whoami {
@@ -67,6 +70,8 @@ pub struct GuardSettings {
     pub max_body_bytes: usize,
     /// Cookie names that carry a session (a cookie plus an Authorization header is ambiguous).
     pub session_cookies: Vec<String>,
+    /// Query parameters the backend may take as credentials (ambiguous next to another one).
+    pub credential_params: Vec<String>,
     /// The guarded routes.
     pub rules: Vec<Rule>,
 }

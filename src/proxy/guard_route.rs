@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 /// Runs the guard; `Ok(false)` lets pingora proxy the request unchanged.
 pub async fn check(session: &mut Session, ctx: &mut RequestCtx, guard: Arc<Guard>) -> Result<bool> {
-    if let Some(name) = guard.header_to_strip() {
-        session.req_header_mut().remove_header(name);
+    for name in guard.headers_to_strip(&session.req_header().headers) {
+        session.req_header_mut().remove_header(&name);
     }
     let plan = plan_contained(|| {
         let req = session.req_header();
@@ -157,10 +157,13 @@ async fn forward_buffered(
     head: &Head<'_>,
     body: bytes::Bytes,
 ) -> Result<bool> {
+    let nominated = hop_by_hop::request_drops(head.headers);
     let mut headers: Vec<_> = head
         .headers
         .iter()
-        .filter(|(n, _)| http_io::end_to_end(n) && *n != http::header::EXPECT)
+        .filter(|(n, _)| {
+            http_io::end_to_end(n) && *n != http::header::EXPECT && !nominated.contains(n)
+        })
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     if let Some(forwarding) = &ctx.app.config.proxy.forwarded {

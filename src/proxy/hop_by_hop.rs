@@ -1,6 +1,6 @@
-//! Hop-by-hop headers of a proxied response (RFC 9110 §7.6.1): they describe the upstream
-//! connection, so they are dropped before the response goes on; pingora frames the client
-//! connection and writes its own `Connection`. No pingora types.
+//! Hop-by-hop headers (RFC 9110 §7.6.1) of proxied responses and requests: they describe one
+//! connection, so they are dropped before the message goes on; pingora frames each connection
+//! and writes its own `Connection`. No pingora types.
 
 use crate::http_io;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
@@ -17,20 +17,36 @@ pub fn response_drops(status: u16, headers: &HeaderMap) -> Vec<HeaderName> {
             || *name == TRANSFER_ENCODING
             || (*name == UPGRADE && status == 101)
     };
-    let named = headers
-        .get_all(CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok());
     let mut drops: Vec<HeaderName> = headers
         .keys()
         .filter(|n| !http_io::end_to_end(n))
         .cloned()
-        .chain(named)
+        .chain(nominated(headers))
         .filter(|n| !kept(n))
         .collect();
     drops.dedup();
     drops
+}
+
+/// The headers a request's `Connection` header nominates, which a proxy drops before forwarding
+/// (RFC 9110 §7.6.1): pingora does so on the path it streams, and the guard's buffered path drops
+/// these, so the backend sees the same headers either way. Kept: `Upgrade` (a WebSocket handshake
+/// names it), `Connection` and the framing.
+pub fn request_drops(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut drops: Vec<HeaderName> = nominated(headers)
+        .filter(|n| ![CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE].contains(n))
+        .collect();
+    drops.dedup();
+    drops
+}
+
+/// The header names listed in the `Connection` headers.
+fn nominated(headers: &HeaderMap) -> impl Iterator<Item = HeaderName> + '_ {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
 }
 
 #[cfg(test)]
@@ -81,6 +97,17 @@ mod tests {
                 "x-other"
             ]
         );
+    }
+
+    #[test]
+    fn a_request_drops_what_its_connection_header_names_but_upgrade() {
+        let h = headers(&[
+            ("connection", "Upgrade, X-Hop, keep-alive"),
+            ("connection", "Content-Length"),
+            ("upgrade", "websocket"),
+            ("x-hop", "1"),
+        ]);
+        assert_eq!(names(request_drops(&h)), ["keep-alive", "x-hop"]);
     }
 
     #[test]

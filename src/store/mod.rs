@@ -194,6 +194,17 @@ impl Store {
         Ok(self.get(tenant, id)?.is_some_and(|r| r.managed))
     }
 
+    /// Whether the identity provider owns an account whose id equals `id` ignoring ASCII case,
+    /// as a case-insensitive backend resolves `USR_BOB` to `usr_bob`. Walks the tenant's ids:
+    /// asked only for a guarded request whose id has letters and no exact record.
+    pub fn is_managed_ignoring_case(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 COLLATE NOCASE AND managed = 1 LIMIT 1",
+        )?;
+        Ok(stmt.exists(params![tenant, id])?)
+    }
+
     /// The resource of a create that reached the backend but was never recorded (the gateway
     /// stopped in between), by userName.
     pub fn pending_create(
@@ -363,6 +374,7 @@ mod tests {
             .unwrap()
             .is_empty());
         assert!(store.is_managed("acme", "7").unwrap());
+        assert!(!store.is_managed_ignoring_case("acme", "8").unwrap());
         store.put("acme", "7", &record("ext-2")).await.unwrap();
         assert!(store
             .find_by_external_id("acme", "ext-1")

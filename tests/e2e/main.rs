@@ -17,6 +17,7 @@ mod guard;
 mod harness;
 mod hostile;
 mod http;
+mod identity;
 mod lax;
 #[path = "../support/lax_backend.rs"]
 mod lax_backend;
@@ -33,6 +34,8 @@ mod scim_input;
 mod shapes;
 #[path = "../support/shapes_backend.rs"]
 mod shapes_backend;
+#[path = "../support/sloppy_backend.rs"]
+mod sloppy_backend;
 mod soak;
 mod store_faults;
 mod tenants;

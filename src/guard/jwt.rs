@@ -1,0 +1,419 @@
+//! Verification of the bearer JWT that names a guarded route's caller. Signatures are checked by
+//! the `jsonwebtoken` crate; the token's JSON is read by the guard's strict reader first, so a
+//! repeated name (`{"sub":"2","sub":"3"}`, or names differing only in case) is refused rather
+//! than resolved one way here and another way in the backend.
+//!
+//! Decisions: the header's `alg` must be exactly the configured algorithm (never `none`, never
+//! another family); `crit` is refused, since no extension is understood (RFC 7515 §4.1.11);
+//! `kid` picks the key of a JWKS file and must name one of its keys when the set holds several;
+//! `exp` and `nbf`, when present, must be non-negative integers, and are checked without leeway.
+
+use super::body::scan_json;
+use base64::Engine;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Where the verification key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtKey {
+    /// An HMAC secret held in this environment variable (HS256, HS384, HS512).
+    SecretEnv(String),
+    /// A PEM public key (RSA, EC or Ed25519).
+    PublicKeyFile(PathBuf),
+    /// A JWKS document; the token's `kid` selects the key.
+    JwksFile(PathBuf),
+}
+
+/// The validated JWT settings of `[guard.identity]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtSettings {
+    /// The one algorithm tokens must be signed with.
+    pub algorithm: Algorithm,
+    /// The verification key.
+    pub key: JwtKey,
+}
+
+/// Parses an algorithm name as the config spells it (`"HS256"`, `"RS256"`, `"ES256"`, ...).
+pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
+    Algorithm::from_str(name).ok()
+}
+
+/// Whether `algorithm` is verified with a shared secret (rather than a public key).
+pub fn is_hmac(algorithm: Algorithm) -> bool {
+    matches!(
+        algorithm,
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+    )
+}
+
+/// Loaded keys and the algorithm they verify.
+pub struct JwtVerifier {
+    algorithm: Algorithm,
+    keys: Vec<(Option<String>, DecodingKey)>,
+}
+
+impl JwtVerifier {
+    /// Loads the key material: reads the secret variable or the key file. Refuses an unset or
+    /// empty secret, an unreadable file and keys of another family than the algorithm.
+    pub fn load(settings: &JwtSettings) -> Result<JwtVerifier, String> {
+        let algorithm = settings.algorithm;
+        let keys = match &settings.key {
+            JwtKey::SecretEnv(var) => {
+                let secret = std::env::var(var).map_err(|_| {
+                    format!("guard.identity.jwt_secret_env: {var} is not set (the JWT secret)")
+                })?;
+                if secret.is_empty() {
+                    return Err(format!(
+                        "guard.identity.jwt_secret_env: {var} is empty; an empty HMAC secret would let anyone sign tokens"
+                    ));
+                }
+                vec![(None, DecodingKey::from_secret(secret.as_bytes()))]
+            }
+            JwtKey::PublicKeyFile(path) => {
+                let pem = read(path)?;
+                let key = match family(algorithm) {
+                    Family::Rsa => DecodingKey::from_rsa_pem(&pem),
+                    Family::Ec => DecodingKey::from_ec_pem(&pem),
+                    Family::Ed => DecodingKey::from_ed_pem(&pem),
+                    Family::Hmac => {
+                        return Err(format!(
+                            "guard.identity: {algorithm:?} is verified with jwt_secret_env, not a public key"
+                        ))
+                    }
+                }
+                .map_err(|e| {
+                    format!(
+                        "{}: not a {algorithm:?} public key in PEM form: {e}",
+                        path.display()
+                    )
+                })?;
+                vec![(None, key)]
+            }
+            JwtKey::JwksFile(path) => {
+                jwks(&read(path)?, algorithm).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+        };
+        Ok(JwtVerifier { algorithm, keys })
+    }
+
+    /// Verifies `token` at Unix time `now` and returns its claims, or says why it was refused.
+    pub fn verify(&self, token: &str, now: u64) -> Result<Map<String, Value>, String> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("not a JWT".into());
+        };
+        let header = strict_object(h, "header")?;
+        if header.get("alg").and_then(Value::as_str) != Some(alg_name(self.algorithm)) {
+            return Err(format!("only {:?} is accepted", self.algorithm));
+        }
+        if header.contains_key("crit") {
+            return Err("the header names critical extensions (crit), none is supported".into());
+        }
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(k)) => Some(k.as_str()),
+            Some(_) => return Err("kid is not a string".into()),
+        };
+        let key = self.key_for(kid)?;
+        let claims = strict_object(p, "payload")?;
+        let message = &token[..h.len() + 1 + p.len()];
+        match jsonwebtoken::crypto::verify(s, message.as_bytes(), key, self.algorithm) {
+            Ok(true) => {}
+            _ => return Err("signature mismatch".into()),
+        }
+        if time_claim(&claims, "exp")?.is_some_and(|exp| now >= exp) {
+            return Err("expired".into());
+        }
+        if time_claim(&claims, "nbf")?.is_some_and(|nbf| now < nbf) {
+            return Err("not yet valid".into());
+        }
+        Ok(claims)
+    }
+
+    fn key_for(&self, kid: Option<&str>) -> Result<&DecodingKey, String> {
+        if let [(key_id, key)] = self.keys.as_slice() {
+            return match (key_id, kid) {
+                (Some(have), Some(want)) if have != want => Err(format!("no key has kid {want:?}")),
+                _ => Ok(key),
+            };
+        }
+        let want = kid.ok_or("the token has no kid and the key set holds several keys")?;
+        self.keys
+            .iter()
+            .find(|(id, _)| id.as_deref() == Some(want))
+            .map(|(_, key)| key)
+            .ok_or_else(|| format!("no key has kid {want:?}"))
+    }
+}
+
+/// The keys of a JWKS document that can verify `algorithm`.
+fn jwks(bytes: &[u8], algorithm: Algorithm) -> Result<Vec<(Option<String>, DecodingKey)>, String> {
+    let set: JwkSet = serde_json::from_slice(bytes).map_err(|e| format!("not a JWKS: {e}"))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let fits = matches!(
+            (&jwk.algorithm, family(algorithm)),
+            (AlgorithmParameters::RSA(_), Family::Rsa)
+                | (AlgorithmParameters::EllipticCurve(_), Family::Ec)
+                | (AlgorithmParameters::OctetKeyPair(_), Family::Ed)
+        );
+        if fits {
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable key: {e}"))?;
+            keys.push((jwk.common.key_id.clone(), key));
+        }
+    }
+    if keys.is_empty() {
+        return Err(format!("no key in the set can verify {algorithm:?}"));
+    }
+    Ok(keys)
+}
+
+enum Family {
+    Hmac,
+    Rsa,
+    Ec,
+    Ed,
+}
+
+fn family(algorithm: Algorithm) -> Family {
+    match algorithm {
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Family::Hmac,
+        Algorithm::ES256 | Algorithm::ES384 => Family::Ec,
+        Algorithm::EdDSA => Family::Ed,
+        _ => Family::Rsa,
+    }
+}
+
+fn alg_name(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::EdDSA => "EdDSA",
+    }
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// A base64url segment holding a JSON object without repeated or escaped names.
+fn strict_object(segment: &str, what: &str) -> Result<Map<String, Value>, String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| format!("the {what} is not base64url"))?;
+    match scan_json(&bytes, bytes.len()) {
+        Ok(scan) => match scan.value {
+            Value::Object(map) => Ok(map),
+            _ => Err(format!("the {what} is not a JSON object")),
+        },
+        Err(e) => Err(format!("the {what} is ambiguous or malformed: {e}")),
+    }
+}
+
+/// A NumericDate claim: absent, or a non-negative integer (anything else refuses the token).
+fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, String> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("{name} is not a non-negative integer")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    const SECRET: &str = "unit-test-secret";
+
+    fn hs256() -> JwtVerifier {
+        JwtVerifier {
+            algorithm: Algorithm::HS256,
+            keys: vec![(None, DecodingKey::from_secret(SECRET.as_bytes()))],
+        }
+    }
+
+    fn sign(claims: &Value) -> String {
+        let key = EncodingKey::from_secret(SECRET.as_bytes());
+        encode(&Header::new(Algorithm::HS256), claims, &key).unwrap()
+    }
+
+    /// A token with hand-written header and payload JSON, signed with the test secret.
+    fn sign_raw(header: &str, payload: &str) -> String {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let message = format!("{}.{}", b64.encode(header), b64.encode(payload));
+        let key = EncodingKey::from_secret(SECRET.as_bytes());
+        let sig = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{message}.{sig}")
+    }
+
+    #[test]
+    fn a_valid_token_gives_its_claims() {
+        let t = sign(&json!({"sub": 7, "team": "acme", "exp": 2000, "nbf": 10}));
+        let claims = hs256().verify(&t, 1000).unwrap();
+        assert_eq!(claims["sub"], 7);
+    }
+
+    #[test]
+    fn forged_expired_early_and_other_algorithms_are_refused() {
+        let v = hs256();
+        let t = sign(&json!({"sub": "7"}));
+        let mut forged = t.clone();
+        forged.push('x');
+        assert!(v.verify(&forged, 0).is_err());
+        assert!(v.verify(&sign(&json!({"exp": 10})), 10).is_err());
+        assert!(v.verify(&sign(&json!({"nbf": 11})), 10).is_err());
+        assert!(v
+            .verify(&sign_raw(r#"{"alg":"none"}"#, r#"{"sub":"7"}"#), 0)
+            .is_err());
+        assert!(v
+            .verify(&sign_raw(r#"{"alg":"HS512"}"#, r#"{"sub":"7"}"#), 0)
+            .is_err());
+        assert!(v.verify("a.b", 0).is_err());
+    }
+
+    #[test]
+    fn time_claims_must_be_non_negative_integers() {
+        let v = hs256();
+        for bad in [
+            json!(2e9),
+            json!(-1),
+            json!("9999999999"),
+            json!(true),
+            json!(null),
+        ] {
+            for claim in ["exp", "nbf"] {
+                let t = sign(&json!({"sub": "7", claim: bad.clone()}));
+                assert!(v.verify(&t, 0).is_err(), "{claim} = {bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_names_and_crit_are_refused() {
+        let v = hs256();
+        let ok = sign_raw(r#"{"alg":"HS256"}"#, r#"{"sub":"2"}"#);
+        assert!(v.verify(&ok, 0).is_ok());
+        for (header, payload) in [
+            (r#"{"alg":"HS256"}"#, r#"{"sub":"2","sub":"3"}"#),
+            (r#"{"alg":"HS256"}"#, r#"{"sub":"2","SUB":"3"}"#),
+            (r#"{"alg":"HS256","alg":"HS256"}"#, r#"{"sub":"2"}"#),
+            (
+                r#"{"alg":"HS256","crit":["b64"],"b64":false}"#,
+                r#"{"sub":"2"}"#,
+            ),
+            (r#"{"alg":"HS256","kid":7}"#, r#"{"sub":"2"}"#),
+        ] {
+            assert!(
+                v.verify(&sign_raw(header, payload), 0).is_err(),
+                "{header} {payload}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_or_unset_secret_refuses_to_load() {
+        let settings = |var: &str| JwtSettings {
+            algorithm: Algorithm::HS256,
+            key: JwtKey::SecretEnv(var.into()),
+        };
+        std::env::set_var("SCIMGATE_UNIT_EMPTY_JWT_SECRET", "");
+        let empty = JwtVerifier::load(&settings("SCIMGATE_UNIT_EMPTY_JWT_SECRET"));
+        assert!(empty.err().unwrap().contains("empty"));
+        let unset = JwtVerifier::load(&settings("SCIMGATE_UNIT_UNSET_JWT_SECRET"));
+        assert!(unset.err().unwrap().contains("not set"));
+    }
+
+    #[test]
+    fn rsa_keys_from_pem_verify_rs256_and_refuse_hs256_confusion() {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let public = std::path::Path::new(dir).join("tests/fixtures/jwt/rsa-public.pem");
+        let private = include_bytes!("../../tests/fixtures/jwt/rsa-private.pem");
+        let verifier = JwtVerifier::load(&JwtSettings {
+            algorithm: Algorithm::RS256,
+            key: JwtKey::PublicKeyFile(public.clone()),
+        })
+        .unwrap();
+        let signing = EncodingKey::from_rsa_pem(private).unwrap();
+        let token = encode(
+            &Header::new(Algorithm::RS256),
+            &json!({"sub": "9"}),
+            &signing,
+        )
+        .unwrap();
+        assert_eq!(verifier.verify(&token, 0).unwrap()["sub"], "9");
+        let ps = encode(
+            &Header::new(Algorithm::PS256),
+            &json!({"sub": "9"}),
+            &signing,
+        )
+        .unwrap();
+        assert!(verifier.verify(&ps, 0).is_err());
+        // The classic confusion: an HS256 token keyed with the public key's own bytes.
+        let pem = std::fs::read(&public).unwrap();
+        let confused = encode(
+            &Header::new(Algorithm::HS256),
+            &json!({"sub": "9"}),
+            &EncodingKey::from_secret(&pem),
+        )
+        .unwrap();
+        assert!(verifier.verify(&confused, 0).is_err());
+    }
+
+    #[test]
+    fn ecdsa_keys_from_pem_and_jwks_verify_and_kid_selects() {
+        let pair = rcgen::KeyPair::generate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("pub.pem");
+        std::fs::write(&pem, pair.public_key_pem()).unwrap();
+        let signing = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap();
+        let token = |kid: Option<&str>| {
+            let mut h = Header::new(Algorithm::ES256);
+            h.kid = kid.map(str::to_string);
+            encode(&h, &json!({"sub": "usr_ann"}), &signing).unwrap()
+        };
+        let from_pem = JwtVerifier::load(&JwtSettings {
+            algorithm: Algorithm::ES256,
+            key: JwtKey::PublicKeyFile(pem),
+        })
+        .unwrap();
+        assert_eq!(from_pem.verify(&token(None), 0).unwrap()["sub"], "usr_ann");
+
+        let der = pair.public_key_raw();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (x, y) = (b64.encode(&der[1..33]), b64.encode(&der[33..65]));
+        let jwks = dir.path().join("keys.json");
+        let set = json!({"keys": [
+            {"kty": "EC", "crv": "P-256", "kid": "a", "x": x, "y": y},
+            {"kty": "EC", "crv": "P-256", "kid": "b", "x": x, "y": y},
+        ]});
+        std::fs::write(&jwks, set.to_string()).unwrap();
+        let from_set = JwtVerifier::load(&JwtSettings {
+            algorithm: Algorithm::ES256,
+            key: JwtKey::JwksFile(jwks),
+        })
+        .unwrap();
+        assert!(from_set.verify(&token(Some("b")), 0).is_ok());
+        assert!(from_set.verify(&token(Some("c")), 0).is_err());
+        assert!(from_set.verify(&token(None), 0).is_err());
+        // An HS256 token signed with the public key's bytes must not pass as ES256.
+        assert!(from_pem.verify(&sign(&json!({"sub": "x"})), 0).is_err());
+    }
+}
