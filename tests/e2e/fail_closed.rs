@@ -55,7 +55,7 @@ fn with_people() -> Lax {
     let r = lax.gw.scim(
         "POST",
         "/Users",
-        Some(&serde_json::json!({"userName": "managed@x.test"})),
+        Some(&serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "managed@x.test"})),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     lax.backend

@@ -9,12 +9,9 @@ use super::harness::Gateway;
 use super::http::Reply;
 use super::sloppy_backend::{self, Account, SloppyBackend, JWT_SECRET, JWT_SECRET_ENV};
 use jsonwebtoken::{encode, EncodingKey, Header};
-use scimgate::auth::{ApiKey, Keyring};
 use scimgate::runtime::Runtime;
-use scimgate::{auth, server};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::Duration;
 
 /// How the gateway identifies callers in a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,38 +46,22 @@ struct World {
     admin: String,
 }
 
-fn config_for(mode: Mode, edge: bool) -> scimgate::config::Config {
-    std::env::set_var(
-        "SCIMGATE_SLOPPY_SERVICE_TOKEN",
-        sloppy_backend::SERVICE_TOKEN,
-    );
+/// The sloppy fixture's text with the identity section of `mode`.
+fn fixture_text(mode: Mode, edge: bool) -> String {
+    std::env::set_var("SCIMGATE_SLOPPY_SERVICE_TOKEN", sloppy_backend::SERVICE_TOKEN);
     std::env::set_var(JWT_SECRET_ENV, JWT_SECRET);
-    let mut text = include_str!("../fixtures/sloppy.toml").to_string();
-    text.push_str(&identity_section(mode, edge));
+    include_str!("../fixtures/sloppy.toml").to_string() + &identity_section(mode, edge)
+}
+
+fn config_for(mode: Mode, edge: bool) -> scimgate::config::Config {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sloppy.toml");
-    scimgate::config::from_str(&text, &file).unwrap_or_else(|e| panic!("{e}"))
+    scimgate::config::from_str(&fixture_text(mode, edge), &file).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn world(mode: Mode, edge: bool) -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let token = auth::generate_key();
-    let listen = server::free_port().expect("port");
-    let backend_addr = server::free_port().expect("port");
-    let mut config = config_for(mode, edge);
-    config.server.listen = vec![listen];
-    config.backend.address = backend_addr;
-    config.store_path = dir.path().join("scimgate.sqlite");
-    let keys = config
-        .tenants
-        .iter()
-        .map(|t| ApiKey::from_secret(t.clone(), &format!("{token}-{}", t.name)))
-        .collect();
-    config.keyring = Keyring::new(keys);
     let app = SloppyBackend::new();
-    let conf = server::server_conf(2, Duration::ZERO, dir.path());
-    let mut srv = server::build(conf);
-    srv.add_service(app.service(&backend_addr.to_string()));
-    let gw = Gateway::start(srv, config, format!("{token}-acme"), dir, &[backend_addr]);
+    let text = fixture_text(mode, edge);
+    let gw = Gateway::fixture("sloppy.toml", &text, "acme", |_| {}, |addr| app.service(addr));
     let create = |email: &str| {
         let r = gw.scim(
             "POST",
@@ -485,8 +466,7 @@ fn an_empty_jwt_secret_refuses_to_start() {
     assert!(err.to_string().contains("empty"), "{err}");
 
     let file = dir.path().join("scimgate.toml");
-    let text = include_str!("../fixtures/sloppy.toml").to_string()
-        + &identity_section(Mode::Jwt, false).replace(JWT_SECRET_ENV, var);
+    let text = fixture_text(Mode::Jwt, false).replace(JWT_SECRET_ENV, var);
     std::fs::write(&file, text).expect("write config");
     let said = scimgate::commands::check(&file).expect("valid file");
     assert!(

@@ -21,7 +21,7 @@ impl As<'_> {
     }
 
     fn create(&self, user: &str, external_id: &str, title: &str) -> String {
-        let body = json!({"userName": user, "externalId": external_id, "displayName": external_id,
+        let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user, "externalId": external_id, "displayName": external_id,
             "title": title});
         let r = self.call("POST", "/Users", Some(&body));
         assert_eq!(r.status, 201, "{user}: {}", r.text());
@@ -130,7 +130,7 @@ fn writes_with_one_tenants_key_never_touch_the_other_tenant() {
     let before = lax.backend.people(UMBRELLA);
 
     // umbrella's carol (3) does not exist for wayne.
-    let put = json!({"userName": "mallory@x.test", "externalId": "w-mallory"});
+    let put = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "mallory@x.test", "externalId": "w-mallory"});
     assert_scim_error(&wayne.call("PUT", "/Users/3", Some(&put)), 404, None);
     let patch = json!({"schemas": [PATCH_OP], "Operations": [
         {"op": "replace", "path": "displayName", "value": "Mallory"}]});

@@ -29,7 +29,7 @@ fn concurrent_creates_against_a_backend_without_unique_names_make_one_user() {
     let spellings = ["Race@Lax.test", "race@lax.test", "RACE@LAX.TEST"];
     let replies = together(RACERS, |i| {
         let body =
-            json!({"userName": spellings[i % spellings.len()], "externalId": format!("ext-{i}")});
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": spellings[i % spellings.len()], "externalId": format!("ext-{i}")});
         lax.gw.scim("POST", "/Users", Some(&body))
     });
     let winner = one_created_rest_conflict(&replies);
@@ -51,7 +51,7 @@ fn a_user_name_the_app_already_has_is_409_whatever_its_case() {
     let r = lax.gw.scim(
         "POST",
         "/Users",
-        Some(&json!({"userName": "mixed@CASE.test"})),
+        Some(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "mixed@CASE.test"})),
     );
     assert_scim_error(&r, 409, Some("uniqueness"));
     assert_eq!(
@@ -63,7 +63,7 @@ fn a_user_name_the_app_already_has_is_409_whatever_its_case() {
         &lax.wayne,
         "POST",
         "/Users",
-        Some(&json!({"userName": "mixed@case.test"})),
+        Some(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "mixed@case.test"})),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(
