@@ -28,6 +28,9 @@ pub struct Base<'a> {
     pub native: &'a Value,
     /// The resource SCIM last wrote (the store's copy), if any.
     pub shadow: Option<&'a Value>,
+    /// For a PATCH, the resource it was applied to (the user as just read): the client saw its
+    /// list elements, so one the PATCH left out was removed, even if the backend added it.
+    pub seen: Option<&'a Value>,
 }
 
 /// Builds the native user object for a write of the SCIM `resource`, over `base` when the

@@ -401,6 +401,14 @@ fn elements_and_keys_the_backend_added_survive_patch_and_put() {
     assert_eq!(emails[0]["label"], "main");
     assert_eq!(emails[1]["source"], "sso");
     assert_eq!(puts(&backend), 2);
+    // Entra removes an element the backend added, by a PATCH of the view that showed it.
+    patch(
+        &gw,
+        &id,
+        json!([{"op": "remove", "path": "emails[value eq \"b@sso.test\"]"}]),
+    );
+    let emails = person(&backend, &id)["contacts"]["emails"].clone();
+    assert_eq!(emails.as_array().unwrap().len(), 1, "{emails}");
 }
 
 #[test]
