@@ -387,7 +387,7 @@ pub fn set_path(v: &mut Value, path: &[String], value: Value) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::backend::spec::{Convert, FieldMap, NativeType};
+    use crate::backend::spec::{Convert, FieldMap, NativeType, Transform};
     use crate::config::validate::parse_scim_target;
     use serde_json::json;
 
@@ -398,6 +398,14 @@ pub(crate) mod tests {
         crate::config::from_str(&format!("{head}{fields}"), std::path::Path::new("t.toml"))
             .unwrap_or_else(|e| panic!("{e}"))
             .users
+    }
+
+    /// A plain copy (no map, no normaliser).
+    fn direct(ty: NativeType) -> Convert {
+        Convert {
+            transform: Transform::Direct(ty),
+            normalize: Vec::new(),
+        }
     }
 
     fn demo_api() -> UserApi {
@@ -411,7 +419,7 @@ pub(crate) mod tests {
         FieldMap {
             scim: Some(parse_scim_target(scim).unwrap()),
             native: native.split('.').map(str::to_string).collect(),
-            convert: Convert::direct(NativeType::Any),
+            convert: direct(NativeType::Any),
             constant: None,
             compose: None,
             list: None,
@@ -579,7 +587,7 @@ pub(crate) mod tests {
     #[test]
     fn type_conversions_reject_what_the_backend_cannot_store() {
         let mut f = field("title", "level");
-        f.convert = Convert::direct(NativeType::Integer);
+        f.convert = direct(NativeType::Integer);
         let api = UserApi {
             fields: vec![f],
             ..demo_api()
