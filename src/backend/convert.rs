@@ -8,14 +8,6 @@ use crate::scim::schema::{AttrDef, AttrType};
 use serde_json::Value;
 
 impl Convert {
-    /// A plain copy (no transform, no normaliser).
-    pub fn direct(ty: NativeType) -> Convert {
-        Convert {
-            transform: Transform::Direct(ty),
-            normalize: Vec::new(),
-        }
-    }
-
     /// The native value of SCIM value `v`; `label` names the attribute in errors (`400
     /// invalidValue` for a value the backend cannot hold or a word outside a refusing map).
     pub fn encode(&self, label: &str, v: &Value) -> Result<Value, ScimError> {

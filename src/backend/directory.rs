@@ -226,13 +226,37 @@ impl Directory {
         }
     }
 
-    /// Replaces a user with a normalised SCIM resource (PUT, and the result of a PATCH).
+    /// Replaces a user with a normalised SCIM resource (PUT). A native list element SCIM never
+    /// wrote (the backend added it) survives.
     pub async fn replace(
         &self,
         tenant: &Tenant,
         id: &str,
         resource: Value,
         now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        self.write(tenant, id, resource, now, false).await
+    }
+
+    /// Writes the result of a PATCH, a change of the user as just read: a native list element
+    /// the client saw and the PATCH left out is removed.
+    pub async fn replace_patched(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        self.write(tenant, id, resource, now, true).await
+    }
+
+    async fn write(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+        patched: bool,
     ) -> Result<ScimUser, ScimError> {
         let api = self.backend.api();
         let Some(current) = self.backend.get_versioned(tenant, id).await? else {
@@ -244,8 +268,13 @@ impl Directory {
             .remove(id);
         let before = self.merge(&current.user, record.as_ref())?;
         let shadow = record.as_ref().map(|r| &r.shadow);
+        let seen = patched.then_some(&before.resource);
         let fields = |native: &Value| {
-            let base = (!native.is_null()).then_some(Base { native, shadow });
+            let base = (!native.is_null()).then_some(Base {
+                native,
+                shadow,
+                seen,
+            });
             mapping::to_native(api, &resource, Write::Update, base)
         };
         self.ensure_writable().await?;

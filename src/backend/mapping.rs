@@ -28,6 +28,9 @@ pub struct Base<'a> {
     pub native: &'a Value,
     /// The resource SCIM last wrote (the store's copy), if any.
     pub shadow: Option<&'a Value>,
+    /// For a PATCH, the resource it was applied to (the user as just read): the client saw its
+    /// list elements, so one the PATCH left out was removed, even if the backend added it.
+    pub seen: Option<&'a Value>,
 }
 
 /// Builds the native user object for a write of the SCIM `resource`, over `base` when the
@@ -384,7 +387,7 @@ pub fn set_path(v: &mut Value, path: &[String], value: Value) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::backend::spec::{Convert, FieldMap, NativeType};
+    use crate::backend::spec::{Convert, FieldMap, NativeType, Transform};
     use crate::config::validate::parse_scim_target;
     use serde_json::json;
 
@@ -395,6 +398,14 @@ pub(crate) mod tests {
         crate::config::from_str(&format!("{head}{fields}"), std::path::Path::new("t.toml"))
             .unwrap_or_else(|e| panic!("{e}"))
             .users
+    }
+
+    /// A plain copy (no map, no normaliser).
+    fn direct(ty: NativeType) -> Convert {
+        Convert {
+            transform: Transform::Direct(ty),
+            normalize: Vec::new(),
+        }
     }
 
     fn demo_api() -> UserApi {
@@ -408,7 +419,7 @@ pub(crate) mod tests {
         FieldMap {
             scim: Some(parse_scim_target(scim).unwrap()),
             native: native.split('.').map(str::to_string).collect(),
-            convert: Convert::direct(NativeType::Any),
+            convert: direct(NativeType::Any),
             constant: None,
             compose: None,
             list: None,
@@ -576,7 +587,7 @@ pub(crate) mod tests {
     #[test]
     fn type_conversions_reject_what_the_backend_cannot_store() {
         let mut f = field("title", "level");
-        f.convert = Convert::direct(NativeType::Integer);
+        f.convert = direct(NativeType::Integer);
         let api = UserApi {
             fields: vec![f],
             ..demo_api()

@@ -5,7 +5,7 @@
 //! Writes go over the backend's current list: an element is matched to the native element it
 //! shares the most mapped values with, and only its mapped keys change (unmapped keys and key
 //! order stay); a native element that matches nothing SCIM writes now and nothing SCIM wrote
-//! before was added by the backend on its own and stays where it is. Reads show an element
+//! before (or, for a PATCH, saw) was added by the backend on its own and stays where it is. Reads show an element
 //! exactly as SCIM wrote it while the backend holds it as it was written, so sub-attributes
 //! with no native key (`display`) round-trip through the store.
 
@@ -33,10 +33,13 @@ pub fn write(
         .and_then(Value::as_array);
     let out = match current {
         Some(current) => {
-            let previous = base
-                .and_then(|b| b.shadow)
-                .and_then(|s| encode_all(field, list, target, s).ok())
-                .unwrap_or_default();
+            let known = base
+                .into_iter()
+                .flat_map(|b| b.shadow.into_iter().chain(b.seen));
+            let previous: Vec<Value> = known
+                .filter_map(|r| encode_all(field, list, target, r).ok())
+                .flatten()
+                .collect();
             merge(list, new, current, &previous)
         }
         None => new,
@@ -444,9 +447,11 @@ native = "aliases"
         let mut changed = ann();
         changed["emails"] = json!([{"value": "ann@work.test", "type": "work", "primary": true},
                                    {"value": "ann@new-home.test", "type": "home"}]);
+        let shadow = ann();
         let base = Base {
             native: &current,
-            shadow: Some(&ann()),
+            shadow: Some(&shadow),
+            seen: None,
         };
         let native = to_native(&api, &changed, Write::Update, Some(base)).unwrap();
         assert_eq!(
@@ -466,6 +471,15 @@ native = "aliases"
             .map(|e| e["address"].as_str().unwrap())
             .collect();
         assert_eq!(kept, ["ann@work.test", "sso@corp.test"]);
+        // A PATCH was applied to the view that showed the backend's element: leaving it out
+        // removes it.
+        let view = from_native(&api, &current, Some(&ann()));
+        let patched = Base {
+            seen: Some(&view),
+            ..base
+        };
+        let native = to_native(&api, &changed, Write::Update, Some(patched)).unwrap();
+        assert_eq!(native["contact"]["emails"].as_array().unwrap().len(), 1);
         // The SCIM view shows the backend's element among what SCIM wrote.
         let view = from_native(&api, &current, Some(&ann()));
         assert_eq!(

@@ -292,7 +292,9 @@ impl ScimServer {
         let user = if patched == current.resource && self.directory.is_managed(tenant, id)? {
             current
         } else {
-            self.directory.replace(tenant, id, patched, now).await?
+            self.directory
+                .replace_patched(tenant, id, patched, now)
+                .await?
         };
         Ok(self.answer(200, &user, req, &Projection::Default))
     }

@@ -298,6 +298,57 @@ fn epoch_millisecond_times_of_people_scim_never_wrote_are_xsd_date_times() {
     assert_eq!(eve["meta"]["lastModified"], "2025-12-03T19:16:40Z");
 }
 
+#[test]
+fn patch_adds_replaces_and_removes_list_elements() {
+    let (gw, backend) = gateway();
+    let id = scenarios::create(&gw, "alice@contoso.com", "e1");
+    let u = patch(
+        &gw,
+        &id,
+        json!([
+            {"op": "add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+47 555"},
+            {"op": "add", "path": "emails", "value": [{"value": "a@home.test", "type": "home"}]},
+            {"op": "add", "path": "ims", "value": [{"value": "alice@chat", "type": "xmpp"}]}
+        ]),
+    );
+    assert_eq!(
+        u["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+47 555"}])
+    );
+    let native = person(&backend, &id);
+    assert_eq!(
+        native["contacts"]["phones"],
+        json!([{"number": "+47 555", "label": "MOBILE"}])
+    );
+    assert_eq!(native["contacts"]["emails"][1]["address"], "a@home.test");
+    assert_eq!(native["contacts"]["emails"][1]["kind"], "HOME");
+    assert_eq!(native["chat_handles"], json!(["alice@chat"]));
+    let u = patch(
+        &gw,
+        &id,
+        json!([
+            {"op": "remove", "path": "emails[type eq \"work\"]"},
+            {"op": "replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+47 556"},
+            {"op": "remove", "path": "ims"}
+        ]),
+    );
+    assert_eq!(
+        u["emails"],
+        json!([{"value": "a@home.test", "type": "home"}])
+    );
+    let native = person(&backend, &id);
+    assert_eq!(
+        native["contacts"]["emails"],
+        json!([{"address": "a@home.test", "kind": "HOME", "is_primary": false, "verified": false}])
+    );
+    assert_eq!(
+        native["contacts"]["phones"],
+        json!([{"number": "+47 556", "label": "MOBILE"}])
+    );
+    assert_eq!(native["chat_handles"], json!([]));
+    assert!(u.get("ims").is_none());
+}
+
 /// Adds an element to person `id`'s emails as the service's app would.
 fn add_email(backend: &ShapesBackend, id: &str, address: &str) {
     backend.app_update(ORG, id, |p| {
@@ -350,6 +401,14 @@ fn elements_and_keys_the_backend_added_survive_patch_and_put() {
     assert_eq!(emails[0]["label"], "main");
     assert_eq!(emails[1]["source"], "sso");
     assert_eq!(puts(&backend), 2);
+    // Entra removes an element the backend added, by a PATCH of the view that showed it.
+    patch(
+        &gw,
+        &id,
+        json!([{"op": "remove", "path": "emails[value eq \"b@sso.test\"]"}]),
+    );
+    let emails = person(&backend, &id)["contacts"]["emails"].clone();
+    assert_eq!(emails.as_array().unwrap().len(), 1, "{emails}");
 }
 
 #[test]

@@ -422,7 +422,7 @@ pub fn parse_scim_target(text: &str) -> Result<ScimTarget, String> {
 
 /// Parses a composed field's template: text with `{attribute}` placeholders naming simple SCIM
 /// attributes (`{name.givenName}`, `{emails[type eq "work"].value}`).
-pub fn parse_compose(text: &str) -> Result<Vec<Piece>, String> {
+fn parse_compose(text: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('{') {
