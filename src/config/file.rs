@@ -359,6 +359,8 @@ pub struct ErrorFile {
 pub struct GuardFile {
     #[serde(default)]
     pub all_members_managed: bool,
+    #[serde(default)]
+    pub ids_per_tenant: bool,
     pub identity: IdentityFile,
     #[serde(default)]
     pub max_body_bytes: Option<usize>,

@@ -167,11 +167,16 @@ impl Validator<'_> {
         let tenant_known = g.identity.tenant_header.is_some()
             || g.identity.tenant_claim.is_some()
             || g.identity.tenant_field.is_some();
-        if g.all_members_managed && !tenant_known {
-            self.at(
-                &g.identity.source,
-                "all_members_managed needs the caller's tenant: set tenant_header, tenant_claim or tenant_field".into(),
-            );
+        for (on, key) in [
+            (g.all_members_managed, "all_members_managed"),
+            (g.ids_per_tenant, "ids_per_tenant"),
+        ] {
+            if on && !tenant_known {
+                self.at(
+                    &g.identity.source,
+                    format!("{key} needs the caller's tenant: set tenant_header, tenant_claim or tenant_field"),
+                );
+            }
         }
         let rules: Vec<Option<Rule>> = g.rules.iter().map(|r| self.rule(r)).collect();
         if g.rules.is_empty() {
@@ -182,6 +187,7 @@ impl Validator<'_> {
         }
         Some(GuardSettings {
             all_members_managed: g.all_members_managed,
+            ids_per_tenant: g.ids_per_tenant,
             identity: identity?,
             max_body_bytes: g.max_body_bytes.unwrap_or(64 << 10),
             session_cookies: g.session_cookies.clone(),

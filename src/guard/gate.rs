@@ -258,36 +258,42 @@ impl Guard {
         }
     }
 
-    /// Whether the caller's account is managed, and the tenant that makes it so. The store is
-    /// asked in every tenant, whatever tenant the caller claims: a claim that names no tenant, or
-    /// another one, must not make a managed account look unmanaged. With `all_members_managed`,
-    /// a member of a SCIM-enabled tenant (the caller's or the route's) is managed, and a caller
-    /// whose tenant is unknown is treated as managed.
+    /// Whether the caller's account is managed, and the tenant that makes it so. A user id
+    /// names one account across tenants unless `ids_per_tenant`, so the store is asked in every
+    /// tenant, whatever tenant the caller claims: a claim that names no tenant, or another one,
+    /// must not make a managed account look unmanaged. With `ids_per_tenant` the id means
+    /// something only in the caller's tenant (and the route's), and a caller whose tenant is
+    /// unknown counts as managed. With `all_members_managed`, a member of a SCIM-enabled tenant
+    /// (the caller's or the route's) is managed, and so is a caller whose tenant is unknown.
     fn managed(
         &self,
         caller: &Caller,
         path_tenant: Option<&str>,
     ) -> Result<(Option<String>, bool), Refusal> {
+        let named = |b: &str| {
+            self.tenants
+                .iter()
+                .find(|t| t.backend_name.eq_ignore_ascii_case(b))
+        };
+        let caller_tenant = caller.tenant.as_deref().and_then(named);
+        let path_tenant = path_tenant.and_then(named);
+        let unknown = caller_tenant.is_none();
+        let doubt = self.settings.all_members_managed || self.settings.ids_per_tenant;
+        if unknown && doubt {
+            return Ok((None, true));
+        }
+        let own: Vec<&Arc<Tenant>> = caller_tenant.into_iter().chain(path_tenant).collect();
         if self.settings.all_members_managed {
-            let named = |b: &str| {
-                self.tenants
-                    .iter()
-                    .find(|t| t.backend_name.eq_ignore_ascii_case(b))
-            };
-            let caller_tenant = caller.tenant.as_deref().map(named);
-            if let None | Some(None) = caller_tenant {
-                return Ok((None, true));
-            }
-            let scim_enabled = caller_tenant
-                .flatten()
-                .into_iter()
-                .chain(path_tenant.and_then(named))
-                .find(|t| self.scim_tenants.contains(&t.name));
-            if let Some(t) = scim_enabled {
+            if let Some(t) = own.iter().find(|t| self.scim_tenants.contains(&t.name)) {
                 return Ok((Some(t.name.clone()), true));
             }
         }
-        for t in &self.tenants {
+        let asked: Vec<&Arc<Tenant>> = if self.settings.ids_per_tenant {
+            own
+        } else {
+            self.tenants.iter().collect()
+        };
+        for t in asked {
             let managed = self
                 .directory
                 .is_managed(t, &caller.id)

@@ -64,6 +64,9 @@ pub enum IdentitySource {
 pub struct GuardSettings {
     /// Every member of a tenant that has SCIM keys counts as managed.
     pub all_members_managed: bool,
+    /// Backend user ids are unique only within a tenant (the same id is another person in
+    /// another tenant), so the managed flag is read in the caller's own tenant.
+    pub ids_per_tenant: bool,
     /// How callers are identified.
     pub identity: IdentitySource,
     /// Largest body read on a guarded route.

@@ -48,7 +48,10 @@ struct World {
 
 /// The sloppy fixture's text with the identity section of `mode`.
 fn fixture_text(mode: Mode, edge: bool) -> String {
-    std::env::set_var("SCIMGATE_SLOPPY_SERVICE_TOKEN", sloppy_backend::SERVICE_TOKEN);
+    std::env::set_var(
+        "SCIMGATE_SLOPPY_SERVICE_TOKEN",
+        sloppy_backend::SERVICE_TOKEN,
+    );
     std::env::set_var(JWT_SECRET_ENV, JWT_SECRET);
     include_str!("../fixtures/sloppy.toml").to_string() + &identity_section(mode, edge)
 }
@@ -61,7 +64,13 @@ fn config_for(mode: Mode, edge: bool) -> scimgate::config::Config {
 fn world(mode: Mode, edge: bool) -> World {
     let app = SloppyBackend::new();
     let text = fixture_text(mode, edge);
-    let gw = Gateway::fixture("sloppy.toml", &text, "acme", |_| {}, |addr| app.service(addr));
+    let gw = Gateway::fixture(
+        "sloppy.toml",
+        &text,
+        "acme",
+        |_| {},
+        |addr| app.service(addr),
+    );
     let create = |email: &str| {
         let r = gw.scim(
             "POST",

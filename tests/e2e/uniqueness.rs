@@ -28,8 +28,7 @@ fn concurrent_creates_against_a_backend_without_unique_names_make_one_user() {
     let lax = lax::start();
     let spellings = ["Race@Lax.test", "race@lax.test", "RACE@LAX.TEST"];
     let replies = together(RACERS, |i| {
-        let body =
-            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": spellings[i % spellings.len()], "externalId": format!("ext-{i}")});
+        let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": spellings[i % spellings.len()], "externalId": format!("ext-{i}")});
         lax.gw.scim("POST", "/Users", Some(&body))
     });
     let winner = one_created_rest_conflict(&replies);
