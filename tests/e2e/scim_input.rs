@@ -100,7 +100,6 @@ impl Fixture {
 }
 
 /// What a refused request must leave untouched.
-#[derive(Debug, PartialEq)]
 struct State {
     accounts: Vec<Value>,
     users: Vec<String>,
