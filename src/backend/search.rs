@@ -6,7 +6,7 @@
 
 use super::mapping;
 use super::spec::UserApi;
-use crate::scim::filter::{CompareOp, Filter, Literal};
+use crate::scim::filter::{self, CompareOp, Filter, Literal};
 use crate::scim::schema::Resolved;
 
 /// A source of candidate users for one branch of a filter.
@@ -50,11 +50,18 @@ fn best(a: Option<Vec<Anchor>>, b: Option<Vec<Anchor>>) -> Option<Vec<Anchor>> {
 }
 
 fn anchor(api: &UserApi, term: &Filter) -> Option<Anchor> {
+    if let Some(found) = pinned_search(api, term) {
+        return Some(found);
+    }
     if let Filter::Compare(r, CompareOp::Eq, Literal::String(value)) = term {
         let canonical = r.canonical();
-        if let Some((_, param)) = api.filters.iter().find(|(attr, _)| *attr == canonical) {
+        let listed = api
+            .filters
+            .iter()
+            .find(|f| f.target.element.is_none() && f.target.attr.canonical() == canonical);
+        if let Some(f) = listed {
             return Some(Anchor::Backend {
-                param: param.clone(),
+                param: f.param.clone(),
                 value: value.clone(),
             });
         }
@@ -73,6 +80,97 @@ fn anchor(api: &UserApi, term: &Filter) -> Option<Anchor> {
     store_only(api, attr).then(|| Anchor::Store(term.clone()))
 }
 
+/// `emails[type eq "work"].value eq "x"` (parsed as an element filter whose conjunction pins
+/// `type` and `value`) when `[users.filters]` lists the element `emails[type eq "work"].value`:
+/// a backend search for `x`. Extra `eq` terms in the brackets only narrow the match.
+fn pinned_search(api: &UserApi, term: &Filter) -> Option<Anchor> {
+    let Filter::Element(r, inner) = term else {
+        return None;
+    };
+    let terms = filter::eq_constraints(inner)?;
+    api.filters.iter().find_map(|f| {
+        let pins = f.target.element.as_ref()?;
+        let sub = f.target.attr.sub?;
+        let same_attr = f.target.attr.attr.name == r.attr.name && f.target.attr.home == r.home;
+        if !same_attr || !pins.iter().all(|pin| terms.contains(pin)) {
+            return None;
+        }
+        let value = terms
+            .iter()
+            .find(|(name, _)| *name == sub.name)
+            .and_then(|(_, v)| v.as_str())?;
+        Some(Anchor::Backend {
+            param: f.param.clone(),
+            value: value.to_string(),
+        })
+    })
+}
+
 fn store_only(api: &UserApi, r: &Resolved) -> bool {
     r.attr.name != "id" && r.attr.name != "meta" && mapping::store_only(api, r.home, r.attr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_str;
+    use std::path::Path;
+
+    /// The demo's API with `emails[type eq "work"].value` mapped to and searchable as `mail`.
+    fn api() -> UserApi {
+        let text = include_str!("../../conf/demo.toml").replacen(
+            "userName = \"email\"",
+            "userName = \"email\"\n'emails[type eq \"work\"].value' = \"mail\"",
+            1,
+        )
+            + "\n[[users.fields]]\nscim = 'emails[type eq \"work\"].value'\nnative = \"mail\"\n";
+        from_str(&text, Path::new("t.toml")).unwrap().users
+    }
+
+    fn plan(text: &str) -> Option<Vec<Anchor>> {
+        anchors(&api(), &filter::parse(text).unwrap())
+    }
+
+    fn backend_params(text: &str) -> Option<Vec<(String, String)>> {
+        plan(text)?
+            .into_iter()
+            .map(|a| match a {
+                Anchor::Backend { param, value } => Some((param, value)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_pinned_element_is_searched_in_the_backend() {
+        let mail = Some(vec![("mail".to_string(), "a@b.c".to_string())]);
+        assert_eq!(
+            backend_params(r#"emails[type eq "work"].value eq "a@b.c""#),
+            mail
+        );
+        assert_eq!(
+            backend_params(r#"emails[type eq "work" and primary eq true and value eq "a@b.c"]"#),
+            mail
+        );
+        assert_eq!(
+            backend_params(r#"userName eq "u" or emails[type eq "work"].value eq "a@b.c""#),
+            Some(vec![
+                ("email".to_string(), "u".to_string()),
+                ("mail".to_string(), "a@b.c".to_string())
+            ])
+        );
+    }
+
+    #[test]
+    fn other_elements_are_a_scan() {
+        for text in [
+            r#"emails[type eq "home"].value eq "a@b.c""#,
+            r#"emails[value eq "a@b.c"]"#,
+            r#"emails[type eq "work"].value sw "a""#,
+            r#"emails[type eq "work" or value eq "a@b.c"]"#,
+            r#"emails.value eq "a@b.c""#,
+        ] {
+            assert!(plan(text).is_none(), "{text}");
+        }
+    }
 }

@@ -241,6 +241,23 @@ pub struct ScimTarget {
     pub element: Option<Vec<(&'static str, Value)>>,
 }
 
+/// One `[users.filters]` entry: the list call's query parameter that searches a SCIM attribute
+/// (or the pinned element of one, `emails[type eq "work"].value`) with `eq`.
+#[derive(Debug, Clone)]
+pub struct SearchParam {
+    /// The attribute searched.
+    pub target: ScimTarget,
+    /// The query parameter.
+    pub param: String,
+}
+
+impl ScimTarget {
+    /// True when both name the same attribute and pin the same element.
+    pub fn same_as(&self, other: &ScimTarget) -> bool {
+        self.attr.canonical() == other.attr.canonical() && self.element == other.element
+    }
+}
+
 /// One mapped field.
 #[derive(Debug, Clone)]
 pub struct FieldMap {
@@ -371,8 +388,8 @@ pub struct UserApi {
     /// Separate deactivate/reactivate calls, when `active` is not a field.
     pub deactivate: Option<Operation>,
     pub reactivate: Option<Operation>,
-    /// SCIM attributes (canonical paths) searchable with `eq` through a list query parameter.
-    pub filters: Vec<(String, String)>,
+    /// SCIM attributes searchable with `eq` through a list query parameter.
+    pub filters: Vec<SearchParam>,
     /// Field mappings in file order.
     pub fields: Vec<FieldMap>,
     /// Error translations, first match wins.

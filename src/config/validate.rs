@@ -505,7 +505,6 @@ impl Validator<'_> {
                 "users.deactivate and users.reactivate go together".into(),
             );
         }
-        let filters = self.filters(&u.filters);
         let time_format = match &u.time_format {
             Some(t) => TimeFormat::parse(t.get_ref())
                 .map_err(|e| self.at(t, format!("users.{e}")))
@@ -513,6 +512,7 @@ impl Validator<'_> {
             None => Some(TimeFormat::Rfc3339),
         };
         let fields: Vec<Option<FieldMap>> = u.fields.iter().map(|f| self.field(f)).collect();
+        let filters = self.filters(&u.filters, &fields);
         let errors: Vec<Option<ErrorRule>> = u.errors.iter().map(|e| self.error_rule(e)).collect();
         let throttling = u
             .throttling
@@ -751,20 +751,21 @@ impl Validator<'_> {
         })
     }
 
+    /// `[users.filters]`: string attributes, or an element pinned as a field mapping pins it
+    /// (`'emails[type eq "work"].value' = "mail"` needs a field mapping that exact element).
     fn filters(
         &mut self,
         f: &std::collections::BTreeMap<String, Spanned<String>>,
-    ) -> Vec<(String, String)> {
+        fields: &[Option<FieldMap>],
+    ) -> Vec<SearchParam> {
         let mut out = Vec::new();
         for (attr, param) in f {
-            match schema::resolve_path(attr) {
-                Some(r) if r.leaf().ty == schema::AttrType::String => {
-                    out.push((r.canonical(), param.get_ref().clone()))
-                }
-                _ => self.at(
-                    param,
-                    format!("users.filters: {attr:?} is not a string attribute of the User schema"),
-                ),
+            match search_target(attr, fields) {
+                Ok(target) => out.push(SearchParam {
+                    target,
+                    param: param.get_ref().clone(),
+                }),
+                Err(e) => self.at(param, format!("users.filters: {e}")),
             }
         }
         out
@@ -839,6 +840,37 @@ pub(super) fn toml_to_json(v: &toml::Value) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
+/// The SCIM side of a `[users.filters]` entry: a string attribute, or an element pinned exactly
+/// as a field mapping pins it.
+fn search_target(attr: &str, fields: &[Option<FieldMap>]) -> Result<ScimTarget, String> {
+    let not_string = || format!("{attr:?} is not a string attribute of the User schema");
+    if !attr.contains('[') {
+        return match schema::resolve_path(attr) {
+            Some(r) if r.leaf().ty == schema::AttrType::String => Ok(ScimTarget {
+                attr: r,
+                element: None,
+            }),
+            _ => Err(not_string()),
+        };
+    }
+    let target = fields::parse_scim_target(attr)?;
+    if target.attr.leaf().ty != schema::AttrType::String {
+        return Err(not_string());
+    }
+    let mapped = fields
+        .iter()
+        .flatten()
+        .filter_map(|f| f.scim.as_ref())
+        .any(|s| s.same_as(&target));
+    if !mapped {
+        return Err(format!(
+            "{attr:?} pins an element that no [[users.fields]] maps: the backend's parameter \
+             can only search the element a field mapping pins the same way"
+        ));
+    }
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -853,11 +885,68 @@ mod tests {
     fn the_demo_config_is_valid() {
         let c = from_str(DEMO, Path::new("conf/demo.toml")).unwrap();
         assert_eq!(c.scim.base_path, "/scim/v2");
-        assert_eq!(
-            c.users.filters,
-            vec![("userName".to_string(), "email".to_string())]
-        );
+        let filters: Vec<(String, &str)> = c
+            .users
+            .filters
+            .iter()
+            .map(|f| (f.target.attr.canonical(), f.param.as_str()))
+            .collect();
+        assert_eq!(filters, [("userName".to_string(), "email")]);
         assert_eq!(c.guard.unwrap().rules.len(), 4);
+    }
+
+    /// `[users.filters]` with the pinned element `emails[type eq "work"].value`, and (when
+    /// `mapped`) a field mapping that pins `field_pin`.
+    fn pinned_filter(field_pin: Option<&str>) -> String {
+        let mut text = DEMO.replacen(
+            "userName = \"email\"",
+            "userName = \"email\"\n'emails[type eq \"work\"].value' = \"work_email\"",
+            1,
+        );
+        if let Some(pin) = field_pin {
+            text.push_str(&format!(
+                "\n[[users.fields]]\nscim = '{pin}'\nnative = \"work_email\"\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn a_pinned_filter_needs_a_field_that_pins_the_same_element() {
+        let c = from_str(
+            &pinned_filter(Some("emails[type eq \"work\"].value")),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let pinned = c
+            .users
+            .filters
+            .iter()
+            .find(|f| f.target.element.is_some())
+            .expect("the pinned filter");
+        assert_eq!(pinned.target.attr.canonical(), "emails.value");
+        assert_eq!(
+            pinned.target.element,
+            Some(vec![("type", serde_json::json!("work"))])
+        );
+        assert_eq!(pinned.param, "work_email");
+        for text in [
+            pinned_filter(None),
+            pinned_filter(Some("emails[type eq \"home\"].value")),
+            pinned_filter(Some("phoneNumbers[type eq \"work\"].value")),
+        ] {
+            let p = problems(&text);
+            let line = text
+                .lines()
+                .position(|l| l.starts_with("'emails[type eq"))
+                .unwrap()
+                + 1;
+            assert!(
+                p.iter()
+                    .any(|p| p.line == line && p.message.contains("pins an element")),
+                "{p:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,23 +1,23 @@
 //! A whole-head deadline for HTTP/1 connections (`server.header_timeout_ms`): pingora reads a
 //! request head with a per-read timeout only, so a client dribbling its head a byte at a time
 //! could hold a connection forever. This wrapper reads the first head itself under the deadline
-//! (answering `408` past it), then hands the connection to the proxy.
+//! (answering `408` past it), then hands the connection to the proxy; on a kept-alive connection
+//! it reads each following head the same way. A head too long for pingora's parser is answered
+//! here on SCIM paths ([`head_limits`]).
 
-use super::Gateway;
+use super::{head_limits, scim_subpath, Gateway};
 use crate::app::App;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::BytesMut;
-use pingora::apps::{HttpServerApp, ServerApp};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Largest head read here; a longer one is passed on for pingora's parser to refuse.
-const MAX_HEAD: usize = 64 * 1024;
 
 /// Keep-alive idle timeout between requests on one connection, in seconds (pingora's default).
 const KEEPALIVE_SECS: u64 = 60;
@@ -38,19 +38,67 @@ impl HeadDeadline {
     }
 }
 
-/// Reads until the end of a request head; `None` when the client went away first.
-async fn read_head(stream: &mut Stream) -> Option<BytesMut> {
-    let mut buf = BytesMut::with_capacity(4096);
+/// Reads until the end of a request head (after what `buf` already holds), or past
+/// [`head_limits::MAX_HEAD`]; `None` when the client went away first.
+async fn read_head(stream: &mut Stream, mut buf: BytesMut) -> Option<BytesMut> {
     loop {
         let ended =
             buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n");
-        if ended || buf.len() > MAX_HEAD {
+        if ended || buf.len() > head_limits::MAX_HEAD {
             return Some(buf);
         }
         match stream.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
+    }
+}
+
+impl HeadDeadline {
+    /// The next head on a kept-alive connection: its first bytes within the keep-alive idle
+    /// timeout (and before shutdown), the rest within the head deadline. `None` closes.
+    async fn next_head(&self, stream: &mut Stream, shutdown: &ShutdownWatch) -> Option<BytesMut> {
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut stopping = shutdown.clone();
+        let idle = Duration::from_secs(KEEPALIVE_SECS);
+        tokio::select! {
+            read = tokio::time::timeout(idle, stream.read_buf(&mut buf)) => match read {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return None,
+            },
+            _ = stopping.changed() => return None,
+        }
+        self.rest_of_head(stream, buf).await
+    }
+
+    /// Reads the rest of a head under `server.header_timeout_ms`, answering `408` past it.
+    async fn rest_of_head(&self, stream: &mut Stream, buf: BytesMut) -> Option<BytesMut> {
+        let limit = self.app.load().config.server.header_timeout;
+        match tokio::time::timeout(limit, read_head(stream, buf)).await {
+            Ok(head) => head,
+            Err(_) => {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                let _ = stream.flush().await;
+                None
+            }
+        }
+    }
+
+    /// Answers a head too long to parse with a SCIM error when it is for a SCIM path; true when
+    /// it did (the connection is then closed).
+    async fn refused(&self, stream: &mut Stream, head: &[u8]) -> bool {
+        let Some(why) = head_limits::too_long(head) else {
+            return false;
+        };
+        let base = self.app.load().config.scim.base_path.clone();
+        let scim = head_limits::target_path(head).is_some_and(|p| scim_subpath(p, &base).is_some());
+        if scim {
+            let _ = stream.write_all(&head_limits::answer(why)).await;
+            let _ = stream.flush().await;
+        }
+        scim
     }
 }
 
@@ -64,30 +112,24 @@ impl ServerApp for HeadDeadline {
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.proxy.process_new(stream, shutdown).await;
         }
-        let limit = self.app.load().config.server.header_timeout;
-        let head = match tokio::time::timeout(limit, read_head(&mut stream)).await {
-            Ok(Some(head)) => head,
-            Ok(None) => return None,
-            Err(_) => {
-                let _ = stream
-                    .write_all(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-                    .await;
-                let _ = stream.flush().await;
+        let mut head = self
+            .rest_of_head(&mut stream, BytesMut::with_capacity(4096))
+            .await?;
+        let mut settings: Option<HttpPersistentSettings> = None;
+        loop {
+            if self.refused(&mut stream, &head).await {
                 return None;
             }
-        };
-        let mut session = ServerSession::new_http1(stream);
-        session.set_pipelined_prefix(head);
-        session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE_SECS));
-        let mut result = self.proxy.process_new_http(session, shutdown).await;
-        while let Some((stream, settings)) = result.map(|r| r.consume()) {
             let mut session = ServerSession::new_http1(stream);
-            if let Some(settings) = settings {
-                settings.apply_to_session(&mut session);
+            match settings.take() {
+                Some(settings) => settings.apply_to_session(&mut session),
+                None => session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE_SECS)),
             }
-            result = self.proxy.process_new_http(session, shutdown).await;
+            session.set_pipelined_prefix(head);
+            let reused = self.proxy.process_new_http(session, shutdown).await?;
+            (stream, settings) = reused.consume();
+            head = self.next_head(&mut stream, shutdown).await?;
         }
-        None
     }
 
     async fn cleanup(&self) {

@@ -4,6 +4,7 @@
 pub mod forwarded;
 mod guard_route;
 pub mod head_deadline;
+pub mod head_limits;
 mod hop_by_hop;
 mod passthrough;
 mod scim_route;

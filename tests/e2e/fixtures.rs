@@ -26,10 +26,12 @@ fn alt_config_fixture_loads() -> TestResult {
     assert_eq!(users.create.body, "/account");
     assert_eq!(users.update.call.method, http::Method::PATCH);
     assert!(users.deactivate.is_some() && users.reactivate.is_some());
-    assert_eq!(
-        users.filters,
-        vec![("userName".to_owned(), "login".to_owned())]
-    );
+    let filters: Vec<(String, &str)> = users
+        .filters
+        .iter()
+        .map(|f| (f.target.attr.canonical(), f.param.as_str()))
+        .collect();
+    assert_eq!(filters, [("userName".to_owned(), "login")]);
     let active = users
         .fields
         .iter()

@@ -1604,21 +1604,65 @@ fn non_canonical_id_spellings_are_404() {
     }
 }
 
-/// A request head over the `http` crate's URI limit (64 KiB) is refused by pingora before the
-/// gateway sees it: a bare `400` without a SCIM body (pingora 0.9 has no hook for it). The SCIM
-/// answer for a 1 MB filter is therefore only reachable through `POST /.search` (see the table).
-/// This pins the behaviour and that the gateway keeps serving afterwards.
+/// A request target over the `http` crate's URI limit (64 KiB), or a head over the gateway's head
+/// limit, never reaches pingora's parser (which would answer a bare `400`): on SCIM paths it is a
+/// SCIM error, `414` or `431`, also on a kept-alive connection after a first request; nothing is
+/// listed or written, and the gateway keeps serving. Elsewhere pingora's answer stays.
 #[test]
-fn a_filter_over_the_uri_limit_gets_a_bare_400_and_the_gateway_keeps_answering() {
+fn heads_too_long_for_the_listener_get_scim_errors() {
     let gw = Gateway::demo();
-    let target = format!(
-        "/scim/v2{}",
-        filter_path(&format!("userName eq \"{}\"", "a".repeat(1_000_000)))
-    );
     let auth = format!("Bearer {}", gw.token);
-    let r = gw.request("GET", &target, &[("Authorization", auth.as_str())], None);
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.json().get("Resources").is_none(), "never a list");
+    let users_before = total_users(&gw);
+    let long_filter = filter_path(&format!("userName eq \"{}\"", "a".repeat(1_000_000)));
+    let r = gw.request(
+        "GET",
+        &format!("/scim/v2{long_filter}"),
+        &[("Authorization", auth.as_str())],
+        None,
+    );
+    assert_scim_error(&r, 414, None);
+    assert_eq!(r.header("connection"), Some("close"));
+    let big = "b".repeat(100_000);
+    let r = gw.request(
+        "GET",
+        "/scim/v2/Users",
+        &[("Authorization", auth.as_str()), ("X-Big", big.as_str())],
+        None,
+    );
+    assert_scim_error(&r, 431, None);
+    // Just within the URI limit: the filter arrives and is refused by the filter parser.
+    let nested = format!(
+        "{}userName eq \"x\"{}",
+        "(".repeat(8_000),
+        ")".repeat(8_000)
+    );
+    let r = gw.request(
+        "GET",
+        &format!("/scim/v2{}", filter_path(&nested)),
+        &[("Authorization", auth.as_str())],
+        None,
+    );
+    assert_scim_error(&r, 400, Some("invalidFilter"));
+    // The second request of a kept-alive connection is checked the same way.
+    let first =
+        format!("GET /scim/v2{PROBE} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n");
+    let second =
+        format!("GET /scim/v2{long_filter} HTTP/1.1\r\nHost: gw\r\nAuthorization: {auth}\r\n\r\n");
+    let mut stream = TcpStream::connect(gw.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream.write_all(first.as_bytes()).expect("write");
+    let r = http::try_read_reply(&mut stream).expect("first reply");
+    assert_eq!(r.status, 200, "{}", r.text());
+    stream.write_all(second.as_bytes()).expect("write");
+    let r = http::try_read_reply(&mut stream).expect("second reply");
+    assert_scim_error(&r, 414, None);
+    // Not SCIM: pingora's own answer.
+    let r = gw.request("GET", &format!("/api{long_filter}"), &[], None);
+    assert_eq!(r.status, 400);
+    assert_ne!(r.header("content-type"), Some("application/scim+json"));
+    assert_eq!(total_users(&gw), users_before);
     let probe = gw.scim("GET", PROBE, None);
     assert_eq!(probe.status, 200, "{}", probe.text());
 }

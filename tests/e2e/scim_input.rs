@@ -100,7 +100,6 @@ impl Fixture {
 }
 
 /// What a refused request must leave untouched.
-#[derive(Debug, PartialEq)]
 struct State {
     accounts: Vec<Value>,
     users: Vec<String>,
@@ -543,4 +542,54 @@ fn activation_patch_answers_the_next_get_and_sends_only_the_activation_call() {
     );
     assert_eq!(r.json(), f.gw.scim("GET", &f.user_path(), None).json());
     assert_eq!(f.backend.accounts(ORG)[0]["nick"], "Vic");
+}
+
+/// Class 14: `[users.filters]` takes the pinned element form when a field mapping pins the same
+/// element, so Entra's e-mail lookup is one backend search, not a scan of every account.
+#[test]
+fn a_pinned_element_in_users_filters_makes_email_lookups_a_backend_search() {
+    let toml = include_str!("../fixtures/alt.toml")
+        .replace(
+            "[users.filters]\nuserName = \"login\"",
+            "[users.filters]\n'emails[type eq \"work\"].value' = \"login\"",
+        )
+        .replace(
+            "scim = \"userName\"\nnative = \"login\"",
+            "scim = 'emails[type eq \"work\"].value'\nnative = \"login\"",
+        )
+        .replace(
+            "scim = \"nickName\"\nnative = \"nick\"",
+            "scim = \"userName\"\nnative = \"nick\"",
+        );
+    assert!(toml.contains("'emails[type eq \"work\"].value' = \"login\""));
+    let f = Fixture::with_config(&toml);
+    for i in 0..3 {
+        f.backend
+            .seed(ORG, json!({"login": format!("other{i}@globex.test")}))
+            .expect("seed");
+    }
+    f.backend.clear_requests();
+    let lookup = enc("emails[type eq \"work\"].value eq \"VICTIM@globex.test\"");
+    let r = f.gw.scim("GET", &format!("/Users?filter={lookup}"), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["totalResults"], 1, "{}", r.text());
+    assert_eq!(r.json()["Resources"][0]["id"], f.id.as_str());
+    let lists: Vec<String> = f
+        .backend
+        .request_log()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/accounts"))
+        .map(|r| r.query.unwrap_or_default())
+        .collect();
+    assert!(!lists.is_empty());
+    assert!(
+        lists
+            .iter()
+            .all(|q| q.contains("login=VICTIM%40globex.test")),
+        "every list call searches by login, none scans: {lists:?}"
+    );
+    // Another type is not the pinned element: the gateway scans, and still answers exactly.
+    let home = enc("emails[type eq \"home\"].value eq \"victim@globex.test\"");
+    let r = f.gw.scim("GET", &format!("/Users?filter={home}"), None);
+    assert_eq!(r.json()["totalResults"], 0, "{}", r.text());
 }
