@@ -53,7 +53,11 @@ fn fixture_text(mode: Mode, edge: bool) -> String {
         sloppy_backend::SERVICE_TOKEN,
     );
     std::env::set_var(JWT_SECRET_ENV, JWT_SECRET);
-    include_str!("../fixtures/sloppy.toml").to_string() + &identity_section(mode, edge)
+    let fixture = include_str!("../fixtures/sloppy.toml");
+    let end = fixture
+        .find("\n# The caller's identity.")
+        .expect("the fixture's identity section");
+    fixture[..end].to_string() + "\n" + &identity_section(mode, edge)
 }
 
 fn config_for(mode: Mode, edge: bool) -> scimgate::config::Config {
