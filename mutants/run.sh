@@ -30,7 +30,7 @@ args_for() {
         unit) echo "--file src/auth.rs --file src/guard/decision.rs --exclude-re AuthFailure::label|AuthFailure::detail|generate_key|key_entry|key_id -- --lib -- auth:: guard::decision::" ;;
         e2e) echo "--file src/guard/gate.rs --file src/store/mod.rs --file src/backend/directory.rs \
 --re Guard::decide|Guard::managed|identity_refusal|is_managed|find_by_external_id|Directory::lock|ensure_user_name_free|reports_duplicates|in.Directory::create \
--- --test e2e -- tenants:: fail_closed:: uniqueness:: guard::" ;;
+-- --test e2e -- tenants:: fail_closed:: uniqueness:: guard:: alt::inactive_create_whose_deactivate_fails_is_undone" ;;
         *) echo "unknown set $1 (unit, e2e or all)" >&2; exit 2 ;;
     esac
 }
