@@ -16,6 +16,7 @@ declare -A catchers=(
     [no-gateway-uniqueness-check]="uniqueness::"
     [put-without-active-activates]="alt::put_replaces_the_user"
     [filtered-remove-hits-every-element]="entra::a_filtered_sub_attribute_remove"
+    [store-forgets-managed]="tenants::the_managed_flag_outlives_a_restart"
 )
 
 if [ -n "$(git status --porcelain --untracked-files=no)" ]; then

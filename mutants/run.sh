@@ -4,18 +4,20 @@
 #
 #   unit  src/auth.rs (keys, tenant binding; not the texts and key generation) and
 #         src/guard/decision.rs (pass or block), against their unit tests
-#   e2e   the guard's decide/managed and identity refusal (src/guard/gate.rs), the store's managed
-#         flag and externalId index (src/store/mod.rs), the directory's managed cache, create lock
-#         and userName check (src/backend/directory.rs), against the end-to-end tests of tenant
-#         isolation, the guard failing closed, uniqueness and the guard
+#   guard the guard's decide/managed and identity refusal (src/guard/gate.rs), against the
+#         end-to-end tests of tenant isolation, the guard failing closed and the guard
+#   store the store's managed flag and externalId index (src/store/mod.rs), the directory's
+#         managed cache, create lock and userName check (src/backend/directory.rs), against the
+#         end-to-end tests of tenant isolation, uniqueness and the guard
 #
-# Usage: mutants/run.sh [unit|e2e|all] [--copy]
+# Usage: mutants/run.sh [unit|guard|store|all] [--copy]
 #
 # cargo-mutants must run --in-place: its own copy of the tree fails building libz-ng-sys (cmake).
 # In place it edits src/ while it runs, so the git tree must be clean before and is checked to be
 # clean after. With --copy the run happens in a scratch copy of the checkout (target/ included, so
 # nothing but the crate is rebuilt) and only the results come back: the checkout stays usable.
 # Each set is capped at MUTANTS_MINUTES minutes (default 25); a capped run reports what it did.
+# MUTANTS_BASELINE=skip skips the unmutated baseline run (when the tests are known to pass).
 # Results: mutants/out/<set>/mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt);
 # mutants/summarize.sh turns them into the tables of mutants/results.md.
 set -euo pipefail
@@ -28,10 +30,12 @@ minutes=${MUTANTS_MINUTES:-25}
 args_for() {
     case "$1" in
         unit) echo "--file src/auth.rs --file src/guard/decision.rs --exclude-re AuthFailure::label|AuthFailure::detail|generate_key|key_entry|key_id -- --lib -- auth:: guard::decision::" ;;
-        e2e) echo "--file src/guard/gate.rs --file src/store/mod.rs --file src/backend/directory.rs \
---re Guard::decide|Guard::managed|identity_refusal|is_managed|find_by_external_id|Directory::lock|ensure_user_name_free|reports_duplicates|in.Directory::create \
--- --test e2e -- tenants:: fail_closed:: uniqueness:: guard::" ;;
-        *) echo "unknown set $1 (unit, e2e or all)" >&2; exit 2 ;;
+        guard) echo "--file src/guard/gate.rs --re Guard::decide|Guard::managed|identity_refusal \
+-- --test e2e -- tenants:: fail_closed:: guard::" ;;
+        store) echo "--file src/store/mod.rs --file src/backend/directory.rs \
+--re is_managed|find_by_external_id|Directory::lock|ensure_user_name_free|reports_duplicates|in.Directory::create \
+-- --test e2e -- tenants:: uniqueness:: guard:: alt::inactive_create_whose_deactivate_fails_is_undone" ;;
+        *) echo "unknown set $1 (unit, guard, store or all)" >&2; exit 2 ;;
     esac
 }
 
@@ -40,7 +44,7 @@ run_set() {
     mkdir -p "$dir/mutants/out/$name"
     # shellcheck disable=SC2046 # the arguments are split on purpose
     (cd "$dir" && timeout --signal=INT "${minutes}m" cargo mutants --in-place --no-shuffle \
-        --timeout 300 --build-timeout 600 --output "mutants/out/$name" $(args_for "$name")) || true
+        --timeout 300 --build-timeout 600 --baseline "${MUTANTS_BASELINE:-run}" --output "mutants/out/$name" $(args_for "$name")) || true
     if [ "$dir" != "$root" ]; then
         mkdir -p "$root/mutants/out"
         rm -rf "$root/mutants/out/$name"
@@ -59,7 +63,7 @@ if [ "$copy" = "--copy" ]; then
     (tar --exclude=./.git --exclude=./mutants/out -cf - . || [ $? -eq 1 ]) | tar -xf - -C "$work"
 fi
 sets=$set_name
-[ "$set_name" = all ] && sets="unit e2e"
+[ "$set_name" = all ] && sets="unit guard store"
 for s in $sets; do
     run_set "$s" "$work"
 done

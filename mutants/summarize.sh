@@ -3,7 +3,7 @@
 # mutant that survived (missed) or timed out, for mutants/results.md and mutants/survivors.md.
 set -euo pipefail
 cd "$(dirname "$0")/out" 2>/dev/null || { echo "no results: run mutants/run.sh first" >&2; exit 1; }
-count() { [ -f "$1" ] && grep -c . "$1" || echo 0; }
+count() { if [ -f "$1" ]; then grep -c . "$1" || true; else echo 0; fi; }
 echo "| set | caught | missed | timeout | unviable |"
 echo "|---|---|---|---|---|"
 for set in */; do

@@ -218,6 +218,30 @@ mod tests {
     }
 
     #[test]
+    fn every_key_acts_for_its_own_tenant() {
+        let tenant = |name: &str| {
+            Arc::new(Tenant {
+                name: name.into(),
+                backend_name: format!("{name}-ws"),
+            })
+        };
+        let r = Keyring::new(vec![
+            ApiKey::from_secret(tenant("acme"), "key-a"),
+            ApiKey::from_secret(tenant("globex"), "key-g"),
+            ApiKey::from_secret(tenant("globex"), "key-g2"),
+        ]);
+        for (key, name) in [("key-a", "acme"), ("key-g", "globex"), ("key-g2", "globex")] {
+            let p = r
+                .authenticate(&[format!("Bearer {key}").as_bytes()])
+                .unwrap();
+            assert_eq!(p.tenant.name, name, "{key}");
+            assert_eq!(p.key_id, key_id(&hash_key(key.as_bytes())));
+        }
+        let names: Vec<&str> = r.tenant_names().collect();
+        assert_eq!(names, ["acme", "globex", "globex"]);
+    }
+
+    #[test]
     fn generated_keys_are_prefixed_random_and_long() {
         let a = generate_key();
         let b = generate_key();

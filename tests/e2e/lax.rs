@@ -8,6 +8,7 @@ use scimgate::auth::{self, ApiKey, Keyring};
 use scimgate::config::Config;
 use scimgate::server;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The backend's name of tenant `umbrella` (the gateway's default key acts for it).
@@ -23,12 +24,34 @@ pub struct Lax {
     /// Tenant `wayne`'s SCIM key.
     pub wayne: String,
     pub store: PathBuf,
+    /// Holds the store, which outlives a restart.
+    store_dir: Arc<tempfile::TempDir>,
 }
 
 /// Starts the gateway with `adjust` applied to the config last.
 pub fn start_with(adjust: impl FnOnce(&mut Config)) -> Lax {
+    let store_dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let keys = (auth::generate_key(), auth::generate_key());
+    launch(LaxBackend::new(), store_dir, keys, adjust)
+}
+
+impl Lax {
+    /// Stops the gateway and starts a new one with the same config, keys, store and backend
+    /// state (the backend on a new port): what a restart leaves of the gateway's memory.
+    pub fn restart(mut self) -> Lax {
+        self.gw.stop();
+        let keys = (self.gw.token.clone(), self.wayne.clone());
+        launch(self.backend.clone(), self.store_dir.clone(), keys, |_| {})
+    }
+}
+
+fn launch(
+    backend: LaxBackend,
+    store_dir: Arc<tempfile::TempDir>,
+    (umbrella, wayne): (String, String),
+    adjust: impl FnOnce(&mut Config),
+) -> Lax {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (umbrella, wayne) = (auth::generate_key(), auth::generate_key());
     let listen = server::free_port().expect("port");
     let backend_addr = server::free_port().expect("port");
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lax.toml");
@@ -36,7 +59,7 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> Lax {
         .unwrap_or_else(|e| panic!("{e}"));
     config.server.listen = vec![listen];
     config.backend.address = backend_addr;
-    config.store_path = dir.path().join("scimgate.sqlite");
+    config.store_path = store_dir.path().join("scimgate.sqlite");
     let tenant = |name: &str| {
         config
             .tenants
@@ -51,7 +74,6 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> Lax {
     ]);
     adjust(&mut config);
     let store = config.store_path.clone();
-    let backend = LaxBackend::new();
     let conf = server::server_conf(config.server.threads, Duration::ZERO, dir.path());
     let mut srv = server::build(conf);
     srv.add_service(backend.service(&backend_addr.to_string()));
@@ -61,6 +83,7 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> Lax {
         backend,
         wayne,
         store,
+        store_dir,
     }
 }
 

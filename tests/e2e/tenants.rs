@@ -203,3 +203,31 @@ fn the_guard_reads_the_managed_flag_of_the_callers_own_tenant() {
         "only wayne's request reached the backend"
     );
 }
+
+#[test]
+fn the_managed_flag_outlives_a_restart() {
+    let lax = lax::start();
+    let (umbrella, wayne) = views(&lax);
+    provision(&umbrella, &wayne);
+    lax.backend.seed(WAYNE, json!({"email": "dave@x.test"}));
+    // A new process knows nothing in memory: what the guard reads comes from the store.
+    let lax = lax.restart();
+    let change = |ws: &str, id: &str| {
+        let auth = format!("Bearer {}", lax.backend.session(ws, id));
+        let h = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        lax.gw
+            .request(
+                "PUT",
+                "/v1/me/password",
+                &h,
+                Some(b"{\"password\":\"n3w\"}"),
+            )
+            .status
+    };
+    assert_eq!(change(UMBRELLA, "1"), 403, "SCIM-created, managed");
+    assert_eq!(change(WAYNE, "2"), 403, "SCIM-created, managed");
+    assert_eq!(change(WAYNE, "3"), 200, "the app's own, unmanaged");
+}

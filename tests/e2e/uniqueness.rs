@@ -5,6 +5,8 @@
 use super::harness::assert_scim_error;
 use super::lax::{self, UMBRELLA, WAYNE};
 use super::races::{one_created_rest_conflict, together};
+use scimgate::backend::spec::ErrorRule;
+use scimgate::scim::error::ScimType;
 use serde_json::{json, Value};
 
 /// Threads per race.
@@ -71,6 +73,32 @@ fn a_user_name_the_app_already_has_is_409_whatever_its_case() {
     );
     assert_eq!(
         people_named(&lax.backend, UMBRELLA, "mixed@case.test").len(),
+        1
+    );
+}
+
+#[test]
+fn only_a_uniqueness_rule_means_the_backend_checks_names_itself() {
+    // A rule for another backend error says nothing about duplicates: the gateway still checks.
+    let lax = lax::start_with(|c| {
+        c.users.errors.push(ErrorRule {
+            status: 422,
+            body_contains: None,
+            body_field: None,
+            scim_status: 400,
+            scim_type: Some(ScimType::InvalidValue),
+            detail: None,
+        })
+    });
+    let body = json!({"userName": "twice@lax.test"});
+    assert_eq!(lax.gw.scim("POST", "/Users", Some(&body)).status, 201);
+    assert_scim_error(
+        &lax.gw.scim("POST", "/Users", Some(&body)),
+        409,
+        Some("uniqueness"),
+    );
+    assert_eq!(
+        people_named(&lax.backend, UMBRELLA, "twice@lax.test").len(),
         1
     );
 }
