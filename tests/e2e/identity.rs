@@ -66,8 +66,12 @@ fn config_for(mode: Mode, edge: bool) -> scimgate::config::Config {
 }
 
 fn world(mode: Mode, edge: bool) -> World {
+    world_from(mode, fixture_text(mode, edge))
+}
+
+/// The world over a fixture `text` (the sloppy fixture, changed).
+fn world_from(mode: Mode, text: String) -> World {
     let app = SloppyBackend::new();
-    let text = fixture_text(mode, edge);
     let gw = Gateway::fixture(
         "sloppy.toml",
         &text,
@@ -405,6 +409,40 @@ fn an_unknown_or_other_tenant_does_not_fail_open() {
         }
         unchanged(&w.app.account(&w.bob), "bob@acme.test");
     }
+}
+
+/// Class 3 with `all_members_managed`: every member of acme (which has a SCIM key) is managed,
+/// and so is a caller whose tenant names no configured tenant; a member of globex (no SCIM key)
+/// is not.
+#[test]
+fn all_members_managed_decides_by_the_callers_tenant_and_fails_closed_on_unknown_ones() {
+    let text = fixture_text(Mode::Jwt, false).replace(
+        "[guard]\nsession_cookies",
+        "[guard]\nall_members_managed = true\nsession_cookies",
+    );
+    let w = world_from(Mode::Jwt, text);
+    let as_carol = |team: &str| {
+        let token = jwt(&json!({"sub": w.carol, "team": team}));
+        vec![("Authorization".to_string(), format!("Bearer {token}"))]
+    };
+    for team in ["acme", "ACME", "nonexistent"] {
+        assert_all_refused(
+            &w,
+            &format!("carol of {team}"),
+            &w.carol,
+            &as_carol(team),
+            "",
+        );
+    }
+    unchanged(&w.app.account(&w.carol), "carol@acme.test");
+    let r = act(&w, Action::Password, &w.carol, &as_carol("globex"), "");
+    assert_eq!(
+        r.status,
+        204,
+        "a member of a tenant without SCIM: {}",
+        r.text()
+    );
+    assert_eq!(w.app.account(&w.carol).password, "pwned");
 }
 
 /// Class 4: at the edge, no spelling of the identity headers reaches the app, on any route.

@@ -90,7 +90,7 @@ fn only_a_uniqueness_rule_means_the_backend_checks_names_itself() {
             detail: None,
         })
     });
-    let body = json!({"userName": "twice@lax.test"});
+    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "twice@lax.test"});
     assert_eq!(lax.gw.scim("POST", "/Users", Some(&body)).status, 201);
     assert_scim_error(
         &lax.gw.scim("POST", "/Users", Some(&body)),
