@@ -96,7 +96,8 @@ mod tests {
     #[test]
     fn canonical_ids_pass_unchanged() {
         for id in [
-            "2", "0", "42", "usr_bob", "USR_BOB", "acc_0a1b", "e5", "2a", "x.y", "-",
+            "2", "0", "42", "usr_bob", "USR_BOB", "acc_0a1b", "e5", "2a", "x.y", "-", "0x", "0xg1",
+            "v1.2",
         ] {
             assert_eq!(canonical(id), Ok(id), "{id}");
         }
@@ -126,7 +127,8 @@ mod tests {
             ("+0X02", IdRefusal::LenientNumber),
         ];
         for (raw, why) in cases {
-            assert_eq!(canonical(raw), Err(why), "{raw:?}");
+            assert_eq!(canonical(raw), Err(why.clone()), "{raw:?}");
+            assert!(why.to_string().starts_with("the user id "), "{why}");
         }
     }
 }

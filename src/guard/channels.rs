@@ -191,8 +191,32 @@ mod tests {
     }
 
     #[test]
+    fn refusals_name_what_was_refused() {
+        for (reject, named) in [
+            (ChannelReject::NominatedHeader("cookie".into()), "cookie"),
+            (
+                ChannelReject::QueryCredential("access_token".into()),
+                "access_token",
+            ),
+            (
+                ChannelReject::IdentityHeaderSpellings("x-user-id".into()),
+                "x-user-id",
+            ),
+        ] {
+            assert!(reject.to_string().contains(named), "{reject}");
+        }
+    }
+
+    #[test]
     fn identity_headers_come_once_in_one_spelling() {
         assert_eq!(run(&[("x-user-id", "2")], &[]), Ok(()));
+        assert_eq!(
+            run(
+                &[("x-user-id", "2"), ("accept", "*/*"), ("x-trace", "1")],
+                &[]
+            ),
+            Ok(())
+        );
         for pairs in [
             vec![("x-user-id", "2"), ("x_user_id", "3")],
             vec![("x-user-id", "2"), ("x-user-id", "2")],
@@ -212,6 +236,7 @@ mod tests {
     fn a_query_credential_must_be_the_only_credential() {
         assert_eq!(run(&[], &["access_token"]), Ok(()));
         assert_eq!(run(&[("authorization", "Bearer x")], &["page"]), Ok(()));
+        assert_eq!(run(&[("accept", "*/*")], &["token"]), Ok(()));
         for (pairs, query) in [
             (vec![("authorization", "Bearer x")], vec!["access_token"]),
             (vec![("authorization", "Bearer x")], vec!["Access-Token"]),
