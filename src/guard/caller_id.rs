@@ -97,7 +97,7 @@ mod tests {
     fn canonical_ids_pass_unchanged() {
         for id in [
             "2", "0", "42", "usr_bob", "USR_BOB", "acc_0a1b", "e5", "2a", "x.y", "-", "0x", "0xg1",
-            "v1.2",
+            "v1.2", "1ex", "7e",
         ] {
             assert_eq!(canonical(id), Ok(id), "{id}");
         }
