@@ -5,6 +5,7 @@
 //! identity header (CGI-style servers read `X_User_Id` as `X-User-Id`).
 
 use super::body::key_form;
+use super::request;
 use http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, COOKIE, HOST};
 use http::{HeaderMap, HeaderName};
 use std::fmt;
@@ -72,6 +73,7 @@ pub fn check(
     credential_params: &[String],
 ) -> Result<(), ChannelReject> {
     check_nominations(headers, identity_headers)?;
+    let mut identity_present = false;
     for name in identity_headers {
         let want = header_form(name.as_str());
         let copies: usize = headers
@@ -82,6 +84,7 @@ pub fn check(
         if copies > 1 {
             return Err(ChannelReject::IdentityHeaderSpellings(name.to_string()));
         }
+        identity_present |= copies == 1;
     }
     let in_query: Vec<&String> = query_keys
         .iter()
@@ -91,13 +94,9 @@ pub fn check(
         return Ok(());
     };
     let other = in_query.len() > 1
+        || identity_present
         || headers.contains_key(AUTHORIZATION)
-        || has_session_cookie(headers, session_cookies)
-        || identity_headers.iter().any(|n| {
-            headers
-                .keys()
-                .any(|k| header_form(k.as_str()) == header_form(n.as_str()))
-        });
+        || request::has_session_cookie(headers, session_cookies);
     if other {
         return Err(ChannelReject::QueryCredential((*first).clone()));
     }
@@ -121,19 +120,6 @@ fn check_nominations(
         .map(|token| header_form(String::from_utf8_lossy(token).trim()))
         .find(|token| read.contains(token))
         .map_or(Ok(()), |token| Err(ChannelReject::NominatedHeader(token)))
-}
-
-fn has_session_cookie(headers: &HeaderMap, session_cookies: &[String]) -> bool {
-    headers.get_all(COOKIE).iter().any(|v| {
-        String::from_utf8_lossy(v.as_bytes())
-            .split([';', ','])
-            .filter_map(|pair| pair.split('=').next())
-            .any(|name| {
-                session_cookies
-                    .iter()
-                    .any(|c| key_form(c) == key_form(name))
-            })
-    })
 }
 
 #[cfg(test)]

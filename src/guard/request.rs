@@ -7,7 +7,7 @@ use http::header::{
 };
 use http::{HeaderMap, Method, Version};
 
-use super::body::BodyScan;
+use super::body::{key_form, BodyScan};
 use super::canon;
 
 /// Header names (compared after lower-casing and `_` → `-`) that override the method.
@@ -215,6 +215,16 @@ fn check_credentials(headers: &HeaderMap, session_cookies: &[String]) -> Result<
         }
     }
     Ok(())
+}
+
+/// Whether the request carries one of the `session_cookies`, names compared as a lenient binder
+/// would ([`key_form`]: case, separators and look-alikes aside).
+pub fn has_session_cookie(headers: &HeaderMap, session_cookies: &[String]) -> bool {
+    cookie_names(headers).iter().any(|name| {
+        session_cookies
+            .iter()
+            .any(|wanted| key_form(wanted) == key_form(name))
+    })
 }
 
 /// Normalised names of all cookies in all `Cookie` headers.
