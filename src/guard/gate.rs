@@ -85,6 +85,8 @@ pub struct Guard {
     settings: GuardSettings,
     templates: Vec<RouteTemplate>,
     identity: Identity,
+    /// Folded names of the headers stripped from every request (edge mode), computed once.
+    stripped: Vec<String>,
     tenants: Vec<Arc<Tenant>>,
     scim_tenants: Vec<String>,
     directory: Arc<Directory>,
@@ -99,9 +101,20 @@ impl Guard {
         scim_tenants: Vec<String>,
         directory: Arc<Directory>,
     ) -> Result<Self, String> {
+        let identity = Identity::new(settings.identity.clone())?;
+        let stripped = if identity.strips_identity_headers() {
+            let names = identity.identity_headers();
+            names
+                .iter()
+                .map(|n| channels::header_form(n.as_str()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Guard {
             templates: settings.templates(),
-            identity: Identity::new(settings.identity.clone())?,
+            identity,
+            stripped,
             settings,
             tenants,
             scim_tenants,
@@ -117,18 +130,12 @@ impl Guard {
     /// The headers of a request that clients may not set: every spelling of the identity
     /// headers when the gateway is the edge (CGI-style servers read `X_User_Id` as `X-User-Id`).
     pub fn headers_to_strip(&self, headers: &HeaderMap) -> Vec<http::HeaderName> {
-        if !self.identity.strips_identity_headers() {
+        if self.stripped.is_empty() {
             return Vec::new();
         }
-        let wanted: Vec<String> = self
-            .identity
-            .identity_headers()
-            .iter()
-            .map(|n| channels::header_form(n.as_str()))
-            .collect();
         let mut names: Vec<http::HeaderName> = headers
             .keys()
-            .filter(|n| wanted.contains(&channels::header_form(n.as_str())))
+            .filter(|n| self.stripped.contains(&channels::header_form(n.as_str())))
             .cloned()
             .collect();
         names.dedup();

@@ -108,7 +108,8 @@ impl JwtVerifier {
             return Err("not a JWT".into());
         };
         let header = strict_object(h, "header")?;
-        if header.get("alg").and_then(Value::as_str) != Some(alg_name(self.algorithm)) {
+        let alg = header.get("alg").and_then(Value::as_str);
+        if alg.and_then(parse_algorithm) != Some(self.algorithm) {
             return Err(format!("only {:?} is accepted", self.algorithm));
         }
         if header.contains_key("crit") {
@@ -186,23 +187,6 @@ fn family(algorithm: Algorithm) -> Family {
         Algorithm::ES256 | Algorithm::ES384 => Family::Ec,
         Algorithm::EdDSA => Family::Ed,
         _ => Family::Rsa,
-    }
-}
-
-fn alg_name(algorithm: Algorithm) -> &'static str {
-    match algorithm {
-        Algorithm::HS256 => "HS256",
-        Algorithm::HS384 => "HS384",
-        Algorithm::HS512 => "HS512",
-        Algorithm::ES256 => "ES256",
-        Algorithm::ES384 => "ES384",
-        Algorithm::RS256 => "RS256",
-        Algorithm::RS384 => "RS384",
-        Algorithm::RS512 => "RS512",
-        Algorithm::PS256 => "PS256",
-        Algorithm::PS384 => "PS384",
-        Algorithm::PS512 => "PS512",
-        Algorithm::EdDSA => "EdDSA",
     }
 }
 
