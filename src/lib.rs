@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod runtime;
 pub mod scim;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -8,9 +8,13 @@ use super::search::{self, Anchor};
 use super::spec::UserApi;
 use super::timestamp;
 use crate::auth::Tenant;
+use crate::scim::discovery::Restrictions;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter::{self, Filter};
+use crate::scim::resource::ScimUser;
+use crate::service::{SearchPage, UserDirectory, WriteLock};
 use crate::store::{Store, UserRecord};
+use async_trait::async_trait;
 use dashmap::DashMap;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -24,29 +28,7 @@ const MAX_OFFSET: usize = 1 << 40;
 /// Number of lock stripes serialising writes.
 const STRIPES: usize = 256;
 
-/// A user as SCIM sees it, before `meta.location` and `meta.version` are added.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScimUser {
-    /// The SCIM id (the backend's native id).
-    pub id: String,
-    /// The resource without `id` and `meta`.
-    pub resource: Value,
-    /// `meta.created`.
-    pub created: String,
-    /// `meta.lastModified`.
-    pub last_modified: String,
-}
-
-/// One page of a search.
-#[derive(Debug, Clone)]
-pub struct SearchPage {
-    /// The users of the page.
-    pub users: Vec<ScimUser>,
-    /// All matches.
-    pub total: usize,
-}
-
-/// SCIM user operations for every tenant.
+/// SCIM user operations for every tenant, over the backend's native user API and the store.
 pub struct Directory {
     backend: Backend,
     store: Arc<Store>,
@@ -226,30 +208,9 @@ impl Directory {
         }
     }
 
-    /// Replaces a user with a normalised SCIM resource (PUT). A native list element SCIM never
-    /// wrote (the backend added it) survives.
-    pub async fn replace(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
-    ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, false).await
-    }
-
-    /// Writes the result of a PATCH, a change of the user as just read: a native list element
-    /// the client saw and the PATCH left out is removed.
-    pub async fn replace_patched(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
-    ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, true).await
-    }
-
+    /// Writes a normalised resource over a user: a PUT, or with `patched` the result of a PATCH
+    /// of the user as just read. A native list element SCIM never wrote (the backend added it)
+    /// survives a PUT; after a PATCH, one the client saw and the PATCH left out is removed.
     async fn write(
         &self,
         tenant: &Tenant,
@@ -641,6 +602,68 @@ impl Directory {
             created,
             last_modified,
         })
+    }
+}
+
+#[async_trait]
+impl UserDirectory for Directory {
+    async fn lock<'a>(&'a self, tenant: &Tenant, key: &str) -> WriteLock<'a> {
+        Box::new(Directory::lock(self, tenant, key).await)
+    }
+
+    async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+        Directory::is_managed(self, tenant, id)
+    }
+
+    async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<ScimUser>, ScimError> {
+        Directory::get(self, tenant, id).await
+    }
+
+    async fn create(
+        &self,
+        tenant: &Tenant,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        Directory::create(self, tenant, resource, now).await
+    }
+
+    async fn replace(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        self.write(tenant, id, resource, now, false).await
+    }
+
+    async fn replace_patched(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        self.write(tenant, id, resource, now, true).await
+    }
+
+    async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
+        Directory::delete(self, tenant, id).await
+    }
+
+    async fn search(
+        &self,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        start: usize,
+        count: usize,
+    ) -> Result<SearchPage, ScimError> {
+        Directory::search(self, tenant, filter, start, count).await
+    }
+
+    fn restrictions(&self) -> Restrictions {
+        mapping::restrictions(self.backend.api())
     }
 }
 

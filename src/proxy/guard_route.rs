@@ -179,7 +179,7 @@ async fn forward_buffered(
         headers,
         body: Some(body),
     };
-    match ctx.app.directory.backend().client().send(&req).await {
+    match ctx.app.backend.send(&req).await {
         Ok(mut resp) => {
             ctx.status = resp.status;
             for name in hop_by_hop::response_drops(resp.status, &resp.headers) {

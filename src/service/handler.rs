@@ -1,38 +1,39 @@
-//! The SCIM server: authenticates the bearer key, routes `/Users`, `/Schemas`, `/ResourceTypes`
+//! The SCIM service: authenticates the bearer key, routes `/Users`, `/Schemas`, `/ResourceTypes`
 //! and `/ServiceProviderConfig`, and answers every failure with an RFC 7644 error body.
 
-use super::discovery;
-use super::error::ScimError;
-use super::filter;
-use super::message::{empty_filter, list_response, Query, ScimRequest, ScimResponse};
-use super::normalize::{check_core_schema, normalize_user};
-use super::patch;
-use super::projection::Projection;
-use super::resource::{if_match_accepts, render, version};
+use super::directory::UserDirectory;
 use crate::auth::{Keyring, Principal, Tenant};
-use crate::backend::directory::{Directory, ScimUser};
+use crate::scim::discovery;
+use crate::scim::error::ScimError;
+use crate::scim::filter;
+use crate::scim::json;
+use crate::scim::message::{empty_filter, list_response, Query, ScimRequest, ScimResponse};
+use crate::scim::normalize::{check_core_schema, normalize_user};
+use crate::scim::patch;
+use crate::scim::projection::Projection;
+use crate::scim::resource::{if_match_accepts, render, version, ScimUser};
 use crate::telemetry::Telemetry;
 use http::Method;
 use serde_json::Value;
 use std::sync::Arc;
 
 /// The SCIM endpoint for every tenant.
-pub struct ScimServer {
-    directory: Arc<Directory>,
+pub struct ScimService {
+    directory: Arc<dyn UserDirectory>,
     keyring: Keyring,
     max_results: usize,
     telemetry: Arc<Telemetry>,
 }
 
-impl ScimServer {
-    /// A server over `directory`, accepting the keys of `keyring`.
+impl ScimService {
+    /// A service over `directory`, accepting the keys of `keyring`.
     pub fn new(
-        directory: Arc<Directory>,
+        directory: Arc<dyn UserDirectory>,
         keyring: Keyring,
         max_results: usize,
         telemetry: Arc<Telemetry>,
     ) -> Self {
-        ScimServer {
+        ScimService {
             directory,
             keyring,
             max_results,
@@ -78,11 +79,6 @@ impl ScimServer {
         }
     }
 
-    /// What the backend's mapping restricts, for `/Schemas`.
-    fn restrictions(&self) -> discovery::Restrictions {
-        crate::backend::mapping::restrictions(self.directory.backend().api())
-    }
-
     async fn route(
         &self,
         req: &ScimRequest,
@@ -98,13 +94,13 @@ impl ScimServer {
             }
             [r] if ci(r, "Schemas") => {
                 only_get(req)?;
-                let all = discovery::schemas(&req.base_url, &self.restrictions());
+                let all = discovery::schemas(&req.base_url, &self.directory.restrictions());
                 let n = all.len();
                 Ok(ScimResponse::json(200, &list_response(all, n, 1)))
             }
             [r, id] if ci(r, "Schemas") => {
                 only_get(req)?;
-                discovery::schema_by_id(&req.base_url, id, &self.restrictions())
+                discovery::schema_by_id(&req.base_url, id, &self.directory.restrictions())
                     .map(|s| ScimResponse::json(200, &s))
                     .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")))
             }
@@ -289,7 +285,7 @@ impl ScimServer {
             .ok_or_else(|| not_found(id))?;
         check_if_match(req, &current)?;
         let patched = without_password(patch::apply(&current.resource, &ops)?);
-        let user = if patched == current.resource && self.directory.is_managed(tenant, id)? {
+        let user = if patched == current.resource && self.directory.is_managed(tenant, id).await? {
             current
         } else {
             self.directory
@@ -412,8 +408,7 @@ fn json_body(req: &ScimRequest) -> Result<Value, ScimError> {
     if req.body.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    crate::guard::body::scan_json(&req.body, usize::MAX)
-        .map(|scan| scan.value)
+    json::parse_strict(&req.body)
         .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
