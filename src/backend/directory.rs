@@ -4,6 +4,7 @@
 
 use super::calls::{Backend, NativePage};
 use super::mapping::{self, Base, Write};
+use super::paths;
 use super::search::{self, Anchor};
 use super::spec::UserApi;
 use super::timestamp;
@@ -584,7 +585,7 @@ impl Directory {
         let resource = mapping::from_native(api, native, record.map(|r| &r.shadow));
         let native_time = |f: &Option<Vec<String>>| {
             f.as_ref()
-                .and_then(|p| mapping::get_path(native, p))
+                .and_then(|p| paths::get_path(native, p))
                 .and_then(|v| timestamp::to_scim(&api.time_format, v))
         };
         let (created, last_modified) = match record {
