@@ -9,7 +9,7 @@ use crate::backend::peer::UpstreamPeer;
 use crate::config::Config;
 use crate::guard::gate::Guard;
 use crate::scim::server::ScimServer;
-use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
 use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ impl App {
     /// Builds the state: opens the store and prepares the backend client. Fails with a message
     /// an operator can act on (missing credential variable, unwritable store).
     pub fn build(config: Config, telemetry: Arc<Telemetry>) -> Result<App, String> {
-        let store = Store::open(&config.store_path)
+        let store = SqliteStore::open(&config.store_path)
             .map_err(|e| format!("cannot open the store {}: {e}", config.store_path.display()))?;
         let b = &config.backend;
         let credentials = Credentials::from_config(b, config.server.max_backend_calls)?;

@@ -248,7 +248,7 @@ impl Guard {
             .as_ref()
             .and_then(|name| pending.params.iter().find(|(k, _)| k == name))
             .map(|(_, v)| v.as_str());
-        let (tenant, managed) = self.managed(&caller, path_tenant)?;
+        let (tenant, managed) = self.managed(&caller, path_tenant).await?;
         match decision::decide(rule, &pending.params, &carried, &caller, managed) {
             Verdict::Pass => Ok(()),
             Verdict::Block => {
@@ -272,7 +272,7 @@ impl Guard {
     /// something only in the caller's tenant (and the route's), and a caller whose tenant is
     /// unknown counts as managed. With `all_members_managed`, a member of a SCIM-enabled tenant
     /// (the caller's or the route's) is managed, and so is a caller whose tenant is unknown.
-    fn managed(
+    async fn managed(
         &self,
         caller: &Caller,
         path_tenant: Option<&str>,
@@ -304,6 +304,7 @@ impl Guard {
             let managed = self
                 .directory
                 .is_managed(t, &caller.id)
+                .await
                 .map_err(|e| Refusal::new(503, "guard_unavailable", e.detail))?;
             if managed {
                 return Ok((Some(t.name.clone()), true));

@@ -240,10 +240,7 @@ impl ScimServer {
             .and_then(Value::as_str)
             .ok_or_else(|| ScimError::invalid_value("userName is required"))?
             .to_string();
-        let _guard = self
-            .directory
-            .lock(tenant, &format!("userName:{user_name}"))
-            .await;
+        let _guard = self.directory.reserve_user_name(tenant, &user_name).await?;
         let user = self
             .directory
             .create(tenant, without_password(resource), now)
@@ -264,7 +261,7 @@ impl ScimServer {
         if resource.get("userName").and_then(Value::as_str).is_none() {
             return Err(ScimError::invalid_value("userName is required"));
         }
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         self.check_version(req, tenant, id).await?;
         let user = self
             .directory
@@ -281,7 +278,7 @@ impl ScimServer {
         now: &str,
     ) -> Result<ScimResponse, ScimError> {
         let ops = patch::parse_request(&json_body(req)?)?;
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         let current = self
             .directory
             .get(tenant, id)
@@ -289,7 +286,7 @@ impl ScimServer {
             .ok_or_else(|| not_found(id))?;
         check_if_match(req, &current)?;
         let patched = without_password(patch::apply(&current.resource, &ops)?);
-        let user = if patched == current.resource && self.directory.is_managed(tenant, id)? {
+        let user = if patched == current.resource && self.directory.is_managed(tenant, id).await? {
             current
         } else {
             self.directory
@@ -305,7 +302,7 @@ impl ScimServer {
         tenant: &Tenant,
         id: &str,
     ) -> Result<ScimResponse, ScimError> {
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         self.check_version(req, tenant, id).await?;
         self.directory.delete(tenant, id).await?;
         Ok(ScimResponse::no_content())
