@@ -234,10 +234,7 @@ impl ScimService {
             .and_then(Value::as_str)
             .ok_or_else(|| ScimError::invalid_value("userName is required"))?
             .to_string();
-        let _guard = self
-            .directory
-            .lock(tenant, &format!("userName:{user_name}"))
-            .await;
+        let _guard = self.directory.reserve_user_name(tenant, &user_name).await?;
         let user = self
             .directory
             .create(tenant, without_password(resource), now)
@@ -258,7 +255,7 @@ impl ScimService {
         if resource.get("userName").and_then(Value::as_str).is_none() {
             return Err(ScimError::invalid_value("userName is required"));
         }
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         self.check_version(req, tenant, id).await?;
         let user = self
             .directory
@@ -275,7 +272,7 @@ impl ScimService {
         now: &str,
     ) -> Result<ScimResponse, ScimError> {
         let ops = patch::parse_request(&json_body(req)?)?;
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         let current = self
             .directory
             .get(tenant, id)
@@ -299,7 +296,7 @@ impl ScimService {
         tenant: &Tenant,
         id: &str,
     ) -> Result<ScimResponse, ScimError> {
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         self.check_version(req, tenant, id).await?;
         self.directory.delete(tenant, id).await?;
         Ok(ScimResponse::no_content())
