@@ -80,7 +80,8 @@ impl App {
                 )
                 .map(Arc::new)
             })
-            .transpose()?;
+            .transpose()
+            .map_err(|e| e.to_string())?;
         Ok(App {
             config,
             scim,

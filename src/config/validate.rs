@@ -306,7 +306,7 @@ impl Validator<'_> {
         let path = match RouteTemplate::parse(r.path.get_ref()) {
             Ok(t) => Some(t),
             Err(e) => {
-                self.at(&r.path, e);
+                self.at(&r.path, e.to_string());
                 None
             }
         };

@@ -7,6 +7,7 @@ use super::canon;
 use super::channels;
 use super::decision::{self, Caller, Verdict};
 use super::identity::{Identity, IdentityError};
+use super::jwt::JwtKeyError;
 use super::request;
 use super::route::{self, RouteTemplate};
 use super::rules::GuardSettings;
@@ -181,7 +182,7 @@ impl Guard {
         tenants: Vec<Arc<Tenant>>,
         scim_tenants: Vec<String>,
         directory: Arc<Directory>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, JwtKeyError> {
         let identity = Identity::new(settings.identity.clone())?;
         let stripped = if identity.strips_identity_headers() {
             let names = identity.identity_headers();
