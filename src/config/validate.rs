@@ -655,7 +655,7 @@ impl Validator<'_> {
                 Some(tpl)
             }
             Err(e) => {
-                self.at(t, e);
+                self.at(t, e.to_string());
                 None
             }
         }
