@@ -2,8 +2,9 @@
 //! user with what the store kept, every write goes to the backend first and is then recorded.
 //! Writes to one user (and creates of one userName) are serialised.
 
-use super::calls::{Backend, NativePage};
+use super::calls::NativePage;
 use super::mapping::{self, Base, Write};
+use super::native::NativeUsers;
 use super::search::{self, Anchor};
 use super::spec::UserApi;
 use super::timestamp;
@@ -30,7 +31,7 @@ const STRIPES: usize = 256;
 
 /// SCIM user operations for every tenant, over the backend's native user API and the store.
 pub struct Directory {
-    backend: Backend,
+    backend: Arc<dyn NativeUsers>,
     store: Arc<Store>,
     stripes: Vec<Mutex<()>>,
     managed: DashMap<(String, String), bool>,
@@ -39,7 +40,7 @@ pub struct Directory {
 
 impl Directory {
     /// A directory over `backend` and `store`; gateway-evaluated filters scan at most `max_scan` users.
-    pub fn new(backend: Backend, store: Arc<Store>, max_scan: usize) -> Self {
+    pub fn new(backend: Arc<dyn NativeUsers>, store: Arc<Store>, max_scan: usize) -> Self {
         Directory {
             backend,
             store,
@@ -47,11 +48,6 @@ impl Directory {
             managed: DashMap::new(),
             max_scan,
         }
-    }
-
-    /// The backend (for the guard's forwarding and identity calls).
-    pub fn backend(&self) -> &Backend {
-        &self.backend
     }
 
     /// The store (for readiness checks).
@@ -253,7 +249,7 @@ impl Directory {
         } else {
             match self
                 .backend
-                .update(tenant, id, fields, Some(current))
+                .update(tenant, id, &fields, Some(current))
                 .await?
             {
                 Some(updated) => updated,
@@ -329,7 +325,7 @@ impl Directory {
             .update(
                 tenant,
                 id,
-                |_| mapping::to_native(api, before, Write::Update, None),
+                &|_| mapping::to_native(api, before, Write::Update, None),
                 None,
             )
             .await
