@@ -12,6 +12,10 @@ pub mod client;
 pub mod convert;
 pub mod credentials;
 pub mod directory;
+#[cfg(test)]
+mod directory_tests;
+#[cfg(test)]
+mod fake;
 pub mod mapping;
 pub mod native;
 pub mod native_list;
