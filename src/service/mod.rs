@@ -7,3 +7,6 @@ pub mod handler;
 
 pub use directory::{SearchPage, UserDirectory, WriteLock};
 pub use handler::ScimService;
+
+#[cfg(test)]
+mod tests;
