@@ -61,8 +61,11 @@ impl App {
             credentials,
             telemetry.clone(),
         );
-        let directory: Arc<dyn UserDirectory> =
-            Arc::new(Directory::new(backend, store.clone(), config.scim.max_scan));
+        let directory: Arc<dyn UserDirectory> = Arc::new(Directory::new(
+            Arc::new(backend),
+            store.clone(),
+            config.scim.max_scan,
+        ));
         let scim = ScimService::new(
             directory.clone(),
             config.keyring.clone(),

@@ -10,3 +10,6 @@ pub mod operation;
 pub use directory::{SearchPage, UserDirectory};
 pub use handler::ScimService;
 pub use operation::Operation;
+
+#[cfg(test)]
+mod tests;
