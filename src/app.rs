@@ -8,8 +8,9 @@ use crate::backend::directory::Directory;
 use crate::backend::peer::UpstreamPeer;
 use crate::config::Config;
 use crate::guard::gate::Guard;
-use crate::scim::server::ScimServer;
+use crate::service::{ScimService, UserDirectory};
 use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
 use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
 use std::sync::Arc;
@@ -19,9 +20,11 @@ pub struct App {
     /// The configuration this state was built from.
     pub config: Config,
     /// The SCIM endpoint.
-    pub scim: ScimServer,
-    /// SCIM-level user operations (shared with the guard).
-    pub directory: Arc<Directory>,
+    pub scim: ScimService,
+    /// The client of the backend's HTTP API (the gateway's own calls and guarded requests).
+    pub backend: Arc<Client>,
+    /// The gateway's store (for readiness checks).
+    pub store: Arc<dyn Store>,
     /// The backend: where the gateway's own calls and proxied traffic go.
     pub upstream: Arc<UpstreamPeer>,
     /// The self-service guard, when configured.
@@ -43,20 +46,23 @@ impl App {
             b.resolve.clone(),
             b.tls.clone(),
         ));
-        let client = Client::new(
+        let client = Arc::new(Client::new(
             upstream.clone(),
             &b.host,
             b.connect_timeout,
             b.read_timeout,
             config.server.max_backend_calls,
-        );
-        let backend = Backend::new(config.users.clone(), client, credentials, telemetry.clone());
-        let directory = Arc::new(Directory::new(
-            backend,
-            Arc::new(store),
-            config.scim.max_scan,
         ));
-        let scim = ScimServer::new(
+        let store: Arc<dyn Store> = Arc::new(store);
+        let backend = Backend::new(
+            config.users.clone(),
+            client.clone(),
+            credentials,
+            telemetry.clone(),
+        );
+        let directory: Arc<dyn UserDirectory> =
+            Arc::new(Directory::new(backend, store.clone(), config.scim.max_scan));
+        let scim = ScimService::new(
             directory.clone(),
             config.keyring.clone(),
             config.scim.max_results,
@@ -77,6 +83,7 @@ impl App {
                     config.tenants.clone(),
                     scim_tenants,
                     directory.clone(),
+                    client.clone(),
                 )
                 .map(Arc::new)
             })
@@ -84,7 +91,8 @@ impl App {
         Ok(App {
             config,
             scim,
-            directory,
+            backend: client,
+            store,
             upstream,
             guard,
             telemetry,

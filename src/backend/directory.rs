@@ -4,13 +4,18 @@
 
 use super::calls::{Backend, NativePage};
 use super::mapping::{self, Base, Write};
+use super::paths;
 use super::search::{self, Anchor};
 use super::spec::UserApi;
 use super::timestamp;
 use crate::auth::Tenant;
+use crate::scim::discovery::Restrictions;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter::{self, Filter};
+use crate::scim::resource::ScimUser;
+use crate::service::{SearchPage, UserDirectory, WriteLock};
 use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
+use async_trait::async_trait;
 use dashmap::DashMap;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -19,29 +24,7 @@ use std::sync::Arc;
 /// Offsets past this are past the end of any list a backend really holds.
 const MAX_OFFSET: usize = 1 << 40;
 
-/// A user as SCIM sees it, before `meta.location` and `meta.version` are added.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScimUser {
-    /// The SCIM id (the backend's native id).
-    pub id: String,
-    /// The resource without `id` and `meta`.
-    pub resource: Value,
-    /// `meta.created`.
-    pub created: String,
-    /// `meta.lastModified`.
-    pub last_modified: String,
-}
-
-/// One page of a search.
-#[derive(Debug, Clone)]
-pub struct SearchPage {
-    /// The users of the page.
-    pub users: Vec<ScimUser>,
-    /// All matches.
-    pub total: usize,
-}
-
-/// SCIM user operations for every tenant.
+/// SCIM user operations for every tenant, over the backend's native user API and the store.
 pub struct Directory {
     backend: Backend,
     store: Arc<dyn Store>,
@@ -235,30 +218,9 @@ impl Directory {
         }
     }
 
-    /// Replaces a user with a normalised SCIM resource (PUT). A native list element SCIM never
-    /// wrote (the backend added it) survives.
-    pub async fn replace(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
-    ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, false).await
-    }
-
-    /// Writes the result of a PATCH, a change of the user as just read: a native list element
-    /// the client saw and the PATCH left out is removed.
-    pub async fn replace_patched(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
-    ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, true).await
-    }
-
+    /// Writes a normalised resource over a user: a PUT, or with `patched` the result of a PATCH
+    /// of the user as just read. A native list element SCIM never wrote (the backend added it)
+    /// survives a PUT; after a PATCH, one the client saw and the PATCH left out is removed.
     async fn write(
         &self,
         tenant: &Tenant,
@@ -636,7 +598,7 @@ impl Directory {
         let resource = mapping::from_native(api, native, record.map(|r| &r.shadow));
         let native_time = |f: &Option<Vec<String>>| {
             f.as_ref()
-                .and_then(|p| mapping::get_path(native, p))
+                .and_then(|p| paths::get_path(native, p))
                 .and_then(|v| timestamp::to_scim(&api.time_format, v))
         };
         let (created, last_modified) = match record {
@@ -654,6 +616,78 @@ impl Directory {
             created,
             last_modified,
         })
+    }
+}
+
+#[async_trait]
+impl UserDirectory for Directory {
+    async fn lock<'a>(&'a self, tenant: &Tenant, id: &str) -> Result<WriteLock<'a>, ScimError> {
+        Ok(Box::new(Directory::lock(self, tenant, id).await?))
+    }
+
+    async fn reserve_user_name<'a>(
+        &'a self,
+        tenant: &Tenant,
+        user_name: &str,
+    ) -> Result<WriteLock<'a>, ScimError> {
+        Ok(Box::new(
+            Directory::reserve_user_name(self, tenant, user_name).await?,
+        ))
+    }
+
+    async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+        Directory::is_managed(self, tenant, id).await
+    }
+
+    async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<ScimUser>, ScimError> {
+        Directory::get(self, tenant, id).await
+    }
+
+    async fn create(
+        &self,
+        tenant: &Tenant,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        Directory::create(self, tenant, resource, now).await
+    }
+
+    async fn replace(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        self.write(tenant, id, resource, now, false).await
+    }
+
+    async fn replace_patched(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        self.write(tenant, id, resource, now, true).await
+    }
+
+    async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
+        Directory::delete(self, tenant, id).await
+    }
+
+    async fn search(
+        &self,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        start: usize,
+        count: usize,
+    ) -> Result<SearchPage, ScimError> {
+        Directory::search(self, tenant, filter, start, count).await
+    }
+
+    fn restrictions(&self) -> Restrictions {
+        mapping::restrictions(self.backend.api())
     }
 }
 

@@ -11,7 +11,8 @@ use super::request;
 use super::route::{self, RouteTemplate};
 use super::rules::GuardSettings;
 use crate::auth::Tenant;
-use crate::backend::directory::Directory;
+use crate::backend::client::Client;
+use crate::service::UserDirectory;
 use http::{HeaderMap, Method, Version};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -89,17 +90,21 @@ pub struct Guard {
     stripped: Vec<String>,
     tenants: Vec<Arc<Tenant>>,
     scim_tenants: Vec<String>,
-    directory: Arc<Directory>,
+    directory: Arc<dyn UserDirectory>,
+    /// Where identity lookups (`whoami` calls) go.
+    backend: Arc<Client>,
 }
 
 impl Guard {
     /// A guard over `settings`; `tenants` are all configured tenants, `scim_tenants` the names of
-    /// those that have SCIM keys. Fails when the identity source's key material is unusable.
+    /// those that have SCIM keys; `directory` says who is managed, `backend` answers identity
+    /// lookups. Fails when the identity source's key material is unusable.
     pub fn new(
         settings: GuardSettings,
         tenants: Vec<Arc<Tenant>>,
         scim_tenants: Vec<String>,
-        directory: Arc<Directory>,
+        directory: Arc<dyn UserDirectory>,
+        backend: Arc<Client>,
     ) -> Result<Self, String> {
         let identity = Identity::new(settings.identity.clone())?;
         let stripped = if identity.strips_identity_headers() {
@@ -119,6 +124,7 @@ impl Guard {
             tenants,
             scim_tenants,
             directory,
+            backend,
         })
     }
 
@@ -240,7 +246,7 @@ impl Guard {
         }
         let caller = self
             .identity
-            .resolve(head.headers, self.directory.backend().client())
+            .resolve(head.headers, &self.backend)
             .await
             .map_err(identity_refusal)?;
         let path_tenant = rule
