@@ -2,8 +2,9 @@
 //! user with what the store kept, every write goes to the backend first and is then recorded.
 //! Writes to one user (and creates of one userName) are serialised.
 
-use super::calls::{Backend, NativePage};
+use super::calls::NativePage;
 use super::mapping::{self, Base, Write};
+use super::native::NativeUsers;
 use super::paths;
 use super::search::{self, Anchor};
 use super::spec::UserApi;
@@ -13,7 +14,7 @@ use crate::scim::discovery::Restrictions;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
-use crate::service::{SearchPage, UserDirectory, WriteLock};
+use crate::service::{SearchPage, UserDirectory};
 use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use dashmap::DashMap;
@@ -26,7 +27,7 @@ const MAX_OFFSET: usize = 1 << 40;
 
 /// SCIM user operations for every tenant, over the backend's native user API and the store.
 pub struct Directory {
-    backend: Backend,
+    backend: Arc<dyn NativeUsers>,
     store: Arc<dyn Store>,
     managed: DashMap<(String, String), bool>,
     max_scan: usize,
@@ -34,18 +35,13 @@ pub struct Directory {
 
 impl Directory {
     /// A directory over `backend` and `store`; gateway-evaluated filters scan at most `max_scan` users.
-    pub fn new(backend: Backend, store: Arc<dyn Store>, max_scan: usize) -> Self {
+    pub fn new(backend: Arc<dyn NativeUsers>, store: Arc<dyn Store>, max_scan: usize) -> Self {
         Directory {
             backend,
             store,
             managed: DashMap::new(),
             max_scan,
         }
-    }
-
-    /// The backend (for the guard's forwarding and identity calls).
-    pub fn backend(&self) -> &Backend {
-        &self.backend
     }
 
     /// The store (for readiness checks).
@@ -263,7 +259,7 @@ impl Directory {
         } else {
             match self
                 .backend
-                .update(tenant, id, fields, Some(current))
+                .update(tenant, id, &fields, Some(current))
                 .await?
             {
                 Some(updated) => updated,
@@ -339,7 +335,7 @@ impl Directory {
             .update(
                 tenant,
                 id,
-                |_| mapping::to_native(api, before, Write::Update, None),
+                &|_| mapping::to_native(api, before, Write::Update, None),
                 None,
             )
             .await
@@ -621,18 +617,12 @@ impl Directory {
 
 #[async_trait]
 impl UserDirectory for Directory {
-    async fn lock<'a>(&'a self, tenant: &Tenant, id: &str) -> Result<WriteLock<'a>, ScimError> {
-        Ok(Box::new(Directory::lock(self, tenant, id).await?))
+    async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError> {
+        Directory::lock(self, tenant, id).await
     }
 
-    async fn reserve_user_name<'a>(
-        &'a self,
-        tenant: &Tenant,
-        user_name: &str,
-    ) -> Result<WriteLock<'a>, ScimError> {
-        Ok(Box::new(
-            Directory::reserve_user_name(self, tenant, user_name).await?,
-        ))
+    async fn reserve_user_name(&self, tenant: &Tenant, user_name: &str) -> Result<Held, ScimError> {
+        Directory::reserve_user_name(self, tenant, user_name).await
     }
 
     async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {

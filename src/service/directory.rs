@@ -7,12 +7,9 @@ use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::filter::Filter;
 use crate::scim::resource::ScimUser;
+use crate::store::Held;
 use async_trait::async_trait;
 use serde_json::Value;
-
-/// Held while a write to one user (or a create of one userName) runs; dropping it lets the next
-/// write of that key in.
-pub type WriteLock<'a> = Box<dyn Send + Sync + 'a>;
 
 /// One page of a search.
 #[derive(Debug, Clone)]
@@ -28,15 +25,11 @@ pub struct SearchPage {
 #[async_trait]
 pub trait UserDirectory: Send + Sync {
     /// Serialises writes to the user `id` until the answer is dropped.
-    async fn lock<'a>(&'a self, tenant: &Tenant, id: &str) -> Result<WriteLock<'a>, ScimError>;
+    async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError>;
 
-    /// Serialises creates of `user_name` (compared ignoring case) until the answer is dropped,
-    /// so two creates of one name cannot both find it free.
-    async fn reserve_user_name<'a>(
-        &'a self,
-        tenant: &Tenant,
-        user_name: &str,
-    ) -> Result<WriteLock<'a>, ScimError>;
+    /// Serialises creates of `user_name` until the answer is dropped, so two creates of one
+    /// name cannot both find it free.
+    async fn reserve_user_name(&self, tenant: &Tenant, user_name: &str) -> Result<Held, ScimError>;
 
     /// Whether the identity provider owns the account.
     async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError>;

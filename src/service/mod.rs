@@ -7,6 +7,9 @@ pub mod directory;
 pub mod handler;
 pub mod operation;
 
-pub use directory::{SearchPage, UserDirectory, WriteLock};
+pub use directory::{SearchPage, UserDirectory};
 pub use handler::ScimService;
 pub use operation::Operation;
+
+#[cfg(test)]
+mod tests;

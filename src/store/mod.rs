@@ -71,12 +71,12 @@ impl ResourceKey<'_> {
 /// An exclusive hold on one [`ResourceKey`]; the hold ends when this is dropped.
 #[must_use = "the hold ends as soon as this value is dropped"]
 pub struct Held {
-    _release_on_drop: Box<dyn Send + Sync>,
+    _release_on_drop: Box<dyn Send>,
 }
 
 impl Held {
     /// A hold that lasts as long as `release_on_drop` (an engine's lock guard) lives.
-    pub fn new(release_on_drop: impl Send + Sync + 'static) -> Held {
+    pub fn new(release_on_drop: impl Send + 'static) -> Held {
         Held {
             _release_on_drop: Box::new(release_on_drop),
         }
