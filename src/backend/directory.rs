@@ -44,11 +44,6 @@ impl Directory {
         }
     }
 
-    /// The store (for readiness checks).
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
     /// Serialises writes to the user `id` until the answer is dropped.
     pub async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError> {
         self.store
