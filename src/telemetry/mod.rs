@@ -8,7 +8,7 @@ pub mod provisioning;
 use crate::config::Config;
 use limiter::AuthLimiter;
 use metrics::Metrics;
-use provisioning::ProvisioningLog;
+use provisioning::{LogError, ProvisioningLog};
 
 /// Process-wide state shared by every version of the config.
 pub struct Telemetry {
@@ -22,7 +22,7 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Telemetry for a process started with `config` (log path and limits are read once).
-    pub fn new(config: &Config) -> Result<Self, String> {
+    pub fn new(config: &Config) -> Result<Self, LogError> {
         let s = &config.server;
         Ok(Telemetry {
             metrics: Metrics::new(),
