@@ -54,7 +54,7 @@ async fn readiness(app: &App) -> (u16, &'static str, String) {
     )
     .await
     .is_ok_and(|r| r.is_ok());
-    let store = app.directory.store().check_writable().await;
+    let store = app.store.check_writable().await;
     let body = serde_json::json!({
         "backend": if reachable { "ok".to_string() } else { format!("cannot connect to {backend}") },
         "store": match &store { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },

@@ -9,7 +9,8 @@ use crate::backend::peer::UpstreamPeer;
 use crate::config::Config;
 use crate::guard::gate::Guard;
 use crate::guard::jwt::JwtKeyError;
-use crate::scim::server::ScimServer;
+use crate::service::{ScimService, UserDirectory};
+use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
@@ -40,9 +41,11 @@ pub struct App {
     /// The configuration this state was built from.
     pub config: Config,
     /// The SCIM endpoint.
-    pub scim: ScimServer,
-    /// SCIM-level user operations (shared with the guard).
-    pub directory: Arc<Directory>,
+    pub scim: ScimService,
+    /// The client of the backend's HTTP API (the gateway's own calls and guarded requests).
+    pub backend: Arc<Client>,
+    /// The gateway's store (for readiness checks).
+    pub store: Arc<dyn Store>,
     /// The backend: where the gateway's own calls and proxied traffic go.
     pub upstream: Arc<UpstreamPeer>,
     /// The self-service guard, when configured.
@@ -55,7 +58,7 @@ impl App {
     /// Builds the state: opens the store and prepares the backend client. Fails with a message
     /// an operator can act on (missing credential variable, unwritable store).
     pub fn build(config: Config, telemetry: Arc<Telemetry>) -> Result<App, BuildError> {
-        let store = Store::open(&config.store_path).map_err(|source| BuildError::Store {
+        let store = SqliteStore::open(&config.store_path).map_err(|source| BuildError::Store {
             path: config.store_path.clone(),
             source,
         })?;
@@ -66,20 +69,26 @@ impl App {
             b.resolve.clone(),
             b.tls.clone(),
         ));
-        let client = Client::new(
+        let client = Arc::new(Client::new(
             upstream.clone(),
             &b.host,
             b.connect_timeout,
             b.read_timeout,
             config.server.max_backend_calls,
+        ));
+        let store: Arc<dyn Store> = Arc::new(store);
+        let backend = Backend::new(
+            config.users.clone(),
+            client.clone(),
+            credentials,
+            telemetry.clone(),
         );
-        let backend = Backend::new(config.users.clone(), client, credentials, telemetry.clone());
-        let directory = Arc::new(Directory::new(
-            backend,
-            Arc::new(store),
+        let directory: Arc<dyn UserDirectory> = Arc::new(Directory::new(
+            Arc::new(backend),
+            store.clone(),
             config.scim.max_scan,
         ));
-        let scim = ScimServer::new(
+        let scim = ScimService::new(
             directory.clone(),
             config.keyring.clone(),
             config.scim.max_results,
@@ -100,6 +109,7 @@ impl App {
                     config.tenants.clone(),
                     scim_tenants,
                     directory.clone(),
+                    client.clone(),
                 )
                 .map(Arc::new)
             })
@@ -107,7 +117,8 @@ impl App {
         Ok(App {
             config,
             scim,
-            directory,
+            backend: client,
+            store,
             upstream,
             guard,
             telemetry,

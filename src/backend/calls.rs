@@ -94,7 +94,7 @@ impl<'a> Vars<'a> {
 /// metrics every call is measured into.
 pub struct Backend {
     pub(super) api: UserApi,
-    client: Client,
+    client: Arc<Client>,
     credentials: Credentials,
     pub(super) telemetry: Arc<Telemetry>,
     pacer: Pacer,
@@ -146,7 +146,7 @@ impl Backend {
     /// Wraps a client with the API description and the credentials.
     pub fn new(
         api: UserApi,
-        client: Client,
+        client: Arc<Client>,
         credentials: Credentials,
         telemetry: Arc<Telemetry>,
     ) -> Self {

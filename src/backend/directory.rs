@@ -2,91 +2,77 @@
 //! user with what the store kept, every write goes to the backend first and is then recorded.
 //! Writes to one user (and creates of one userName) are serialised.
 
-use super::calls::{Backend, NativePage};
+use super::calls::NativePage;
 use super::mapping::{self, Base, Write};
+use super::native::NativeUsers;
+use super::paths;
 use super::search::{self, Anchor};
 use super::spec::UserApi;
 use super::timestamp;
 use crate::auth::Tenant;
+use crate::scim::discovery::Restrictions;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter::{self, Filter};
-use crate::store::{Store, UserRecord};
+use crate::scim::resource::ScimUser;
+use crate::service::{SearchPage, UserDirectory};
+use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
+use async_trait::async_trait;
 use dashmap::DashMap;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
-use tokio::sync::{Mutex, MutexGuard};
 
 /// Offsets past this are past the end of any list a backend really holds.
 const MAX_OFFSET: usize = 1 << 40;
 
-/// Number of lock stripes serialising writes.
-const STRIPES: usize = 256;
-
-/// A user as SCIM sees it, before `meta.location` and `meta.version` are added.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScimUser {
-    /// The SCIM id (the backend's native id).
-    pub id: String,
-    /// The resource without `id` and `meta`.
-    pub resource: Value,
-    /// `meta.created`.
-    pub created: String,
-    /// `meta.lastModified`.
-    pub last_modified: String,
-}
-
-/// One page of a search.
-#[derive(Debug, Clone)]
-pub struct SearchPage {
-    /// The users of the page.
-    pub users: Vec<ScimUser>,
-    /// All matches.
-    pub total: usize,
-}
-
-/// SCIM user operations for every tenant.
+/// SCIM user operations for every tenant, over the backend's native user API and the store.
 pub struct Directory {
-    backend: Backend,
-    store: Arc<Store>,
-    stripes: Vec<Mutex<()>>,
+    backend: Arc<dyn NativeUsers>,
+    store: Arc<dyn Store>,
     managed: DashMap<(String, String), bool>,
     max_scan: usize,
 }
 
 impl Directory {
     /// A directory over `backend` and `store`; gateway-evaluated filters scan at most `max_scan` users.
-    pub fn new(backend: Backend, store: Arc<Store>, max_scan: usize) -> Self {
+    pub fn new(backend: Arc<dyn NativeUsers>, store: Arc<dyn Store>, max_scan: usize) -> Self {
         Directory {
             backend,
             store,
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             managed: DashMap::new(),
             max_scan,
         }
     }
 
-    /// The backend (for the guard's forwarding and identity calls).
-    pub fn backend(&self) -> &Backend {
-        &self.backend
-    }
-
     /// The store (for readiness checks).
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
-    /// Serialises writes keyed by `key` (a user id, or a create's userName).
-    pub async fn lock(&self, tenant: &Tenant, key: &str) -> MutexGuard<'_, ()> {
-        let mut h = DefaultHasher::new();
-        (&tenant.name, key.to_lowercase()).hash(&mut h);
-        self.stripes[(h.finish() as usize) % STRIPES].lock().await
+    /// Serialises writes to the user `id` until the answer is dropped.
+    pub async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError> {
+        self.store
+            .serialise(&tenant.name, ResourceKey::User(id))
+            .await
+            .map_err(store_error)
+    }
+
+    /// Serialises creates of `user_name` until the answer is dropped, so two creates of one
+    /// name cannot both find it free.
+    pub async fn reserve_user_name(
+        &self,
+        tenant: &Tenant,
+        user_name: &str,
+    ) -> Result<Held, ScimError> {
+        self.store
+            .serialise(&tenant.name, ResourceKey::UserName(user_name))
+            .await
+            .map_err(store_error)
     }
 
     /// Whether the identity provider owns the account (cached; kept current by every SCIM write).
-    pub fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
-        if self.is_managed_exactly(tenant, id)? {
+    pub async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+        if self.is_managed_exactly(tenant, id).await? {
             return Ok(true);
         }
         // A case-insensitive backend reads `USR_BOB` as `usr_bob`; not cached, so that a later
@@ -95,12 +81,13 @@ impl Directory {
             return self
                 .store
                 .is_managed_ignoring_case(&tenant.name, id)
+                .await
                 .map_err(store_error);
         }
         Ok(false)
     }
 
-    fn is_managed_exactly(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+    async fn is_managed_exactly(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
         let key = (tenant.name.clone(), id.to_string());
         if let Some(m) = self.managed.get(&key) {
             return Ok(*m);
@@ -108,6 +95,7 @@ impl Directory {
         let managed = self
             .store
             .is_managed(&tenant.name, id)
+            .await
             .map_err(store_error)?;
         self.managed.insert(key, managed);
         Ok(managed)
@@ -226,30 +214,9 @@ impl Directory {
         }
     }
 
-    /// Replaces a user with a normalised SCIM resource (PUT). A native list element SCIM never
-    /// wrote (the backend added it) survives.
-    pub async fn replace(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
-    ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, false).await
-    }
-
-    /// Writes the result of a PATCH, a change of the user as just read: a native list element
-    /// the client saw and the PATCH left out is removed.
-    pub async fn replace_patched(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
-    ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, true).await
-    }
-
+    /// Writes a normalised resource over a user: a PUT, or with `patched` the result of a PATCH
+    /// of the user as just read. A native list element SCIM never wrote (the backend added it)
+    /// survives a PUT; after a PATCH, one the client saw and the PATCH left out is removed.
     async fn write(
         &self,
         tenant: &Tenant,
@@ -292,7 +259,7 @@ impl Directory {
         } else {
             match self
                 .backend
-                .update(tenant, id, fields, Some(current))
+                .update(tenant, id, &fields, Some(current))
                 .await?
             {
                 Some(updated) => updated,
@@ -368,7 +335,7 @@ impl Directory {
             .update(
                 tenant,
                 id,
-                |_| mapping::to_native(api, before, Write::Update, None),
+                &|_| mapping::to_native(api, before, Write::Update, None),
                 None,
             )
             .await
@@ -501,6 +468,7 @@ impl Directory {
                             let ids = self
                                 .store
                                 .find_by_external_id(&tenant.name, &ext)
+                                .await
                                 .map_err(store_error)?;
                             natives.extend(self.fetch(tenant, &ids).await?);
                         }
@@ -508,6 +476,7 @@ impl Directory {
                             let ids: Vec<String> = self
                                 .store
                                 .all(&tenant.name)
+                                .await
                                 .map_err(store_error)?
                                 .into_iter()
                                 .filter(|(_, r)| filter::matches(&term, &r.shadow))
@@ -590,6 +559,7 @@ impl Directory {
         let mut records = self
             .store
             .get_many(&tenant.name, &ids)
+            .await
             .map_err(store_error)?;
         for native in natives {
             let Some(id) = mapping::native_id(api, native).filter(|id| !records.contains_key(id))
@@ -603,6 +573,7 @@ impl Directory {
             if let Some(pending) = self
                 .store
                 .pending_create(&tenant.name, user_name)
+                .await
                 .map_err(store_error)?
             {
                 tracing::info!(tenant = %tenant.name, id, "recording a create the gateway had not recorded");
@@ -623,7 +594,7 @@ impl Directory {
         let resource = mapping::from_native(api, native, record.map(|r| &r.shadow));
         let native_time = |f: &Option<Vec<String>>| {
             f.as_ref()
-                .and_then(|p| mapping::get_path(native, p))
+                .and_then(|p| paths::get_path(native, p))
                 .and_then(|v| timestamp::to_scim(&api.time_format, v))
         };
         let (created, last_modified) = match record {
@@ -641,6 +612,72 @@ impl Directory {
             created,
             last_modified,
         })
+    }
+}
+
+#[async_trait]
+impl UserDirectory for Directory {
+    async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError> {
+        Directory::lock(self, tenant, id).await
+    }
+
+    async fn reserve_user_name(&self, tenant: &Tenant, user_name: &str) -> Result<Held, ScimError> {
+        Directory::reserve_user_name(self, tenant, user_name).await
+    }
+
+    async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+        Directory::is_managed(self, tenant, id).await
+    }
+
+    async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<ScimUser>, ScimError> {
+        Directory::get(self, tenant, id).await
+    }
+
+    async fn create(
+        &self,
+        tenant: &Tenant,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        Directory::create(self, tenant, resource, now).await
+    }
+
+    async fn replace(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        self.write(tenant, id, resource, now, false).await
+    }
+
+    async fn replace_patched(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError> {
+        self.write(tenant, id, resource, now, true).await
+    }
+
+    async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
+        Directory::delete(self, tenant, id).await
+    }
+
+    async fn search(
+        &self,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        start: usize,
+        count: usize,
+    ) -> Result<SearchPage, ScimError> {
+        Directory::search(self, tenant, filter, start, count).await
+    }
+
+    fn restrictions(&self) -> Restrictions {
+        mapping::restrictions(self.backend.api())
     }
 }
 
@@ -686,7 +723,7 @@ fn not_found(id: &str) -> ScimError {
 }
 
 /// A store failure as the SCIM client sees it.
-pub fn store_error(e: crate::store::StoreError) -> ScimError {
+pub fn store_error(e: StoreError) -> ScimError {
     tracing::error!(error = %e, "store failure");
-    ScimError::unavailable(format!("the gateway's store failed: {}", e.0))
+    ScimError::unavailable(format!("the gateway's store failed: {}", e.detail()))
 }

@@ -8,9 +8,8 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::canon;
-
-/// Deepest nesting of arrays and objects [`scan_json`] accepts (the top-level object is 1).
-pub const MAX_DEPTH: usize = 64;
+use crate::scim::fold::key_form;
+use crate::scim::json::{self, JsonError};
 
 /// Why a body was refused; `Display` gives a sentence a client can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +23,7 @@ pub enum BodyReject {
     /// An object key uses an escape sequence (JSON `\…`, or `%` in a form key); the text is
     /// the key up to the escape.
     EscapedKey(String),
-    /// Nested deeper than [`MAX_DEPTH`].
+    /// Nested deeper than [`json::MAX_DEPTH`].
     TooDeep,
     /// Larger than the configured cap.
     TooLarge,
@@ -45,7 +44,7 @@ impl fmt::Display for BodyReject {
             BodyReject::EscapedKey(k) => {
                 write!(f, "the request body key starting {k:?} uses an escape sequence")
             }
-            BodyReject::TooDeep => write!(f, "the request body nests deeper than {MAX_DEPTH} levels"),
+            BodyReject::TooDeep => write!(f, "the request body nests deeper than {} levels", json::MAX_DEPTH),
             BodyReject::TooLarge => f.write_str("the request body is too large"),
             BodyReject::Compressed => f.write_str("the request body must not be compressed (use identity encoding)"),
             BodyReject::UnsupportedContentType(t) => write!(
@@ -58,6 +57,19 @@ impl fmt::Display for BodyReject {
 }
 
 impl std::error::Error for BodyReject {}
+
+impl From<JsonError> for BodyReject {
+    fn from(e: JsonError) -> Self {
+        match e {
+            JsonError::NotUtf8 => BodyReject::NotUtf8,
+            JsonError::NotJson(why) => BodyReject::NotJson(why),
+            JsonError::DuplicateKey(k) => BodyReject::DuplicateKey(k),
+            JsonError::EscapedKey(k) => BodyReject::EscapedKey(k),
+            JsonError::TooDeep => BodyReject::TooDeep,
+            JsonError::TooLarge => BodyReject::TooLarge,
+        }
+    }
+}
 
 /// How the guard will read a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,17 +112,6 @@ impl BodyScan {
     pub fn has_key_ci_deep(&self, name: &str) -> bool {
         value_has_key(&self.value, &key_form(name))
     }
-}
-
-/// The comparison form of a key: [`canon::fold_lenient`], then only letters and digits, so
-/// case, look-alikes, separators and whitespace do not matter (`new_password`,
-/// `newPassword`, `New-Password` and ` newpassword` compare equal: some binder maps each of
-/// them to the same field).
-pub fn key_form(k: &str) -> String {
-    canon::fold_lenient(k)
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect()
 }
 
 /// Whether `v` has an object key folding to `want` anywhere.
@@ -311,262 +312,13 @@ pub fn scan_body(kind: BodyKind, body: &[u8], cap: usize) -> Result<BodyScan, Bo
 // JSON
 // ---------------------------------------------------------------------------------------------
 
-/// Strict JSON: at most `cap` bytes, UTF-8 without BOM, exactly one value, an object at top
-/// level, no duplicate keys in any object (compared by [`key_form`], since a lenient binder
-/// may match keys case-insensitively or ignore separators), no escape of any kind
-/// inside an object key (so `"em\u0061il"` cannot hide `email`), nesting at most
-/// [`MAX_DEPTH`] (checked before descending). Validated by a scan over the bytes, then parsed
-/// with serde_json for the value.
+/// The strict JSON reading of `body` ([`json::read`]) with its top-level keys.
 pub fn scan_json(body: &[u8], cap: usize) -> Result<BodyScan, BodyReject> {
-    if body.len() > cap {
-        return Err(BodyReject::TooLarge);
-    }
-    if body.starts_with(b"\xEF\xBB\xBF") {
-        return Err(BodyReject::NotJson(
-            "a byte order mark is not allowed".into(),
-        ));
-    }
-    let text = std::str::from_utf8(body).map_err(|_| BodyReject::NotUtf8)?;
-    let top_level_keys = Scanner::new(text).document()?;
-    let value = serde_json::from_str(text).map_err(|e| BodyReject::NotJson(e.to_string()))?;
+    let doc = json::read(body, cap)?;
     Ok(BodyScan {
-        top_level_keys,
-        value,
+        top_level_keys: doc.top_level_keys,
+        value: doc.value,
     })
-}
-
-/// A validating JSON scanner over UTF-8 text.
-struct Scanner<'a> {
-    /// The text.
-    text: &'a str,
-    /// Its bytes.
-    b: &'a [u8],
-    /// Current offset.
-    i: usize,
-}
-
-impl<'a> Scanner<'a> {
-    /// A scanner at the start of `text`.
-    fn new(text: &'a str) -> Self {
-        Scanner {
-            text,
-            b: text.as_bytes(),
-            i: 0,
-        }
-    }
-
-    /// The whole document: one object and trailing whitespace; returns its keys.
-    fn document(&mut self) -> Result<Vec<String>, BodyReject> {
-        self.ws();
-        if self.peek() != Some(b'{') {
-            return self.fail("the top-level value must be an object");
-        }
-        let keys = self.object(1)?;
-        self.ws();
-        if self.i != self.b.len() {
-            return self.fail("unexpected data after the object");
-        }
-        Ok(keys)
-    }
-
-    /// The byte at the cursor.
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    /// A `NotJson` error at the cursor.
-    fn fail<T>(&self, what: &str) -> Result<T, BodyReject> {
-        Err(BodyReject::NotJson(format!("{what} at byte {}", self.i)))
-    }
-
-    /// Skips JSON whitespace.
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.i += 1;
-        }
-    }
-
-    /// Consumes `c` or fails.
-    fn expect(&mut self, c: u8) -> Result<(), BodyReject> {
-        if self.peek() == Some(c) {
-            self.i += 1;
-            Ok(())
-        } else {
-            self.fail(&format!("expected {:?}", char::from(c)))
-        }
-    }
-
-    /// Any value, where containers would sit at `depth`.
-    fn value(&mut self, depth: usize) -> Result<(), BodyReject> {
-        self.ws();
-        match self.peek() {
-            Some(b'{') => self.object(depth).map(drop),
-            Some(b'[') => self.array(depth),
-            Some(b'"') => self.string(false).map(drop),
-            Some(b't') => self.literal("true"),
-            Some(b'f') => self.literal("false"),
-            Some(b'n') => self.literal("null"),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => self.fail("expected a value"),
-        }
-    }
-
-    /// An object at `depth` (cursor on `{`); returns its keys in order.
-    fn object(&mut self, depth: usize) -> Result<Vec<String>, BodyReject> {
-        if depth > MAX_DEPTH {
-            return Err(BodyReject::TooDeep);
-        }
-        self.i += 1;
-        let mut keys = Vec::new();
-        let mut seen = HashSet::new();
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(keys);
-        }
-        loop {
-            self.ws();
-            if self.peek() != Some(b'"') {
-                return self.fail("expected an object key");
-            }
-            let key = self.string(true)?;
-            if !seen.insert(key_form(&key)) {
-                return Err(BodyReject::DuplicateKey(key));
-            }
-            keys.push(key);
-            self.ws();
-            self.expect(b':')?;
-            self.value(depth + 1)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(keys);
-                }
-                _ => return self.fail("expected ',' or '}'"),
-            }
-        }
-    }
-
-    /// An array at `depth` (cursor on `[`).
-    fn array(&mut self, depth: usize) -> Result<(), BodyReject> {
-        if depth > MAX_DEPTH {
-            return Err(BodyReject::TooDeep);
-        }
-        self.i += 1;
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            self.value(depth + 1)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return self.fail("expected ',' or ']'"),
-            }
-        }
-    }
-
-    /// A string (cursor on the opening quote); returns its raw text. Keys may not contain
-    /// escapes.
-    fn string(&mut self, is_key: bool) -> Result<String, BodyReject> {
-        self.i += 1;
-        let start = self.i;
-        loop {
-            match self.peek() {
-                None => return self.fail("unterminated string"),
-                Some(b'"') => break,
-                Some(b'\\') if is_key => {
-                    let head = self.text.get(start..self.i).unwrap_or_default();
-                    return Err(BodyReject::EscapedKey(head.to_owned()));
-                }
-                Some(b'\\') => self.escape()?,
-                Some(c) if c < 0x20 => return self.fail("control character in string"),
-                Some(_) => self.i += 1,
-            }
-        }
-        let raw = self.text.get(start..self.i).unwrap_or_default().to_owned();
-        self.i += 1;
-        Ok(raw)
-    }
-
-    /// One escape sequence in a string value (cursor on the backslash).
-    fn escape(&mut self) -> Result<(), BodyReject> {
-        self.i += 1;
-        match self.peek() {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                self.i += 1;
-                Ok(())
-            }
-            Some(b'u') => {
-                let hex = self.b.get(self.i + 1..self.i + 5);
-                if hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                    self.i += 5;
-                    Ok(())
-                } else {
-                    self.fail("bad \\u escape")
-                }
-            }
-            _ => self.fail("bad escape"),
-        }
-    }
-
-    /// Exactly `word`.
-    fn literal(&mut self, word: &str) -> Result<(), BodyReject> {
-        if self.b[self.i..].starts_with(word.as_bytes()) {
-            self.i += word.len();
-            Ok(())
-        } else {
-            self.fail("expected true, false or null")
-        }
-    }
-
-    /// A JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-    fn number(&mut self) -> Result<(), BodyReject> {
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => self.digits(),
-            _ => return self.fail("bad number"),
-        }
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            self.required_digits()?;
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.i += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.i += 1;
-            }
-            self.required_digits()?;
-        }
-        Ok(())
-    }
-
-    /// Zero or more digits.
-    fn digits(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.i += 1;
-        }
-    }
-
-    /// One or more digits.
-    fn required_digits(&mut self) -> Result<(), BodyReject> {
-        if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            return self.fail("bad number");
-        }
-        self.digits();
-        Ok(())
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -759,9 +511,9 @@ mod tests {
         );
         assert_eq!(scan_json(&[b' '; 10], 9), Err(BodyReject::TooLarge));
         let nested = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
-        assert!(scan_json(nested(MAX_DEPTH - 1).as_bytes(), 1 << 20).is_ok());
+        assert!(scan_json(nested(json::MAX_DEPTH - 1).as_bytes(), 1 << 20).is_ok());
         assert_eq!(
-            scan_json(nested(MAX_DEPTH + 1).as_bytes(), 1 << 20),
+            scan_json(nested(json::MAX_DEPTH + 1).as_bytes(), 1 << 20),
             Err(BodyReject::TooDeep)
         );
         let arrays = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));

@@ -4,8 +4,8 @@
 //! credential in the query string next to another credential, and two spellings of a trusted
 //! identity header (CGI-style servers read `X_User_Id` as `X-User-Id`).
 
-use super::body::key_form;
 use super::request;
+use crate::scim::fold::key_form;
 use http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, COOKIE, HOST};
 use http::{HeaderMap, HeaderName};
 use std::fmt;

@@ -1,8 +1,8 @@
 //! The guard's decision, a pure function: given the matched rule, its path parameters, what the
 //! body and query carry, who is calling and whether they are SCIM-managed — pass or block.
 
-use super::body::key_form;
 use super::rules::{Member, Rule};
+use crate::scim::fold::key_form;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,8 @@ use super::request;
 use super::route::{self, RouteTemplate};
 use super::rules::GuardSettings;
 use crate::auth::Tenant;
-use crate::backend::directory::Directory;
+use crate::backend::client::Client;
+use crate::service::UserDirectory;
 use http::{HeaderMap, Method, Version};
 use serde_json::Value;
 use std::sync::Arc;
@@ -63,17 +64,21 @@ pub struct Guard {
     stripped: Vec<String>,
     tenants: Vec<Arc<Tenant>>,
     scim_tenants: Vec<String>,
-    directory: Arc<Directory>,
+    directory: Arc<dyn UserDirectory>,
+    /// Where identity lookups (`whoami` calls) go.
+    backend: Arc<Client>,
 }
 
 impl Guard {
     /// A guard over `settings`; `tenants` are all configured tenants, `scim_tenants` the names of
-    /// those that have SCIM keys. Fails when the identity source's key material is unusable.
+    /// those that have SCIM keys; `directory` says who is managed, `backend` answers identity
+    /// lookups. Fails when the identity source's key material is unusable.
     pub fn new(
         settings: GuardSettings,
         tenants: Vec<Arc<Tenant>>,
         scim_tenants: Vec<String>,
-        directory: Arc<Directory>,
+        directory: Arc<dyn UserDirectory>,
+        backend: Arc<Client>,
     ) -> Result<Self, JwtKeyError> {
         let identity = Identity::new(settings.identity.clone())?;
         let stripped = if identity.strips_identity_headers() {
@@ -93,6 +98,7 @@ impl Guard {
             tenants,
             scim_tenants,
             directory,
+            backend,
         })
     }
 
@@ -214,7 +220,7 @@ impl Guard {
         }
         let caller = self
             .identity
-            .resolve(head.headers, self.directory.backend().client())
+            .resolve(head.headers, &self.backend)
             .await
             .map_err(identity_refusal)?;
         let path_tenant = rule
@@ -222,7 +228,7 @@ impl Guard {
             .as_ref()
             .and_then(|name| pending.params.iter().find(|(k, _)| k == name))
             .map(|(_, v)| v.as_str());
-        let (tenant, managed) = self.managed(&caller, path_tenant)?;
+        let (tenant, managed) = self.managed(&caller, path_tenant).await?;
         match decision::decide(rule, &pending.params, &carried, &caller, managed) {
             Verdict::Pass => Ok(()),
             Verdict::Block => {
@@ -249,7 +255,7 @@ impl Guard {
     /// something only in the caller's tenant (and the route's), and a caller whose tenant is
     /// unknown counts as managed. With `all_members_managed`, a member of a SCIM-enabled tenant
     /// (the caller's or the route's) is managed, and so is a caller whose tenant is unknown.
-    fn managed(
+    async fn managed(
         &self,
         caller: &Caller,
         path_tenant: Option<&str>,
@@ -281,6 +287,7 @@ impl Guard {
             let managed = self
                 .directory
                 .is_managed(t, &caller.id)
+                .await
                 .map_err(|e| Refusal::StoreUnavailable(e.detail))?;
             if managed {
                 return Ok((Some(t.name.clone()), true));

@@ -7,8 +7,9 @@ use http::header::{
 };
 use http::{HeaderMap, Method, Version};
 
-use super::body::{key_form, BodyScan};
+use super::body::BodyScan;
 use super::canon;
+use crate::scim::fold::{fold_lenient, key_form};
 
 /// Header names (compared after lower-casing and `_` → `-`) that override the method.
 pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
@@ -107,7 +108,7 @@ impl std::error::Error for HeaderReject {}
 /// order: HTTP/0.9; a method token with lower-case letters; any method-override header
 /// ([`METHOD_OVERRIDE_HEADERS`], any case, `_` for `-`) or path-override header
 /// ([`PATH_OVERRIDE_HEADERS`]); two `Host` headers; two `Authorization` headers; a session
-/// cookie (names in `session_cookies`, compared after decoding and [`canon::fold_lenient`])
+/// cookie (names in `session_cookies`, compared after decoding and [`fold_lenient`])
 /// sent twice, or together with `Authorization`; `Transfer-Encoding` on HTTP/1.0, on HTTP/2+,
 /// or other than one `chunked`; `Content-Length` with `Transfer-Encoding`; more than one or a
 /// non-numeric `Content-Length`; a `Content-Encoding` other than identity.
@@ -142,33 +143,17 @@ pub fn check_global(headers: &HeaderMap) -> Result<(), HeaderReject> {
     }
 }
 
-/// Refuses a `_method` field (any spelling [`is_method_override_param`] accepts) in a scanned
+/// Refuses a `_method` field (any spelling [`canon::is_method_override_param`] accepts) in a scanned
 /// JSON or form body.
 pub fn check_params(scan: &BodyScan) -> Result<(), HeaderReject> {
     match scan
         .top_level_keys
         .iter()
-        .find(|k| is_method_override_param(k))
+        .find(|k| canon::is_method_override_param(k))
     {
         Some(k) => Err(HeaderReject::MethodOverride(k.clone())),
         None => Ok(()),
     }
-}
-
-/// Whether a decoded parameter name is `_method` as some framework might read it: folded and
-/// lower-cased ([`canon::fold_lenient`]), cut at `[` (PHP arrays), trailing whitespace
-/// dropped, space and `.` read as `_` (PHP's name mangling), with leading whitespace either
-/// dropped (PHP) or mangled too.
-pub fn is_method_override_param(name: &str) -> bool {
-    let folded = canon::fold_lenient(name);
-    let head = folded.split('[').next().unwrap_or_default().trim_end();
-    [head, head.trim_start()].iter().any(|h| {
-        let mangled: String = h
-            .chars()
-            .map(|c| if c == ' ' || c == '.' { '_' } else { c })
-            .collect();
-        mangled == "_method"
-    })
 }
 
 /// Method tokens must not contain lower-case letters.
@@ -244,7 +229,7 @@ fn cookie_names(headers: &HeaderMap) -> Vec<String> {
 
 /// The comparison form of a cookie name: fully decoded, folded, trimmed.
 fn cookie_key(name: &str) -> String {
-    canon::fold_lenient(canon::lenient_decode(name.trim().as_bytes()).trim())
+    fold_lenient(canon::lenient_decode(name.trim().as_bytes()).trim())
 }
 
 /// `Transfer-Encoding` / `Content-Length` rules.
@@ -610,10 +595,10 @@ mod tests {
             "_method ",
             "＿method",
         ] {
-            assert!(is_method_override_param(name), "{name:?}");
+            assert!(canon::is_method_override_param(name), "{name:?}");
         }
         for name in ["method", "_methods", "x_method", "_meth od", ""] {
-            assert!(!is_method_override_param(name), "{name:?}");
+            assert!(!canon::is_method_override_param(name), "{name:?}");
         }
         let form = scan_form(b"email=x&.method=PUT", 1024).expect("form");
         assert_eq!(

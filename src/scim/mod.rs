@@ -4,10 +4,11 @@
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod fold;
+pub mod json;
 pub mod message;
 pub mod normalize;
 pub mod patch;
 pub mod projection;
 pub mod resource;
 pub mod schema;
-pub mod server;

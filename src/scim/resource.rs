@@ -2,9 +2,21 @@
 //! `resourceType`, `created`, `lastModified`, `location` and `version` (a weak ETag of the content).
 
 use super::schema::{ENTERPRISE_SCHEMA, USER_SCHEMA};
-use crate::backend::directory::ScimUser;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+
+/// A user as SCIM sees it, before `meta.location` and `meta.version` are added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScimUser {
+    /// The SCIM id (the backend's native id).
+    pub id: String,
+    /// The resource without `id` and `meta`.
+    pub resource: Value,
+    /// `meta.created`.
+    pub created: String,
+    /// `meta.lastModified`.
+    pub last_modified: String,
+}
 
 /// The full SCIM resource of `user`, located under `base_url`.
 pub fn render(user: &ScimUser, base_url: &str) -> Value {

@@ -1,38 +1,39 @@
-//! The SCIM server: authenticates the bearer key, routes `/Users`, `/Schemas`, `/ResourceTypes`
+//! The SCIM service: authenticates the bearer key, routes `/Users`, `/Schemas`, `/ResourceTypes`
 //! and `/ServiceProviderConfig`, and answers every failure with an RFC 7644 error body.
 
-use super::discovery;
-use super::error::ScimError;
-use super::filter;
-use super::message::{empty_filter, list_response, Query, ScimRequest, ScimResponse};
-use super::normalize::{check_core_schema, normalize_user};
-use super::patch;
-use super::projection::Projection;
-use super::resource::{if_match_accepts, render, version};
+use super::directory::UserDirectory;
+use super::operation::Operation;
 use crate::auth::{Keyring, Principal, Tenant};
-use crate::backend::directory::{Directory, ScimUser};
+use crate::scim::discovery;
+use crate::scim::error::ScimError;
+use crate::scim::filter;
+use crate::scim::json;
+use crate::scim::message::{empty_filter, list_response, Query, ScimRequest, ScimResponse};
+use crate::scim::normalize::{check_core_schema, normalize_user};
+use crate::scim::patch;
+use crate::scim::projection::Projection;
+use crate::scim::resource::{if_match_accepts, render, version, ScimUser};
 use crate::telemetry::Telemetry;
-use http::Method;
 use serde_json::Value;
 use std::sync::Arc;
 
 /// The SCIM endpoint for every tenant.
-pub struct ScimServer {
-    directory: Arc<Directory>,
+pub struct ScimService {
+    directory: Arc<dyn UserDirectory>,
     keyring: Keyring,
     max_results: usize,
     telemetry: Arc<Telemetry>,
 }
 
-impl ScimServer {
-    /// A server over `directory`, accepting the keys of `keyring`.
+impl ScimService {
+    /// A service over `directory`, accepting the keys of `keyring`.
     pub fn new(
-        directory: Arc<Directory>,
+        directory: Arc<dyn UserDirectory>,
         keyring: Keyring,
         max_results: usize,
         telemetry: Arc<Telemetry>,
     ) -> Self {
-        ScimServer {
+        ScimService {
             directory,
             keyring,
             max_results,
@@ -40,13 +41,19 @@ impl ScimServer {
         }
     }
 
-    /// Answers one request; `now` is the RFC 3339 time used for `meta` timestamps.
-    pub async fn handle(&self, req: &ScimRequest, now: &str) -> (ScimResponse, Option<Principal>) {
+    /// Answers one request, routed as `operation` ([`Operation::route`]); `now` is the RFC 3339
+    /// time used for `meta` timestamps.
+    pub async fn handle(
+        &self,
+        req: &ScimRequest,
+        operation: &Operation,
+        now: &str,
+    ) -> (ScimResponse, Option<Principal>) {
         let principal = match self.authenticate(req) {
             Ok(p) => p,
             Err(response) => return (response, None),
         };
-        let response = match self.route(req, &principal.tenant, now).await {
+        let response = match self.route(req, operation, &principal.tenant, now).await {
             Ok(r) => r,
             Err(e) => ScimResponse::error(&e),
         };
@@ -78,70 +85,60 @@ impl ScimServer {
         }
     }
 
-    /// What the backend's mapping restricts, for `/Schemas`.
-    fn restrictions(&self) -> discovery::Restrictions {
-        crate::backend::mapping::restrictions(self.directory.backend().api())
-    }
-
     async fn route(
         &self,
         req: &ScimRequest,
+        operation: &Operation,
         tenant: &Tenant,
         now: &str,
     ) -> Result<ScimResponse, ScimError> {
-        let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
-        let ci = |s: &str, name: &str| s.eq_ignore_ascii_case(name);
-        match segments.as_slice() {
-            [r] if ci(r, "ServiceProviderConfig") => {
-                only_get(req)?;
-                Ok(ScimResponse::json(200, &discovery::service_provider_config(&req.base_url, self.max_results)))
-            }
-            [r] if ci(r, "Schemas") => {
-                only_get(req)?;
-                let all = discovery::schemas(&req.base_url, &self.restrictions());
+        let base = &req.base_url;
+        match operation {
+            Operation::ServiceProviderConfig => Ok(ScimResponse::json(
+                200,
+                &discovery::service_provider_config(base, self.max_results),
+            )),
+            Operation::Schemas => {
+                let all = discovery::schemas(base, &self.directory.restrictions());
                 let n = all.len();
                 Ok(ScimResponse::json(200, &list_response(all, n, 1)))
             }
-            [r, id] if ci(r, "Schemas") => {
-                only_get(req)?;
-                discovery::schema_by_id(&req.base_url, id, &self.restrictions())
-                    .map(|s| ScimResponse::json(200, &s))
-                    .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")))
+            Operation::Schema(id) => discovery::schema_by_id(base, id, &self.directory.restrictions())
+                .map(|s| ScimResponse::json(200, &s))
+                .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}"))),
+            Operation::ResourceTypes => Ok(ScimResponse::json(
+                200,
+                &list_response(vec![discovery::user_resource_type(base)], 1, 1),
+            )),
+            Operation::ResourceType(id) if id.eq_ignore_ascii_case("User") => Ok(
+                ScimResponse::json(200, &discovery::user_resource_type(base)),
+            ),
+            Operation::ResourceType(id) => {
+                Err(ScimError::not_found(format!("no resource type {id:?}")))
             }
-            [r] if ci(r, "ResourceTypes") => {
-                only_get(req)?;
-                Ok(ScimResponse::json(200, &list_response(vec![discovery::user_resource_type(&req.base_url)], 1, 1)))
-            }
-            [r, id] if ci(r, "ResourceTypes") => {
-                only_get(req)?;
-                if !ci(id, "User") {
-                    return Err(ScimError::not_found(format!("no resource type {id:?}")));
-                }
-                Ok(ScimResponse::json(200, &discovery::user_resource_type(&req.base_url)))
-            }
-            [r] if ci(r, ".search") => self.post_search(req, tenant).await,
-            [r, s] if ci(r, "Users") && ci(s, ".search") => self.post_search(req, tenant).await,
-            [r] if ci(r, "Users") => match req.method {
-                Method::GET => self.list(req, tenant).await,
-                Method::POST => self.create(req, tenant, now).await,
-                _ => Err(not_allowed(req, "GET, POST")),
-            },
-            [r, id] if ci(r, "Users") => match req.method {
-                Method::GET => self.get(req, tenant, id).await,
-                Method::PUT => self.replace(req, tenant, id, now).await,
-                Method::PATCH => self.patch(req, tenant, id, now).await,
-                Method::DELETE => self.delete(req, tenant, id).await,
-                _ => Err(not_allowed(req, "GET, PUT, PATCH, DELETE")),
-            },
-            [r, ..] if ci(r, "Bulk") => Err(ScimError::new(
+            Operation::Search => self.post_search(req, tenant).await,
+            Operation::List => self.list(req, tenant).await,
+            Operation::Create => self.create(req, tenant, now).await,
+            Operation::Get(id) => self.get(req, tenant, id).await,
+            Operation::Replace(id) => self.replace(req, tenant, id, now).await,
+            Operation::Patch(id) => self.patch(req, tenant, id, now).await,
+            Operation::Delete(id) => self.delete(req, tenant, id).await,
+            Operation::NotAllowed { allowed, .. } => Err(ScimError::method_not_allowed(
+                format!("{} is not allowed here (allowed: {allowed})", req.method),
+                allowed,
+            )),
+            Operation::Bulk => Err(ScimError::new(
                 501,
                 None,
                 "Bulk operations are not supported (see /ServiceProviderConfig): send each operation on its own",
             )),
-            [r, ..] if ci(r, "Groups") => Err(ScimError::not_found(
+            Operation::Groups => Err(ScimError::not_found(
                 "Groups are not provisioned by this gateway: turn off 'Provision Azure Active Directory Groups'",
             )),
-            _ => Err(ScimError::not_found(format!("no SCIM endpoint at {:?}", req.path))),
+            Operation::Unknown => Err(ScimError::not_found(format!(
+                "no SCIM endpoint at {:?}",
+                req.path
+            ))),
         }
     }
 
@@ -166,9 +163,6 @@ impl ScimServer {
         req: &ScimRequest,
         tenant: &Tenant,
     ) -> Result<ScimResponse, ScimError> {
-        if req.method != Method::POST {
-            return Err(not_allowed(req, "POST"));
-        }
         let body = json_body(req)?;
         if body.get("sortBy").is_some_and(|v| !v.is_null()) {
             return Err(sorting_unsupported());
@@ -240,10 +234,7 @@ impl ScimServer {
             .and_then(Value::as_str)
             .ok_or_else(|| ScimError::invalid_value("userName is required"))?
             .to_string();
-        let _guard = self
-            .directory
-            .lock(tenant, &format!("userName:{user_name}"))
-            .await;
+        let _guard = self.directory.reserve_user_name(tenant, &user_name).await?;
         let user = self
             .directory
             .create(tenant, without_password(resource), now)
@@ -264,7 +255,7 @@ impl ScimServer {
         if resource.get("userName").and_then(Value::as_str).is_none() {
             return Err(ScimError::invalid_value("userName is required"));
         }
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         self.check_version(req, tenant, id).await?;
         let user = self
             .directory
@@ -281,7 +272,7 @@ impl ScimServer {
         now: &str,
     ) -> Result<ScimResponse, ScimError> {
         let ops = patch::parse_request(&json_body(req)?)?;
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         let current = self
             .directory
             .get(tenant, id)
@@ -289,7 +280,7 @@ impl ScimServer {
             .ok_or_else(|| not_found(id))?;
         check_if_match(req, &current)?;
         let patched = without_password(patch::apply(&current.resource, &ops)?);
-        let user = if patched == current.resource && self.directory.is_managed(tenant, id)? {
+        let user = if patched == current.resource && self.directory.is_managed(tenant, id).await? {
             current
         } else {
             self.directory
@@ -305,7 +296,7 @@ impl ScimServer {
         tenant: &Tenant,
         id: &str,
     ) -> Result<ScimResponse, ScimError> {
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         self.check_version(req, tenant, id).await?;
         self.directory.delete(tenant, id).await?;
         Ok(ScimResponse::no_content())
@@ -412,8 +403,7 @@ fn json_body(req: &ScimRequest) -> Result<Value, ScimError> {
     if req.body.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    crate::guard::body::scan_json(&req.body, usize::MAX)
-        .map(|scan| scan.value)
+    json::parse_strict(&req.body)
         .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
@@ -430,21 +420,6 @@ fn without_password(mut resource: Value) -> Value {
         o.remove("password");
     }
     resource
-}
-
-fn only_get(req: &ScimRequest) -> Result<(), ScimError> {
-    if req.method == Method::GET {
-        Ok(())
-    } else {
-        Err(not_allowed(req, "GET"))
-    }
-}
-
-fn not_allowed(req: &ScimRequest, allowed: &'static str) -> ScimError {
-    ScimError::method_not_allowed(
-        format!("{} is not allowed here (allowed: {allowed})", req.method),
-        allowed,
-    )
 }
 
 fn not_found(id: &str) -> ScimError {

@@ -1,0 +1,80 @@
+//! The seam between the SCIM service and whatever holds the users: SCIM-level operations on one
+//! tenant's users, implemented by the config-driven backend (`backend::directory`) and, in
+//! tests, by an in-memory directory.
+
+use crate::auth::Tenant;
+use crate::scim::discovery::Restrictions;
+use crate::scim::error::ScimError;
+use crate::scim::filter::Filter;
+use crate::scim::resource::ScimUser;
+use crate::store::Held;
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// One page of a search.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    /// The users of the page.
+    pub users: Vec<ScimUser>,
+    /// All matches.
+    pub total: usize,
+}
+
+/// SCIM user operations for every tenant. Resources given to writes are normalised SCIM Users
+/// (no `id`, no `meta`); `now` is the RFC 3339 time recorded as `meta.lastModified`.
+#[async_trait]
+pub trait UserDirectory: Send + Sync {
+    /// Serialises writes to the user `id` until the answer is dropped.
+    async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError>;
+
+    /// Serialises creates of `user_name` until the answer is dropped, so two creates of one
+    /// name cannot both find it free.
+    async fn reserve_user_name(&self, tenant: &Tenant, user_name: &str) -> Result<Held, ScimError>;
+
+    /// Whether the identity provider owns the account.
+    async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError>;
+
+    /// One user, or `None`.
+    async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<ScimUser>, ScimError>;
+
+    /// Creates a user.
+    async fn create(
+        &self,
+        tenant: &Tenant,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError>;
+
+    /// Replaces a user (PUT).
+    async fn replace(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError>;
+
+    /// Writes the result of a PATCH applied to the user as just read.
+    async fn replace_patched(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        resource: Value,
+        now: &str,
+    ) -> Result<ScimUser, ScimError>;
+
+    /// Deletes a user; it stops being managed.
+    async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError>;
+
+    /// Users matching `filter` (all when `None`), from `start` (0-based), at most `count`.
+    async fn search(
+        &self,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        start: usize,
+        count: usize,
+    ) -> Result<SearchPage, ScimError>;
+
+    /// The values some attributes are limited to, advertised in `/Schemas`.
+    fn restrictions(&self) -> Restrictions;
+}
