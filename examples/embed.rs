@@ -64,7 +64,7 @@ fn main() -> Result<(), String> {
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:8081".into());
     let config = scimgate::config::load(Path::new(&config_path)).map_err(|e| e.to_string())?;
     let upstream = config.backend.address;
-    let runtime = Runtime::new(config, Some(config_path.into()))?;
+    let runtime = Runtime::new(config, Some(config_path.into())).map_err(|e| e.to_string())?;
     let dir = std::env::temp_dir();
     let mut server = scimgate::server::build(scimgate::server::server_conf(
         2,

@@ -3,17 +3,38 @@
 
 use crate::backend::calls::Backend;
 use crate::backend::client::Client;
-use crate::backend::credentials::Credentials;
+use crate::backend::credentials::{CredentialError, Credentials};
 use crate::backend::directory::Directory;
 use crate::backend::peer::UpstreamPeer;
 use crate::config::Config;
 use crate::guard::gate::Guard;
+use crate::guard::jwt::JwtKeyError;
 use crate::service::{ScimService, UserDirectory};
 use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Why the state for a config cannot be built (a message an operator can act on).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The store cannot be opened.
+    #[error("cannot open the store {}: {source}", path.display())]
+    Store {
+        /// The store file.
+        path: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+    /// A backend credential cannot be built (an unset variable, a secret unfit for a header).
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    /// The guard's JWT key material cannot be loaded.
+    #[error(transparent)]
+    GuardKey(#[from] JwtKeyError),
+}
 
 /// Everything a request needs, for one version of the config.
 pub struct App {
@@ -36,12 +57,13 @@ pub struct App {
 impl App {
     /// Builds the state: opens the store and prepares the backend client. Fails with a message
     /// an operator can act on (missing credential variable, unwritable store).
-    pub fn build(config: Config, telemetry: Arc<Telemetry>) -> Result<App, String> {
-        let store = SqliteStore::open(&config.store_path)
-            .map_err(|e| format!("cannot open the store {}: {e}", config.store_path.display()))?;
+    pub fn build(config: Config, telemetry: Arc<Telemetry>) -> Result<App, BuildError> {
+        let store = SqliteStore::open(&config.store_path).map_err(|source| BuildError::Store {
+            path: config.store_path.clone(),
+            source,
+        })?;
         let b = &config.backend;
-        let credentials = Credentials::from_config(b, config.server.max_backend_calls)
-            .map_err(|e| e.to_string())?;
+        let credentials = Credentials::from_config(b, config.server.max_backend_calls)?;
         let upstream = Arc::new(UpstreamPeer::new(
             b.address,
             b.resolve.clone(),
@@ -91,8 +113,7 @@ impl App {
                 )
                 .map(Arc::new)
             })
-            .transpose()
-            .map_err(|e| e.to_string())?;
+            .transpose()?;
         Ok(App {
             config,
             scim,

@@ -1,12 +1,13 @@
 //! The command-line subcommands: `demo`, `run`, `check` and `token new`.
 
 use crate::auth::{self, ApiKey};
-use crate::config::{self, Config};
-use crate::demo::{legacy_service, LegacyBackend};
-use crate::guard::jwt::{JwtKey, JwtVerifier};
+use crate::config::{self, Config, ConfigError};
+use crate::demo::{legacy_service, DemoError, LegacyBackend};
+use crate::guard::jwt::{JwtKey, JwtKeyError, JwtVerifier};
 use crate::guard::rules::IdentitySource;
-use crate::runtime::Runtime;
-use crate::server;
+use crate::runtime::{Runtime, RuntimeError};
+use crate::server::{self, BindError};
+use crate::telemetry::provisioning::LogError;
 use pingora::server::RunArgs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,71 @@ pub const DEMO_CONFIG: &str = include_str!("../conf/demo.toml");
 const DEMO_SERVICE_TOKEN_ENV: &str = "SCIMGATE_DEMO_SERVICE_TOKEN";
 /// The pid file `run` writes in its run folder, for `reload`.
 const PID_FILE: &str = "scimgate.pid";
+
+/// Why a subcommand failed; `main` prints it once, after `error: `.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The config file is invalid or unreadable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The gateway cannot start.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A listen address cannot be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The guard's JWT key files cannot be loaded.
+    #[error(transparent)]
+    JwtKey(#[from] JwtKeyError),
+    /// The provisioning log cannot be read.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The built-in legacy service cannot start.
+    #[error(transparent)]
+    Demo(#[from] DemoError),
+    /// The embedded demo config lost its tenant.
+    #[error("conf/demo.toml has no tenant")]
+    DemoWithoutTenant,
+    /// A folder cannot be created.
+    #[error("cannot create {}: {source}", path.display())]
+    CreateDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No temporary folder for the demo's state.
+    #[error("cannot create a temporary folder: {0}")]
+    TempDir(std::io::Error),
+    /// No free loopback port for the demo's legacy service.
+    #[error("no free port for the legacy service: {0}")]
+    NoFreePort(std::io::Error),
+    /// The pid file cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    PidFile {
+        /// The pid file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `reload` found no pid file.
+    #[error("no running gateway found ({}: {source})", path.display())]
+    NotRunning {
+        /// The pid file looked for.
+        path: PathBuf,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// `kill` cannot be run.
+    #[error("cannot signal the gateway: {0}")]
+    Signal(std::io::Error),
+    /// `kill` failed for this pid.
+    #[error("the gateway (pid {0}) could not be signalled")]
+    NotSignalled(String),
+    /// `log` on a config without a provisioning log.
+    #[error("no provisioning log configured (server.provisioning_log)")]
+    NoProvisioningLog,
+}
 
 /// Settings of `scimgate demo`.
 #[derive(Debug, Clone)]
@@ -33,9 +99,8 @@ pub struct DemoOptions {
 
 /// The demo's config: `conf/demo.toml` with this run's listen address, legacy service address,
 /// store folder and SCIM key.
-pub fn demo_config(opts: &DemoOptions, legacy: SocketAddr) -> Result<Config, String> {
-    let mut config =
-        config::from_str(DEMO_CONFIG, Path::new("conf/demo.toml")).map_err(|e| e.to_string())?;
+pub fn demo_config(opts: &DemoOptions, legacy: SocketAddr) -> Result<Config, CommandError> {
+    let mut config = config::from_str(DEMO_CONFIG, Path::new("conf/demo.toml"))?;
     config.server.listen = vec![opts.listen];
     config.backend.address = legacy;
     config.store_path = opts.data.join("scimgate.sqlite");
@@ -43,25 +108,25 @@ pub fn demo_config(opts: &DemoOptions, legacy: SocketAddr) -> Result<Config, Str
         .tenants
         .first()
         .cloned()
-        .ok_or("conf/demo.toml has no tenant")?;
+        .ok_or(CommandError::DemoWithoutTenant)?;
     config.keyring = auth::Keyring::new(vec![ApiKey::from_secret(tenant, &opts.token)]);
     Ok(config)
 }
 
 /// Starts the legacy service and the gateway in front of it and serves until stopped.
-pub fn demo(opts: DemoOptions) -> Result<(), String> {
-    std::fs::create_dir_all(&opts.data)
-        .map_err(|e| format!("cannot create {}: {e}", opts.data.display()))?;
+pub fn demo(opts: DemoOptions) -> Result<(), CommandError> {
+    std::fs::create_dir_all(&opts.data).map_err(|source| CommandError::CreateDir {
+        path: opts.data.clone(),
+        source,
+    })?;
     let service_token = auth::generate_key();
     std::env::set_var(DEMO_SERVICE_TOKEN_ENV, &service_token);
-    let legacy_addr =
-        server::free_port().map_err(|e| format!("no free port for the legacy service: {e}"))?;
+    let legacy_addr = server::free_port().map_err(CommandError::NoFreePort)?;
     let legacy = LegacyBackend::open(
         &opts.data.join("legacy.sqlite"),
         &service_token,
         &opts.password,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let config = demo_config(&opts, legacy_addr)?;
     server::check_binds(&config.server.listen)?;
     let conf = server::server_conf(
@@ -95,8 +160,8 @@ fn print_demo_banner(opts: &DemoOptions, legacy: SocketAddr) {
 /// `scimgate run --config FILE [--upgrade]`: serves as configured until SIGTERM (graceful) or
 /// SIGINT; SIGHUP reloads the config. With `upgrade`, takes the listening sockets over from the
 /// running instance (then send it SIGQUIT).
-pub fn run(path: &Path, upgrade: bool) -> Result<(), String> {
-    let config = config::load(path).map_err(|e| e.to_string())?;
+pub fn run(path: &Path, upgrade: bool) -> Result<(), CommandError> {
+    let config = config::load(path)?;
     let run_dir = run_dir(&config);
     let conf = server::server_conf(config.server.threads, config.server.grace_period, &run_dir);
     let runtime = Runtime::new(config, Some(path.to_path_buf()))?;
@@ -107,8 +172,12 @@ pub fn run(path: &Path, upgrade: bool) -> Result<(), String> {
     runtime.add_services(&mut srv)?;
     runtime.reload_on_sighup()?;
     let pid_file = run_dir.join(PID_FILE);
-    std::fs::write(&pid_file, std::process::id().to_string())
-        .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))?;
+    std::fs::write(&pid_file, std::process::id().to_string()).map_err(|source| {
+        CommandError::PidFile {
+            path: pid_file.clone(),
+            source,
+        }
+    })?;
     tracing::info!(listen = ?runtime.listen_addresses(), "scimgate listening");
     srv.run(RunArgs::default());
     // After a graceful upgrade the file names the new process: leave it.
@@ -121,20 +190,19 @@ pub fn run(path: &Path, upgrade: bool) -> Result<(), String> {
 
 /// `scimgate reload --config FILE`: asks the gateway running with that config to reload it
 /// (SIGHUP to the pid in its run folder), after checking the file is valid.
-pub fn reload(path: &Path) -> Result<String, String> {
-    let config = config::load(path).map_err(|e| e.to_string())?;
+pub fn reload(path: &Path) -> Result<String, CommandError> {
+    let config = config::load(path)?;
     let pid_file = run_dir(&config).join(PID_FILE);
-    let pid = std::fs::read_to_string(&pid_file)
-        .map_err(|e| format!("no running gateway found ({}: {e})", pid_file.display()))?;
+    let pid = std::fs::read_to_string(&pid_file).map_err(|source| CommandError::NotRunning {
+        path: pid_file.clone(),
+        source,
+    })?;
     let status = std::process::Command::new("kill")
         .args(["-HUP", pid.trim()])
         .status()
-        .map_err(|e| format!("cannot signal the gateway: {e}"))?;
+        .map_err(CommandError::Signal)?;
     if !status.success() {
-        return Err(format!(
-            "the gateway (pid {}) could not be signalled",
-            pid.trim()
-        ));
+        return Err(CommandError::NotSignalled(pid.trim().to_string()));
     }
     Ok(format!(
         "asked pid {} to reload {}",
@@ -144,12 +212,12 @@ pub fn reload(path: &Path) -> Result<String, String> {
 }
 
 /// `scimgate log --config FILE [-n N]`: the last provisioning events.
-pub fn log(path: &Path, n: usize) -> Result<String, String> {
-    let config = config::load(path).map_err(|e| e.to_string())?;
+pub fn log(path: &Path, n: usize) -> Result<String, CommandError> {
+    let config = config::load(path)?;
     let log = config
         .server
         .provisioning_log
-        .ok_or("no provisioning log configured (server.provisioning_log)")?;
+        .ok_or(CommandError::NoProvisioningLog)?;
     Ok(crate::telemetry::provisioning::read_recent(&log, n)?.join("\n"))
 }
 
@@ -168,8 +236,8 @@ fn run_dir(config: &Config) -> PathBuf {
 /// or empty) is still valid, but each such variable gets a warning at its position: `run` in
 /// this environment would fail the first request that needs it (an unset or empty JWT secret
 /// refuses to start). JWT key files are loaded, and a file that cannot be used is an error.
-pub fn check(path: &Path) -> Result<String, String> {
-    let config = config::load(path).map_err(|e| e.to_string())?;
+pub fn check(path: &Path) -> Result<String, CommandError> {
+    let config = config::load(path)?;
     let mut notes = vec![format!("{}: ok", path.display())];
     for var in &config.env_vars {
         if std::env::var_os(&var.name).is_none_or(|v| v.is_empty()) {
@@ -187,7 +255,7 @@ pub fn check(path: &Path) -> Result<String, String> {
     // The secret variable is warned about above; key files must load now.
     if let Some(IdentitySource::Jwt { settings, .. }) = config.guard.as_ref().map(|g| &g.identity) {
         if !matches!(settings.key, JwtKey::SecretEnv(_)) {
-            JwtVerifier::load(settings).map_err(|e| e.to_string())?;
+            JwtVerifier::load(settings)?;
         }
     }
     for t in &config.tenants {
@@ -292,7 +360,7 @@ mod tests {
         let path = dir.path().join("gw.toml");
         let text = config_naming_unset_secrets().replace("SCIMGATE_TEST_UNSET_JWT_SECRET", "");
         std::fs::write(&path, text).expect("write config");
-        let err = check(&path).expect_err("invalid");
+        let err = check(&path).expect_err("invalid").to_string();
         assert!(
             err.contains("jwt_secret_env must name an environment variable"),
             "{err}"

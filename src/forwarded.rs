@@ -39,11 +39,35 @@ fn masked(value: u128, prefix: u8, width: u8) -> u128 {
         .unwrap_or(0)
 }
 
+/// Why a `proxy.trusted_proxies` entry is not a CIDR block (quotes it as written).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    /// The address part is not an IP address.
+    #[error("{0:?} is not an IP address or CIDR block")]
+    NotAddress(String),
+    /// The prefix length is not a number up to the address width.
+    #[error("{text:?}: the prefix length must be 0 to {width}")]
+    Prefix {
+        /// The entry as written.
+        text: String,
+        /// 32 for IPv4, 128 for IPv6.
+        width: u8,
+    },
+    /// Bits after the prefix are set.
+    #[error("{text:?} has host bits set after /{prefix}: write the network address")]
+    HostBits {
+        /// The entry as written.
+        text: String,
+        /// The prefix length.
+        prefix: u8,
+    },
+}
+
 impl FromStr for Cidr {
-    type Err = String;
+    type Err = CidrError;
 
     /// Parses `ADDRESS` or `ADDRESS/PREFIX`; host bits must be zero.
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, CidrError> {
         let (addr, prefix) = match text.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (text, None),
@@ -51,7 +75,7 @@ impl FromStr for Cidr {
         let network: IpAddr = addr
             .trim()
             .parse()
-            .map_err(|_| format!("{text:?} is not an IP address or CIDR block"))?;
+            .map_err(|_| CidrError::NotAddress(text.to_string()))?;
         let width = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => width,
@@ -60,13 +84,17 @@ impl FromStr for Cidr {
                 .parse::<u8>()
                 .ok()
                 .filter(|p| *p <= width)
-                .ok_or_else(|| format!("{text:?}: the prefix length must be 0 to {width}"))?,
+                .ok_or_else(|| CidrError::Prefix {
+                    text: text.to_string(),
+                    width,
+                })?,
         };
         let cidr = Cidr { network, prefix };
         if bits(network) != masked(bits(network), prefix, width) {
-            return Err(format!(
-                "{text:?} has host bits set after /{prefix}: write the network address"
-            ));
+            return Err(CidrError::HostBits {
+                text: text.to_string(),
+                prefix,
+            });
         }
         Ok(cidr)
     }
@@ -273,15 +301,31 @@ mod tests {
 
     #[test]
     fn bad_cidr_blocks_are_refused() {
-        for bad in [
-            "10.0.0.0/33",
-            "10.0.0.1/8",
-            "proxy.local",
-            "10.0.0.0/x",
-            "::1/129",
-            "",
+        for (bad, message) in [
+            (
+                "10.0.0.0/33",
+                r#""10.0.0.0/33": the prefix length must be 0 to 32"#,
+            ),
+            (
+                "10.0.0.1/8",
+                r#""10.0.0.1/8" has host bits set after /8: write the network address"#,
+            ),
+            (
+                "proxy.local",
+                r#""proxy.local" is not an IP address or CIDR block"#,
+            ),
+            (
+                "10.0.0.0/x",
+                r#""10.0.0.0/x": the prefix length must be 0 to 32"#,
+            ),
+            (
+                "::1/129",
+                r#""::1/129": the prefix length must be 0 to 128"#,
+            ),
+            ("", r#""" is not an IP address or CIDR block"#),
         ] {
-            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+            let refused = bad.parse::<Cidr>().expect_err(bad);
+            assert_eq!(refused.to_string(), message, "{bad}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! The `scimgate` command line: `demo`, `run`, `check` and `token new`.
 
 use clap::{Parser, Subcommand};
-use scimgate::commands::{self, DemoOptions};
+use scimgate::commands::{self, CommandError, DemoOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -116,13 +116,13 @@ fn demo(
     token: Option<String>,
     password: Option<String>,
     data: Option<PathBuf>,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     let data = match data {
         Some(d) => d,
         None => tempfile::Builder::new()
             .prefix("scimgate-demo-")
             .tempdir()
-            .map_err(|e| format!("cannot create a temporary folder: {e}"))?
+            .map_err(CommandError::TempDir)?
             .keep(),
     };
     let password = password.unwrap_or_else(|| {

@@ -3,17 +3,41 @@
 //! swap it in atomically, or keep serving the old one and say why.
 
 use crate::admin::admin_service;
-use crate::app::App;
-use crate::config::{self, Config};
+use crate::app::{App, BuildError};
+use crate::config::{self, Config, ConfigError};
 use crate::server;
+use crate::telemetry::provisioning::LogError;
 use crate::telemetry::Telemetry;
-use crate::tls::CertStore;
+use crate::tls::{CertStore, TlsError};
 use arc_swap::ArcSwap;
 use pingora::listeners::ListenerConfig;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Why a gateway cannot start, or a reload was rejected (the old config keeps serving).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The config file is invalid or unreadable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The provisioning log cannot be opened.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The HTTPS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The state for the config cannot be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// A reload of a gateway that was built from a `Config` value, not a file.
+    #[error("this gateway was not started from a config file")]
+    NoSource,
+    /// The thread that reloads on SIGHUP cannot start.
+    #[error("cannot start the reload thread: {0}")]
+    ReloadThread(std::io::Error),
+}
 
 /// A gateway's live state.
 pub struct Runtime {
@@ -27,7 +51,7 @@ pub struct Runtime {
 
 impl Runtime {
     /// Builds the state for `config`; `source` is the file reloads re-read.
-    pub fn new(config: Config, source: Option<PathBuf>) -> Result<Arc<Runtime>, String> {
+    pub fn new(config: Config, source: Option<PathBuf>) -> Result<Arc<Runtime>, RuntimeError> {
         let s = &config.server;
         let telemetry = Arc::new(Telemetry::new(
             s.provisioning_log.as_deref(),
@@ -51,7 +75,7 @@ impl Runtime {
     }
 
     /// Adds the gateway's services (plain and HTTPS listeners, admin listener) to `srv`.
-    pub fn add_services(&self, srv: &mut Server) -> Result<(), String> {
+    pub fn add_services(&self, srv: &mut Server) -> Result<(), RuntimeError> {
         let app = self.app.load_full();
         let s = &app.config.server;
         let conf: Arc<ServerConf> = srv.configuration.clone();
@@ -81,12 +105,12 @@ impl Runtime {
     }
 
     /// Re-reads the config file and swaps it in, or leaves the running config untouched.
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<(), RuntimeError> {
         let Some(path) = &self.source else {
-            return Err("this gateway was not started from a config file".into());
+            return Err(RuntimeError::NoSource);
         };
         let result = config::load(path)
-            .map_err(|e| e.to_string())
+            .map_err(RuntimeError::from)
             .and_then(|c| self.swap(c));
         self.telemetry.metrics.reload(result.is_ok());
         match &result {
@@ -99,7 +123,7 @@ impl Runtime {
     }
 
     /// Validates and builds `config` whole, then swaps it in (certificate included).
-    pub fn swap(&self, config: Config) -> Result<(), String> {
+    pub fn swap(&self, config: Config) -> Result<(), RuntimeError> {
         let current = self.app.load_full();
         let old = &current.config.server;
         if config.server.listen != old.listen
@@ -120,12 +144,12 @@ impl Runtime {
     }
 
     /// Reloads on every SIGHUP, on a thread of its own, for the life of the process.
-    pub fn reload_on_sighup(self: &Arc<Self>) -> Result<(), String> {
+    pub fn reload_on_sighup(self: &Arc<Self>) -> Result<(), RuntimeError> {
         let runtime = self.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start the reload thread: {e}"))?;
+            .map_err(RuntimeError::ReloadThread)?;
         std::thread::Builder::new()
             .name("scimgate-reload".into())
             .spawn(move || {
@@ -141,7 +165,7 @@ impl Runtime {
                     }
                 });
             })
-            .map_err(|e| format!("cannot start the reload thread: {e}"))?;
+            .map_err(RuntimeError::ReloadThread)?;
         Ok(())
     }
 }

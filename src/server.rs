@@ -31,10 +31,23 @@ pub fn server_conf(threads: usize, grace: Duration, run_dir: &Path) -> ServerCon
     }
 }
 
+/// An address the gateway cannot listen on.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// Why binding failed.
+    pub source: std::io::Error,
+}
+
 /// Fails with a clear message when an address cannot be bound.
-pub fn check_binds(addrs: &[SocketAddr]) -> Result<(), String> {
+pub fn check_binds(addrs: &[SocketAddr]) -> Result<(), BindError> {
     for addr in addrs {
-        TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        TcpListener::bind(addr).map_err(|source| BindError {
+            addr: *addr,
+            source,
+        })?;
     }
     Ok(())
 }

@@ -9,6 +9,53 @@ use pingora::tls::{load_certs_and_key_files, ClientHello, CryptoProvider, Resolv
 use std::path::Path;
 use std::sync::Arc;
 
+/// Why the HTTPS certificate or key cannot be served (files named as configured).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate or key file cannot be read.
+    #[error("cannot read the certificate {cert} or key {key}: {detail}")]
+    Unreadable {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+        /// Why.
+        detail: String,
+    },
+    /// No certificate or no private key in the files.
+    #[error("{cert} holds no certificate or {key} no private key")]
+    Missing {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+    },
+    /// No rustls crypto provider is installed.
+    #[error("no TLS crypto provider installed")]
+    NoProvider,
+    /// The private key cannot be used for signing.
+    #[error("unusable private key {key}: {detail}")]
+    KeyUnusable {
+        /// The key file.
+        key: String,
+        /// Why.
+        detail: String,
+    },
+    /// The key does not belong to the certificate.
+    #[error("the key {key} does not match the certificate {cert}: {detail}")]
+    Mismatch {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+        /// Why.
+        detail: String,
+    },
+    /// pingora refused the listener settings.
+    #[error("TLS settings: {0}")]
+    Settings(String),
+}
+
 /// The current certificate and key.
 #[derive(Debug)]
 pub struct CertStore {
@@ -17,14 +64,14 @@ pub struct CertStore {
 
 impl CertStore {
     /// Loads the certificate chain and key.
-    pub fn load(cert: &Path, key: &Path) -> Result<Arc<CertStore>, String> {
+    pub fn load(cert: &Path, key: &Path) -> Result<Arc<CertStore>, TlsError> {
         Ok(Arc::new(CertStore {
             current: ArcSwap::from_pointee(certified_key(cert, key)?),
         }))
     }
 
     /// Replaces the certificate (new handshakes use it; open connections keep theirs).
-    pub fn reload(&self, cert: &Path, key: &Path) -> Result<(), String> {
+    pub fn reload(&self, cert: &Path, key: &Path) -> Result<(), TlsError> {
         self.current.store(Arc::new(certified_key(cert, key)?));
         Ok(())
     }
@@ -35,10 +82,10 @@ impl CertStore {
         cert: &Path,
         key: &Path,
         http2: bool,
-    ) -> Result<TlsSettings, String> {
+    ) -> Result<TlsSettings, TlsError> {
         let mut settings =
             TlsSettings::intermediate(&cert.display().to_string(), &key.display().to_string())
-                .map_err(|e| format!("TLS settings: {e}"))?;
+                .map_err(|e| TlsError::Settings(e.to_string()))?;
         settings.set_cert_resolver(self.clone());
         if http2 {
             settings.enable_h2();
@@ -53,20 +100,32 @@ impl ResolvesServerCert for CertStore {
     }
 }
 
-fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
+fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     pingora::tls::install_default_crypto_provider();
     let (c, k) = (cert.display().to_string(), key.display().to_string());
     let (chain, private) = load_certs_and_key_files(&c, &k)
-        .map_err(|e| format!("cannot read the certificate {c} or key {k}: {e}"))?
-        .ok_or_else(|| format!("{c} holds no certificate or {k} no private key"))?;
-    let provider = CryptoProvider::get_default().ok_or("no TLS crypto provider installed")?;
+        .map_err(|e| TlsError::Unreadable {
+            cert: c.clone(),
+            key: k.clone(),
+            detail: e.to_string(),
+        })?
+        .ok_or_else(|| TlsError::Missing {
+            cert: c.clone(),
+            key: k.clone(),
+        })?;
+    let provider = CryptoProvider::get_default().ok_or(TlsError::NoProvider)?;
     let signing = provider
         .key_provider
         .load_private_key(private)
-        .map_err(|e| format!("unusable private key {k}: {e}"))?;
+        .map_err(|e| TlsError::KeyUnusable {
+            key: k.clone(),
+            detail: e.to_string(),
+        })?;
     let certified = CertifiedKey::new(chain, signing);
-    certified
-        .keys_match()
-        .map_err(|e| format!("the key {k} does not match the certificate {c}: {e}"))?;
+    certified.keys_match().map_err(|e| TlsError::Mismatch {
+        cert: c.clone(),
+        key: k.clone(),
+        detail: e.to_string(),
+    })?;
     Ok(certified)
 }

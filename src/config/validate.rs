@@ -789,7 +789,7 @@ fn search_target(attr: &str, fields: &[Option<FieldMap>]) -> Result<ScimTarget, 
             _ => Err(not_string()),
         };
     }
-    let target = fields::parse_scim_target(attr)?;
+    let target = fields::parse_scim_target(attr).map_err(|e| e.to_string())?;
     if target.attr.leaf().ty != schema::AttrType::String {
         return Err(not_string());
     }

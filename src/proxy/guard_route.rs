@@ -129,7 +129,7 @@ async fn contained_decision(
 ) -> Result<(), Refusal> {
     contained(work)
         .await
-        .unwrap_or_else(|detail| Err(Refusal::Internal(detail)))
+        .unwrap_or_else(|failed| Err(Refusal::Internal(failed.to_string())))
 }
 
 /// Forwards a guarded request whose body the gateway read, exactly as checked, and relays the

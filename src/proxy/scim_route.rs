@@ -63,7 +63,10 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> Scim
     let handled = contained(async move { app.scim.handle(&req, &routed, &at).await }).await;
     let (response, principal) = match handled {
         Ok(r) => r,
-        Err(detail) => (ScimResponse::error(&ScimError::internal(detail)), None),
+        Err(failed) => (
+            ScimResponse::error(&ScimError::internal(failed.to_string())),
+            None,
+        ),
     };
     let tenant = principal.as_ref().map(|p| p.tenant.name.clone());
     let metrics = &ctx.app.telemetry.metrics;

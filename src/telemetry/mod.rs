@@ -7,7 +7,7 @@ pub mod provisioning;
 
 use limiter::AuthLimiter;
 use metrics::Metrics;
-use provisioning::ProvisioningLog;
+use provisioning::{LogError, ProvisioningLog};
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ impl Telemetry {
         provisioning_log: Option<&Path>,
         max_failures: u32,
         window: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, LogError> {
         Ok(Telemetry {
             metrics: Metrics::new(),
             provisioning: ProvisioningLog::open(provisioning_log)?,

@@ -35,6 +35,35 @@ pub struct ProvisioningEvent {
     pub latency_ms: f64,
 }
 
+/// Why the provisioning log file cannot be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Its folder cannot be created.
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file cannot be opened for appending.
+    #[error("cannot open the provisioning log {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// Where provisioning events go.
 pub struct ProvisioningLog {
     file: Option<(PathBuf, Mutex<File>)>,
@@ -42,19 +71,22 @@ pub struct ProvisioningLog {
 
 impl ProvisioningLog {
     /// A log that appends to `path` (created if missing), or only emits tracing events.
-    pub fn open(path: Option<&Path>) -> Result<Self, String> {
+    pub fn open(path: Option<&Path>) -> Result<Self, LogError> {
         let file = match path {
             Some(p) => {
                 if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    std::fs::create_dir_all(dir).map_err(|source| LogError::CreateDir {
+                        dir: dir.to_path_buf(),
+                        source,
+                    })?;
                 }
                 let f = OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(p)
-                    .map_err(|e| {
-                        format!("cannot open the provisioning log {}: {e}", p.display())
+                    .map_err(|source| LogError::Open {
+                        path: p.to_path_buf(),
+                        source,
                     })?;
                 Some((p.to_path_buf(), Mutex::new(f)))
             }
@@ -91,11 +123,15 @@ impl ProvisioningLog {
 }
 
 /// The last `n` lines of a provisioning log file.
-pub fn read_recent(path: &Path, n: usize) -> Result<Vec<String>, String> {
-    let f = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read_recent(path: &Path, n: usize) -> Result<Vec<String>, LogError> {
+    let unreadable = |source| LogError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = File::open(path).map_err(unreadable)?;
     let mut ring = std::collections::VecDeque::with_capacity(n.min(10_000));
     for line in BufReader::new(f).lines() {
-        let line = line.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let line = line.map_err(unreadable)?;
         if ring.len() == n {
             ring.pop_front();
         }

@@ -187,7 +187,7 @@ impl Ops {
     }
 
     fn reload(&self) -> Result<(), String> {
-        self.runtime.reload()
+        self.runtime.reload().map_err(|e| e.to_string())
     }
 
     /// A SCIM request over a fresh plain-HTTP connection, with the key `secret`.

@@ -87,7 +87,7 @@ impl Validator<'_> {
         match parse_scim_target(s.get_ref()) {
             Ok(t) => Some(t),
             Err(e) => {
-                self.at(s, e);
+                self.at(s, e.to_string());
                 None
             }
         }
@@ -359,27 +359,70 @@ fn is_list(t: &ScimTarget) -> bool {
     t.attr.attr.multi_valued && t.attr.sub.is_none()
 }
 
+/// Why a mapping's SCIM side was refused (the message quotes it as written).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Not an attribute of the User schemas.
+    #[error("{0:?} is not an attribute of the User schemas")]
+    NotAttribute(String),
+    /// A read-only attribute.
+    #[error("{0:?} is read-only and cannot be mapped")]
+    ReadOnly(String),
+    /// A sub-attribute of a multi-valued attribute with no element pinned.
+    #[error("{text:?}: pin one element, like emails[type eq \"work\"].value, or map the whole list with scim = {list:?}")]
+    Unpinned {
+        /// The target as written.
+        text: String,
+        /// The multi-valued attribute's name.
+        list: String,
+    },
+    /// A complex attribute as a whole.
+    #[error("{0:?} cannot be mapped: map its sub-attributes, like name.givenName")]
+    Complex(String),
+    /// `[` without `]`.
+    #[error("{0:?}: missing ']'")]
+    Unclosed(String),
+    /// The attribute before `[` is unknown.
+    #[error("{0:?}: unknown attribute")]
+    UnknownAttribute(String),
+    /// The element filter does not parse (the filter parser's detail).
+    #[error("{0}")]
+    Filter(String),
+    /// An element filter other than `eq` terms joined by `and`.
+    #[error("{0:?}: the filter must be `sub eq value` terms joined by `and`")]
+    NotPinning(String),
+    /// Text after `]` that is not `.subAttribute`.
+    #[error("{0:?}: expected .subAttribute after ']'")]
+    AfterBracket(String),
+    /// An unknown sub-attribute after `]`.
+    #[error("{text:?}: unknown sub-attribute {sub:?}")]
+    UnknownSub {
+        /// The target as written.
+        text: String,
+        /// The sub-attribute named.
+        sub: String,
+    },
+}
+
 /// Parses a mapping's SCIM side: `userName`, `name.givenName`, `urn:...:department`, an element
 /// of a multi-valued attribute pinned by `eq` (`emails[type eq "work"].value`), or a whole
 /// multi-valued attribute, all of it (`emails`) or the elements matching pins
 /// (`emails[type eq "other"]`), stored as a native list.
-pub fn parse_scim_target(text: &str) -> Result<ScimTarget, String> {
+pub fn parse_scim_target(text: &str) -> Result<ScimTarget, TargetError> {
     let Some(open) = text.find('[') else {
         let attr = schema::resolve_path(text)
-            .ok_or_else(|| format!("{text:?} is not an attribute of the User schemas"))?;
+            .ok_or_else(|| TargetError::NotAttribute(text.to_string()))?;
         if attr.attr.mutability == Mutability::ReadOnly {
-            return Err(format!("{text:?} is read-only and cannot be mapped"));
+            return Err(TargetError::ReadOnly(text.to_string()));
         }
         if attr.attr.multi_valued && attr.sub.is_some() {
-            return Err(format!(
-                "{text:?}: pin one element, like emails[type eq \"work\"].value, or map the whole list with scim = {:?}",
-                attr.attr.name
-            ));
+            return Err(TargetError::Unpinned {
+                text: text.to_string(),
+                list: attr.attr.name.to_string(),
+            });
         }
         if !attr.attr.multi_valued && attr.leaf().ty == AttrType::Complex {
-            return Err(format!(
-                "{text:?} cannot be mapped: map its sub-attributes, like name.givenName"
-            ));
+            return Err(TargetError::Complex(text.to_string()));
         }
         return Ok(ScimTarget {
             attr,
@@ -388,26 +431,28 @@ pub fn parse_scim_target(text: &str) -> Result<ScimTarget, String> {
     };
     let close = text
         .rfind(']')
-        .ok_or_else(|| format!("{text:?}: missing ']'"))?;
+        .ok_or_else(|| TargetError::Unclosed(text.to_string()))?;
     let parent = schema::resolve_path(&text[..open])
-        .ok_or_else(|| format!("{text:?}: unknown attribute"))?;
+        .ok_or_else(|| TargetError::UnknownAttribute(text.to_string()))?;
     let inner = filter::parse_element_filter(parent.attr, parent.home, &text[open + 1..close])
-        .map_err(|e| e.detail)?;
-    let element = filter::eq_constraints(&inner).ok_or_else(|| {
-        format!("{text:?}: the filter must be `sub eq value` terms joined by `and`")
-    })?;
+        .map_err(|e| TargetError::Filter(e.detail))?;
+    let element =
+        filter::eq_constraints(&inner).ok_or_else(|| TargetError::NotPinning(text.to_string()))?;
     let rest = &text[close + 1..];
     let sub = if rest.is_empty() {
         None
     } else {
         let sub_name = rest
             .strip_prefix('.')
-            .ok_or_else(|| format!("{text:?}: expected .subAttribute after ']'"))?;
+            .ok_or_else(|| TargetError::AfterBracket(text.to_string()))?;
         Some(
             parent
                 .attr
                 .sub(sub_name)
-                .ok_or_else(|| format!("{text:?}: unknown sub-attribute {sub_name:?}"))?,
+                .ok_or_else(|| TargetError::UnknownSub {
+                    text: text.to_string(),
+                    sub: sub_name.to_string(),
+                })?,
         )
     };
     Ok(ScimTarget {
