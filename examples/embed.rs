@@ -1,21 +1,26 @@
 //! Embedding scimgate in your own pingora proxy: your `ProxyHttp` asks scimgate first (SCIM
-//! requests and guarded self-service routes are handled there), then routes the rest itself.
+//! requests and guarded self-service routes are answered there, with metrics and the provisioning
+//! log), lets it answer failures on its routes and count every request, and routes the rest
+//! itself. The service is built by the gateway, so the whole-head deadline and the head limits
+//! stay in front of your proxy.
 //!
 //! Run: `cargo run --example embed -- conf/demo.toml 127.0.0.1:8081` (the backend named in the
 //! config must be running, and its credential variable set).
 
 use async_trait::async_trait;
-use pingora::proxy::{ProxyHttp, Session};
-use pingora::server::RunArgs;
+use pingora::prelude::Opt;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::server::{RunArgs, Server};
 use pingora::upstreams::peer::HttpPeer;
-use scimgate::proxy::{Gateway, RequestCtx};
-use scimgate::runtime::Runtime;
+use pingora::Error;
+use scimgate::{Gateway, Proxy, RequestCtx};
+use std::net::SocketAddr;
 use std::path::Path;
 
 /// Your proxy: scimgate in front, your own routing behind.
 struct MyProxy {
-    scimgate: Gateway,
-    upstream: std::net::SocketAddr,
+    scimgate: Proxy,
+    upstream: SocketAddr,
 }
 
 /// Your per-request state, holding scimgate's.
@@ -56,27 +61,41 @@ impl ProxyHttp for MyProxy {
     ) -> pingora::Result<Box<HttpPeer>> {
         Ok(Box::new(HttpPeer::new(self.upstream, false, String::new())))
     }
+
+    /// SCIM-shaped errors on SCIM routes, and no half-written answer passed off as whole.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut MyCtx,
+    ) -> FailToProxy {
+        self.scimgate
+            .fail_to_proxy(session, e, &mut ctx.scimgate)
+            .await
+    }
+
+    /// scimgate's request metrics and log event.
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut MyCtx) {
+        self.scimgate.logging(session, e, &mut ctx.scimgate).await;
+    }
 }
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let config_path = args.next().unwrap_or_else(|| "conf/demo.toml".into());
-    let listen = args.next().unwrap_or_else(|| "127.0.0.1:8081".into());
-    let config = scimgate::config::load(Path::new(&config_path)).map_err(|e| e.to_string())?;
-    let upstream = config.backend.address;
-    let runtime = Runtime::new(config, Some(config_path.into())).map_err(|e| e.to_string())?;
-    let dir = std::env::temp_dir();
-    let mut server = scimgate::server::build(scimgate::server::server_conf(
-        2,
-        std::time::Duration::from_secs(1),
-        &dir,
-    ));
+    let listen: SocketAddr = args
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:8081".into())
+        .parse()?;
+    let gateway = Gateway::from_file(Path::new(&config_path))?;
+    let upstream = gateway.parts.load().config.backend.address;
+    let mut server = Server::new(Some(Opt::default()))?;
+    server.bootstrap();
     let proxy = MyProxy {
-        scimgate: Gateway::new(runtime.app.clone()),
+        scimgate: gateway.proxy(),
         upstream,
     };
-    let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
-    service.add_tcp(&listen);
+    let service = gateway.service_for(&server.configuration, proxy, &[listen]);
     server.add_service(service);
     server.run(RunArgs::default());
     Ok(())

@@ -19,8 +19,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:19092".into());
     let run_dir = args.next().map_or_else(std::env::temp_dir, PathBuf::from);
-    let conf = scimgate::server::server_conf(1, Duration::ZERO, &run_dir);
-    let mut server = scimgate::server::build(conf);
+    let conf = scimgate::gateway::server::server_conf(1, Duration::ZERO, &run_dir);
+    let mut server = scimgate::gateway::server::build(conf);
     server.add_service(shapes_backend::ShapesBackend::new().service(&addr));
     server.run(RunArgs::default());
 }

@@ -3,10 +3,10 @@
 use crate::auth::{self, ApiKey};
 use crate::config::{self, Config, ConfigError};
 use crate::demo::{legacy_service, DemoError, LegacyBackend};
+use crate::gateway::server::{self, BindError};
+use crate::gateway::{Gateway, GatewayError};
 use crate::guard::jwt::{JwtKey, JwtKeyError, JwtVerifier};
 use crate::guard::rules::IdentitySource;
-use crate::runtime::{Runtime, RuntimeError};
-use crate::server::{self, BindError};
 use crate::telemetry::provisioning::LogError;
 use pingora::server::RunArgs;
 use std::net::SocketAddr;
@@ -27,7 +27,7 @@ pub enum CommandError {
     Config(#[from] ConfigError),
     /// The gateway cannot start.
     #[error(transparent)]
-    Runtime(#[from] RuntimeError),
+    Gateway(#[from] GatewayError),
     /// A listen address cannot be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
@@ -134,10 +134,10 @@ pub fn demo(opts: DemoOptions) -> Result<(), CommandError> {
         config.server.grace_period,
         &opts.data,
     );
-    let runtime = Runtime::new(config, None)?;
+    let gateway = Gateway::new(config, None)?;
     let mut srv = server::build(conf);
     srv.add_service(legacy_service(legacy, &legacy_addr.to_string()));
-    runtime.add_services(&mut srv)?;
+    gateway.add_services(&mut srv)?;
     print_demo_banner(&opts, legacy_addr);
     srv.run(RunArgs::default());
     Ok(())
@@ -149,7 +149,7 @@ fn print_demo_banner(opts: &DemoOptions, legacy: SocketAddr) {
     println!("  Tenant URL     {base}/scim/v2/");
     println!("  Secret Token   {}", opts.token);
     println!(
-        "  Legacy app     {base}/api/...  (served by the built-in legacy service on {legacy})"
+        "  Legacy parts     {base}/api/...  (served by the built-in legacy service on {legacy})"
     );
     println!("  Members        admin@acme.test (team admin), bob@acme.test, carol@acme.test");
     println!("  Password       {}", opts.password);
@@ -164,13 +164,13 @@ pub fn run(path: &Path, upgrade: bool) -> Result<(), CommandError> {
     let config = config::load(path)?;
     let run_dir = run_dir(&config);
     let conf = server::server_conf(config.server.threads, config.server.grace_period, &run_dir);
-    let runtime = Runtime::new(config, Some(path.to_path_buf()))?;
+    let gateway = Gateway::new(config, Some(path.to_path_buf()))?;
     if !upgrade {
-        server::check_binds(&runtime.listen_addresses())?;
+        server::check_binds(&gateway.listen_addresses())?;
     }
     let mut srv = server::build_upgrading(conf, upgrade);
-    runtime.add_services(&mut srv)?;
-    runtime.reload_on_sighup()?;
+    gateway.add_services(&mut srv)?;
+    gateway.reload_on_sighup()?;
     let pid_file = run_dir.join(PID_FILE);
     std::fs::write(&pid_file, std::process::id().to_string()).map_err(|source| {
         CommandError::PidFile {
@@ -178,7 +178,7 @@ pub fn run(path: &Path, upgrade: bool) -> Result<(), CommandError> {
             source,
         }
     })?;
-    tracing::info!(listen = ?runtime.listen_addresses(), "scimgate listening");
+    tracing::info!(listen = ?gateway.listen_addresses(), "scimgate listening");
     srv.run(RunArgs::default());
     // After a graceful upgrade the file names the new process: leave it.
     if std::fs::read_to_string(&pid_file).is_ok_and(|p| p.trim() == std::process::id().to_string())

@@ -19,10 +19,10 @@ const LAYERS: &[&[&str]] = &[
     &["backend"],
     &["guard"],
     &["config"],
-    &["app"],
+    &["parts"],
     &["proxy"],
-    &["server", "tls", "admin"],
-    &["runtime", "demo"],
+    &["gateway"],
+    &["demo"],
     &["commands"],
 ];
 

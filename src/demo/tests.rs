@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::server::{build, server_conf, Running};
+use crate::gateway::server::{build, server_conf, Running};
 
 use super::{legacy_service, LegacyBackend};
 

@@ -1,7 +1,7 @@
 //! What the proxy keeps per request ([`RequestCtx`], [`RouteKind`]) and the helpers every way
 //! through it shares.
 
-use crate::app::App;
+use crate::parts::Parts;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,7 +30,7 @@ impl RouteKind {
 /// Per-request state.
 pub struct RequestCtx {
     /// The gateway's parts for the config current when the request began.
-    pub(super) app: Arc<App>,
+    pub(super) parts: Arc<Parts>,
     /// Which way the request went.
     pub(super) kind: RouteKind,
     /// When it began.
@@ -79,7 +79,7 @@ mod tests {
         assert_eq!(
             contained(async { 7 }).await,
             Ok(7),
-            "the runtime still serves"
+            "the gateway still serves"
         );
     }
 

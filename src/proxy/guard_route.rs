@@ -47,7 +47,7 @@ pub async fn check(session: &mut Session, ctx: &mut RequestCtx, guard: Arc<Guard
             Err(r) => refuse(session, ctx, r).await,
         };
     }
-    let deadline = ctx.app.config.server.body_timeout;
+    let deadline = ctx.parts.config.server.body_timeout;
     let body = match tokio::time::timeout(
         deadline,
         http_io::read_body(session, guard.max_body_bytes()),
@@ -149,7 +149,7 @@ async fn forward_buffered(
         })
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
-    if let Some(forwarding) = &ctx.app.config.proxy.forwarded {
+    if let Some(forwarding) = &ctx.parts.config.proxy.forwarded {
         for (name, value) in passthrough::forwarded_changes(forwarding, session, head.headers, None)
         {
             headers.retain(|(n, _)| *n != name);
@@ -162,7 +162,7 @@ async fn forward_buffered(
         headers,
         body: Some(body),
     };
-    match ctx.app.backend.send(&req).await {
+    match ctx.parts.backend.send(&req).await {
         Ok(mut resp) => {
             ctx.status = resp.status;
             for name in hop_by_hop::response_drops(resp.status, &resp.headers) {
@@ -184,7 +184,7 @@ async fn forward_buffered(
 async fn refuse(session: &mut Session, ctx: &mut RequestCtx, r: Refusal) -> Result<bool> {
     ctx.status = r.status();
     if let Some(rule) = r.metric_label() {
-        ctx.app.telemetry.metrics.guard_block(rule);
+        ctx.parts.telemetry.metrics.guard_block(rule);
     }
     let headers = [("X-Request-Id", ctx.request_id.clone())];
     let body = r.body().to_string();

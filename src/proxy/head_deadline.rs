@@ -5,15 +5,15 @@
 //! it reads each following head the same way. A head too long for pingora's parser is answered
 //! here on SCIM paths ([`head_limits`]).
 
-use super::{head_limits, scim_subpath, Gateway};
-use crate::app::App;
+use super::{head_limits, scim_subpath};
+use crate::parts::Parts;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::BytesMut;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Stream, ALPN};
-use pingora::proxy::HttpProxy;
+use pingora::proxy::{HttpProxy, ProxyHttp};
 use pingora::server::ShutdownWatch;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,18 +22,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Keep-alive idle timeout between requests on one connection, in seconds (pingora's default).
 const KEEPALIVE_SECS: u64 = 60;
 
-/// The gateway's proxy behind a head deadline.
-pub struct HeadDeadline {
-    proxy: Arc<HttpProxy<Gateway>>,
-    app: Arc<ArcSwap<App>>,
+/// A proxy (scimgate's [`super::Proxy`], or one that embeds it) behind a head deadline.
+pub struct HeadDeadline<P> {
+    proxy: Arc<HttpProxy<P>>,
+    parts: Arc<ArcSwap<Parts>>,
 }
 
-impl HeadDeadline {
+impl<P> HeadDeadline<P> {
     /// Wraps `proxy`; the deadline is read from the current config for each connection.
-    pub fn new(proxy: HttpProxy<Gateway>, app: Arc<ArcSwap<App>>) -> Self {
+    pub fn new(proxy: HttpProxy<P>, parts: Arc<ArcSwap<Parts>>) -> Self {
         HeadDeadline {
             proxy: Arc::new(proxy),
-            app,
+            parts,
         }
     }
 }
@@ -54,7 +54,7 @@ async fn read_head(stream: &mut Stream, mut buf: BytesMut) -> Option<BytesMut> {
     }
 }
 
-impl HeadDeadline {
+impl<P> HeadDeadline<P> {
     /// The next head on a kept-alive connection: its first bytes within the keep-alive idle
     /// timeout (and before shutdown), the rest within the head deadline. `None` closes.
     async fn next_head(&self, stream: &mut Stream, shutdown: &ShutdownWatch) -> Option<BytesMut> {
@@ -73,7 +73,7 @@ impl HeadDeadline {
 
     /// Reads the rest of a head under `server.header_timeout_ms`, answering `408` past it.
     async fn rest_of_head(&self, stream: &mut Stream, buf: BytesMut) -> Option<BytesMut> {
-        let limit = self.app.load().config.server.header_timeout;
+        let limit = self.parts.load().config.server.header_timeout;
         match tokio::time::timeout(limit, read_head(stream, buf)).await {
             Ok(head) => head,
             Err(_) => {
@@ -92,7 +92,7 @@ impl HeadDeadline {
         let Some(why) = head_limits::too_long(head) else {
             return false;
         };
-        let base = self.app.load().config.scim.base_path.clone();
+        let base = self.parts.load().config.scim.base_path.clone();
         let scim = head_limits::target_path(head).is_some_and(|p| scim_subpath(p, &base).is_some());
         if scim {
             let _ = stream.write_all(&head_limits::answer(why)).await;
@@ -103,7 +103,11 @@ impl HeadDeadline {
 }
 
 #[async_trait]
-impl ServerApp for HeadDeadline {
+impl<P> ServerApp for HeadDeadline<P>
+where
+    P: ProxyHttp + Send + Sync + 'static,
+    P::CTX: Send + Sync,
+{
     async fn process_new(
         self: &Arc<Self>,
         mut stream: Stream,

@@ -77,7 +77,7 @@ mod tests {
             ("connection", "close, X-Hop"),
             ("connection", "x-other"),
             ("x-hop", "1"),
-            ("x-app", "kept"),
+            ("x-parts", "kept"),
             ("proxy-connection", "keep-alive"),
             ("upgrade", "h2c"),
             ("te", "trailers"),

@@ -10,7 +10,7 @@ mod http_io;
 mod passthrough;
 mod scim_route;
 
-use crate::app::App;
+use crate::parts::Parts;
 use crate::scim::error::ScimError;
 use crate::scim::message::SCIM_CONTENT_TYPE;
 use arc_swap::ArcSwap;
@@ -24,25 +24,25 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The gateway: the current [`App`], swappable on reload.
-pub struct Gateway {
-    app: Arc<ArcSwap<App>>,
+/// The gateway: the current [`Parts`], swappable on reload.
+pub struct Proxy {
+    parts: Arc<ArcSwap<Parts>>,
 }
 
-impl Gateway {
-    /// A gateway serving `app`.
-    pub fn new(app: Arc<ArcSwap<App>>) -> Self {
-        Gateway { app }
+impl Proxy {
+    /// A gateway serving `parts`.
+    pub fn new(parts: Arc<ArcSwap<Parts>>) -> Self {
+        Proxy { parts }
     }
 }
 
 #[async_trait]
-impl ProxyHttp for Gateway {
+impl ProxyHttp for Proxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
-            app: self.app.load_full(),
+            parts: self.parts.load_full(),
             kind: RouteKind::Proxied,
             started: Instant::now(),
             tenant: None,
@@ -55,13 +55,14 @@ impl ProxyHttp for Gateway {
     /// requests are decided here (`Ok(true)` when answered or forwarded by the gateway itself);
     /// everything else continues to `upstream_peer` (`Ok(false)`).
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let app = ctx.app.clone();
-        if let Some(rest) =
-            scim_subpath(session.req_header().uri.path(), &app.config.scim.base_path)
-        {
+        let parts = ctx.parts.clone();
+        if let Some(rest) = scim_subpath(
+            session.req_header().uri.path(),
+            &parts.config.scim.base_path,
+        ) {
             return scim_route::serve(session, ctx, rest.to_string()).await;
         }
-        match &app.guard {
+        match &parts.guard {
             Some(guard) => guard_route::check(session, ctx, guard.clone()).await,
             None => Ok(false),
         }
@@ -73,7 +74,8 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let peer = passthrough::peer_for(ctx.app.proxied_peer(), &ctx.app.config.proxy, session);
+        let peer =
+            passthrough::peer_for(ctx.parts.proxied_peer(), &ctx.parts.config.proxy, session);
         Ok(Box::new(peer))
     }
 
@@ -84,7 +86,7 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        passthrough::add_forwarded(&ctx.app.config.proxy, session, upstream_request)
+        passthrough::add_forwarded(&ctx.parts.config.proxy, session, upstream_request)
     }
 
     /// Runs when a proxied response head arrives, before it is sent to the client.
@@ -94,7 +96,7 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        passthrough::adjust_response(&ctx.app.config.proxy, session, upstream_response);
+        passthrough::adjust_response(&ctx.parts.config.proxy, session, upstream_response);
         Ok(())
     }
 
@@ -147,7 +149,7 @@ impl ProxyHttp for Gateway {
             .unwrap_or(ctx.status);
         let req = session.req_header();
         let method = req.method.as_str();
-        ctx.app
+        ctx.parts
             .telemetry
             .metrics
             .request(ctx.kind.as_str(), method, status);

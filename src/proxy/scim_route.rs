@@ -3,7 +3,7 @@
 
 use super::context::{contained, now_rfc3339, RequestCtx, RouteKind};
 use super::http_io::{self, BodyError};
-use crate::app::App;
+use crate::parts::Parts;
 use crate::scim::error::ScimError;
 use crate::scim::message::{ScimRequest, ScimResponse, SCIM_CONTENT_TYPE};
 use crate::service::Operation;
@@ -32,7 +32,7 @@ pub async fn serve(
 }
 
 async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> ScimResponse {
-    let server = &ctx.app.config.server;
+    let server = &ctx.parts.config.server;
     let (cap, deadline) = (server.max_body_bytes, server.body_timeout);
     let body = match tokio::time::timeout(deadline, http_io::read_body(session, cap)).await {
         Ok(Ok(b)) => b,
@@ -54,13 +54,13 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> Scim
             ))
         }
     };
-    let req = request(session, &ctx.app, path.to_string(), body);
+    let req = request(session, &ctx.parts, path.to_string(), body);
     let now = now_rfc3339();
     let operation = Operation::route(&req.method, path);
-    let app = ctx.app.clone();
+    let parts = ctx.parts.clone();
     let at = now.clone();
     let routed = operation.clone();
-    let handled = contained(async move { app.scim.handle(&req, &routed, &at).await }).await;
+    let handled = contained(async move { parts.scim.handle(&req, &routed, &at).await }).await;
     let (response, principal) = match handled {
         Ok(r) => r,
         Err(failed) => (
@@ -69,14 +69,14 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> Scim
         ),
     };
     let tenant = principal.as_ref().map(|p| p.tenant.name.clone());
-    let metrics = &ctx.app.telemetry.metrics;
+    let metrics = &ctx.parts.telemetry.metrics;
     metrics.scim_operation(
         tenant.as_deref().unwrap_or("-"),
         operation.label(),
         result_of(response.status, principal.is_some()),
     );
     if let (Some(p), true) = (&principal, operation.is_write()) {
-        ctx.app.telemetry.provisioning.record(&event(
+        ctx.parts.telemetry.provisioning.record(&event(
             ctx,
             p.key_id.clone(),
             p.tenant.name.clone(),
@@ -89,7 +89,7 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> Scim
     response
 }
 
-fn request(session: &Session, app: &App, path: String, body: bytes::Bytes) -> ScimRequest {
+fn request(session: &Session, parts: &Parts, path: String, body: bytes::Bytes) -> ScimRequest {
     let h = session.req_header();
     let header = |name: http::HeaderName| {
         h.headers
@@ -97,7 +97,7 @@ fn request(session: &Session, app: &App, path: String, body: bytes::Bytes) -> Sc
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let base_url = match &app.config.scim.public_url {
+    let base_url = match &parts.config.scim.public_url {
         Some(u) => u.clone(),
         None => {
             let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
@@ -107,7 +107,7 @@ fn request(session: &Session, app: &App, path: String, body: bytes::Bytes) -> Sc
             format!(
                 "{}://{host}{}",
                 if tls { "https" } else { "http" },
-                app.config.scim.base_path
+                parts.config.scim.base_path
             )
         }
     };

@@ -6,7 +6,7 @@ use super::alt_backend::AltBackend;
 use super::harness::{assert_scim_error, enc, Gateway};
 use super::scenarios::{self, create_body, filter, ids, patch};
 use scimgate::config::Config;
-use scimgate::server;
+use scimgate::gateway::server;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

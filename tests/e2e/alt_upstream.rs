@@ -4,7 +4,7 @@
 
 use super::harness::Gateway;
 use scimgate::config::Config;
-use scimgate::server;
+use scimgate::gateway::server;
 use std::net::SocketAddr;
 use std::time::Duration;
 

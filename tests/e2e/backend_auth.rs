@@ -9,7 +9,7 @@ use super::harness::{assert_scim_error, Gateway};
 use super::scenarios::create_body;
 use super::token_endpoint::{TokenEndpoint, TOKEN_PATH};
 use base64::Engine;
-use scimgate::server::{self, Running};
+use scimgate::gateway::server::{self, Running};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Duration;

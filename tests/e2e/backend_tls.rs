@@ -9,7 +9,7 @@ use super::crash::GatewayProcess;
 use super::harness::{assert_scim_error, Gateway};
 use super::pki::{Ca, Leaf};
 use super::scenarios::create_body;
-use scimgate::server::{self, Running};
+use scimgate::gateway::server::{self, Running};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;

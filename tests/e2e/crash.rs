@@ -10,7 +10,7 @@ use super::harness::enc;
 use super::http::{self, Reply};
 use super::scenarios::ENTERPRISE;
 use scimgate::demo::{legacy_service, LegacyBackend};
-use scimgate::server::{self, Running};
+use scimgate::gateway::server::{self, Running};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

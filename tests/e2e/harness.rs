@@ -6,8 +6,7 @@ use scimgate::auth::{ApiKey, Keyring};
 use scimgate::commands::{demo_config, DemoOptions};
 use scimgate::config::Config;
 use scimgate::demo::{legacy_service, LegacyBackend};
-use scimgate::runtime::Runtime;
-use scimgate::server::{self, Running};
+use scimgate::gateway::server::{self, Running};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -98,7 +97,7 @@ impl Gateway {
         backends: &[SocketAddr],
     ) -> Gateway {
         let addr = config.server.listen[0];
-        let runtime = Runtime::new(config, None).expect("runtime");
+        let runtime = scimgate::Gateway::new(config, None).expect("runtime");
         runtime.add_services(&mut srv).expect("services");
         let running = Running::start(srv);
         for a in backends.iter().chain([&addr]) {

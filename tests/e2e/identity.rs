@@ -9,7 +9,6 @@ use super::harness::Gateway;
 use super::http::Reply;
 use super::sloppy_backend::{self, Account, SloppyBackend, JWT_SECRET, JWT_SECRET_ENV};
 use jsonwebtoken::{encode, EncodingKey, Header};
-use scimgate::runtime::Runtime;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -513,7 +512,7 @@ fn an_empty_jwt_secret_refuses_to_start() {
     let var = "SCIMGATE_E2E_EMPTY_JWT_SECRET";
     std::env::set_var(var, "");
     settings.key = scimgate::guard::jwt::JwtKey::SecretEnv(var.into());
-    let err = Runtime::new(config, None).err().expect("refused");
+    let err = scimgate::Gateway::new(config, None).err().expect("refused");
     assert!(err.to_string().contains("empty"), "{err}");
 
     let file = dir.path().join("scimgate.toml");

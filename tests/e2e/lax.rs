@@ -6,7 +6,7 @@ use super::harness::Gateway;
 use super::lax_backend::LaxBackend;
 use scimgate::auth::{self, ApiKey, Keyring};
 use scimgate::config::Config;
-use scimgate::server;
+use scimgate::gateway::server;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

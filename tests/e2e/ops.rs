@@ -13,8 +13,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use scimgate::commands::DEMO_CONFIG;
 use scimgate::demo::{legacy_service, LegacyBackend};
-use scimgate::runtime::Runtime;
-use scimgate::server::{self, Running};
+use scimgate::gateway::server::{self, Running};
+use scimgate::gateway::Gateway;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -124,13 +124,13 @@ fn free_port() -> SocketAddr {
 
 // ---- a gateway run from a config file ----------------------------------------------------------
 
-/// A gateway started from a config file on disk, with its [`Runtime`] at hand for reloads, in
+/// A gateway started from a config file on disk, with its [`Gateway`] at hand for reloads, in
 /// front of the demo's legacy service.
 struct Ops {
     dir: tempfile::TempDir,
     path: PathBuf,
     settings: Settings,
-    runtime: Arc<Runtime>,
+    runtime: Arc<Gateway>,
     running: Option<Running>,
 }
 
@@ -153,7 +153,7 @@ impl Ops {
         .expect("legacy");
         let mut srv = server::build(server::server_conf(2, Duration::ZERO, dir.path()));
         srv.add_service(legacy_service(legacy, &backend.to_string()));
-        let runtime = Runtime::new(config, Some(path.clone())).expect("runtime");
+        let runtime = Gateway::new(config, Some(path.clone())).expect("runtime");
         runtime.add_services(&mut srv).expect("services");
         let running = Running::start(srv);
         for a in runtime.listen_addresses().into_iter().chain([backend]) {

@@ -11,7 +11,7 @@ use super::replace_backend::ReplaceBackend;
 use scimgate::auth::{self, ApiKey, Keyring};
 use scimgate::backend::spec::{Rate, UpdateStyle};
 use scimgate::config::Config;
-use scimgate::server;
+use scimgate::gateway::server;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

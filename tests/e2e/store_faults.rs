@@ -19,7 +19,7 @@ use super::harness::{assert_scim_error, enc, Gateway};
 use super::http::Reply;
 use super::scenarios::{self, create_body, ENTERPRISE};
 use scimgate::auth::{self, ApiKey, Keyring};
-use scimgate::server;
+use scimgate::gateway::server;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -7,8 +7,9 @@
 use super::harness::Gateway;
 use super::ops::{tls_connect, TestCert, H1};
 use super::rough_upstream::{chunked_body, RoughUpstream, PAUSE, PUSHES};
+use scimgate::auth;
 use scimgate::config::{Config, TlsSettings};
-use scimgate::{auth, server};
+use scimgate::gateway::server;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;

@@ -1,24 +1,32 @@
-//! A running gateway as a whole: its swappable [`App`], the telemetry that outlives reloads, the
+//! A running gateway as a whole: its swappable [`Parts`], the telemetry that outlives reloads, the
 //! HTTPS certificate store, and reload — re-read the config, validate and build it whole, then
 //! swap it in atomically, or keep serving the old one and say why.
 
-use crate::admin::admin_service;
-use crate::app::{App, BuildError};
+pub mod admin;
+pub mod server;
+pub mod tls;
+
 use crate::config::{self, Config, ConfigError};
-use crate::server;
+use crate::gateway::admin::admin_service;
+use crate::gateway::tls::{CertStore, TlsError};
+use crate::parts::{BuildError, Parts};
+use crate::proxy::head_deadline::HeadDeadline;
+use crate::proxy::Proxy;
 use crate::telemetry::provisioning::LogError;
 use crate::telemetry::Telemetry;
-use crate::tls::{CertStore, TlsError};
 use arc_swap::ArcSwap;
 use pingora::listeners::ListenerConfig;
+use pingora::proxy::ProxyHttp;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
-use std::path::PathBuf;
+use pingora::services::listening::Service;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Why a gateway cannot start, or a reload was rejected (the old config keeps serving).
 #[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
+pub enum GatewayError {
     /// The config file is invalid or unreadable.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -40,18 +48,18 @@ pub enum RuntimeError {
 }
 
 /// A gateway's live state.
-pub struct Runtime {
+pub struct Gateway {
     /// The current config version's state; requests in flight keep the version they started with.
-    pub app: Arc<ArcSwap<App>>,
+    pub parts: Arc<ArcSwap<Parts>>,
     /// Metrics, provisioning log, limiter.
     pub telemetry: Arc<Telemetry>,
     certs: Option<Arc<CertStore>>,
     source: Option<PathBuf>,
 }
 
-impl Runtime {
+impl Gateway {
     /// Builds the state for `config`; `source` is the file reloads re-read.
-    pub fn new(config: Config, source: Option<PathBuf>) -> Result<Arc<Runtime>, RuntimeError> {
+    pub fn new(config: Config, source: Option<PathBuf>) -> Result<Arc<Gateway>, GatewayError> {
         let s = &config.server;
         let telemetry = Arc::new(Telemetry::new(
             s.provisioning_log.as_deref(),
@@ -62,24 +70,53 @@ impl Runtime {
             Some(t) => Some(CertStore::load(&t.cert, &t.key)?),
             None => None,
         };
-        let app = Arc::new(ArcSwap::from_pointee(App::build(
+        let parts = Arc::new(ArcSwap::from_pointee(Parts::build(
             config,
             telemetry.clone(),
         )?));
-        Ok(Arc::new(Runtime {
-            app,
+        Ok(Arc::new(Gateway {
+            parts,
             telemetry,
             certs,
             source,
         }))
     }
 
+    /// Loads and validates the config file at `path` and builds the gateway for it; reloads
+    /// re-read that file.
+    pub fn from_file(path: &Path) -> Result<Arc<Gateway>, GatewayError> {
+        let config = config::load(path)?;
+        Gateway::new(config, Some(path.to_path_buf()))
+    }
+
+    /// The pingora glue over this gateway's current parts: serve it as is, or call it from the
+    /// phases of your own `ProxyHttp` (see the crate documentation).
+    pub fn proxy(&self) -> Proxy {
+        Proxy::new(self.parts.clone())
+    }
+
+    /// A pingora service for `proxy`, your own `ProxyHttp` that embeds [`Gateway::proxy`], behind
+    /// the gateway's whole-head deadline and head limits, listening on `listen`.
+    pub fn service_for<P>(
+        &self,
+        conf: &Arc<ServerConf>,
+        proxy: P,
+        listen: &[SocketAddr],
+    ) -> Service<HeadDeadline<P>>
+    where
+        P: ProxyHttp + Send + Sync + 'static,
+        P::CTX: Send + Sync,
+    {
+        server::proxy_service(self.parts.clone(), conf, proxy, listen)
+    }
+
     /// Adds the gateway's services (plain and HTTPS listeners, admin listener) to `srv`.
-    pub fn add_services(&self, srv: &mut Server) -> Result<(), RuntimeError> {
-        let app = self.app.load_full();
-        let s = &app.config.server;
+    pub fn add_services(&self, srv: &mut Server) -> Result<(), GatewayError> {
+        let parts = self.parts.load_full();
+        let s = &parts.config.server;
         let conf: Arc<ServerConf> = srv.configuration.clone();
-        let mut gateway = server::gateway_service(self.app.clone(), &conf, &s.listen);
+        let proxy = self.proxy();
+        let mut gateway = server::proxy_service(self.parts.clone(), &conf, proxy, &s.listen);
         if let (Some(tls), Some(certs)) = (&s.tls, &self.certs) {
             for addr in &tls.listen {
                 let settings = certs.listener_settings(&tls.cert, &tls.key, tls.http2)?;
@@ -89,15 +126,15 @@ impl Runtime {
         }
         srv.add_service(gateway);
         if let Some(addr) = s.admin_listen {
-            srv.add_service(admin_service(self.app.clone(), &addr.to_string()));
+            srv.add_service(admin_service(self.parts.clone(), &addr.to_string()));
         }
         Ok(())
     }
 
     /// Every address the gateway listens on.
     pub fn listen_addresses(&self) -> Vec<std::net::SocketAddr> {
-        let app = self.app.load();
-        let s = &app.config.server;
+        let parts = self.parts.load();
+        let s = &parts.config.server;
         let mut all = s.listen.clone();
         all.extend(s.tls.iter().flat_map(|t| t.listen.iter().copied()));
         all.extend(s.admin_listen);
@@ -105,12 +142,12 @@ impl Runtime {
     }
 
     /// Re-reads the config file and swaps it in, or leaves the running config untouched.
-    pub fn reload(&self) -> Result<(), RuntimeError> {
+    pub fn reload(&self) -> Result<(), GatewayError> {
         let Some(path) = &self.source else {
-            return Err(RuntimeError::NoSource);
+            return Err(GatewayError::NoSource);
         };
         let result = config::load(path)
-            .map_err(RuntimeError::from)
+            .map_err(GatewayError::from)
             .and_then(|c| self.swap(c));
         self.telemetry.metrics.reload(result.is_ok());
         match &result {
@@ -123,8 +160,8 @@ impl Runtime {
     }
 
     /// Validates and builds `config` whole, then swaps it in (certificate included).
-    pub fn swap(&self, config: Config) -> Result<(), RuntimeError> {
-        let current = self.app.load_full();
+    pub fn swap(&self, config: Config) -> Result<(), GatewayError> {
+        let current = self.parts.load_full();
         let old = &current.config.server;
         if config.server.listen != old.listen
             || config.server.admin_listen != old.admin_listen
@@ -133,23 +170,23 @@ impl Runtime {
             tracing::warn!("listen addresses changed: they take effect at the next restart or graceful upgrade");
         }
         let new_tls = config.server.tls.clone();
-        let app = App::build(config, self.telemetry.clone())?;
+        let parts = Parts::build(config, self.telemetry.clone())?;
         match (&self.certs, &new_tls) {
             (Some(store), Some(t)) => store.reload(&t.cert, &t.key)?,
             (None, Some(_)) => tracing::warn!("TLS was added: it takes effect at the next restart"),
             _ => {}
         }
-        self.app.store(Arc::new(app));
+        self.parts.store(Arc::new(parts));
         Ok(())
     }
 
     /// Reloads on every SIGHUP, on a thread of its own, for the life of the process.
-    pub fn reload_on_sighup(self: &Arc<Self>) -> Result<(), RuntimeError> {
-        let runtime = self.clone();
+    pub fn reload_on_sighup(self: &Arc<Self>) -> Result<(), GatewayError> {
+        let gateway = self.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(RuntimeError::ReloadThread)?;
+            .map_err(GatewayError::ReloadThread)?;
         std::thread::Builder::new()
             .name("scimgate-reload".into())
             .spawn(move || {
@@ -161,11 +198,11 @@ impl Runtime {
                         return;
                     };
                     while hangup.recv().await.is_some() {
-                        let _ = runtime.reload();
+                        let _ = gateway.reload();
                     }
                 });
             })
-            .map_err(RuntimeError::ReloadThread)?;
+            .map_err(GatewayError::ReloadThread)?;
         Ok(())
     }
 }

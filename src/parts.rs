@@ -37,7 +37,7 @@ pub enum BuildError {
 }
 
 /// Everything a request needs, for one version of the config.
-pub struct App {
+pub struct Parts {
     /// The configuration this state was built from.
     pub config: Config,
     /// The SCIM endpoint.
@@ -54,10 +54,10 @@ pub struct App {
     pub telemetry: Arc<Telemetry>,
 }
 
-impl App {
+impl Parts {
     /// Builds the state: opens the store and prepares the backend client. Fails with a message
     /// an operator can act on (missing credential variable, unwritable store).
-    pub fn build(config: Config, telemetry: Arc<Telemetry>) -> Result<App, BuildError> {
+    pub fn build(config: Config, telemetry: Arc<Telemetry>) -> Result<Parts, BuildError> {
         let store = SqliteStore::open(&config.store_path).map_err(|source| BuildError::Store {
             path: config.store_path.clone(),
             source,
@@ -114,7 +114,7 @@ impl App {
                 .map(Arc::new)
             })
             .transpose()?;
-        Ok(App {
+        Ok(Parts {
             config,
             scim,
             backend: client,

@@ -2,13 +2,13 @@
 //! checked before pingora binds them (pingora keeps running with nothing listening otherwise),
 //! and a handle that runs the whole server on a thread and stops it on demand.
 
-use crate::app::App;
+use crate::parts::Parts;
 use crate::proxy::head_deadline::HeadDeadline;
-use crate::proxy::Gateway;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::listeners::ListenerConfig;
 use pingora::protocols::l4::stream::L4BufferSettings;
+use pingora::proxy::ProxyHttp;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
@@ -52,15 +52,21 @@ pub fn check_binds(addrs: &[SocketAddr]) -> Result<(), BindError> {
     Ok(())
 }
 
-/// The gateway's proxy service (behind the head deadline), listening on the plain-HTTP addresses
-/// `listen` (HTTPS listeners are added by [`crate::runtime::Runtime::add_services`]).
-pub fn gateway_service(
-    app: Arc<ArcSwap<App>>,
+/// A proxy service for `proxy` (scimgate's [`Proxy`], or one that embeds it) behind the head
+/// deadline, listening on the plain-HTTP addresses `listen` (HTTPS listeners are added by
+/// [`crate::gateway::Gateway::add_services`]).
+pub fn proxy_service<P>(
+    parts: Arc<ArcSwap<Parts>>,
     conf: &Arc<ServerConf>,
+    proxy: P,
     listen: &[SocketAddr],
-) -> Service<HeadDeadline> {
-    let proxy = pingora::proxy::http_proxy(conf, Gateway::new(app.clone()));
-    let mut service = Service::new("scimgate".to_string(), HeadDeadline::new(proxy, app));
+) -> Service<HeadDeadline<P>>
+where
+    P: ProxyHttp + Send + Sync + 'static,
+    P::CTX: Send + Sync,
+{
+    let proxy = pingora::proxy::http_proxy(conf, proxy);
+    let mut service = Service::new("scimgate".to_string(), HeadDeadline::new(proxy, parts));
     for addr in listen {
         service.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(listener_buffers()));
     }

@@ -2,7 +2,7 @@
 //! `/readyz` (the backend accepts connections and the store is writable). Keep it off the public
 //! interface.
 
-use crate::app::App;
+use crate::parts::Parts;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::Response;
@@ -14,22 +14,22 @@ use std::time::Duration;
 
 /// The admin HTTP application.
 pub struct Admin {
-    app: Arc<ArcSwap<App>>,
+    parts: Arc<ArcSwap<Parts>>,
 }
 
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let _ = session.read_request_body().await;
-        let app = self.app.load_full();
+        let parts = self.parts.load_full();
         let (status, ctype, body) = match session.req_header().uri.path() {
             "/metrics" => (
                 200,
                 "text/plain; version=0.0.4",
-                app.telemetry.metrics.render(),
+                parts.telemetry.metrics.render(),
             ),
             "/healthz" => (200, "text/plain", "ok\n".to_string()),
-            "/readyz" => readiness(&app).await,
+            "/readyz" => readiness(&parts).await,
             _ => (404, "text/plain", "not found\n".to_string()),
         };
         let mut response = Response::new(body.into_bytes());
@@ -46,15 +46,15 @@ impl ServeHttp for Admin {
     }
 }
 
-async fn readiness(app: &App) -> (u16, &'static str, String) {
-    let backend = app.upstream.address();
+async fn readiness(parts: &Parts) -> (u16, &'static str, String) {
+    let backend = parts.upstream.address();
     let reachable = tokio::time::timeout(
         Duration::from_secs(2),
         tokio::net::TcpStream::connect(backend),
     )
     .await
     .is_ok_and(|r| r.is_ok());
-    let store = app.store.check_writable().await;
+    let store = parts.store.check_writable().await;
     let body = serde_json::json!({
         "backend": if reachable { "ok".to_string() } else { format!("cannot connect to {backend}") },
         "store": match &store { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
@@ -68,10 +68,10 @@ async fn readiness(app: &App) -> (u16, &'static str, String) {
 }
 
 /// The admin service listening on `addr`.
-pub fn admin_service(app: Arc<ArcSwap<App>>, addr: &str) -> Service<HttpServer<Admin>> {
+pub fn admin_service(parts: Arc<ArcSwap<Parts>>, addr: &str) -> Service<HttpServer<Admin>> {
     let mut service = Service::new(
         "scimgate admin".to_string(),
-        HttpServer::new_app(Admin { app }),
+        HttpServer::new_app(Admin { parts }),
     );
     service.add_tcp(addr);
     service
