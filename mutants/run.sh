@@ -6,9 +6,10 @@
 #         src/guard/decision.rs (pass or block), against their unit tests
 #   guard the guard's decide/managed and identity refusal (src/guard/gate.rs), against the
 #         end-to-end tests of tenant isolation, the guard failing closed and the guard
-#   store the store's managed flag and externalId index (src/store/mod.rs), the directory's
-#         managed cache, create lock and userName check (src/backend/directory.rs), against the
-#         end-to-end tests of tenant isolation, uniqueness and the guard
+#   store the SQLite store's managed flag, externalId index and write serialisation
+#         (src/store/sqlite.rs), the directory's managed cache, locks and userName check
+#         (src/backend/directory.rs), against the end-to-end tests of tenant isolation,
+#         uniqueness and the guard
 #
 # Usage: mutants/run.sh [unit|guard|store|all] [--copy]
 #
@@ -32,8 +33,8 @@ args_for() {
         unit) echo "--file src/auth.rs --file src/guard/decision.rs --exclude-re AuthFailure::label|AuthFailure::detail|generate_key|key_entry|key_id -- --lib -- auth:: guard::decision::" ;;
         guard) echo "--file src/guard/gate.rs --re Guard::decide|Guard::managed|identity_refusal \
 -- --test e2e -- tenants:: fail_closed:: guard::" ;;
-        store) echo "--file src/store/mod.rs --file src/backend/directory.rs \
---re is_managed|find_by_external_id|Directory::lock|ensure_user_name_free|reports_duplicates|in.Directory::create \
+        store) echo "--file src/store/sqlite.rs --file src/backend/directory.rs \
+--re is_managed|find_by_external_id|serialise|stripe_of|Directory::lock|reserve_user_name|ensure_user_name_free|reports_duplicates|in.Directory::create \
 -- --test e2e -- tenants:: uniqueness:: guard:: alt::inactive_create_whose_deactivate_fails_is_undone" ;;
         *) echo "unknown set $1 (unit, guard, store or all)" >&2; exit 2 ;;
     esac

@@ -9,6 +9,7 @@ use crate::backend::peer::UpstreamPeer;
 use crate::config::Config;
 use crate::guard::gate::Guard;
 use crate::service::{ScimService, UserDirectory};
+use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
@@ -23,7 +24,7 @@ pub struct App {
     /// The client of the backend's HTTP API (the gateway's own calls and guarded requests).
     pub backend: Arc<Client>,
     /// The gateway's store (for readiness checks).
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     /// The backend: where the gateway's own calls and proxied traffic go.
     pub upstream: Arc<UpstreamPeer>,
     /// The self-service guard, when configured.
@@ -36,7 +37,7 @@ impl App {
     /// Builds the state: opens the store and prepares the backend client. Fails with a message
     /// an operator can act on (missing credential variable, unwritable store).
     pub fn build(config: Config, telemetry: Arc<Telemetry>) -> Result<App, String> {
-        let store = Store::open(&config.store_path)
+        let store = SqliteStore::open(&config.store_path)
             .map_err(|e| format!("cannot open the store {}: {e}", config.store_path.display()))?;
         let b = &config.backend;
         let credentials = Credentials::from_config(b, config.server.max_backend_calls)?;
@@ -52,7 +53,7 @@ impl App {
             b.read_timeout,
             config.server.max_backend_calls,
         ));
-        let store = Arc::new(store);
+        let store: Arc<dyn Store> = Arc::new(store);
         let backend = Backend::new(
             config.users.clone(),
             client.clone(),

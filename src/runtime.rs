@@ -28,7 +28,12 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the state for `config`; `source` is the file reloads re-read.
     pub fn new(config: Config, source: Option<PathBuf>) -> Result<Arc<Runtime>, String> {
-        let telemetry = Arc::new(Telemetry::new(&config)?);
+        let s = &config.server;
+        let telemetry = Arc::new(Telemetry::new(
+            s.provisioning_log.as_deref(),
+            s.auth_failures.max,
+            s.auth_failures.window,
+        )?);
         let certs = match &config.server.tls {
             Some(t) => Some(CertStore::load(&t.cert, &t.key)?),
             None => None,

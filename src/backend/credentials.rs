@@ -7,7 +7,9 @@
 use super::client::{CallError, Client, Request, Response};
 use super::oauth::{OAuthClient, TokenRequest};
 use super::peer::UpstreamPeer;
-use crate::config::{BackendAuth, BackendSettings, ClientAuth, HeaderAuth, OAuthSettings};
+use crate::backend::settings::{
+    BackendAuth, BackendSettings, ClientAuth, HeaderAuth, OAuthSettings,
+};
 use base64::Engine;
 use http::{HeaderName, HeaderValue};
 use std::collections::HashMap;

@@ -5,6 +5,7 @@
 use super::calls::NativePage;
 use super::mapping::{self, Base, Write};
 use super::native::NativeUsers;
+use super::paths;
 use super::search::{self, Anchor};
 use super::spec::UserApi;
 use super::timestamp;
@@ -13,58 +14,65 @@ use crate::scim::discovery::Restrictions;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
-use crate::service::{SearchPage, UserDirectory, WriteLock};
-use crate::store::{Store, UserRecord};
+use crate::service::{SearchPage, UserDirectory};
+use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use dashmap::DashMap;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
-use tokio::sync::{Mutex, MutexGuard};
 
 /// Offsets past this are past the end of any list a backend really holds.
 const MAX_OFFSET: usize = 1 << 40;
 
-/// Number of lock stripes serialising writes.
-const STRIPES: usize = 256;
-
 /// SCIM user operations for every tenant, over the backend's native user API and the store.
 pub struct Directory {
     backend: Arc<dyn NativeUsers>,
-    store: Arc<Store>,
-    stripes: Vec<Mutex<()>>,
+    store: Arc<dyn Store>,
     managed: DashMap<(String, String), bool>,
     max_scan: usize,
 }
 
 impl Directory {
     /// A directory over `backend` and `store`; gateway-evaluated filters scan at most `max_scan` users.
-    pub fn new(backend: Arc<dyn NativeUsers>, store: Arc<Store>, max_scan: usize) -> Self {
+    pub fn new(backend: Arc<dyn NativeUsers>, store: Arc<dyn Store>, max_scan: usize) -> Self {
         Directory {
             backend,
             store,
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             managed: DashMap::new(),
             max_scan,
         }
     }
 
     /// The store (for readiness checks).
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
-    /// Serialises writes keyed by `key` (a user id, or a create's userName).
-    pub async fn lock(&self, tenant: &Tenant, key: &str) -> MutexGuard<'_, ()> {
-        let mut h = DefaultHasher::new();
-        (&tenant.name, key.to_lowercase()).hash(&mut h);
-        self.stripes[(h.finish() as usize) % STRIPES].lock().await
+    /// Serialises writes to the user `id` until the answer is dropped.
+    pub async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError> {
+        self.store
+            .serialise(&tenant.name, ResourceKey::User(id))
+            .await
+            .map_err(store_error)
+    }
+
+    /// Serialises creates of `user_name` until the answer is dropped, so two creates of one
+    /// name cannot both find it free.
+    pub async fn reserve_user_name(
+        &self,
+        tenant: &Tenant,
+        user_name: &str,
+    ) -> Result<Held, ScimError> {
+        self.store
+            .serialise(&tenant.name, ResourceKey::UserName(user_name))
+            .await
+            .map_err(store_error)
     }
 
     /// Whether the identity provider owns the account (cached; kept current by every SCIM write).
-    pub fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
-        if self.is_managed_exactly(tenant, id)? {
+    pub async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+        if self.is_managed_exactly(tenant, id).await? {
             return Ok(true);
         }
         // A case-insensitive backend reads `USR_BOB` as `usr_bob`; not cached, so that a later
@@ -73,12 +81,13 @@ impl Directory {
             return self
                 .store
                 .is_managed_ignoring_case(&tenant.name, id)
+                .await
                 .map_err(store_error);
         }
         Ok(false)
     }
 
-    fn is_managed_exactly(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
+    async fn is_managed_exactly(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
         let key = (tenant.name.clone(), id.to_string());
         if let Some(m) = self.managed.get(&key) {
             return Ok(*m);
@@ -86,6 +95,7 @@ impl Directory {
         let managed = self
             .store
             .is_managed(&tenant.name, id)
+            .await
             .map_err(store_error)?;
         self.managed.insert(key, managed);
         Ok(managed)
@@ -458,6 +468,7 @@ impl Directory {
                             let ids = self
                                 .store
                                 .find_by_external_id(&tenant.name, &ext)
+                                .await
                                 .map_err(store_error)?;
                             natives.extend(self.fetch(tenant, &ids).await?);
                         }
@@ -465,6 +476,7 @@ impl Directory {
                             let ids: Vec<String> = self
                                 .store
                                 .all(&tenant.name)
+                                .await
                                 .map_err(store_error)?
                                 .into_iter()
                                 .filter(|(_, r)| filter::matches(&term, &r.shadow))
@@ -547,6 +559,7 @@ impl Directory {
         let mut records = self
             .store
             .get_many(&tenant.name, &ids)
+            .await
             .map_err(store_error)?;
         for native in natives {
             let Some(id) = mapping::native_id(api, native).filter(|id| !records.contains_key(id))
@@ -560,6 +573,7 @@ impl Directory {
             if let Some(pending) = self
                 .store
                 .pending_create(&tenant.name, user_name)
+                .await
                 .map_err(store_error)?
             {
                 tracing::info!(tenant = %tenant.name, id, "recording a create the gateway had not recorded");
@@ -580,7 +594,7 @@ impl Directory {
         let resource = mapping::from_native(api, native, record.map(|r| &r.shadow));
         let native_time = |f: &Option<Vec<String>>| {
             f.as_ref()
-                .and_then(|p| mapping::get_path(native, p))
+                .and_then(|p| paths::get_path(native, p))
                 .and_then(|v| timestamp::to_scim(&api.time_format, v))
         };
         let (created, last_modified) = match record {
@@ -603,12 +617,16 @@ impl Directory {
 
 #[async_trait]
 impl UserDirectory for Directory {
-    async fn lock<'a>(&'a self, tenant: &Tenant, key: &str) -> WriteLock<'a> {
-        Box::new(Directory::lock(self, tenant, key).await)
+    async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError> {
+        Directory::lock(self, tenant, id).await
+    }
+
+    async fn reserve_user_name(&self, tenant: &Tenant, user_name: &str) -> Result<Held, ScimError> {
+        Directory::reserve_user_name(self, tenant, user_name).await
     }
 
     async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
-        Directory::is_managed(self, tenant, id)
+        Directory::is_managed(self, tenant, id).await
     }
 
     async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<ScimUser>, ScimError> {
@@ -705,7 +723,7 @@ fn not_found(id: &str) -> ScimError {
 }
 
 /// A store failure as the SCIM client sees it.
-pub fn store_error(e: crate::store::StoreError) -> ScimError {
+pub fn store_error(e: StoreError) -> ScimError {
     tracing::error!(error = %e, "store failure");
-    ScimError::unavailable(format!("the gateway's store failed: {}", e.0))
+    ScimError::unavailable(format!("the gateway's store failed: {}", e.detail()))
 }

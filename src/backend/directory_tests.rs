@@ -9,6 +9,7 @@ use crate::scim::error::ScimError;
 use crate::scim::normalize::normalize_user;
 use crate::scim::resource::ScimUser;
 use crate::service::UserDirectory;
+use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, UserRecord};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -23,7 +24,7 @@ const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 struct Fixture {
     _dir: tempfile::TempDir,
     path: PathBuf,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     backend: Arc<FakeBackend>,
     directory: Directory,
     tenant: Tenant,
@@ -37,7 +38,7 @@ fn fixture() -> Fixture {
 fn fixture_with(reports_duplicates: bool) -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("store.sqlite");
-    let store = Arc::new(Store::open(&path).expect("store"));
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("store"));
     let backend = Arc::new(FakeBackend::new(alt_api(reports_duplicates)));
     let directory = Directory::new(backend.clone(), store.clone(), 100);
     Fixture {
@@ -77,13 +78,17 @@ impl Fixture {
         }
     }
 
-    fn record(&self, id: &str) -> Option<UserRecord> {
-        self.store.get(&self.tenant.name, id).expect("store read")
+    async fn record(&self, id: &str) -> Option<UserRecord> {
+        self.store
+            .get(&self.tenant.name, id)
+            .await
+            .expect("store read")
     }
 
-    fn pending(&self, user_name: &str) -> Option<UserRecord> {
+    async fn pending(&self, user_name: &str) -> Option<UserRecord> {
         self.store
             .pending_create(&self.tenant.name, user_name)
+            .await
             .expect("store read")
     }
 
@@ -188,15 +193,19 @@ async fn create_replace_patch_delete_reach_backend_and_store() {
         (&native["login"], &native["family"]),
         (&json!("alice@contoso.com"), &json!("Smith"))
     );
-    let record = f.record(&id).expect("recorded");
+    let record = f.record(&id).await.expect("recorded");
     assert!(record.managed);
     assert_eq!(record.shadow["externalId"], "ext-alice");
     assert_eq!(record.created, NOW);
     assert!(
-        f.pending("alice@contoso.com").is_none(),
+        f.pending("alice@contoso.com").await.is_none(),
         "the note is cleared"
     );
-    assert!(f.directory.is_managed(&f.tenant, &id).expect("managed"));
+    assert!(f
+        .directory
+        .is_managed(&f.tenant, &id)
+        .await
+        .expect("managed"));
     assert_eq!(f.get(&id).await.expect("read back"), created);
 
     let replaced = f.replace(&id, alice_changed()).await.expect("replace");
@@ -204,7 +213,7 @@ async fn create_replace_patch_delete_reach_backend_and_store() {
         f.backend.user(&f.tenant, &id).expect("kept")["family"],
         "Smyth"
     );
-    let record = f.record(&id).expect("recorded");
+    let record = f.record(&id).await.expect("recorded");
     assert_eq!(record.shadow[ENTERPRISE]["department"], "Ops");
     assert_eq!(
         (record.created.as_str(), record.last_modified.as_str()),
@@ -227,8 +236,12 @@ async fn create_replace_patch_delete_reach_backend_and_store() {
 
     f.directory.delete(&f.tenant, &id).await.expect("delete");
     assert!(f.backend.user(&f.tenant, &id).is_none());
-    assert!(f.record(&id).is_none());
-    assert!(!f.directory.is_managed(&f.tenant, &id).expect("managed"));
+    assert!(f.record(&id).await.is_none());
+    assert!(!f
+        .directory
+        .is_managed(&f.tenant, &id)
+        .await
+        .expect("managed"));
     assert!(f.get(&id).await.is_none());
     let again = f.directory.delete(&f.tenant, &id).await;
     assert_eq!(again.map_err(|e| e.status), Err(404));
@@ -300,16 +313,16 @@ async fn inactive_create_whose_deactivate_fails_is_deleted_again() {
         ]
     );
     assert!(f.backend.users(&f.tenant).is_empty());
-    assert!(f.record("acc_1").is_none());
+    assert!(f.record("acc_1").await.is_none());
     assert!(
-        f.pending("alice@contoso.com").is_none(),
+        f.pending("alice@contoso.com").await.is_none(),
         "the note is cleared"
     );
     // The identity provider's retry succeeds.
     let created = f.create(inactive_alice()).await.expect("retry");
     assert_eq!(f.backend.users(&f.tenant).len(), 1);
     assert_eq!(
-        f.record(&created.id).expect("recorded").shadow["active"],
+        f.record(&created.id).await.expect("recorded").shadow["active"],
         false
     );
 }
@@ -337,10 +350,10 @@ async fn inactive_create_whose_undo_fails_says_where_the_account_is() {
     );
     assert_eq!(f.backend.users(&f.tenant).len(), 1, "the account remains");
     // The note is kept, so a read of the account left behind records what SCIM wrote.
-    assert!(f.pending("alice@contoso.com").is_some());
+    assert!(f.pending("alice@contoso.com").await.is_some());
     let read = f.get("acc_1").await.expect("left behind");
     assert_eq!(read.resource["externalId"], "ext-alice");
-    assert!(f.record("acc_1").expect("recorded on read").managed);
+    assert!(f.record("acc_1").await.expect("recorded on read").managed);
 }
 
 #[tokio::test]
@@ -368,12 +381,12 @@ async fn create_whose_record_fails_is_deleted_again() {
         ]
     );
     assert!(f.backend.users(&f.tenant).is_empty());
-    assert!(f.pending("alice@contoso.com").is_none());
+    assert!(f.pending("alice@contoso.com").await.is_none());
     // Once the store works again, the retry makes a complete user.
     f.heal();
     let created = f.create(alice()).await.expect("retry");
     assert_eq!(
-        f.record(&created.id).expect("recorded").shadow[ENTERPRISE]["department"],
+        f.record(&created.id).await.expect("recorded").shadow[ENTERPRISE]["department"],
         "Sales"
     );
 }
@@ -393,8 +406,8 @@ async fn create_the_backend_refuses_clears_the_pending_note() {
         [(Op::Create, "alice@contoso.com".to_string())],
         "nothing to undo"
     );
-    assert!(f.pending("alice@contoso.com").is_none());
-    assert!(f.store.all(&f.tenant.name).expect("read").is_empty());
+    assert!(f.pending("alice@contoso.com").await.is_none());
+    assert!(f.store.all(&f.tenant.name).await.expect("read").is_empty());
 }
 
 #[tokio::test]
@@ -420,7 +433,7 @@ async fn a_taken_user_name_is_refused_when_the_backend_does_not_report_duplicate
         (409, Some("uniqueness"))
     );
     assert_eq!(f.backend.users(&f.tenant).len(), 1);
-    assert!(f.pending("alice@contoso.com").is_none());
+    assert!(f.pending("alice@contoso.com").await.is_none());
     // A name the app itself holds counts too.
     f.backend
         .insert(&f.tenant, json!({"login": "bob@contoso.com"}));
@@ -441,7 +454,7 @@ async fn a_backend_that_reports_duplicates_is_not_searched_first() {
         "{:?}",
         f.backend.calls()
     );
-    assert!(f.pending("alice@contoso.com").is_none());
+    assert!(f.pending("alice@contoso.com").await.is_none());
     assert_eq!(f.backend.users(&f.tenant).len(), 1);
 }
 
@@ -452,7 +465,7 @@ async fn replace_whose_record_fails_puts_the_backend_back() {
     let f = fixture();
     let id = f.alice().await;
     let native_before = f.backend.user(&f.tenant, &id).expect("alice");
-    let record_before = f.record(&id).expect("recorded");
+    let record_before = f.record(&id).await.expect("recorded");
     f.break_store("users", "UPDATE");
     let e = f.replace(&id, alice_changed()).await.expect_err("refused");
     assert_eq!(e.status, 503);
@@ -470,7 +483,7 @@ async fn replace_whose_record_fails_puts_the_backend_back() {
         f.backend.user(&f.tenant, &id).expect("alice"),
         native_before
     );
-    assert_eq!(f.record(&id).expect("kept"), record_before);
+    assert_eq!(f.record(&id).await.expect("kept"), record_before);
     f.heal();
     let read = f.get(&id).await.expect("alice");
     assert_eq!(read.resource["name"]["familyName"], "Smith");
@@ -502,7 +515,7 @@ async fn replace_whose_put_back_fails_says_so() {
         "Smyth"
     );
     assert_eq!(
-        f.record(&id).expect("kept").shadow["name"]["familyName"],
+        f.record(&id).await.expect("kept").shadow["name"]["familyName"],
         "Smith"
     );
 }
@@ -553,7 +566,7 @@ async fn patch_whose_deactivate_fails_keeps_the_other_changes_and_says_so() {
         (&native["family"], &native["active"]),
         (&json!("Smyth"), &json!(true))
     );
-    let record = f.record(&id).expect("recorded");
+    let record = f.record(&id).await.expect("recorded");
     assert_eq!(record.shadow["name"]["familyName"], "Smyth");
     assert_eq!(record.shadow["active"], true, "`active` kept as it was");
     assert_eq!(f.get(&id).await.expect("alice").resource["active"], true);
@@ -607,7 +620,10 @@ async fn a_failed_read_after_deactivation_answers_the_update() {
         f.backend.user(&f.tenant, &id).expect("alice")["active"],
         false
     );
-    assert_eq!(f.record(&id).expect("recorded").shadow["active"], false);
+    assert_eq!(
+        f.record(&id).await.expect("recorded").shadow["active"],
+        false
+    );
 }
 
 #[tokio::test]
@@ -632,9 +648,13 @@ async fn a_create_the_gateway_never_recorded_is_recorded_on_read() {
     assert_eq!(read.resource["externalId"], "ext-alice");
     assert_eq!(read.resource[ENTERPRISE]["department"], "Sales");
     assert_eq!(read.created, NOW);
-    assert_eq!(f.record(&id), Some(noted));
-    assert!(f.pending("alice@contoso.com").is_none());
-    assert!(f.directory.is_managed(&f.tenant, &id).expect("managed"));
+    assert_eq!(f.record(&id).await, Some(noted));
+    assert!(f.pending("alice@contoso.com").await.is_none());
+    assert!(f
+        .directory
+        .is_managed(&f.tenant, &id)
+        .await
+        .expect("managed"));
     // A user the app made with no note stays unmanaged.
     let bob = f
         .backend
@@ -646,7 +666,7 @@ async fn a_create_the_gateway_never_recorded_is_recorded_on_read() {
         .resource
         .get("externalId")
         .is_none());
-    assert!(f.record(&bob).is_none());
+    assert!(f.record(&bob).await.is_none());
 }
 
 // ---- delete -----------------------------------------------------------------------------------
@@ -659,7 +679,10 @@ async fn delete_whose_store_drop_fails_still_succeeds() {
     f.break_store("users", "DELETE");
     f.directory.delete(&f.tenant, &id).await.expect("deleted");
     assert!(f.backend.user(&f.tenant, &id).is_none());
-    assert!(f.record(&id).is_some(), "the record remains, naming nobody");
+    assert!(
+        f.record(&id).await.is_some(),
+        "the record remains, naming nobody"
+    );
     assert!(f.get(&id).await.is_none());
     assert!(
         logged(&logs).contains("its store record remains"),

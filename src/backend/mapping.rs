@@ -2,36 +2,15 @@
 //! field mappings of [`UserApi`]. What no field maps stays in the gateway's store ("shadow") and
 //! is merged back on read, so every attribute round-trips.
 
-use super::convert::json_eq_ci;
 use super::native_list;
+use super::paths::{get_path, set_path};
+use super::paths::{home_object, home_object_mut, pinned, set_key};
 use super::spec::{FieldMap, Piece, ScimTarget, Transform, UserApi, WriteOn};
+pub use super::write::{Base, Write};
 use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::schema::{AttrDef, Home, ENTERPRISE_SCHEMA};
 use serde_json::{Map, Value};
-
-/// Which write a native body is built for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Write {
-    /// A new user: unset fields are left out.
-    Create,
-    /// A replacement: unset fields are sent as `null` (cleared).
-    Update,
-}
-
-/// What an update is written over: the user as the backend holds it, and the resource SCIM
-/// last wrote. Native lists are merged into it, so that unmapped keys inside elements, their
-/// order, and elements the backend added on its own survive.
-#[derive(Debug, Clone, Copy)]
-pub struct Base<'a> {
-    /// The native user as just read.
-    pub native: &'a Value,
-    /// The resource SCIM last wrote (the store's copy), if any.
-    pub shadow: Option<&'a Value>,
-    /// For a PATCH, the resource it was applied to (the user as just read): the client saw its
-    /// list elements, so one the PATCH left out was removed, even if the backend added it.
-    pub seen: Option<&'a Value>,
-}
 
 /// Builds the native user object for a write of the SCIM `resource`, over `base` when the
 /// backend's current user is known.
@@ -189,25 +168,6 @@ pub fn store_only(api: &UserApi, home: Home, attr: &AttrDef) -> bool {
     })
 }
 
-/// The object of `resource` that holds attributes of `home`.
-pub(super) fn home_object(resource: &Value, home: Home) -> Option<&Map<String, Value>> {
-    match home {
-        Home::Core => resource.as_object(),
-        Home::Enterprise => resource.get(ENTERPRISE_SCHEMA)?.as_object(),
-    }
-}
-
-pub(super) fn home_object_mut(resource: &mut Value, home: Home) -> Option<&mut Map<String, Value>> {
-    let root = resource.as_object_mut()?;
-    match home {
-        Home::Core => Some(root),
-        Home::Enterprise => root
-            .entry(ENTERPRISE_SCHEMA)
-            .or_insert_with(|| Value::Object(Map::new()))
-            .as_object_mut(),
-    }
-}
-
 /// The SCIM value at a mapping target.
 pub fn get_target<'a>(resource: &'a Value, target: &ScimTarget) -> Option<&'a Value> {
     let attr = home_object(resource, target.attr.home)?.get(target.attr.attr.name)?;
@@ -220,11 +180,6 @@ pub fn get_target<'a>(resource: &'a Value, target: &ScimTarget) -> Option<&'a Va
         None => holder,
     };
     (!v.is_null()).then_some(v)
-}
-
-pub(super) fn pinned(element: &Value, pins: &[(&'static str, Value)]) -> bool {
-    pins.iter()
-        .all(|(k, v)| element.get(*k).is_some_and(|e| json_eq_ci(e, v)))
 }
 
 /// Sets (or, with `None`, removes) the SCIM value at a mapping target.
@@ -240,17 +195,6 @@ pub fn set_target(resource: &mut Value, target: &ScimTarget, value: Option<Value
     }
     if target.attr.home == Home::Enterprise {
         drop_if_empty(resource, ENTERPRISE_SCHEMA);
-    }
-}
-
-pub(super) fn set_key(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) {
-    match value {
-        Some(v) => {
-            obj.insert(key.to_string(), v);
-        }
-        None => {
-            obj.remove(key);
-        }
     }
 }
 
@@ -344,44 +288,6 @@ pub fn overlay(current: &Value, written: &Value, paths: &[&[String]]) -> Value {
         }
     }
     out
-}
-
-/// The value at a dotted native path.
-pub fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |cur, key| cur.get(key))
-}
-
-/// Removes the value at a dotted native path, keeping the order of the other keys.
-pub fn remove_path(v: &mut Value, path: &[String]) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let holder = parents.iter().try_fold(v, |cur, key| cur.get_mut(key));
-    if let Some(obj) = holder.and_then(Value::as_object_mut) {
-        obj.shift_remove(last);
-    }
-}
-
-/// Sets the value at a dotted native path, creating objects on the way.
-pub fn set_path(v: &mut Value, path: &[String], value: Value) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut cur = v;
-    for key in parents {
-        let Some(obj) = cur.as_object_mut() else {
-            return;
-        };
-        cur = obj
-            .entry(key.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if cur.is_null() {
-            *cur = Value::Object(Map::new());
-        }
-    }
-    if let Some(obj) = cur.as_object_mut() {
-        obj.insert(last.clone(), value);
-    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,11 @@
 //! with no native key (`display`) round-trip through the store.
 
 use super::convert::json_eq_ci;
-use super::mapping::{
-    get_path, home_object, home_object_mut, pinned, remove_path, set_key, set_path, Base, Write,
+use super::paths::{
+    get_path, home_object, home_object_mut, pinned, remove_path, set_key, set_path,
 };
 use super::spec::{FieldMap, ListMap, ScimTarget};
+use super::write::{Base, Write};
 use crate::scim::error::ScimError;
 use serde_json::{Map, Value};
 

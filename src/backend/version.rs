@@ -1,7 +1,7 @@
 //! Version-checked writes (optimistic concurrency): the version a read answers for a user, and
 //! how the update that writes the user back carries it, as `[users.update.version]` says.
 
-use super::mapping::{get_path, set_path};
+use super::paths::{get_path, set_path};
 use super::spec::VersionAt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;

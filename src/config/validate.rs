@@ -3,20 +3,18 @@
 
 use super::file::*;
 use super::{
-    AuthFailureLimit, Config, ConfigError, EnvVarUse, Problem, ProxySettings, ScimSettings,
-    ServerSettings, TlsSettings,
+    AuthFailureLimit, Config, ConfigError, ProxySettings, ScimSettings, ServerSettings, TlsSettings,
 };
 use crate::auth::{ApiKey, Keyring, Tenant};
 use crate::backend::spec::*;
 use crate::backend::timestamp::TimeFormat;
+use crate::forwarded::{Cidr, Forwarding};
 use crate::guard::channels;
 use crate::guard::jwt::{self, JwtKey, JwtSettings};
 use crate::guard::route::RouteTemplate;
 use crate::guard::rules::{GuardSettings, IdentitySource, Member, Rule};
-use crate::proxy::forwarded::{Cidr, Forwarding};
 use crate::scim::error::ScimType;
 use crate::scim::schema;
-use serde_json::Value;
 use serde_spanned::Spanned;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -26,16 +24,15 @@ use std::time::Duration;
 
 mod backend;
 mod fields;
+mod validator;
+
+use validator::{dotted, toml_to_json, Validator};
 
 pub use fields::parse_scim_target;
 
 /// Parses and validates config text; `path` names the file in errors and anchors relative paths.
 pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let mut v = Validator {
-        text,
-        problems: Vec::new(),
-        env_vars: Vec::new(),
-    };
+    let mut v = Validator::new(text);
     let file: File = match toml::from_str(text) {
         Ok(f) => f,
         Err(e) => {
@@ -52,59 +49,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     }
 }
 
-struct Validator<'a> {
-    text: &'a str,
-    problems: Vec<Problem>,
-    env_vars: Vec<EnvVarUse>,
-}
-
 impl Validator<'_> {
-    /// The 1-based line and column of a byte offset.
-    fn position(&self, offset: usize) -> (usize, usize) {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-        (line, column)
-    }
-
-    fn report(&mut self, offset: usize, message: String) {
-        let (line, column) = self.position(offset);
-        self.problems.push(Problem {
-            line,
-            column,
-            message,
-        });
-    }
-
-    fn at<T>(&mut self, spanned: &Spanned<T>, message: String) {
-        self.report(spanned.span().start, message);
-    }
-
-    /// A required, non-empty environment variable name given by `setting`, recorded with its
-    /// position in [`Config::env_vars`].
-    fn env_var(&mut self, name: &Spanned<String>, setting: String) -> Option<String> {
-        if name.get_ref().is_empty() {
-            self.at(name, format!("{setting} must name an environment variable"));
-            return None;
-        }
-        let (line, column) = self.position(name.span().start);
-        self.env_vars.push(EnvVarUse {
-            name: name.get_ref().clone(),
-            setting,
-            line,
-            column,
-        });
-        Some(name.get_ref().clone())
-    }
-
-    fn into_error(mut self, path: &Path) -> ConfigError {
-        self.problems.sort_by_key(|p| (p.line, p.column));
-        ConfigError {
-            file: path.to_path_buf(),
-            problems: self.problems,
-        }
-    }
-
     fn config(&mut self, file: File, dir: &Path) -> Option<Config> {
         let server = self.server(&file.server, dir);
         let scim = self.scim(&file.scim);
@@ -831,15 +776,6 @@ fn parse_hash(text: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
-pub(super) fn dotted(path: &str) -> Vec<String> {
-    path.split('.').map(str::to_string).collect()
-}
-
-/// Converts a TOML value from the file into JSON.
-pub(super) fn toml_to_json(v: &toml::Value) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
 /// The SCIM side of a `[users.filters]` entry: a string attribute, or an element pinned exactly
 /// as a field mapping pins it.
 fn search_target(attr: &str, fields: &[Option<FieldMap>]) -> Result<ScimTarget, String> {
@@ -874,6 +810,8 @@ fn search_target(attr: &str, fields: &[Option<FieldMap>]) -> Result<ScimTarget, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Problem;
+    use serde_json::Value;
 
     const DEMO: &str = include_str!("../../conf/demo.toml");
 

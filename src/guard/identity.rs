@@ -8,7 +8,7 @@ use super::decision::Caller;
 use super::jwt::JwtVerifier;
 use super::rules::IdentitySource;
 use crate::backend::client::{Client, Request};
-use crate::backend::mapping::get_path;
+use crate::backend::paths::get_path;
 use dashmap::DashMap;
 use http::header::{AUTHORIZATION, COOKIE};
 use http::HeaderMap;

@@ -2,10 +2,11 @@
 //! the request, forward the buffered request ourselves, or refuse. A panic while planning or
 //! deciding costs only its request, which is refused with `500` (the guard fails closed).
 
-use super::{hop_by_hop, passthrough, RequestCtx, RouteKind};
+use super::context::{contained, RequestCtx, RouteKind};
+use super::http_io::{self, BodyError};
+use super::{hop_by_hop, passthrough};
 use crate::backend::client::{CallError, Request};
 use crate::guard::gate::{Guard, Head, Pending, Plan, Refusal};
-use crate::http_io::{self, BodyError};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use pingora::Result;
@@ -140,11 +141,11 @@ async fn decide_contained(
     .await
 }
 
-/// Runs a decision with [`super::contained`]; a panic becomes a `500` refusal.
+/// Runs a decision with [`contained`]; a panic becomes a `500` refusal.
 async fn contained_decision(
     work: impl std::future::Future<Output = Result<(), Refusal>> + Send + 'static,
 ) -> Result<(), Refusal> {
-    super::contained(work)
+    contained(work)
         .await
         .unwrap_or_else(|detail| Err(internal_refusal(detail)))
 }

@@ -2,7 +2,7 @@
 //! connection, so they are dropped before the message goes on; pingora frames each connection
 //! and writes its own `Connection`. No pingora types.
 
-use crate::http_io;
+use super::http_io;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName};
 

@@ -1,58 +1,28 @@
 //! The pingora glue: one [`ProxyHttp`] that sends each request one of three ways — the SCIM
 //! server, the guard, or straight through to the backend — and turns failures into answers.
 
-pub mod forwarded;
+mod context;
 mod guard_route;
 pub mod head_deadline;
 pub mod head_limits;
 mod hop_by_hop;
+mod http_io;
 mod passthrough;
 mod scim_route;
 
 use crate::app::App;
-use crate::http_io;
 use crate::scim::error::ScimError;
 use crate::scim::message::SCIM_CONTENT_TYPE;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+pub use context::RequestCtx;
+use context::RouteKind;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Which way a request went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteKind {
-    /// Answered by the SCIM server.
-    Scim,
-    /// Matched a guarded self-service route.
-    Guarded,
-    /// Passed to the backend unchanged.
-    Proxied,
-}
-
-impl RouteKind {
-    /// Label for logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RouteKind::Scim => "scim",
-            RouteKind::Guarded => "guarded",
-            RouteKind::Proxied => "proxied",
-        }
-    }
-}
-
-/// Per-request state.
-pub struct RequestCtx {
-    app: Arc<App>,
-    kind: RouteKind,
-    started: Instant,
-    tenant: Option<String>,
-    status: u16,
-    request_id: String,
-}
 
 /// The gateway: the current [`App`], swappable on reload.
 pub struct Gateway {
@@ -218,26 +188,6 @@ pub fn scim_subpath<'a>(path: &'a str, base: &str) -> Option<&'a str> {
     (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
-/// Runs `work` on a task of its own, so that a bug that panics while handling one request
-/// becomes an error answer for that request instead of tearing down its connection task.
-pub async fn contained<T: Send + 'static>(
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> std::result::Result<T, String> {
-    tokio::spawn(work).await.map_err(|e| {
-        tracing::error!(error = %e, "request handler failed; answered 500");
-        "the gateway hit an internal error handling this request; it was logged".to_string()
-    })
-}
-
-/// The current UTC time, RFC 3339 to the second.
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 fn failure_status(e: &Error) -> u16 {
     match e.etype() {
         ErrorType::HTTPStatus(code) => *code,
@@ -277,22 +227,5 @@ mod tests {
         assert_eq!(scim_subpath("/SCIM/V2//Users", "/scim/v2"), Some("//Users"));
         assert_eq!(scim_subpath("/scim/v20/Users", "/scim/v2"), None);
         assert_eq!(scim_subpath("/api/me", "/scim/v2"), None);
-    }
-
-    #[tokio::test]
-    async fn panics_are_contained_to_their_request() {
-        let failed = contained(async { panic!("bug in a handler") }).await;
-        assert!(failed.unwrap_err().contains("internal error"));
-        assert_eq!(
-            contained(async { 7 }).await,
-            Ok(7),
-            "the runtime still serves"
-        );
-    }
-
-    #[test]
-    fn now_is_rfc3339_seconds() {
-        let n = now_rfc3339();
-        assert!(n.ends_with('Z') && n.len() == 20, "{n}");
     }
 }

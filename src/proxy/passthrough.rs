@@ -3,9 +3,9 @@
 //! HTTP/1.0 client can read, and aborting (never patching) a response whose upstream failed after
 //! its head was sent.
 
-use super::forwarded::{Forwarding, HeaderChange, Hop};
 use super::hop_by_hop;
 use crate::config::ProxySettings;
+use crate::forwarded::{Forwarding, HeaderChange, Hop};
 use http::header::{HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Version};
 use pingora::http::{RequestHeader, ResponseHeader};

@@ -1,13 +1,13 @@
 //! The SCIM way through the proxy: read the body (capped, with a deadline), hand a plain
 //! [`ScimRequest`] to the SCIM server, and record metrics and the provisioning event.
 
-use super::{RequestCtx, RouteKind};
+use super::context::{contained, now_rfc3339, RequestCtx, RouteKind};
+use super::http_io::{self, BodyError};
 use crate::app::App;
-use crate::http_io::{self, BodyError};
 use crate::scim::error::ScimError;
 use crate::scim::message::{ScimRequest, ScimResponse, SCIM_CONTENT_TYPE};
+use crate::service::Operation;
 use crate::telemetry::provisioning::ProvisioningEvent;
-use http::Method;
 use pingora::proxy::Session;
 use serde_json::Value;
 
@@ -55,11 +55,12 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> Scim
         }
     };
     let req = request(session, &ctx.app, path.to_string(), body);
-    let now = super::now_rfc3339();
-    let operation = operation_of(&req.method, path);
+    let now = now_rfc3339();
+    let operation = Operation::route(&req.method, path);
     let app = ctx.app.clone();
     let at = now.clone();
-    let handled = super::contained(async move { app.scim.handle(&req, &at).await }).await;
+    let routed = operation.clone();
+    let handled = contained(async move { app.scim.handle(&req, &routed, &at).await }).await;
     let (response, principal) = match handled {
         Ok(r) => r,
         Err(detail) => (ScimResponse::error(&ScimError::internal(detail)), None),
@@ -68,16 +69,15 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> Scim
     let metrics = &ctx.app.telemetry.metrics;
     metrics.scim_operation(
         tenant.as_deref().unwrap_or("-"),
-        operation,
+        operation.label(),
         result_of(response.status, principal.is_some()),
     );
-    if let (Some(p), true) = (&principal, is_write(operation)) {
+    if let (Some(p), true) = (&principal, operation.is_write()) {
         ctx.app.telemetry.provisioning.record(&event(
             ctx,
             p.key_id.clone(),
             p.tenant.name.clone(),
-            operation,
-            path,
+            &operation,
             &response,
             &now,
         ));
@@ -129,32 +129,6 @@ fn request(session: &Session, app: &App, path: String, body: bytes::Bytes) -> Sc
     }
 }
 
-/// The SCIM operation a request performs, for metrics and the provisioning log.
-pub fn operation_of(method: &Method, path: &str) -> &'static str {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let users = segments
-        .first()
-        .is_some_and(|s| s.eq_ignore_ascii_case("Users"));
-    let search = segments
-        .last()
-        .is_some_and(|s| s.eq_ignore_ascii_case(".search"));
-    match (users, segments.len(), method) {
-        _ if search => "search",
-        (true, 1, &Method::GET) => "list",
-        (true, 1, &Method::POST) => "create",
-        (true, 2, &Method::GET) => "get",
-        (true, 2, &Method::PUT) => "replace",
-        (true, 2, &Method::PATCH) => "patch",
-        (true, 2, &Method::DELETE) => "delete",
-        (true, _, _) => "other",
-        _ => "discovery",
-    }
-}
-
-fn is_write(operation: &str) -> bool {
-    matches!(operation, "create" | "replace" | "patch" | "delete")
-}
-
 /// The metric result of a response; a 429 to an authenticated client is throttling, not a
 /// refused key.
 fn result_of(status: u16, authenticated: bool) -> &'static str {
@@ -172,15 +146,14 @@ fn event(
     ctx: &RequestCtx,
     key_id: String,
     tenant: String,
-    operation: &'static str,
-    path: &str,
+    operation: &Operation,
     response: &ScimResponse,
     now: &str,
 ) -> ProvisioningEvent {
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let scim_id = match operation {
-        "create" => body.get("id").and_then(Value::as_str).map(str::to_string),
-        _ => path.split('/').rfind(|s| !s.is_empty()).map(str::to_string),
+        Operation::Create => body.get("id").and_then(Value::as_str).map(str::to_string),
+        _ => operation.user_id().map(str::to_string),
     };
     let failed = response.status >= 400;
     ProvisioningEvent {
@@ -188,7 +161,7 @@ fn event(
         request_id: ctx.request_id.clone(),
         tenant,
         key_id,
-        operation,
+        operation: operation.label(),
         backend_id: scim_id.clone(),
         scim_id,
         status: response.status,
@@ -200,19 +173,5 @@ fn event(
                 .to_string()
         }),
         latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classifies_operations() {
-        assert_eq!(operation_of(&Method::GET, "/Users"), "list");
-        assert_eq!(operation_of(&Method::POST, "/Users"), "create");
-        assert_eq!(operation_of(&Method::PATCH, "/Users/7"), "patch");
-        assert_eq!(operation_of(&Method::POST, "/Users/.search"), "search");
-        assert_eq!(operation_of(&Method::GET, "/Schemas"), "discovery");
     }
 }

@@ -7,12 +7,9 @@ use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::filter::Filter;
 use crate::scim::resource::ScimUser;
+use crate::store::Held;
 use async_trait::async_trait;
 use serde_json::Value;
-
-/// Held while a write to one user (or a create of one userName) runs; dropping it lets the next
-/// write of that key in.
-pub type WriteLock<'a> = Box<dyn Send + Sync + 'a>;
 
 /// One page of a search.
 #[derive(Debug, Clone)]
@@ -27,8 +24,12 @@ pub struct SearchPage {
 /// (no `id`, no `meta`); `now` is the RFC 3339 time recorded as `meta.lastModified`.
 #[async_trait]
 pub trait UserDirectory: Send + Sync {
-    /// Serialises writes keyed by `key` (a user id, or `userName:` and a create's userName).
-    async fn lock<'a>(&'a self, tenant: &Tenant, key: &str) -> WriteLock<'a>;
+    /// Serialises writes to the user `id` until the answer is dropped.
+    async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError>;
+
+    /// Serialises creates of `user_name` until the answer is dropped, so two creates of one
+    /// name cannot both find it free.
+    async fn reserve_user_name(&self, tenant: &Tenant, user_name: &str) -> Result<Held, ScimError>;
 
     /// Whether the identity provider owns the account.
     async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError>;

@@ -2,6 +2,7 @@
 //! and `/ServiceProviderConfig`, and answers every failure with an RFC 7644 error body.
 
 use super::directory::UserDirectory;
+use super::operation::Operation;
 use crate::auth::{Keyring, Principal, Tenant};
 use crate::scim::discovery;
 use crate::scim::error::ScimError;
@@ -13,7 +14,6 @@ use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource::{if_match_accepts, render, version, ScimUser};
 use crate::telemetry::Telemetry;
-use http::Method;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -41,13 +41,19 @@ impl ScimService {
         }
     }
 
-    /// Answers one request; `now` is the RFC 3339 time used for `meta` timestamps.
-    pub async fn handle(&self, req: &ScimRequest, now: &str) -> (ScimResponse, Option<Principal>) {
+    /// Answers one request, routed as `operation` ([`Operation::route`]); `now` is the RFC 3339
+    /// time used for `meta` timestamps.
+    pub async fn handle(
+        &self,
+        req: &ScimRequest,
+        operation: &Operation,
+        now: &str,
+    ) -> (ScimResponse, Option<Principal>) {
         let principal = match self.authenticate(req) {
             Ok(p) => p,
             Err(response) => return (response, None),
         };
-        let response = match self.route(req, &principal.tenant, now).await {
+        let response = match self.route(req, operation, &principal.tenant, now).await {
             Ok(r) => r,
             Err(e) => ScimResponse::error(&e),
         };
@@ -82,62 +88,57 @@ impl ScimService {
     async fn route(
         &self,
         req: &ScimRequest,
+        operation: &Operation,
         tenant: &Tenant,
         now: &str,
     ) -> Result<ScimResponse, ScimError> {
-        let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
-        let ci = |s: &str, name: &str| s.eq_ignore_ascii_case(name);
-        match segments.as_slice() {
-            [r] if ci(r, "ServiceProviderConfig") => {
-                only_get(req)?;
-                Ok(ScimResponse::json(200, &discovery::service_provider_config(&req.base_url, self.max_results)))
-            }
-            [r] if ci(r, "Schemas") => {
-                only_get(req)?;
-                let all = discovery::schemas(&req.base_url, &self.directory.restrictions());
+        let base = &req.base_url;
+        match operation {
+            Operation::ServiceProviderConfig => Ok(ScimResponse::json(
+                200,
+                &discovery::service_provider_config(base, self.max_results),
+            )),
+            Operation::Schemas => {
+                let all = discovery::schemas(base, &self.directory.restrictions());
                 let n = all.len();
                 Ok(ScimResponse::json(200, &list_response(all, n, 1)))
             }
-            [r, id] if ci(r, "Schemas") => {
-                only_get(req)?;
-                discovery::schema_by_id(&req.base_url, id, &self.directory.restrictions())
-                    .map(|s| ScimResponse::json(200, &s))
-                    .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")))
+            Operation::Schema(id) => discovery::schema_by_id(base, id, &self.directory.restrictions())
+                .map(|s| ScimResponse::json(200, &s))
+                .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}"))),
+            Operation::ResourceTypes => Ok(ScimResponse::json(
+                200,
+                &list_response(vec![discovery::user_resource_type(base)], 1, 1),
+            )),
+            Operation::ResourceType(id) if id.eq_ignore_ascii_case("User") => Ok(
+                ScimResponse::json(200, &discovery::user_resource_type(base)),
+            ),
+            Operation::ResourceType(id) => {
+                Err(ScimError::not_found(format!("no resource type {id:?}")))
             }
-            [r] if ci(r, "ResourceTypes") => {
-                only_get(req)?;
-                Ok(ScimResponse::json(200, &list_response(vec![discovery::user_resource_type(&req.base_url)], 1, 1)))
-            }
-            [r, id] if ci(r, "ResourceTypes") => {
-                only_get(req)?;
-                if !ci(id, "User") {
-                    return Err(ScimError::not_found(format!("no resource type {id:?}")));
-                }
-                Ok(ScimResponse::json(200, &discovery::user_resource_type(&req.base_url)))
-            }
-            [r] if ci(r, ".search") => self.post_search(req, tenant).await,
-            [r, s] if ci(r, "Users") && ci(s, ".search") => self.post_search(req, tenant).await,
-            [r] if ci(r, "Users") => match req.method {
-                Method::GET => self.list(req, tenant).await,
-                Method::POST => self.create(req, tenant, now).await,
-                _ => Err(not_allowed(req, "GET, POST")),
-            },
-            [r, id] if ci(r, "Users") => match req.method {
-                Method::GET => self.get(req, tenant, id).await,
-                Method::PUT => self.replace(req, tenant, id, now).await,
-                Method::PATCH => self.patch(req, tenant, id, now).await,
-                Method::DELETE => self.delete(req, tenant, id).await,
-                _ => Err(not_allowed(req, "GET, PUT, PATCH, DELETE")),
-            },
-            [r, ..] if ci(r, "Bulk") => Err(ScimError::new(
+            Operation::Search => self.post_search(req, tenant).await,
+            Operation::List => self.list(req, tenant).await,
+            Operation::Create => self.create(req, tenant, now).await,
+            Operation::Get(id) => self.get(req, tenant, id).await,
+            Operation::Replace(id) => self.replace(req, tenant, id, now).await,
+            Operation::Patch(id) => self.patch(req, tenant, id, now).await,
+            Operation::Delete(id) => self.delete(req, tenant, id).await,
+            Operation::NotAllowed { allowed, .. } => Err(ScimError::method_not_allowed(
+                format!("{} is not allowed here (allowed: {allowed})", req.method),
+                allowed,
+            )),
+            Operation::Bulk => Err(ScimError::new(
                 501,
                 None,
                 "Bulk operations are not supported (see /ServiceProviderConfig): send each operation on its own",
             )),
-            [r, ..] if ci(r, "Groups") => Err(ScimError::not_found(
+            Operation::Groups => Err(ScimError::not_found(
                 "Groups are not provisioned by this gateway: turn off 'Provision Azure Active Directory Groups'",
             )),
-            _ => Err(ScimError::not_found(format!("no SCIM endpoint at {:?}", req.path))),
+            Operation::Unknown => Err(ScimError::not_found(format!(
+                "no SCIM endpoint at {:?}",
+                req.path
+            ))),
         }
     }
 
@@ -162,9 +163,6 @@ impl ScimService {
         req: &ScimRequest,
         tenant: &Tenant,
     ) -> Result<ScimResponse, ScimError> {
-        if req.method != Method::POST {
-            return Err(not_allowed(req, "POST"));
-        }
         let body = json_body(req)?;
         if body.get("sortBy").is_some_and(|v| !v.is_null()) {
             return Err(sorting_unsupported());
@@ -236,10 +234,7 @@ impl ScimService {
             .and_then(Value::as_str)
             .ok_or_else(|| ScimError::invalid_value("userName is required"))?
             .to_string();
-        let _guard = self
-            .directory
-            .lock(tenant, &format!("userName:{user_name}"))
-            .await;
+        let _guard = self.directory.reserve_user_name(tenant, &user_name).await?;
         let user = self
             .directory
             .create(tenant, without_password(resource), now)
@@ -260,7 +255,7 @@ impl ScimService {
         if resource.get("userName").and_then(Value::as_str).is_none() {
             return Err(ScimError::invalid_value("userName is required"));
         }
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         self.check_version(req, tenant, id).await?;
         let user = self
             .directory
@@ -277,7 +272,7 @@ impl ScimService {
         now: &str,
     ) -> Result<ScimResponse, ScimError> {
         let ops = patch::parse_request(&json_body(req)?)?;
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         let current = self
             .directory
             .get(tenant, id)
@@ -301,7 +296,7 @@ impl ScimService {
         tenant: &Tenant,
         id: &str,
     ) -> Result<ScimResponse, ScimError> {
-        let _guard = self.directory.lock(tenant, id).await;
+        let _guard = self.directory.lock(tenant, id).await?;
         self.check_version(req, tenant, id).await?;
         self.directory.delete(tenant, id).await?;
         Ok(ScimResponse::no_content())
@@ -425,21 +420,6 @@ fn without_password(mut resource: Value) -> Value {
         o.remove("password");
     }
     resource
-}
-
-fn only_get(req: &ScimRequest) -> Result<(), ScimError> {
-    if req.method == Method::GET {
-        Ok(())
-    } else {
-        Err(not_allowed(req, "GET"))
-    }
-}
-
-fn not_allowed(req: &ScimRequest, allowed: &'static str) -> ScimError {
-    ScimError::method_not_allowed(
-        format!("{} is not allowed here (allowed: {allowed})", req.method),
-        allowed,
-    )
 }
 
 fn not_found(id: &str) -> ScimError {

@@ -5,10 +5,11 @@ pub mod limiter;
 pub mod metrics;
 pub mod provisioning;
 
-use crate::config::Config;
 use limiter::AuthLimiter;
 use metrics::Metrics;
 use provisioning::ProvisioningLog;
+use std::path::Path;
+use std::time::Duration;
 
 /// Process-wide state shared by every version of the config.
 pub struct Telemetry {
@@ -21,13 +22,17 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Telemetry for a process started with `config` (log path and limits are read once).
-    pub fn new(config: &Config) -> Result<Self, String> {
-        let s = &config.server;
+    /// Telemetry for a process: the provisioning log at `provisioning_log` (none when `None`) and
+    /// a limiter allowing `max_failures` failed authentications per `window` and client address.
+    pub fn new(
+        provisioning_log: Option<&Path>,
+        max_failures: u32,
+        window: Duration,
+    ) -> Result<Self, String> {
         Ok(Telemetry {
             metrics: Metrics::new(),
-            provisioning: ProvisioningLog::open(s.provisioning_log.as_deref())?,
-            limiter: AuthLimiter::new(s.auth_failures.max, s.auth_failures.window),
+            provisioning: ProvisioningLog::open(provisioning_log)?,
+            limiter: AuthLimiter::new(max_failures, window),
         })
     }
 }

@@ -38,7 +38,8 @@ fn alt_config_fixture_loads() -> TestResult {
         .find(|f| f.native == ["active"])
         .ok_or("no active field")?;
     assert_eq!(active.on, WriteOn::Never);
-    let Some(scimgate::config::BackendAuth::Header(auth)) = config.backend.auth.as_ref() else {
+    let Some(scimgate::backend::settings::BackendAuth::Header(auth)) = config.backend.auth.as_ref()
+    else {
         return Err("no backend header auth".into());
     };
     assert_eq!(auth.header.as_str(), "x-api-key");

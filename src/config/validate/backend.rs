@@ -1,10 +1,12 @@
 //! Validation of `[backend]`, `[backend.tls]`, `[backend.auth]` and `[tenants.auth]`: upstream
 //! addresses (`HOST:PORT` or an `http(s)://` URL), TLS files, and credentials.
 
-use super::Validator;
+use super::validator::Validator;
+use crate::backend::settings::{
+    BackendAuth, BackendSettings, ClientAuth, HeaderAuth, OAuthSettings,
+};
 use crate::backend::upstream_tls::UpstreamTls;
 use crate::config::file::{BackendAuthFile, BackendFile, BackendTlsFile, TenantFile};
-use crate::config::{BackendAuth, BackendSettings, ClientAuth, HeaderAuth, OAuthSettings};
 use serde_spanned::Spanned;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

@@ -3,7 +3,7 @@
 //! maps (booleans or words, with `otherwise`), normalisers, native types, composed templates and
 //! when a field is written. Every mistake is reported at its position.
 
-use super::{dotted, toml_to_json, Validator};
+use super::validator::{dotted, toml_to_json, Validator};
 use crate::backend::spec::{
     Convert, FieldMap, ListMap, NativeType, Normalize, Otherwise, Piece, ScimTarget, SubMap,
     Transform, WriteOn,

@@ -2,7 +2,7 @@
 //! enterprise extension), lower-case keywords, JSON literals, and parentheses exactly where the
 //! tree's shape needs them, so that parsing the text gives back the same tree.
 
-use super::{Filter, Literal};
+use super::ast::{Filter, Literal};
 use crate::scim::schema::Resolved;
 use serde_json::Value;
 use std::fmt;

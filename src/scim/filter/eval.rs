@@ -15,7 +15,7 @@
 //! * `ne` also holds when the attribute is absent;
 //! * anything else that does not fit (wrong JSON type, non-object element) is simply false.
 
-use super::{CompareOp, Filter, Literal};
+use super::ast::{CompareOp, Filter, Literal};
 use crate::scim::schema::{canonical_schema, AttrDef, AttrType, Home, Resolved, ENTERPRISE_SCHEMA};
 use serde_json::{Number, Value};
 use std::borrow::Cow;

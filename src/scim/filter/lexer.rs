@@ -4,6 +4,17 @@
 use crate::scim::error::ScimError;
 use std::fmt;
 
+/// Longest piece of client input quoted back in an error detail, in characters.
+const QUOTE_LIMIT: usize = 64;
+
+/// `s`, cut to [`QUOTE_LIMIT`] characters for quoting in an error detail.
+pub(super) fn shorten(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_LIMIT) {
+        Some((i, _)) => format!("{}…", s.get(..i).unwrap_or("")),
+        None => s.to_string(),
+    }
+}
+
 /// What a token is.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Tok<'a> {
@@ -37,8 +48,8 @@ impl fmt::Display for Tok<'_> {
             Tok::RParen => f.write_str("')'"),
             Tok::LBracket => f.write_str("'['"),
             Tok::RBracket => f.write_str("']'"),
-            Tok::Str(s) => write!(f, "string {}", super::parser::shorten(&format!("{s:?}"))),
-            Tok::Word(w) => write!(f, "'{}'", super::parser::shorten(w)),
+            Tok::Str(s) => write!(f, "string {}", shorten(&format!("{s:?}"))),
+            Tok::Word(w) => write!(f, "'{}'", shorten(w)),
         }
     }
 }

@@ -10,8 +10,8 @@
 //! Every descent into `(`, `not (` or `[` goes through [`deeper`], which refuses to pass
 //! [`MAX_DEPTH`]; `and`/`or` chains are built in loops. So recursion is bounded by `MAX_DEPTH`.
 
-use super::lexer::{tokenize, Tok, Token};
-use super::{CompareOp, Filter, Literal, MAX_DEPTH, MAX_FILTER_LEN};
+use super::ast::{CompareOp, Filter, Literal, MAX_DEPTH, MAX_FILTER_LEN};
+use super::lexer::{shorten, tokenize, Tok, Token};
 use crate::scim::error::ScimError;
 use crate::scim::schema::{self, AttrDef, AttrType, Home, Resolved};
 use std::iter::Peekable;
@@ -19,19 +19,8 @@ use std::vec::IntoIter;
 
 type Result<T> = std::result::Result<T, ScimError>;
 
-/// Longest piece of client input quoted back in an error detail, in characters.
-const QUOTE_LIMIT: usize = 64;
-
 fn invalid(detail: impl Into<String>) -> ScimError {
     ScimError::invalid_filter(detail)
-}
-
-/// `s`, cut to [`QUOTE_LIMIT`] characters for quoting in an error detail.
-pub(super) fn shorten(s: &str) -> String {
-    match s.char_indices().nth(QUOTE_LIMIT) {
-        Some((i, _)) => format!("{}…", s.get(..i).unwrap_or("")),
-        None => s.to_string(),
-    }
 }
 
 /// Where attribute names are resolved.

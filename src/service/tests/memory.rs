@@ -6,11 +6,12 @@ use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
-use crate::service::{SearchPage, UserDirectory, WriteLock};
+use crate::service::{SearchPage, UserDirectory};
+use crate::store::Held;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Users per tenant, in memory.
 #[derive(Default)]
@@ -21,7 +22,7 @@ pub struct MemoryDirectory {
     next_id: Mutex<u32>,
     writes: Mutex<usize>,
     locked: Mutex<Vec<String>>,
-    serial: tokio::sync::Mutex<()>,
+    serial: Arc<tokio::sync::Mutex<()>>,
     restrictions: Restrictions,
 }
 
@@ -69,6 +70,12 @@ impl MemoryDirectory {
     /// The keys writes were serialised on, in order.
     pub fn locked(&self) -> Vec<String> {
         lock(&self.locked).clone()
+    }
+
+    /// Serialises every write (whatever its key) and logs the key.
+    async fn hold(&self, key: String) -> Held {
+        lock(&self.locked).push(key);
+        Held::new(self.serial.clone().lock_owned().await)
     }
 
     fn new_id(&self) -> String {
@@ -127,9 +134,16 @@ fn filtered_view(u: &ScimUser) -> Value {
 
 #[async_trait]
 impl UserDirectory for MemoryDirectory {
-    async fn lock<'a>(&'a self, _tenant: &Tenant, key: &str) -> WriteLock<'a> {
-        lock(&self.locked).push(key.to_string());
-        Box::new(self.serial.lock().await)
+    async fn lock(&self, _tenant: &Tenant, id: &str) -> Result<Held, ScimError> {
+        Ok(self.hold(format!("user:{id}")).await)
+    }
+
+    async fn reserve_user_name(
+        &self,
+        _tenant: &Tenant,
+        user_name: &str,
+    ) -> Result<Held, ScimError> {
+        Ok(self.hold(format!("userName:{user_name}")).await)
     }
 
     async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {

@@ -1,0 +1,86 @@
+//! What the proxy keeps per request ([`RequestCtx`], [`RouteKind`]) and the helpers every way
+//! through it shares.
+
+use crate::app::App;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which way a request went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// Answered by the SCIM server.
+    Scim,
+    /// Matched a guarded self-service route.
+    Guarded,
+    /// Passed to the backend unchanged.
+    Proxied,
+}
+
+impl RouteKind {
+    /// Label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Scim => "scim",
+            RouteKind::Guarded => "guarded",
+            RouteKind::Proxied => "proxied",
+        }
+    }
+}
+
+/// Per-request state.
+pub struct RequestCtx {
+    /// The gateway's parts for the config current when the request began.
+    pub(super) app: Arc<App>,
+    /// Which way the request went.
+    pub(super) kind: RouteKind,
+    /// When it began.
+    pub(super) started: Instant,
+    /// The SCIM tenant it acted for, if any.
+    pub(super) tenant: Option<String>,
+    /// The status answered.
+    pub(super) status: u16,
+    /// Its id in logs and the provisioning log.
+    pub(super) request_id: String,
+}
+
+/// Runs `work` on a task of its own, so that a bug that panics while handling one request
+/// becomes an error answer for that request instead of tearing down its connection task.
+pub async fn contained<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::result::Result<T, String> {
+    tokio::spawn(work).await.map_err(|e| {
+        tracing::error!(error = %e, "request handler failed; answered 500");
+        "the gateway hit an internal error handling this request; it was logged".to_string()
+    })
+}
+
+/// The current UTC time, RFC 3339 to the second.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn panics_are_contained_to_their_request() {
+        let failed = contained(async { panic!("bug in a handler") }).await;
+        assert!(failed.unwrap_err().contains("internal error"));
+        assert_eq!(
+            contained(async { 7 }).await,
+            Ok(7),
+            "the runtime still serves"
+        );
+    }
+
+    #[test]
+    fn now_is_rfc3339_seconds() {
+        let n = now_rfc3339();
+        assert!(n.ends_with('Z') && n.len() == 20, "{n}");
+    }
+}

@@ -1,0 +1,709 @@
+//! The SQLite engine of the store seam, for one gateway: one file in WAL mode. Writes run in
+//! order on a thread of their own with one-shot replies; reads run on tokio's blocking pool over
+//! a few read connections (WAL lets them read while a write is in progress), so a slow or locked
+//! disk never stalls an async worker. Holds are in-process lock stripes.
+
+use super::{Held, ResourceKey, Store, StoreError, UserRecord};
+use async_trait::async_trait;
+use rusqlite::types::Type;
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex, TryLockError};
+use tokio::sync::Semaphore;
+
+/// Read connections: reads running at once.
+const READERS: usize = 4;
+
+/// Lock stripes serialising writes: two unrelated keys share one in 1 of this many cases.
+const STRIPES: usize = 256;
+
+/// How long a statement waits for another writer of the file before failing as busy.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    tenant        TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    external_id   TEXT,
+    shadow        TEXT NOT NULL,
+    managed       INTEGER NOT NULL DEFAULT 0,
+    created       TEXT NOT NULL,
+    last_modified TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX IF NOT EXISTS users_external_id ON users (tenant, external_id);
+CREATE TABLE IF NOT EXISTS pending_creates (
+    tenant    TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    shadow    TEXT NOT NULL,
+    created   TEXT NOT NULL,
+    PRIMARY KEY (tenant, user_name)
+);
+CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
+";
+
+/// The store in one SQLite file.
+pub struct SqliteStore {
+    readers: Arc<Readers>,
+    read_permits: Arc<Semaphore>,
+    writer: mpsc::Sender<WriteJob>,
+    stripes: Vec<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write for the writer thread.
+type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The read connections; a read takes a permit first, so one of them is always free.
+struct Readers(Vec<Mutex<Connection>>);
+
+impl Readers {
+    /// Runs `work` on a free connection.
+    fn with_free<T>(&self, work: impl FnOnce(&Connection) -> T) -> T {
+        for conn in &self.0 {
+            match conn.try_lock() {
+                Ok(c) => return work(&c),
+                Err(TryLockError::Poisoned(p)) => return work(&p.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        // Unreachable while permits are taken: wait for the first connection rather than fail.
+        work(&self.0[0].lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file and its folder.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let writer = connect(path).map_err(classify)?;
+        writer.execute_batch(SCHEMA).map_err(classify)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let conn = connect(path)?;
+                conn.pragma_update(None, "query_only", true)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<rusqlite::Result<_>>()
+            .map_err(classify)?;
+        Ok(SqliteStore {
+            readers: Arc::new(Readers(readers)),
+            read_permits: Arc::new(Semaphore::new(READERS)),
+            writer: writer_thread(writer)?,
+            stripes: (0..STRIPES)
+                .map(|_| Arc::new(tokio::sync::Mutex::new(())))
+                .collect(),
+        })
+    }
+
+    /// Runs a read on the blocking pool and waits for it without blocking the caller's thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's readers have stopped".into()))?;
+        let readers = self.readers.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            readers.with_free(work)
+        });
+        read.await
+            .map_err(|e| StoreError::Unavailable(format!("a store read stopped: {e}")))?
+            .map_err(classify)
+    }
+
+    /// Runs a write on the writer thread, after every write sent before it, and waits for it
+    /// without blocking the caller's thread.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let _ = done.send(work(conn));
+        });
+        self.writer.send(job).map_err(|_| writer_stopped())?;
+        result
+            .await
+            .map_err(|_| writer_stopped())?
+            .map_err(classify)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, tenant: &str, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read(move |conn| record_of(conn, &tenant, &id)).await
+    }
+
+    async fn get_many(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, UserRecord>, StoreError> {
+        let (tenant, ids) = (tenant.to_string(), ids.to_vec());
+        self.read(move |conn| {
+            let mut out = HashMap::new();
+            for id in ids {
+                if let Some(r) = record_of(conn, &tenant, &id)? {
+                    out.insert(id, r);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn all(&self, tenant: &str) -> Result<Vec<(String, UserRecord)>, StoreError> {
+        let tenant = tenant.to_string();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, shadow, managed, created, last_modified FROM users WHERE tenant = ?1 ORDER BY id",
+            )?
+            .query_map(params![tenant], |row| Ok((row.get(0)?, record_at(row, 1)?)))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        tenant: &str,
+        external_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (tenant, external_id) = (tenant.to_string(), external_id.to_string());
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2 ORDER BY id",
+            )?
+            .query_map(params![tenant, external_id], |r| r.get(0))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
+        let external_id = rec
+            .shadow
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let user_name = rec
+            .shadow
+            .get("userName")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase);
+        let (tenant, id, rec) = (tenant.to_string(), id.to_string(), rec.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            tx.prepare_cached(
+                "INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (tenant, id) DO UPDATE SET external_id = ?3, shadow = ?4, managed = ?5,
+                     created = ?6, last_modified = ?7",
+            )?
+            .execute(params![tenant, id, external_id, rec.shadow.to_string(), rec.managed, rec.created, rec.last_modified])?;
+            if let Some(name) = user_name {
+                tx.prepare_cached("DELETE FROM pending_creates WHERE tenant = ?1 AND user_name = ?2")?
+                    .execute(params![tenant, name])?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM users WHERE tenant = ?1 AND id = ?2")?
+                .execute(params![tenant, id])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn is_managed(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 AND managed = 1 LIMIT 1",
+            )?
+            .exists(params![tenant, id])
+        })
+        .await
+    }
+
+    async fn is_managed_ignoring_case(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 COLLATE NOCASE AND managed = 1 LIMIT 1",
+            )?
+            .exists(params![tenant, id])
+        })
+        .await
+    }
+
+    async fn put_pending_create(
+        &self,
+        tenant: &str,
+        user_name: &str,
+        rec: &UserRecord,
+    ) -> Result<(), StoreError> {
+        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
+        let (shadow, created) = (rec.shadow.to_string(), rec.created.clone());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO pending_creates (tenant, user_name, shadow, created) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![tenant, user_name, shadow, created])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn pending_create(
+        &self,
+        tenant: &str,
+        user_name: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT shadow, created FROM pending_creates WHERE tenant = ?1 AND user_name = ?2",
+            )?
+            .query_row(params![tenant, user_name], |row| {
+                let created: String = row.get(1)?;
+                Ok(UserRecord {
+                    shadow: json_at(row, 0)?,
+                    managed: true,
+                    last_modified: created.clone(),
+                    created,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn clear_pending_create(&self, tenant: &str, user_name: &str) -> Result<(), StoreError> {
+        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM pending_creates WHERE tenant = ?1 AND user_name = ?2")?
+                .execute(params![tenant, user_name])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos().to_string())
+            .unwrap_or_default();
+        self.write(move |conn| {
+            conn.prepare_cached("INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?1)")?
+                .execute(params![now])
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {
+        let stripe = self.stripes[stripe_of(tenant, &key)].clone();
+        Ok(Held::new(stripe.lock_owned().await))
+    }
+}
+
+/// The stripe that serialises `key` in `tenant`.
+fn stripe_of(tenant: &str, key: &ResourceKey<'_>) -> usize {
+    let mut h = DefaultHasher::new();
+    (tenant, key.folded()).hash(&mut h);
+    (h.finish() as usize) % STRIPES
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// Runs writes in order on `conn` until the store is dropped.
+fn writer_thread(mut conn: Connection) -> Result<mpsc::Sender<WriteJob>, StoreError> {
+    let (tx, rx) = mpsc::channel::<WriteJob>();
+    std::thread::Builder::new()
+        .name("scimgate-store".into())
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                job(&mut conn);
+            }
+        })
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the store writer: {e}")))?;
+    Ok(tx)
+}
+
+fn writer_stopped() -> StoreError {
+    StoreError::Unavailable("the store writer has stopped".into())
+}
+
+/// A SQLite failure by what failed; the text stays SQLite's own ("database is locked").
+fn classify(e: rusqlite::Error) -> StoreError {
+    let detail = e.to_string();
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Busy(detail),
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreError::Corrupt(detail),
+            _ => StoreError::Unavailable(detail),
+        },
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(detail),
+        _ => StoreError::Unavailable(detail),
+    }
+}
+
+/// The record of one user, read on `conn`.
+fn record_of(conn: &Connection, tenant: &str, id: &str) -> rusqlite::Result<Option<UserRecord>> {
+    conn.prepare_cached(
+        "SELECT shadow, managed, created, last_modified FROM users WHERE tenant = ?1 AND id = ?2",
+    )?
+    .query_row(params![tenant, id], |row| record_at(row, 0))
+    .optional()
+}
+
+/// The record in the columns from `at` on: shadow, managed, created, last_modified.
+fn record_at(row: &Row<'_>, at: usize) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        shadow: json_at(row, at)?,
+        managed: row.get(at + 1)?,
+        created: row.get(at + 2)?,
+        last_modified: row.get(at + 3)?,
+    })
+}
+
+/// A JSON column; text that is not JSON is a conversion failure (a corrupt record).
+fn json_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Value> {
+    let text: String = row.get(at)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(at, Type::Text, Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// Long enough for a free hold to be taken at once, short enough to wait out a held one.
+    const WAIT: Duration = Duration::from_millis(100);
+
+    fn record(ext: &str, managed: bool) -> UserRecord {
+        UserRecord {
+            shadow: json!({"externalId": ext, "userName": "a@b.c"}),
+            managed,
+            created: "2026-01-01T00:00:00Z".into(),
+            last_modified: "2026-01-02T00:00:00Z".into(),
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn records_round_trip() {
+        let (_dir, store) = open();
+        store
+            .put("acme", "7", &record("ext-1", true))
+            .await
+            .unwrap();
+        store
+            .put("acme", "8", &record("ext-8", false))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get("acme", "7").await.unwrap(),
+            Some(record("ext-1", true))
+        );
+        assert_eq!(store.get("other", "7").await.unwrap(), None);
+        let ids = ["7".to_string(), "8".into(), "9".into()];
+        let many = store.get_many("acme", &ids).await.unwrap();
+        assert_eq!(many.len(), 2);
+        assert_eq!(many["8"], record("ext-8", false));
+        let all = store.all("acme").await.unwrap();
+        assert_eq!(
+            all.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+            ["7", "8"]
+        );
+        assert!(store.all("other").await.unwrap().is_empty());
+        store
+            .put("acme", "7", &record("ext-2", true))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get("acme", "7").await.unwrap().unwrap().shadow["externalId"],
+            "ext-2"
+        );
+        store.delete("acme", "7").await.unwrap();
+        assert_eq!(store.get("acme", "7").await.unwrap(), None);
+        store.check_writable().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn external_ids_are_found_case_exactly_and_follow_replacements() {
+        let (_dir, store) = open();
+        store
+            .put("acme", "7", &record("ext-1", true))
+            .await
+            .unwrap();
+        let find = |ext: &'static str| store.find_by_external_id("acme", ext);
+        assert_eq!(find("ext-1").await.unwrap(), ["7"]);
+        assert!(find("EXT-1").await.unwrap().is_empty());
+        store
+            .put("acme", "7", &record("ext-2", true))
+            .await
+            .unwrap();
+        assert!(find("ext-1").await.unwrap().is_empty());
+        assert_eq!(find("ext-2").await.unwrap(), ["7"]);
+        assert!(store
+            .find_by_external_id("other", "ext-2")
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn managed_flag_exactly_and_ignoring_case() {
+        let (_dir, store) = open();
+        store
+            .put("acme", "usr_Bob", &record("b", true))
+            .await
+            .unwrap();
+        store
+            .put("acme", "usr_eve", &record("e", false))
+            .await
+            .unwrap();
+        assert!(store.is_managed("acme", "usr_Bob").await.unwrap());
+        assert!(!store.is_managed("acme", "USR_BOB").await.unwrap(), "exact");
+        assert!(store
+            .is_managed_ignoring_case("acme", "USR_BOB")
+            .await
+            .unwrap());
+        assert!(
+            !store.is_managed("acme", "usr_eve").await.unwrap(),
+            "unmanaged record"
+        );
+        assert!(!store
+            .is_managed_ignoring_case("acme", "USR_EVE")
+            .await
+            .unwrap());
+        assert!(
+            !store.is_managed("other", "usr_Bob").await.unwrap(),
+            "other tenant"
+        );
+        assert!(!store
+            .is_managed_ignoring_case("other", "usr_bob")
+            .await
+            .unwrap());
+        assert!(!store.is_managed("acme", "usr_nobody").await.unwrap());
+        store
+            .put("acme", "usr_Bob", &record("b", false))
+            .await
+            .unwrap();
+        assert!(
+            !store.is_managed("acme", "usr_Bob").await.unwrap(),
+            "released"
+        );
+    }
+
+    #[tokio::test]
+    async fn pending_creates_are_kept_until_recorded_or_cleared() {
+        let (_dir, store) = open();
+        store
+            .put_pending_create("acme", "A@B.C", &record("ext-1", true))
+            .await
+            .unwrap();
+        let pending = store
+            .pending_create("acme", "a@b.c")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(pending.shadow["externalId"], "ext-1");
+        assert!(pending.managed);
+        assert_eq!(pending.last_modified, pending.created);
+        assert!(store
+            .pending_create("other", "a@b.c")
+            .await
+            .unwrap()
+            .is_none());
+        store
+            .put("acme", "7", &record("ext-1", true))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .pending_create("acme", "a@b.c")
+                .await
+                .unwrap()
+                .is_none(),
+            "recording clears it"
+        );
+        store
+            .put_pending_create("acme", "x@y.z", &record("ext-9", true))
+            .await
+            .unwrap();
+        store.clear_pending_create("acme", "X@Y.Z").await.unwrap();
+        assert!(store
+            .pending_create("acme", "x@y.z")
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn a_row_that_is_not_a_record_is_corrupt() {
+        let (dir, store) = open();
+        store
+            .put("acme", "7", &record("ext-1", true))
+            .await
+            .unwrap();
+        let conn = Connection::open(dir.path().join("s.sqlite")).unwrap();
+        conn.execute("UPDATE users SET shadow = '{not json' WHERE id = '7'", [])
+            .unwrap();
+        let err = store.get("acme", "7").await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        assert!(matches!(
+            store.all("acme").await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(
+            store.is_managed("acme", "7").await.unwrap(),
+            "the flag still reads"
+        );
+    }
+
+    #[test]
+    fn failures_are_classified_by_what_failed() {
+        let sqlite = |code, text: &str| {
+            classify(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                Some(text.into()),
+            ))
+        };
+        let busy = sqlite(rusqlite::ffi::SQLITE_BUSY, "database is locked");
+        assert_eq!(busy, StoreError::Busy("database is locked".into()));
+        assert_eq!(busy.detail(), "database is locked", "SQLite's own words");
+        assert!(matches!(
+            sqlite(rusqlite::ffi::SQLITE_FULL, "database or disk is full"),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            sqlite(
+                rusqlite::ffi::SQLITE_CANTOPEN,
+                "unable to open database file"
+            ),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            sqlite(rusqlite::ffi::SQLITE_NOTADB, "file is not a database"),
+            StoreError::Corrupt(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_read_waiting_for_a_connection_leaves_the_async_worker_free() {
+        let (_dir, store) = open();
+        let store = Arc::new(store);
+        let taken: Vec<_> = store.readers.0.iter().map(|c| c.lock().unwrap()).collect();
+        let reader = store.clone();
+        let read = tokio::spawn(async move { reader.get("acme", "7").await });
+        // The test's runtime has one thread: this sleep ends only if the read does not block it.
+        tokio::time::sleep(WAIT).await;
+        assert!(!read.is_finished(), "no connection was free");
+        drop(taken);
+        assert_eq!(read.await.unwrap().unwrap(), None);
+    }
+
+    /// Whether `key` can be held within [`WAIT`].
+    async fn holds_at_once(store: &SqliteStore, tenant: &str, key: ResourceKey<'_>) -> bool {
+        tokio::time::timeout(WAIT, store.serialise(tenant, key))
+            .await
+            .is_ok()
+    }
+
+    /// A user id whose stripe differs from that of `key` in `tenant`.
+    fn id_on_another_stripe(tenant: &str, key: ResourceKey<'_>) -> String {
+        (0..STRIPES)
+            .map(|n| format!("u{n}"))
+            .find(|id| stripe_of(tenant, &ResourceKey::User(id)) != stripe_of(tenant, &key))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn serialise_excludes_holders_of_one_key_only() {
+        let (_dir, store) = open();
+        let store = Arc::new(store);
+        let held = store
+            .serialise("acme", ResourceKey::User("usr_bob"))
+            .await
+            .unwrap();
+        assert!(!holds_at_once(&store, "acme", ResourceKey::User("usr_bob")).await);
+        assert!(
+            !holds_at_once(&store, "acme", ResourceKey::User("USR_BOB")).await,
+            "ids are compared ignoring case"
+        );
+        let other = id_on_another_stripe("acme", ResourceKey::User("usr_bob"));
+        assert!(holds_at_once(&store, "acme", ResourceKey::User(&other)).await);
+        let second = store.clone();
+        let waiting = tokio::spawn(async move {
+            let _second = second.serialise("acme", ResourceKey::User("usr_bob")).await;
+        });
+        tokio::time::sleep(WAIT).await;
+        assert!(!waiting.is_finished(), "waits while the first holds");
+        drop(held);
+        tokio::time::timeout(WAIT, waiting).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_user_name_is_reserved_ignoring_case() {
+        let (_dir, store) = open();
+        let _held = store
+            .serialise("acme", ResourceKey::UserName("Alice@Acme.test"))
+            .await
+            .unwrap();
+        assert!(!holds_at_once(&store, "acme", ResourceKey::UserName("alice@acme.TEST")).await);
+        let key = ResourceKey::UserName("alice@acme.test");
+        assert!(holds_at_once(&store, &other_tenant(&key), key).await);
+        let other = id_on_another_stripe("acme", key);
+        assert!(holds_at_once(&store, "acme", ResourceKey::UserName(&other)).await);
+        assert_ne!(
+            ResourceKey::UserName("x").folded(),
+            ResourceKey::User("x").folded(),
+            "a userName and a user id are different keys"
+        );
+    }
+
+    /// A tenant in which `key` falls on another stripe than in `acme`.
+    fn other_tenant(key: &ResourceKey<'_>) -> String {
+        (0..STRIPES)
+            .map(|n| format!("t{n}"))
+            .find(|t| stripe_of(t, key) != stripe_of("acme", key))
+            .unwrap()
+    }
+}
