@@ -40,7 +40,8 @@ impl App {
         let store = SqliteStore::open(&config.store_path)
             .map_err(|e| format!("cannot open the store {}: {e}", config.store_path.display()))?;
         let b = &config.backend;
-        let credentials = Credentials::from_config(b, config.server.max_backend_calls)?;
+        let credentials = Credentials::from_config(b, config.server.max_backend_calls)
+            .map_err(|e| e.to_string())?;
         let upstream = Arc::new(UpstreamPeer::new(
             b.address,
             b.resolve.clone(),
@@ -90,7 +91,8 @@ impl App {
                 )
                 .map(Arc::new)
             })
-            .transpose()?;
+            .transpose()
+            .map_err(|e| e.to_string())?;
         Ok(App {
             config,
             scim,

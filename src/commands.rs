@@ -187,7 +187,7 @@ pub fn check(path: &Path) -> Result<String, String> {
     // The secret variable is warned about above; key files must load now.
     if let Some(IdentitySource::Jwt { settings, .. }) = config.guard.as_ref().map(|g| &g.identity) {
         if !matches!(settings.key, JwtKey::SecretEnv(_)) {
-            JwtVerifier::load(settings)?;
+            JwtVerifier::load(settings).map_err(|e| e.to_string())?;
         }
     }
     for t in &config.tenants {

@@ -5,7 +5,7 @@
 //! line or error message carries them.
 
 use super::client::{CallError, Client, Request, Response};
-use super::oauth::{OAuthClient, TokenRequest};
+use super::oauth::{ClientCredentialsError, OAuthClient, TokenRequest};
 use super::peer::UpstreamPeer;
 use crate::backend::settings::{
     BackendAuth, BackendSettings, ClientAuth, HeaderAuth, OAuthSettings,
@@ -14,6 +14,33 @@ use base64::Engine;
 use http::{HeaderName, HeaderValue};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Why a configured credential cannot be built (the message never holds a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// A secret's environment variable is not set.
+    #[error("environment variable {var} ({table}) is not set")]
+    EnvUnset {
+        /// The variable.
+        var: String,
+        /// The table that names it (`backend.auth`, `tenant "x"'s auth`).
+        table: String,
+    },
+    /// HTTP Basic credentials that cannot go in a header.
+    #[error("{user_env} or {password_env} cannot go in a header")]
+    BasicNotHeader {
+        /// The user name's variable.
+        user_env: String,
+        /// The password's variable.
+        password_env: String,
+    },
+    /// A fixed header's secret that cannot go in a header (names its variable).
+    #[error("{0} holds characters not allowed in a header")]
+    TokenNotHeader(String),
+    /// OAuth client credentials that cannot go in a Basic header.
+    #[error(transparent)]
+    ClientCredentials(#[from] ClientCredentialsError),
+}
 
 /// Every tenant's credential: the tenant's own, else the default (`[backend.auth]`).
 #[derive(Debug, Default)]
@@ -25,7 +52,10 @@ pub struct Credentials {
 impl Credentials {
     /// Builds the credentials of `[backend.auth]` and every `[tenants.auth]`, reading their
     /// secrets from the environment; `max_calls` bounds each token endpoint's calls.
-    pub fn from_config(b: &BackendSettings, max_calls: usize) -> Result<Credentials, String> {
+    pub fn from_config(
+        b: &BackendSettings,
+        max_calls: usize,
+    ) -> Result<Credentials, CredentialError> {
         let build = |a: &BackendAuth, table: &str| Credential::build(a, table, b, max_calls);
         let default = b
             .auth
@@ -68,7 +98,7 @@ impl Credential {
         table: &str,
         b: &BackendSettings,
         max_calls: usize,
-    ) -> Result<Credential, String> {
+    ) -> Result<Credential, CredentialError> {
         match a {
             BackendAuth::Header(h) => fixed_header(h, table),
             BackendAuth::Basic {
@@ -80,8 +110,10 @@ impl Credential {
                     "Basic {}",
                     base64::engine::general_purpose::STANDARD.encode(pair)
                 );
-                let value = sensitive(&value)
-                    .ok_or_else(|| format!("{user_env} or {password_env} cannot go in a header"))?;
+                let value = sensitive(&value).ok_or_else(|| CredentialError::BasicNotHeader {
+                    user_env: user_env.clone(),
+                    password_env: password_env.clone(),
+                })?;
                 Ok(Credential::Fixed(http::header::AUTHORIZATION, value))
             }
             BackendAuth::OAuth(o) => oauth(o, table, b, max_calls),
@@ -130,14 +162,14 @@ pub async fn send(
     }
 }
 
-fn fixed_header(h: &HeaderAuth, table: &str) -> Result<Credential, String> {
+fn fixed_header(h: &HeaderAuth, table: &str) -> Result<Credential, CredentialError> {
     let secret = env(&h.token_env, table)?;
     let value = match &h.scheme {
         Some(s) => format!("{s} {secret}"),
         None => secret,
     };
-    let value = sensitive(&value)
-        .ok_or_else(|| format!("{} holds characters not allowed in a header", h.token_env))?;
+    let value =
+        sensitive(&value).ok_or_else(|| CredentialError::TokenNotHeader(h.token_env.clone()))?;
     Ok(Credential::Fixed(h.header.clone(), value))
 }
 
@@ -146,7 +178,7 @@ fn oauth(
     table: &str,
     b: &BackendSettings,
     max_calls: usize,
-) -> Result<Credential, String> {
+) -> Result<Credential, CredentialError> {
     let secret = env(&o.client_secret_env, table)?;
     let request = TokenRequest::new(
         &o.path,
@@ -169,8 +201,11 @@ fn oauth(
     ))))
 }
 
-fn env(var: &str, table: &str) -> Result<String, String> {
-    std::env::var(var).map_err(|_| format!("environment variable {var} ({table}) is not set"))
+fn env(var: &str, table: &str) -> Result<String, CredentialError> {
+    std::env::var(var).map_err(|_| CredentialError::EnvUnset {
+        var: var.to_string(),
+        table: table.to_string(),
+    })
 }
 
 fn sensitive(text: &str) -> Option<HeaderValue> {

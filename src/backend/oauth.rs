@@ -40,6 +40,28 @@ impl Token {
     }
 }
 
+/// Client credentials that cannot be sent in a Basic header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the client credentials cannot go in a header")]
+pub struct ClientCredentialsError;
+
+/// Why a token endpoint's answer gives no usable token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenAnswerError {
+    /// The answer is not JSON.
+    #[error("the OAuth token endpoint's answer is not JSON")]
+    NotJson,
+    /// No non-empty `access_token`.
+    #[error("the OAuth token endpoint's answer has no access_token")]
+    NoAccessToken,
+    /// A `token_type` other than bearer (its first 20 characters).
+    #[error("the OAuth token endpoint issued a {0:?} token; only bearer tokens are supported")]
+    NotBearer(String),
+    /// A token that cannot go in a header.
+    #[error("the access token holds characters not allowed in a header")]
+    NotHeader,
+}
+
 /// The token request: where it goes and what it sends (the body and header hold the secret).
 pub struct TokenRequest {
     /// Path and query of the token endpoint.
@@ -60,7 +82,7 @@ impl TokenRequest {
         scope: Option<&str>,
         audience: Option<&str>,
         in_body: bool,
-    ) -> Result<TokenRequest, String> {
+    ) -> Result<TokenRequest, ClientCredentialsError> {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials");
         if let Some(s) = scope {
@@ -81,8 +103,7 @@ impl TokenRequest {
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(pair)
             );
-            let mut v = HeaderValue::from_str(&value)
-                .map_err(|_| "the client credentials cannot go in a header".to_string())?;
+            let mut v = HeaderValue::from_str(&value).map_err(|_| ClientCredentialsError)?;
             v.set_sensitive(true);
             Some(v)
         };
@@ -206,7 +227,8 @@ impl OAuthClient {
                     .unwrap_or_default()
             )));
         }
-        let token = parse_token(&resp.body, started, generation).map_err(CallError::Credential)?;
+        let token = parse_token(&resp.body, started, generation)
+            .map_err(|e| CallError::Credential(e.to_string()))?;
         tracing::debug!(generation, "obtained a backend access token");
         Ok(token)
     }
@@ -224,20 +246,20 @@ fn oauth_error(body: &[u8]) -> Option<String> {
 /// Reads a token answer received at `asked` (the lifetime counts from the request, so a slow
 /// endpoint never makes a token outlive its expiry). Without `expires_in` the token is used
 /// until the backend refuses it.
-pub fn parse_token(body: &[u8], asked: Instant, generation: u64) -> Result<Token, String> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|_| "the OAuth token endpoint's answer is not JSON".to_string())?;
+pub fn parse_token(
+    body: &[u8],
+    asked: Instant,
+    generation: u64,
+) -> Result<Token, TokenAnswerError> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| TokenAnswerError::NotJson)?;
     let token = v
         .get("access_token")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
-        .ok_or("the OAuth token endpoint's answer has no access_token")?;
+        .ok_or(TokenAnswerError::NoAccessToken)?;
     if let Some(kind) = v.get("token_type").and_then(Value::as_str) {
         if !kind.eq_ignore_ascii_case("bearer") {
-            return Err(format!(
-                "the OAuth token endpoint issued a {:?} token; only bearer tokens are supported",
-                kind.chars().take(20).collect::<String>()
-            ));
+            return Err(TokenAnswerError::NotBearer(kind.chars().take(20).collect()));
         }
     }
     let lifetime = match v.get("expires_in") {
@@ -249,7 +271,7 @@ pub fn parse_token(body: &[u8], asked: Instant, generation: u64) -> Result<Token
     .map(|s| Duration::from_secs_f64(s.min(1e9)));
     let renew_at = lifetime.map(|l| asked + l - (l / 10).min(RENEW_MARGIN));
     let mut header = HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| "the access token holds characters not allowed in a header".to_string())?;
+        .map_err(|_| TokenAnswerError::NotHeader)?;
     header.set_sensitive(true);
     Ok(Token {
         header,
@@ -280,9 +302,16 @@ mod tests {
         assert_eq!(short.renew_at, Some(now + Duration::from_millis(1800)));
         let forever = parse_token(br#"{"access_token":"a"}"#, now, 1).unwrap();
         assert!(forever.fresh(now + Duration::from_secs(1 << 30)));
-        assert!(parse_token(br#"{"token_type":"bearer"}"#, now, 1).is_err());
-        assert!(parse_token(br#"{"access_token":"a","token_type":"mac"}"#, now, 1).is_err());
-        assert!(parse_token(b"<html>", now, 1).is_err());
+        let refused = |body: &[u8]| parse_token(body, now, 1).unwrap_err();
+        assert_eq!(
+            refused(br#"{"token_type":"bearer"}"#),
+            TokenAnswerError::NoAccessToken
+        );
+        assert_eq!(
+            refused(br#"{"access_token":"a","token_type":"mac"}"#).to_string(),
+            r#"the OAuth token endpoint issued a "mac" token; only bearer tokens are supported"#
+        );
+        assert_eq!(refused(b"<html>"), TokenAnswerError::NotJson);
     }
 
     #[test]

@@ -45,6 +45,22 @@ pub enum Part {
     Var(Var),
 }
 
+/// Why a template was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// A `{` without its `}`.
+    #[error("unclosed '{{' in template {0:?}")]
+    Unclosed(String),
+    /// A placeholder that is not a [`Var`].
+    #[error("unknown placeholder {{{name}}} in template {template:?}")]
+    UnknownPlaceholder {
+        /// The placeholder's name.
+        name: String,
+        /// The template as written.
+        template: String,
+    },
+}
+
 /// A string with `{placeholders}`, parsed once at load time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -54,7 +70,7 @@ pub struct Template {
 
 impl Template {
     /// Parses `text`; `{name}` must be a known [`Var`].
-    pub fn parse(text: &str) -> Result<Template, String> {
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
@@ -63,10 +79,12 @@ impl Template {
             }
             let close = rest[open..]
                 .find('}')
-                .ok_or_else(|| format!("unclosed '{{' in template {text:?}"))?;
+                .ok_or_else(|| TemplateError::Unclosed(text.to_string()))?;
             let name = &rest[open + 1..open + close];
-            let var = Var::parse(name)
-                .ok_or_else(|| format!("unknown placeholder {{{name}}} in template {text:?}"))?;
+            let var = Var::parse(name).ok_or_else(|| TemplateError::UnknownPlaceholder {
+                name: name.to_string(),
+                template: text.to_string(),
+            })?;
             parts.push(Part::Var(var));
             rest = &rest[open + close + 1..];
         }
@@ -420,7 +438,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_templates() {
-        assert!(Template::parse("/a/{nope}").is_err());
-        assert!(Template::parse("/a/{id").is_err());
+        assert_eq!(
+            Template::parse("/a/{nope}").unwrap_err().to_string(),
+            r#"unknown placeholder {nope} in template "/a/{nope}""#
+        );
+        assert_eq!(
+            Template::parse("/a/{id").unwrap_err().to_string(),
+            r#"unclosed '{' in template "/a/{id""#
+        );
     }
 }

@@ -25,18 +25,47 @@ pub enum TimeFormat {
     },
 }
 
+/// Why `users.time_format` was refused (the message starts with `time_format`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeFormatError {
+    /// A `%` directive the pattern language lacks.
+    #[error("time_format {pattern:?}: unknown %{directive} (use %Y %m %d %H %M %S %f %z %:z %%, or \"rfc3339\", \"epoch_seconds\", \"epoch_millis\")")]
+    UnknownDirective {
+        /// The pattern as written.
+        pattern: String,
+        /// What followed the `%`.
+        directive: String,
+    },
+    /// Neither a named format nor a pattern with a field.
+    #[error("time_format {0:?} is not \"rfc3339\", \"epoch_seconds\", \"epoch_millis\" or a %-pattern such as \"%Y-%m-%d %H:%M:%S\"")]
+    NoField(String),
+    /// The `time` crate refused the translated pattern.
+    #[error("time_format {pattern:?}: {source}")]
+    Invalid {
+        /// The pattern as written.
+        pattern: String,
+        /// The `time` crate's reason.
+        source: time::error::InvalidFormatDescription,
+    },
+}
+
 impl TimeFormat {
     /// Parses `users.time_format`: `"rfc3339"`, `"epoch_seconds"`, `"epoch_millis"`, or a pattern
     /// of `%Y %m %d %H %M %S %f %z %:z %%` and literal text.
-    pub fn parse(text: &str) -> Result<TimeFormat, String> {
+    pub fn parse(text: &str) -> Result<TimeFormat, TimeFormatError> {
         Ok(match text {
             "rfc3339" => TimeFormat::Rfc3339,
             "epoch_seconds" => TimeFormat::EpochSeconds,
             "epoch_millis" => TimeFormat::EpochMillis,
             pattern => {
                 let (description, zoned) = translate(pattern)?;
-                let items = time::format_description::parse_owned::<2>(&description)
-                    .map_err(|e| format!("time_format {pattern:?}: {e}"))?;
+                let items =
+                    time::format_description::parse_owned::<2>(&description).map_err(|source| {
+                        TimeFormatError::Invalid {
+                            pattern: pattern.to_string(),
+                            source,
+                        }
+                    })?;
                 TimeFormat::Pattern { items, zoned }
             }
         })
@@ -44,7 +73,7 @@ impl TimeFormat {
 }
 
 /// Turns a strftime-like pattern into a `time` format description; answers whether it has a zone.
-fn translate(pattern: &str) -> Result<(String, bool), String> {
+fn translate(pattern: &str) -> Result<(String, bool), TimeFormatError> {
     let mut out = String::new();
     let mut zoned = false;
     let mut chars = pattern.chars();
@@ -72,9 +101,10 @@ fn translate(pattern: &str) -> Result<(String, bool), String> {
                     ":z" => "[offset_hour sign:mandatory]:[offset_minute]",
                     "%" => "%",
                     other => {
-                        return Err(format!(
-                        "time_format {pattern:?}: unknown %{other} (use %Y %m %d %H %M %S %f %z %:z %%, or \"rfc3339\", \"epoch_seconds\", \"epoch_millis\")"
-                    ))
+                        return Err(TimeFormatError::UnknownDirective {
+                            pattern: pattern.to_string(),
+                            directive: other.to_string(),
+                        })
                     }
                 };
                 zoned |= spec.ends_with('z');
@@ -89,9 +119,7 @@ fn translate(pattern: &str) -> Result<(String, bool), String> {
         }
     }
     if !has_field {
-        return Err(format!(
-            "time_format {pattern:?} is not \"rfc3339\", \"epoch_seconds\", \"epoch_millis\" or a %-pattern such as \"%Y-%m-%d %H:%M:%S\""
-        ));
+        return Err(TimeFormatError::NoField(pattern.to_string()));
     }
     Ok((out, zoned))
 }
@@ -265,9 +293,13 @@ mod tests {
 
     #[test]
     fn bad_formats_are_explained() {
-        assert!(TimeFormat::parse("%Q").unwrap_err().contains("unknown %Q"));
-        assert!(TimeFormat::parse("epoch")
-            .unwrap_err()
-            .contains("epoch_seconds"));
+        assert_eq!(
+            TimeFormat::parse("%Q").unwrap_err().to_string(),
+            r#"time_format "%Q": unknown %Q (use %Y %m %d %H %M %S %f %z %:z %%, or "rfc3339", "epoch_seconds", "epoch_millis")"#
+        );
+        assert_eq!(
+            TimeFormat::parse("epoch").unwrap_err().to_string(),
+            r#"time_format "epoch" is not "rfc3339", "epoch_seconds", "epoch_millis" or a %-pattern such as "%Y-%m-%d %H:%M:%S""#
+        );
     }
 }

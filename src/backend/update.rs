@@ -82,7 +82,7 @@ impl Backend {
                     ));
                 };
                 let header = version::send(&v.send, found, &mut body)
-                    .map_err(|e| mismatch("update user", &e))?;
+                    .map_err(|e| mismatch("update user", &e.to_string()))?;
                 call.headers.extend(header);
             }
             call.body = Some(&body);

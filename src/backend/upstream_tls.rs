@@ -11,6 +11,74 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Why a CA bundle or client certificate cannot be used (files named as configured).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamTlsError {
+    /// The CA bundle cannot be read or is not PEM.
+    #[error("cannot read the CA bundle {file}: {detail}")]
+    CaUnreadable {
+        /// The bundle.
+        file: String,
+        /// Why.
+        detail: String,
+    },
+    /// The CA bundle holds no certificate.
+    #[error("the CA bundle {0} holds no certificate")]
+    CaEmpty(String),
+    /// A certificate of the bundle is no usable trust anchor.
+    #[error("the CA bundle {file} holds an unusable certificate: {detail}")]
+    CaUnusable {
+        /// The bundle.
+        file: String,
+        /// Why.
+        detail: String,
+    },
+    /// A certificate pingora's parser would not read.
+    #[error("{file} holds a certificate that cannot be parsed: {detail}")]
+    Unparsable {
+        /// The file.
+        file: String,
+        /// Why.
+        detail: String,
+    },
+    /// The client certificate or key cannot be read.
+    #[error("cannot read the client certificate {cert} or key {key}: {detail}")]
+    ClientUnreadable {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+        /// Why.
+        detail: String,
+    },
+    /// No certificate or no private key in the files.
+    #[error("{cert} holds no certificate or {key} no private key")]
+    ClientMissing {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+    },
+    /// The client key cannot be used.
+    #[error("unusable client key {key}: {detail}")]
+    ClientKeyUnusable {
+        /// The key file.
+        key: String,
+        /// Why.
+        detail: String,
+    },
+    /// The client key does not belong to the certificate.
+    #[error("the client key {key} does not fit the certificate {cert}: {detail}")]
+    ClientMismatch {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+        /// Why.
+        detail: String,
+    },
+}
+
 /// Verified TLS toward one upstream.
 #[derive(Clone)]
 pub struct UpstreamTls {
@@ -37,7 +105,7 @@ impl UpstreamTls {
         server_name: &str,
         ca_file: Option<&Path>,
         client: Option<(&Path, &Path)>,
-    ) -> Result<UpstreamTls, String> {
+    ) -> Result<UpstreamTls, UpstreamTlsError> {
         pingora::tls::install_default_crypto_provider();
         let mut hasher = DefaultHasher::new();
         let mut files = Vec::new();
@@ -86,49 +154,71 @@ impl UpstreamTls {
 }
 
 /// Every certificate of a PEM bundle (DER), each checked to be a usable trust anchor.
-fn load_ca(path: &Path) -> Result<Vec<Vec<u8>>, String> {
-    let shown = path.display();
-    let text =
-        std::fs::read(path).map_err(|e| format!("cannot read the CA bundle {shown}: {e}"))?;
+fn load_ca(path: &Path) -> Result<Vec<Vec<u8>>, UpstreamTlsError> {
+    let file = path.display().to_string();
+    let unreadable = |e: std::io::Error| UpstreamTlsError::CaUnreadable {
+        file: file.clone(),
+        detail: e.to_string(),
+    };
+    let text = std::fs::read(path).map_err(unreadable)?;
     let certs = rustls_pemfile::certs(&mut text.as_slice())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cannot read the CA bundle {shown}: {e}"))?;
+        .map_err(unreadable)?;
     if certs.is_empty() {
-        return Err(format!("the CA bundle {shown} holds no certificate"));
+        return Err(UpstreamTlsError::CaEmpty(file));
     }
     let mut store = RootCertStore::empty();
     for cert in &certs {
         store
             .add(cert.clone())
-            .map_err(|e| format!("the CA bundle {shown} holds an unusable certificate: {e}"))?;
+            .map_err(|e| UpstreamTlsError::CaUnusable {
+                file: file.clone(),
+                detail: e.to_string(),
+            })?;
     }
     let ders: Vec<Vec<u8>> = certs.iter().map(|c| c.to_vec()).collect();
-    parsable(&ders, &shown.to_string())?;
+    parsable(&ders, &file)?;
     Ok(ders)
 }
 
 /// pingora parses each certificate again with x509-parser and panics on one it cannot read:
 /// refuse such a file here instead.
-fn parsable(ders: &[Vec<u8>], file: &str) -> Result<(), String> {
+fn parsable(ders: &[Vec<u8>], file: &str) -> Result<(), UpstreamTlsError> {
     for der in ders {
-        x509_parser::parse_x509_certificate(der)
-            .map_err(|e| format!("{file} holds a certificate that cannot be parsed: {e}"))?;
+        x509_parser::parse_x509_certificate(der).map_err(|e| UpstreamTlsError::Unparsable {
+            file: file.to_string(),
+            detail: e.to_string(),
+        })?;
     }
     Ok(())
 }
 
 /// The client certificate chain (DER, leaf first) and private key (DER), checked to match.
-fn load_client(cert: &Path, key: &Path) -> Result<(Vec<Vec<u8>>, Vec<u8>), String> {
+fn load_client(cert: &Path, key: &Path) -> Result<(Vec<Vec<u8>>, Vec<u8>), UpstreamTlsError> {
     let (c, k) = (cert.display().to_string(), key.display().to_string());
     let (chain, private) = load_certs_and_key_files(&c, &k)
-        .map_err(|e| format!("cannot read the client certificate {c} or key {k}: {e}"))?
-        .ok_or_else(|| format!("{c} holds no certificate or {k} no private key"))?;
+        .map_err(|e| UpstreamTlsError::ClientUnreadable {
+            cert: c.clone(),
+            key: k.clone(),
+            detail: e.to_string(),
+        })?
+        .ok_or_else(|| UpstreamTlsError::ClientMissing {
+            cert: c.clone(),
+            key: k.clone(),
+        })?;
     let der = private.secret_der().to_vec();
-    PrivateKeyDer::try_from(der.clone()).map_err(|e| format!("unusable client key {k}: {e}"))?;
+    PrivateKeyDer::try_from(der.clone()).map_err(|e| UpstreamTlsError::ClientKeyUnusable {
+        key: k.clone(),
+        detail: e.to_string(),
+    })?;
     ClientConfig::builder()
         .with_root_certificates(RootCertStore::empty())
         .with_client_auth_cert(chain.clone(), private)
-        .map_err(|e| format!("the client key {k} does not fit the certificate {c}: {e}"))?;
+        .map_err(|e| UpstreamTlsError::ClientMismatch {
+            cert: c.clone(),
+            key: k.clone(),
+            detail: e.to_string(),
+        })?;
     let ders: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
     parsable(&ders, &c)?;
     Ok((ders, der))
@@ -169,19 +259,32 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
         )
         .unwrap();
-        assert!(UpstreamTls::load("h", Some(&garbage), None).is_err());
+        assert!(matches!(
+            UpstreamTls::load("h", Some(&garbage), None),
+            Err(UpstreamTlsError::CaUnusable { .. } | UpstreamTlsError::Unparsable { .. })
+        ));
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "").unwrap();
         let err = UpstreamTls::load("h", Some(&empty), None).unwrap_err();
-        assert!(err.contains("no certificate"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("the CA bundle {} holds no certificate", empty.display())
+        );
         let missing = dir.path().join("missing.pem");
-        assert!(UpstreamTls::load("h", Some(&missing), None).is_err());
+        assert!(matches!(
+            UpstreamTls::load("h", Some(&missing), None),
+            Err(UpstreamTlsError::CaUnreadable { .. })
+        ));
         let a = rcgen::generate_simple_self_signed(vec!["a.test".into()]).unwrap();
         let b = rcgen::generate_simple_self_signed(vec!["b.test".into()]).unwrap();
         let (cert, key) = (dir.path().join("a.pem"), dir.path().join("b.key"));
         std::fs::write(&cert, a.cert.pem()).unwrap();
         std::fs::write(&key, b.signing_key.serialize_pem()).unwrap();
         let err = UpstreamTls::load("h", None, Some((&cert, &key))).unwrap_err();
-        assert!(err.contains("does not fit"), "{err}");
+        assert!(
+            matches!(err, UpstreamTlsError::ClientMismatch { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("does not fit"), "{err}");
     }
 }

@@ -28,21 +28,35 @@ pub fn read(from: &VersionAt, headers: &HeaderMap, user: &Value) -> Option<Versi
     }
 }
 
+/// A version that cannot be sent in the configured header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the version {text:?} cannot be sent in the {header} header")]
+pub struct VersionHeaderError {
+    /// The version's text.
+    pub text: String,
+    /// The header `users.update.version` names.
+    pub header: HeaderName,
+}
+
 /// Puts `version` where `to` says: into `body` (a field), or as the header to add to the write.
 pub fn send(
     to: &VersionAt,
     version: &Version,
     body: &mut Value,
-) -> Result<Option<(HeaderName, HeaderValue)>, String> {
+) -> Result<Option<(HeaderName, HeaderValue)>, VersionHeaderError> {
     match to {
         VersionAt::Header(name) => {
             let text = match &version.0 {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            HeaderValue::from_str(&text)
-                .map(|v| Some((name.clone(), v)))
-                .map_err(|_| format!("the version {text:?} cannot be sent in the {name} header"))
+            match HeaderValue::from_str(&text) {
+                Ok(v) => Ok(Some((name.clone(), v))),
+                Err(_) => Err(VersionHeaderError {
+                    text,
+                    header: name.clone(),
+                }),
+            }
         }
         VersionAt::Field(path) => {
             set_path(body, path, version.0.clone());

@@ -251,7 +251,7 @@ impl Validator<'_> {
         let path = match RouteTemplate::parse(r.path.get_ref()) {
             Ok(t) => Some(t),
             Err(e) => {
-                self.at(&r.path, e);
+                self.at(&r.path, e.to_string());
                 None
             }
         };
@@ -600,7 +600,7 @@ impl Validator<'_> {
                 Some(tpl)
             }
             Err(e) => {
-                self.at(t, e);
+                self.at(t, e.to_string());
                 None
             }
         }

@@ -5,7 +5,7 @@
 
 use super::caller_id;
 use super::decision::Caller;
-use super::jwt::JwtVerifier;
+use super::jwt::{JwtKeyError, JwtVerifier};
 use super::rules::IdentitySource;
 use crate::backend::client::{Client, Request};
 use crate::backend::paths::get_path;
@@ -38,7 +38,7 @@ pub struct Identity {
 impl Identity {
     /// An identity resolver for `source`; loads the JWT key material, refusing an unset or empty
     /// secret and unreadable key files.
-    pub fn new(source: IdentitySource) -> Result<Self, String> {
+    pub fn new(source: IdentitySource) -> Result<Self, JwtKeyError> {
         let jwt = match &source {
             IdentitySource::Jwt { settings, .. } => Some(JwtVerifier::load(settings)?),
             _ => None,

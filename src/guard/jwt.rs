@@ -16,6 +16,109 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::str::FromStr;
 
+/// Why the configured JWT key material cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum JwtKeyError {
+    /// The secret's environment variable is not set.
+    #[error("guard.identity.jwt_secret_env: {0} is not set (the JWT secret)")]
+    SecretUnset(String),
+    /// The secret's environment variable is empty.
+    #[error("guard.identity.jwt_secret_env: {0} is empty; an empty HMAC secret would let anyone sign tokens")]
+    SecretEmpty(String),
+    /// An HMAC algorithm configured with a public key file.
+    #[error("guard.identity: {0:?} is verified with jwt_secret_env, not a public key")]
+    SecretAlgorithm(Algorithm),
+    /// The key file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The key file.
+        path: PathBuf,
+        /// The read error.
+        source: std::io::Error,
+    },
+    /// The key file is not a PEM public key of the algorithm's family.
+    #[error("{}: not a {algorithm:?} public key in PEM form: {source}", path.display())]
+    NotPem {
+        /// The key file.
+        path: PathBuf,
+        /// The configured algorithm.
+        algorithm: Algorithm,
+        /// Why the key was refused.
+        source: jsonwebtoken::errors::Error,
+    },
+    /// The JWKS file holds no usable key.
+    #[error("{}: {source}", path.display())]
+    Jwks {
+        /// The JWKS file.
+        path: PathBuf,
+        /// What is wrong with its content.
+        source: JwksError,
+    },
+}
+
+/// What is wrong with a JWKS document.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    /// Not a JSON Web Key Set.
+    #[error("not a JWKS: {0}")]
+    NotJwks(serde_json::Error),
+    /// A key of the right family that cannot be used.
+    #[error("unusable key: {0}")]
+    UnusableKey(jsonwebtoken::errors::Error),
+    /// No key of the algorithm's family.
+    #[error("no key in the set can verify {0:?}")]
+    NoFittingKey(Algorithm),
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not three dot-separated segments.
+    #[error("not a JWT")]
+    NotJwt,
+    /// A segment (`header` or `payload`) that is not base64url.
+    #[error("the {0} is not base64url")]
+    NotBase64(&'static str),
+    /// A segment that decodes to JSON other than an object.
+    #[error("the {0} is not a JSON object")]
+    NotObject(&'static str),
+    /// A segment whose JSON the strict reader refuses (repeated names, malformed).
+    #[error("the {part} is ambiguous or malformed: {why}")]
+    Ambiguous {
+        /// `header` or `payload`.
+        part: &'static str,
+        /// What the strict reader refused.
+        why: String,
+    },
+    /// The header's `alg` is not the configured algorithm.
+    #[error("only {0:?} is accepted")]
+    Algorithm(Algorithm),
+    /// The header names critical extensions.
+    #[error("the header names critical extensions (crit), none is supported")]
+    Critical,
+    /// The header's `kid` is not a string.
+    #[error("kid is not a string")]
+    KidNotString,
+    /// No key has the token's `kid`.
+    #[error("no key has kid {0:?}")]
+    UnknownKid(String),
+    /// The key set holds several keys and the token names none.
+    #[error("the token has no kid and the key set holds several keys")]
+    NoKid,
+    /// The signature does not verify.
+    #[error("signature mismatch")]
+    Signature,
+    /// `exp` has passed.
+    #[error("expired")]
+    Expired,
+    /// `nbf` has not come yet.
+    #[error("not yet valid")]
+    NotYetValid,
+    /// `exp` or `nbf` is not a non-negative integer.
+    #[error("{0} is not a non-negative integer")]
+    TimeClaim(&'static str),
+}
+
 /// Where the verification key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtKey {
@@ -58,17 +161,14 @@ pub struct JwtVerifier {
 impl JwtVerifier {
     /// Loads the key material: reads the secret variable or the key file. Refuses an unset or
     /// empty secret, an unreadable file and keys of another family than the algorithm.
-    pub fn load(settings: &JwtSettings) -> Result<JwtVerifier, String> {
+    pub fn load(settings: &JwtSettings) -> Result<JwtVerifier, JwtKeyError> {
         let algorithm = settings.algorithm;
         let keys = match &settings.key {
             JwtKey::SecretEnv(var) => {
-                let secret = std::env::var(var).map_err(|_| {
-                    format!("guard.identity.jwt_secret_env: {var} is not set (the JWT secret)")
-                })?;
+                let secret =
+                    std::env::var(var).map_err(|_| JwtKeyError::SecretUnset(var.clone()))?;
                 if secret.is_empty() {
-                    return Err(format!(
-                        "guard.identity.jwt_secret_env: {var} is empty; an empty HMAC secret would let anyone sign tokens"
-                    ));
+                    return Err(JwtKeyError::SecretEmpty(var.clone()));
                 }
                 vec![(None, DecodingKey::from_secret(secret.as_bytes()))]
             }
@@ -78,83 +178,86 @@ impl JwtVerifier {
                     Family::Rsa => DecodingKey::from_rsa_pem(&pem),
                     Family::Ec => DecodingKey::from_ec_pem(&pem),
                     Family::Ed => DecodingKey::from_ed_pem(&pem),
-                    Family::Hmac => {
-                        return Err(format!(
-                            "guard.identity: {algorithm:?} is verified with jwt_secret_env, not a public key"
-                        ))
-                    }
+                    Family::Hmac => return Err(JwtKeyError::SecretAlgorithm(algorithm)),
                 }
-                .map_err(|e| {
-                    format!(
-                        "{}: not a {algorithm:?} public key in PEM form: {e}",
-                        path.display()
-                    )
+                .map_err(|source| JwtKeyError::NotPem {
+                    path: path.clone(),
+                    algorithm,
+                    source,
                 })?;
                 vec![(None, key)]
             }
             JwtKey::JwksFile(path) => {
-                jwks(&read(path)?, algorithm).map_err(|e| format!("{}: {e}", path.display()))?
+                jwks(&read(path)?, algorithm).map_err(|source| JwtKeyError::Jwks {
+                    path: path.clone(),
+                    source,
+                })?
             }
         };
         Ok(JwtVerifier { algorithm, keys })
     }
 
     /// Verifies `token` at Unix time `now` and returns its claims, or says why it was refused.
-    pub fn verify(&self, token: &str, now: u64) -> Result<Map<String, Value>, String> {
+    pub fn verify(&self, token: &str, now: u64) -> Result<Map<String, Value>, TokenError> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err("not a JWT".into());
+            return Err(TokenError::NotJwt);
         };
         let header = strict_object(h, "header")?;
         let alg = header.get("alg").and_then(Value::as_str);
         if alg.and_then(parse_algorithm) != Some(self.algorithm) {
-            return Err(format!("only {:?} is accepted", self.algorithm));
+            return Err(TokenError::Algorithm(self.algorithm));
         }
         if header.contains_key("crit") {
-            return Err("the header names critical extensions (crit), none is supported".into());
+            return Err(TokenError::Critical);
         }
         let kid = match header.get("kid") {
             None => None,
             Some(Value::String(k)) => Some(k.as_str()),
-            Some(_) => return Err("kid is not a string".into()),
+            Some(_) => return Err(TokenError::KidNotString),
         };
         let key = self.key_for(kid)?;
         let claims = strict_object(p, "payload")?;
         let message = &token[..h.len() + 1 + p.len()];
         match jsonwebtoken::crypto::verify(s, message.as_bytes(), key, self.algorithm) {
             Ok(true) => {}
-            _ => return Err("signature mismatch".into()),
+            _ => return Err(TokenError::Signature),
         }
         if time_claim(&claims, "exp")?.is_some_and(|exp| now >= exp) {
-            return Err("expired".into());
+            return Err(TokenError::Expired);
         }
         if time_claim(&claims, "nbf")?.is_some_and(|nbf| now < nbf) {
-            return Err("not yet valid".into());
+            return Err(TokenError::NotYetValid);
         }
         Ok(claims)
     }
 
-    fn key_for(&self, kid: Option<&str>) -> Result<&DecodingKey, String> {
+    fn key_for(&self, kid: Option<&str>) -> Result<&DecodingKey, TokenError> {
         if let [(key_id, key)] = self.keys.as_slice() {
             return match (key_id, kid) {
-                (Some(have), Some(want)) if have != want => Err(format!("no key has kid {want:?}")),
+                (Some(have), Some(want)) if have != want => {
+                    Err(TokenError::UnknownKid(want.to_owned()))
+                }
                 _ => Ok(key),
             };
         }
-        let want = kid.ok_or("the token has no kid and the key set holds several keys")?;
+        let want = kid.ok_or(TokenError::NoKid)?;
         self.keys
             .iter()
             .find(|(id, _)| id.as_deref() == Some(want))
             .map(|(_, key)| key)
-            .ok_or_else(|| format!("no key has kid {want:?}"))
+            .ok_or_else(|| TokenError::UnknownKid(want.to_owned()))
     }
 }
 
 /// The keys of a JWKS document that can verify `algorithm`.
-fn jwks(bytes: &[u8], algorithm: Algorithm) -> Result<Vec<(Option<String>, DecodingKey)>, String> {
-    let set: JwkSet = serde_json::from_slice(bytes).map_err(|e| format!("not a JWKS: {e}"))?;
+fn jwks(
+    bytes: &[u8],
+    algorithm: Algorithm,
+) -> Result<Vec<(Option<String>, DecodingKey)>, JwksError> {
+    let set: JwkSet = serde_json::from_slice(bytes).map_err(JwksError::NotJwks)?;
     let mut keys = Vec::new();
     for jwk in &set.keys {
         let fits = matches!(
@@ -164,12 +267,12 @@ fn jwks(bytes: &[u8], algorithm: Algorithm) -> Result<Vec<(Option<String>, Decod
                 | (AlgorithmParameters::OctetKeyPair(_), Family::Ed)
         );
         if fits {
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("unusable key: {e}"))?;
+            let key = DecodingKey::from_jwk(jwk).map_err(JwksError::UnusableKey)?;
             keys.push((jwk.common.key_id.clone(), key));
         }
     }
     if keys.is_empty() {
-        return Err(format!("no key in the set can verify {algorithm:?}"));
+        return Err(JwksError::NoFittingKey(algorithm));
     }
     Ok(keys)
 }
@@ -190,32 +293,35 @@ fn family(algorithm: Algorithm) -> Family {
     }
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+fn read(path: &PathBuf) -> Result<Vec<u8>, JwtKeyError> {
+    std::fs::read(path).map_err(|source| JwtKeyError::Unreadable {
+        path: path.clone(),
+        source,
+    })
 }
 
 /// A base64url segment holding a JSON object without repeated or escaped names.
-fn strict_object(segment: &str, what: &str) -> Result<Map<String, Value>, String> {
+fn strict_object(segment: &str, part: &'static str) -> Result<Map<String, Value>, TokenError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(segment)
-        .map_err(|_| format!("the {what} is not base64url"))?;
+        .map_err(|_| TokenError::NotBase64(part))?;
     match scan_json(&bytes, bytes.len()) {
         Ok(scan) => match scan.value {
             Value::Object(map) => Ok(map),
-            _ => Err(format!("the {what} is not a JSON object")),
+            _ => Err(TokenError::NotObject(part)),
         },
-        Err(e) => Err(format!("the {what} is ambiguous or malformed: {e}")),
+        Err(e) => Err(TokenError::Ambiguous {
+            part,
+            why: e.to_string(),
+        }),
     }
 }
 
 /// A NumericDate claim: absent, or a non-negative integer (anything else refuses the token).
-fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, String> {
+fn time_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, TokenError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| format!("{name} is not a non-negative integer")),
+        Some(v) => v.as_u64().map(Some).ok_or(TokenError::TimeClaim(name)),
     }
 }
 
@@ -320,9 +426,9 @@ mod tests {
         };
         std::env::set_var("SCIMGATE_UNIT_EMPTY_JWT_SECRET", "");
         let empty = JwtVerifier::load(&settings("SCIMGATE_UNIT_EMPTY_JWT_SECRET"));
-        assert!(empty.err().unwrap().contains("empty"));
+        assert!(matches!(empty, Err(JwtKeyError::SecretEmpty(_))));
         let unset = JwtVerifier::load(&settings("SCIMGATE_UNIT_UNSET_JWT_SECRET"));
-        assert!(unset.err().unwrap().contains("not set"));
+        assert!(matches!(unset, Err(JwtKeyError::SecretUnset(_))));
     }
 
     #[test]

@@ -4,6 +4,67 @@ use std::fmt;
 
 use super::canon;
 
+/// Why a route template was refused (the message names the template as written).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// The template does not start with `/`.
+    #[error("route template {0:?} must start with '/'")]
+    NoLeadingSlash(String),
+    /// `//` or a trailing `/`.
+    #[error("route template {0:?} has an empty segment (repeated or trailing '/')")]
+    EmptySegment(String),
+    /// `{name` without its `}`.
+    #[error("route template {template:?}: unclosed capture {segment:?}")]
+    UnclosedCapture {
+        /// The template as written.
+        template: String,
+        /// The segment holding the capture.
+        segment: String,
+    },
+    /// A capture name that is not letters, digits and `_`.
+    #[error("route template {template:?}: capture name {name:?} must be letters, digits and '_' (not starting with a digit)")]
+    CaptureName {
+        /// The template as written.
+        template: String,
+        /// The capture's name.
+        name: String,
+    },
+    /// The same capture name twice.
+    #[error("route template {template:?}: capture {{{name}}} appears twice")]
+    DuplicateCapture {
+        /// The template as written.
+        template: String,
+        /// The repeated name.
+        name: String,
+    },
+    /// A character a literal segment may not hold.
+    #[error("route template {template:?}: character {character:?} is not allowed in literal segment {segment:?}")]
+    Character {
+        /// The template as written.
+        template: String,
+        /// The character refused.
+        character: char,
+        /// The segment holding it.
+        segment: String,
+    },
+    /// A literal segment that is a dot segment or ends with a dot.
+    #[error("route template {template:?}: literal segment {segment:?} is a dot segment or ends with a dot")]
+    DotSegment {
+        /// The template as written.
+        template: String,
+        /// The segment.
+        segment: String,
+    },
+    /// A dot in the last segment, which canonical paths never have.
+    #[error("route template {template:?}: the last segment {segment:?} contains a dot, which canonical paths never do")]
+    DottedLast {
+        /// The template as written.
+        template: String,
+        /// The last segment.
+        segment: String,
+    },
+}
+
 /// One segment of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -29,10 +90,10 @@ impl RouteTemplate {
     /// letter or `_`, then letters, digits, `_`; unique) or a literal made of
     /// `A-Za-z0-9-._~!$&'()*,=:@` that is not all dots, does not end in a dot, and has no dot
     /// if it is the last segment (such a literal could never match a canonical path).
-    pub fn parse(t: &str) -> Result<Self, String> {
+    pub fn parse(t: &str) -> Result<Self, RouteError> {
         let body = t
             .strip_prefix('/')
-            .ok_or_else(|| format!("route template {t:?} must start with '/'"))?;
+            .ok_or_else(|| RouteError::NoLeadingSlash(t.to_owned()))?;
         let mut parts = Vec::new();
         if !body.is_empty() {
             for seg in body.split('/') {
@@ -41,9 +102,10 @@ impl RouteTemplate {
         }
         if let Some(Part::Literal(last)) = parts.last() {
             if last.contains('.') {
-                return Err(format!(
-                    "route template {t:?}: the last segment {last:?} contains a dot, which canonical paths never do"
-                ));
+                return Err(RouteError::DottedLast {
+                    template: t.to_owned(),
+                    segment: last.clone(),
+                });
             }
         }
         Ok(RouteTemplate {
@@ -145,58 +207,64 @@ fn plain_path(target: &[u8]) -> Option<String> {
 }
 
 /// Parses one template segment; `seen` holds the parts before it (for duplicate names).
-fn parse_part(t: &str, seg: &str, seen: &[Part]) -> Result<Part, String> {
+fn parse_part(t: &str, seg: &str, seen: &[Part]) -> Result<Part, RouteError> {
     if seg.is_empty() {
-        return Err(format!(
-            "route template {t:?} has an empty segment (repeated or trailing '/')"
-        ));
+        return Err(RouteError::EmptySegment(t.to_owned()));
     }
     if let Some(inner) = seg.strip_prefix('{') {
         let name = inner
             .strip_suffix('}')
-            .ok_or_else(|| format!("route template {t:?}: unclosed capture {seg:?}"))?;
+            .ok_or_else(|| RouteError::UnclosedCapture {
+                template: t.to_owned(),
+                segment: seg.to_owned(),
+            })?;
         return parse_capture(t, name, seen);
     }
     parse_literal(t, seg)
 }
 
 /// Validates a capture name.
-fn parse_capture(t: &str, name: &str, seen: &[Part]) -> Result<Part, String> {
+fn parse_capture(t: &str, name: &str, seen: &[Part]) -> Result<Part, RouteError> {
     let mut chars = name.chars();
     let valid = chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(format!(
-            "route template {t:?}: capture name {name:?} must be letters, digits and '_' (not starting with a digit)"
-        ));
+        return Err(RouteError::CaptureName {
+            template: t.to_owned(),
+            name: name.to_owned(),
+        });
     }
     if seen
         .iter()
         .any(|p| matches!(p, Part::Capture(n) if n == name))
     {
-        return Err(format!(
-            "route template {t:?}: capture {{{name}}} appears twice"
-        ));
+        return Err(RouteError::DuplicateCapture {
+            template: t.to_owned(),
+            name: name.to_owned(),
+        });
     }
     Ok(Part::Capture(name.to_owned()))
 }
 
 /// Validates a literal segment and lower-cases it.
-fn parse_literal(t: &str, seg: &str) -> Result<Part, String> {
+fn parse_literal(t: &str, seg: &str) -> Result<Part, RouteError> {
     if let Some(bad) = seg
         .chars()
         .find(|&c| !(c.is_ascii_alphanumeric() || "-._~!$&'()*,=:@".contains(c)))
     {
-        return Err(format!(
-            "route template {t:?}: character {bad:?} is not allowed in literal segment {seg:?}"
-        ));
+        return Err(RouteError::Character {
+            template: t.to_owned(),
+            character: bad,
+            segment: seg.to_owned(),
+        });
     }
     if seg.ends_with('.') {
-        return Err(format!(
-            "route template {t:?}: literal segment {seg:?} is a dot segment or ends with a dot"
-        ));
+        return Err(RouteError::DotSegment {
+            template: t.to_owned(),
+            segment: seg.to_owned(),
+        });
     }
     Ok(Part::Literal(seg.to_ascii_lowercase()))
 }
@@ -234,28 +302,73 @@ mod tests {
     #[test]
     fn parse_errors() {
         let bad = [
-            "",
-            "api/me",
-            "/api//me",
-            "/api/me/",
-            "/api/{",
-            "/api/{}",
-            "/api/{1x}",
-            "/api/{a-b}",
-            "/api/{x}/y/{x}",
-            "/api/x{y}",
-            "/api/%2F",
-            "/api/a;b",
-            "/api/a b",
-            "/api/./x",
-            "/api/../x",
-            "/api/x./y",
-            "/api/me/email.json",
-            "/api/É",
+            ("", r#"route template "" must start with '/'"#),
+            ("api/me", r#"route template "api/me" must start with '/'"#),
+            (
+                "/api//me",
+                r#"route template "/api//me" has an empty segment (repeated or trailing '/')"#,
+            ),
+            (
+                "/api/me/",
+                r#"route template "/api/me/" has an empty segment (repeated or trailing '/')"#,
+            ),
+            ("/api/{", r#"route template "/api/{": unclosed capture "{""#),
+            (
+                "/api/{}",
+                r#"route template "/api/{}": capture name "" must be letters, digits and '_' (not starting with a digit)"#,
+            ),
+            (
+                "/api/{1x}",
+                r#"route template "/api/{1x}": capture name "1x" must be letters, digits and '_' (not starting with a digit)"#,
+            ),
+            (
+                "/api/{a-b}",
+                r#"route template "/api/{a-b}": capture name "a-b" must be letters, digits and '_' (not starting with a digit)"#,
+            ),
+            (
+                "/api/{x}/y/{x}",
+                r#"route template "/api/{x}/y/{x}": capture {x} appears twice"#,
+            ),
+            (
+                "/api/x{y}",
+                r#"route template "/api/x{y}": character '{' is not allowed in literal segment "x{y}""#,
+            ),
+            (
+                "/api/%2F",
+                r#"route template "/api/%2F": character '%' is not allowed in literal segment "%2F""#,
+            ),
+            (
+                "/api/a;b",
+                r#"route template "/api/a;b": character ';' is not allowed in literal segment "a;b""#,
+            ),
+            (
+                "/api/a b",
+                r#"route template "/api/a b": character ' ' is not allowed in literal segment "a b""#,
+            ),
+            (
+                "/api/./x",
+                r#"route template "/api/./x": literal segment "." is a dot segment or ends with a dot"#,
+            ),
+            (
+                "/api/../x",
+                r#"route template "/api/../x": literal segment ".." is a dot segment or ends with a dot"#,
+            ),
+            (
+                "/api/x./y",
+                r#"route template "/api/x./y": literal segment "x." is a dot segment or ends with a dot"#,
+            ),
+            (
+                "/api/me/email.json",
+                r#"route template "/api/me/email.json": the last segment "email.json" contains a dot, which canonical paths never do"#,
+            ),
+            (
+                "/api/É",
+                r#"route template "/api/É": character 'É' is not allowed in literal segment "É""#,
+            ),
         ];
-        for s in bad {
+        for (s, message) in bad {
             let err = RouteTemplate::parse(s).expect_err(s);
-            assert!(err.contains("route template"), "{s}: {err}");
+            assert_eq!(err.to_string(), message, "{s}");
         }
     }
 

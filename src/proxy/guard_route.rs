@@ -10,7 +10,6 @@ use crate::guard::gate::{Guard, Head, Pending, Plan, Refusal};
 use bytes::Bytes;
 use pingora::proxy::Session;
 use pingora::Result;
-use serde_json::json;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -56,23 +55,11 @@ pub async fn check(session: &mut Session, ctx: &mut RequestCtx, guard: Arc<Guard
     .await
     {
         Ok(Ok(b)) => b,
-        Ok(Err(BodyError::TooLarge)) => {
-            let message = "the body of a protected route is larger than guard.max_body_bytes";
-            return refuse(session, ctx, Refusal::new(413, "too_large", message.into())).await;
-        }
+        Ok(Err(BodyError::TooLarge)) => return refuse(session, ctx, Refusal::TooLarge).await,
         Ok(Err(BodyError::Unreadable)) => {
-            let message = "the request body's framing is malformed (or the body was cut off)";
-            return refuse(
-                session,
-                ctx,
-                Refusal::new(400, "malformed_body", message.into()),
-            )
-            .await;
+            return refuse(session, ctx, Refusal::MalformedBody).await
         }
-        Err(_) => {
-            let message = format!("the request body did not arrive within {deadline:?}");
-            return refuse(session, ctx, Refusal::new(408, "timeout", message)).await;
-        }
+        Err(_) => return refuse(session, ctx, Refusal::BodyTimeout(deadline)).await,
     };
     let decided = decide_contained(
         guard,
@@ -108,17 +95,12 @@ impl OwnedHead {
     }
 }
 
-/// The refusal for a request whose guard check panicked.
-fn internal_refusal(detail: String) -> Refusal {
-    Refusal::new(500, "internal", detail)
-}
-
 /// Plans a request; a panic while planning refuses it with `500` instead of ending the
 /// connection's task.
 fn plan_contained(plan: impl FnOnce() -> Plan) -> Plan {
     std::panic::catch_unwind(AssertUnwindSafe(plan)).unwrap_or_else(|_| {
         tracing::error!("the guard panicked planning a request; refused it with 500");
-        Plan::Refuse(internal_refusal(
+        Plan::Refuse(Refusal::Internal(
             "the gateway hit an internal error checking this request; it was logged".into(),
         ))
     })
@@ -147,7 +129,7 @@ async fn contained_decision(
 ) -> Result<(), Refusal> {
     contained(work)
         .await
-        .unwrap_or_else(|detail| Err(internal_refusal(detail)))
+        .unwrap_or_else(|detail| Err(Refusal::Internal(detail)))
 }
 
 /// Forwards a guarded request whose body the gateway read, exactly as checked, and relays the
@@ -190,24 +172,30 @@ async fn forward_buffered(
             Ok(true)
         }
         Err(e) => {
-            let status = if matches!(e, CallError::Timeout(_)) {
-                504
-            } else {
-                502
+            let refusal = Refusal::Backend {
+                timed_out: matches!(e, CallError::Timeout(_)),
+                detail: e.to_string(),
             };
-            refuse(session, ctx, Refusal::new(status, "gateway", e.to_string())).await
+            refuse(session, ctx, refusal).await
         }
     }
 }
 
 async fn refuse(session: &mut Session, ctx: &mut RequestCtx, r: Refusal) -> Result<bool> {
-    ctx.status = r.status;
-    if let Some(rule) = r.body.get("rule").and_then(|v| v.as_str()) {
+    ctx.status = r.status();
+    if let Some(rule) = r.metric_label() {
         ctx.app.telemetry.metrics.guard_block(rule);
     }
     let headers = [("X-Request-Id", ctx.request_id.clone())];
-    let body = json!(r.body).to_string();
-    http_io::write_response(session, r.status, "application/json", &headers, body.into()).await?;
+    let body = r.body().to_string();
+    http_io::write_response(
+        session,
+        r.status(),
+        "application/json",
+        &headers,
+        body.into(),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -218,7 +206,7 @@ mod tests {
     #[test]
     fn a_panic_while_planning_refuses_that_request() {
         match plan_contained(|| panic!("bug in the canonicaliser")) {
-            Plan::Refuse(r) => assert_eq!(r.status, 500),
+            Plan::Refuse(r) => assert_eq!(r.status(), 500),
             other => panic!("a panicking plan was not refused: {other:?}"),
         }
         assert!(matches!(plan_contained(|| Plan::Allowed), Plan::Allowed));
@@ -227,7 +215,7 @@ mod tests {
     #[tokio::test]
     async fn a_panic_while_deciding_refuses_that_request() {
         let refused = contained_decision(async { panic!("bug in the decision") }).await;
-        assert_eq!(refused.map_err(|r| r.status), Err(500));
+        assert_eq!(refused.map_err(|r| r.status()), Err(500));
         assert_eq!(contained_decision(async { Ok(()) }).await, Ok(()));
     }
 }

@@ -193,8 +193,8 @@ impl Validator<'_> {
             Err(e) => {
                 let at = ca.or(client.map(|(c, _)| c));
                 match at {
-                    Some(s) => self.at(s, e),
-                    None => self.report(0, e),
+                    Some(s) => self.at(s, e.to_string()),
+                    None => self.report(0, e.to_string()),
                 }
                 None
             }
