@@ -4,6 +4,10 @@
 //!
 //! Run: `cargo run --example shapes_backend -- [ADDR (127.0.0.1:19092)] [RUN_DIR (temp dir)]`.
 
+// Test code: a failed unwrap, expect or panic is a failed test (the lints in Cargo.toml keep
+// them out of the library).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/support/shapes_backend.rs"]
 mod shapes_backend;
 

@@ -13,7 +13,12 @@ use crate::scim::schema::Resolved;
 #[derive(Debug, Clone)]
 pub enum Anchor {
     /// A backend list call with `param=value`.
-    Backend { param: String, value: String },
+    Backend {
+        /// The list call's query parameter.
+        param: String,
+        /// Its value.
+        value: String,
+    },
     /// One user fetched by id.
     Id(String),
     /// The store's `externalId` index.

@@ -16,9 +16,11 @@ pub enum Var {
     Tenant,
     /// The user's native id (`{id}`).
     Id,
-    /// The page number, offset, or page size of a list call.
+    /// The page number of a list call.
     Page,
+    /// The offset of a list call.
     Offset,
+    /// The page size of a list call.
     Size,
 }
 
@@ -120,12 +122,20 @@ pub struct Operation {
 pub enum Paging {
     /// `?page=N&per_page=M`; `first` is the number of the first page (usually 1).
     Page {
+        /// The page number's parameter.
         page: String,
+        /// The page size's parameter.
         size: String,
+        /// The number of the first page.
         first: u64,
     },
     /// `?offset=N&limit=M`.
-    Offset { offset: String, size: String },
+    Offset {
+        /// The offset's parameter.
+        offset: String,
+        /// The page size's parameter.
+        size: String,
+    },
 }
 
 /// The list/search call.
@@ -164,8 +174,11 @@ pub enum Transform {
     /// A SCIM boolean stored as one of two native values (`active` ⇄ `status`); `read` lists every
     /// native value that reads back, with its boolean.
     BoolEnum {
+        /// Written for `true`.
         when_true: Value,
+        /// Written for `false`.
         when_false: Value,
+        /// Every native value read back, with its boolean.
         read: Vec<(Value, bool)>,
     },
     /// SCIM words stored as native words (`Employee` ⇄ `EMP`), compared ignoring case.
@@ -395,16 +408,23 @@ pub struct UserApi {
     /// Native fields holding creation and modification times, for users the gateway has no
     /// record of.
     pub created_field: Option<Vec<String>>,
+    /// The native field holding the modification time.
     pub modified_field: Option<Vec<String>>,
     /// How the backend writes those times.
     pub time_format: TimeFormat,
+    /// Lists users (paged, optionally filtered).
     pub list: ListOperation,
+    /// Reads one user.
     pub get: Operation,
+    /// Creates a user.
     pub create: Operation,
+    /// Writes a user back.
     pub update: Update,
+    /// Deletes a user.
     pub delete: Operation,
     /// Separate deactivate/reactivate calls, when `active` is not a field.
     pub deactivate: Option<Operation>,
+    /// The reactivate call that goes with `deactivate`.
     pub reactivate: Option<Operation>,
     /// SCIM attributes searchable with `eq` through a list query parameter.
     pub filters: Vec<SearchParam>,

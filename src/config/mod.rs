@@ -1,7 +1,7 @@
 //! Configuration: the TOML file format ([`file`]) and its validation into the resolved [`Config`]
 //! the rest of the gateway runs on ([`validate`]). Errors name `file:line:column`.
 
-pub mod file;
+mod file;
 pub mod validate;
 
 use crate::auth::{Keyring, Tenant};

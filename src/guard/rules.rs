@@ -39,22 +39,32 @@ pub enum IdentitySource {
     /// A header set by an upstream authenticator. With `edge`, clients reach the gateway
     /// directly, so a client-sent copy is stripped and never trusted.
     Header {
+        /// The header holding the caller's user id.
         name: HeaderName,
+        /// The header holding the caller's tenant, if any.
         tenant: Option<HeaderName>,
+        /// Whether clients reach the gateway directly (their copy is stripped).
         edge: bool,
     },
     /// A claim of the JWT the client sends as its bearer token (the backend accepts the same
     /// token); the signature is verified with the configured algorithm and key.
     Jwt {
+        /// The claim holding the caller's user id.
         claim: String,
+        /// The claim holding the caller's tenant, if any.
         tenant_claim: Option<String>,
+        /// How the token is verified.
         settings: JwtSettings,
     },
     /// A call to the backend with the caller's own credentials, cached by their hash.
     Whoami {
+        /// The call, made with the caller's credentials.
         call: Operation,
+        /// The answer's field holding the caller's user id.
         id_field: Vec<String>,
+        /// The answer's field holding the caller's tenant, if any.
         tenant_field: Option<Vec<String>>,
+        /// How long an answer is reused.
         cache: Duration,
     },
 }

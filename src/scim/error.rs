@@ -10,15 +10,25 @@ pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 /// The `scimType` detail codes of RFC 7644 §3.12, table 9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimType {
+    /// The filter is malformed or not supported.
     InvalidFilter,
+    /// The filter matches more results than the server will return.
     TooMany,
+    /// A unique attribute's value is already taken.
     Uniqueness,
+    /// The write would change a read-only or immutable attribute.
     Mutability,
+    /// The request body is malformed.
     InvalidSyntax,
+    /// A PATCH path is malformed.
     InvalidPath,
+    /// A PATCH path matches nothing.
     NoTarget,
+    /// A value is missing, of the wrong type or not allowed.
     InvalidValue,
+    /// The protocol version is not supported.
     InvalidVers,
+    /// The request holds sensitive data in its URL.
     Sensitive,
 }
 

@@ -12,13 +12,21 @@ const ENTERPRISE_SCHEMA_MISSPELT: &str =
 /// An attribute's data type (RFC 7643 §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttrType {
+    /// Text.
     String,
+    /// `true` or `false`.
     Boolean,
+    /// A number with a fraction.
     Decimal,
+    /// A whole number.
     Integer,
+    /// An RFC 3339 time.
     DateTime,
+    /// A URI or resource id.
     Reference,
+    /// Base64 data.
     Binary,
+    /// An object of sub-attributes.
     Complex,
 }
 
@@ -41,9 +49,13 @@ impl AttrType {
 /// Whether and how a client may write an attribute (RFC 7643 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mutability {
+    /// Set by the server only.
     ReadOnly,
+    /// Written and read by clients.
     ReadWrite,
+    /// Written once, at creation.
     Immutable,
+    /// Written but never returned.
     WriteOnly,
 }
 

@@ -1,6 +1,10 @@
 //! End-to-end tests through real sockets: each test starts the gateway and a backend on free
 //! loopback ports and talks HTTP to them.
 
+// Test code: a failed unwrap, expect or panic is a failed test (the lints in Cargo.toml keep
+// them out of the library).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod alt;
 #[path = "../support/alt_backend.rs"]
 mod alt_backend;

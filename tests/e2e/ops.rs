@@ -1389,11 +1389,16 @@ fn scimgate_reload_command_swaps_keys_in_the_running_process() {
             other => Err(format!("new/old key: {other:?}")),
         }
     });
-    let m = Metrics::parse(&http::send(settings.admin, "GET", "/metrics", &[], None).text());
-    assert_eq!(
-        m.get("scimgate_config_reloads_total", &[("result", "ok")]),
-        1.0
-    );
+    // The reload is counted just after the new config is swapped in: wait for the count too.
+    eventually("the reload is counted", || {
+        let m = Metrics::parse(&http::send(settings.admin, "GET", "/metrics", &[], None).text());
+        let n = m.get("scimgate_config_reloads_total", &[("result", "ok")]);
+        if n == 1.0 {
+            Ok(())
+        } else {
+            Err(format!("reloads counted: {n}"))
+        }
+    });
 }
 
 /// A graceful binary upgrade: `scimgate run` (old), then `scimgate run --upgrade` (new), then
