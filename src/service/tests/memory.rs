@@ -11,7 +11,7 @@ use crate::store::Held;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Users per tenant, in memory.
 #[derive(Default)]
@@ -22,7 +22,7 @@ pub struct MemoryDirectory {
     next_id: Mutex<u32>,
     writes: Mutex<usize>,
     locked: Mutex<Vec<String>>,
-    serial: std::sync::Arc<tokio::sync::Mutex<()>>,
+    serial: Arc<tokio::sync::Mutex<()>>,
     restrictions: Restrictions,
 }
 
@@ -70,6 +70,12 @@ impl MemoryDirectory {
     /// The keys writes were serialised on, in order.
     pub fn locked(&self) -> Vec<String> {
         lock(&self.locked).clone()
+    }
+
+    /// Serialises every write (whatever its key) and logs the key.
+    async fn hold(&self, key: String) -> Held {
+        lock(&self.locked).push(key);
+        Held::new(self.serial.clone().lock_owned().await)
     }
 
     fn new_id(&self) -> String {
@@ -129,8 +135,7 @@ fn filtered_view(u: &ScimUser) -> Value {
 #[async_trait]
 impl UserDirectory for MemoryDirectory {
     async fn lock(&self, _tenant: &Tenant, id: &str) -> Result<Held, ScimError> {
-        lock(&self.locked).push(id.to_string());
-        Ok(Held::new(self.serial.clone().lock_owned().await))
+        Ok(self.hold(format!("user:{id}")).await)
     }
 
     async fn reserve_user_name(
@@ -138,8 +143,7 @@ impl UserDirectory for MemoryDirectory {
         _tenant: &Tenant,
         user_name: &str,
     ) -> Result<Held, ScimError> {
-        lock(&self.locked).push(format!("userName:{user_name}"));
-        Ok(Held::new(self.serial.clone().lock_owned().await))
+        Ok(self.hold(format!("userName:{user_name}")).await)
     }
 
     async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {

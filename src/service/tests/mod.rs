@@ -6,13 +6,10 @@ mod memory;
 mod protocol;
 mod users;
 
-use crate::auth::{ApiKey, Keyring, Tenant};
+use crate::auth::{ApiKey, Keyring, Principal, Tenant};
 use crate::scim::discovery::Restrictions;
 use crate::scim::message::{ScimRequest, ScimResponse};
 use crate::service::{Operation, ScimService};
-use crate::telemetry::limiter::AuthLimiter;
-use crate::telemetry::metrics::Metrics;
-use crate::telemetry::provisioning::ProvisioningLog;
 use crate::telemetry::Telemetry;
 use http::Method;
 use memory::MemoryDirectory;
@@ -46,11 +43,8 @@ fn fixture_with(restrictions: Restrictions) -> Fixture {
         name: TENANT.into(),
         backend_name: "acme-team".into(),
     });
-    let telemetry = Arc::new(Telemetry {
-        metrics: Metrics::new(),
-        provisioning: ProvisioningLog::open(None).expect("no log"),
-        limiter: AuthLimiter::new(MAX_FAILURES, Duration::from_secs(60)),
-    });
+    let telemetry =
+        Arc::new(Telemetry::new(None, MAX_FAILURES, Duration::from_secs(60)).expect("telemetry"));
     let keyring = Keyring::new(vec![ApiKey::from_secret(tenant, KEY)]);
     let service = ScimService::new(directory.clone(), keyring, 50, telemetry);
     Fixture { service, directory }
@@ -73,11 +67,14 @@ fn request(method: &str, target: &str, body: Option<&Value>) -> ScimRequest {
 }
 
 impl Fixture {
+    /// Routes and answers `req` as the proxy does.
+    async fn handle(&self, req: &ScimRequest) -> (ScimResponse, Option<Principal>) {
+        let operation = Operation::route(&req.method, &req.path);
+        self.service.handle(req, &operation, NOW).await
+    }
+
     async fn send(&self, req: ScimRequest) -> ScimResponse {
-        self.service
-            .handle(&req, &Operation::route(&req.method, &req.path), NOW)
-            .await
-            .0
+        self.handle(&req).await.0
     }
 
     async fn call(&self, method: &str, target: &str, body: Option<&Value>) -> ScimResponse {

@@ -13,10 +13,7 @@ async fn without_a_valid_key_the_answer_is_401_and_nothing_is_read() {
     ] {
         let mut req = request("GET", "/Users", None);
         req.authorization = authorization;
-        let (r, principal) = f
-            .service
-            .handle(&req, &Operation::route(&req.method, &req.path), NOW)
-            .await;
+        let (r, principal) = f.handle(&req).await;
         assert!(principal.is_none());
         assert_error(&r, 401, None);
         assert!(header(&r, "WWW-Authenticate").is_some_and(|v| v.starts_with("Bearer")));
@@ -28,11 +25,7 @@ async fn without_a_valid_key_the_answer_is_401_and_nothing_is_read() {
         f.directory.user(TENANT, "u1").is_some(),
         "an unauthenticated delete does nothing"
     );
-    let req = request("GET", "/Users", None);
-    let (r, principal) = f
-        .service
-        .handle(&req, &Operation::route(&req.method, &req.path), NOW)
-        .await;
+    let (r, principal) = f.handle(&request("GET", "/Users", None)).await;
     assert_eq!(r.status, 200);
     assert_eq!(
         principal.map(|p| p.tenant.name.clone()).as_deref(),

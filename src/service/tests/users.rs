@@ -190,10 +190,7 @@ async fn put_replaces_the_user() {
         kept.resource.get("emails").is_none(),
         "a PUT replaces the whole user"
     );
-    assert_eq!(
-        f.directory.locked().last().map(String::as_str),
-        Some(id.as_str())
-    );
+    assert_eq!(f.directory.locked().last(), Some(&format!("user:{id}")));
 }
 
 #[tokio::test]
