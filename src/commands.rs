@@ -149,7 +149,7 @@ fn print_demo_banner(opts: &DemoOptions, legacy: SocketAddr) {
     println!("  Tenant URL     {base}/scim/v2/");
     println!("  Secret Token   {}", opts.token);
     println!(
-        "  Legacy parts     {base}/api/...  (served by the built-in legacy service on {legacy})"
+        "  Legacy app     {base}/api/...  (served by the built-in legacy service on {legacy})"
     );
     println!("  Members        admin@acme.test (team admin), bob@acme.test, carol@acme.test");
     println!("  Password       {}", opts.password);

@@ -152,18 +152,6 @@ impl Drop for Running {
     }
 }
 
-/// Waits until something accepts connections on `addr` (bounded by `timeout`).
-pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
-        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 /// A free loopback port, found by binding port 0.
 pub fn free_port() -> std::io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()

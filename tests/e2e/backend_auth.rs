@@ -358,7 +358,7 @@ fn tokens_and_secrets_never_appear_in_the_log() {
     srv.add_service(tokens.service(&token_addr.to_string()));
     let running = Running::start(srv);
     for a in [backend_addr, token_addr] {
-        assert!(server::wait_listening(a, Duration::from_secs(10)));
+        assert!(super::harness::wait_listening(a, Duration::from_secs(10)));
     }
     let log = dir.path().join("gateway.log");
     let gw = GatewayProcess::start(

@@ -277,7 +277,7 @@ fn a_reload_rereads_the_ca_bundle() {
         None,
     ));
     let running = Running::start(srv);
-    assert!(server::wait_listening(
+    assert!(super::harness::wait_listening(
         backend_addr,
         Duration::from_secs(10)
     ));

@@ -136,7 +136,7 @@ impl DemoBackend {
         srv.add_service(legacy_service(legacy, &addr.to_string()));
         let running = Running::start(srv);
         assert!(
-            server::wait_listening(addr, Duration::from_secs(20)),
+            super::harness::wait_listening(addr, Duration::from_secs(20)),
             "the demo backend on {addr} is not listening"
         );
         DemoBackend {

@@ -102,7 +102,7 @@ impl Gateway {
         let running = Running::start(srv);
         for a in backends.iter().chain([&addr]) {
             assert!(
-                server::wait_listening(*a, Duration::from_secs(10)),
+                wait_listening(*a, Duration::from_secs(10)),
                 "{a} is not listening"
             );
         }
@@ -220,4 +220,16 @@ pub fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
         body["detail"].as_str().is_some_and(|d| !d.is_empty()),
         "{body}"
     );
+}
+
+/// Waits until something accepts connections on `addr` (bounded by `timeout`).
+pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }

@@ -158,7 +158,7 @@ impl Ops {
         let running = Running::start(srv);
         for a in runtime.listen_addresses().into_iter().chain([backend]) {
             assert!(
-                server::wait_listening(a, Duration::from_secs(10)),
+                super::harness::wait_listening(a, Duration::from_secs(10)),
                 "{a} is not listening"
             );
         }
@@ -1271,7 +1271,7 @@ fn start_child(dir: &Path, config: &Path, settings: &Settings) -> Reap {
     let child = Reap(run_child(dir, config));
     for a in [settings.listen, settings.admin] {
         assert!(
-            server::wait_listening(a, Duration::from_secs(15)),
+            super::harness::wait_listening(a, Duration::from_secs(15)),
             "scimgate run is not listening on {a}: {}",
             stderr_of(dir)
         );

@@ -470,7 +470,10 @@ fn assert_each_created_once(backend: &ReplaceBackend, n: usize) {
 fn entra_initial_cycle_of_1000_users_through_a_backend_that_answers_429() {
     let admin = server::free_port().expect("port");
     let (gw, backend) = gateway_with(|c| c.server.admin_listen = Some(admin));
-    assert!(server::wait_listening(admin, Duration::from_secs(10)));
+    assert!(super::harness::wait_listening(
+        admin,
+        Duration::from_secs(10)
+    ));
     backend.limit_per_second(300);
     backend.throttle_every(97);
     let started = Instant::now();

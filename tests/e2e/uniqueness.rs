@@ -47,7 +47,7 @@ fn a_user_name_the_app_already_has_is_409_whatever_its_case() {
     let lax = lax::start();
     lax.backend.seed(
         UMBRELLA,
-        json!({"email": "Mixed@Case.test", "name": "Parts-made"}),
+        json!({"email": "Mixed@Case.test", "name": "App-made"}),
     );
     let r = lax.gw.scim(
         "POST",

@@ -54,7 +54,7 @@ pub struct ReplaceBackend {
 struct State {
     users: Vec<User>,
     next_id: u64,
-    /// Parts-side changes to apply when the next PUT of a user arrives, oldest first.
+    /// App-side changes to apply when the next PUT of a user arrives, oldest first.
     races: Vec<(String, Value)>,
     /// Methods whose next request is answered 429, oldest first.
     throttles: Vec<Method>,

@@ -27,7 +27,7 @@ pub fn chunked_body() -> Vec<u8> {
 
 /// The answer of `/t/hop-headers`: end-to-end headers (kept) and hop-by-hop ones, standard and
 /// named by `Connection` (all dropped).
-pub const HOP_HEADERS: &[u8] = b"HTTP/1.1 200 OK\r\nX-Parts: kept\r\nSet-Cookie: a=1\r\n\
+pub const HOP_HEADERS: &[u8] = b"HTTP/1.1 200 OK\r\nX-App: kept\r\nSet-Cookie: a=1\r\n\
 Set-Cookie: b=2\r\nCache-Control: no-cache\r\nKeep-Alive: timeout=5, max=100\r\n\
 Connection: close, X-Hop\r\nX-Hop: secret\r\nProxy-Connection: keep-alive\r\n\
 Upgrade: h2c\r\nContent-Length: 2\r\n\r\nok";
