@@ -13,7 +13,7 @@ use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
-use crate::service::{SearchPage, UserDirectory};
+use crate::service::{Replacement, SearchPage, UserDirectory};
 use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -87,8 +87,8 @@ impl Directory {
         }
     }
 
-    /// Writes a normalised resource over a user: a PUT, or with `patched` the result of a PATCH
-    /// of the user as just read. A native list element SCIM never wrote (the backend added it)
+    /// Writes a normalised resource over a user: a PUT, or the result of a PATCH of the user as
+    /// just read. A native list element SCIM never wrote (the backend added it)
     /// survives a PUT; after a PATCH, one the client saw and the PATCH left out is removed.
     async fn write(
         &self,
@@ -96,7 +96,7 @@ impl Directory {
         id: &str,
         resource: Value,
         now: &str,
-        patched: bool,
+        from: Replacement,
     ) -> Result<ScimUser, ScimError> {
         let api = self.backend.api();
         let Some(current) = self.backend.get_versioned(tenant, id).await? else {
@@ -108,7 +108,7 @@ impl Directory {
             .remove(id);
         let before = self.merge(&current.user, record.as_ref())?;
         let shadow = record.as_ref().map(|r| &r.shadow);
-        let seen = patched.then_some(&before.resource);
+        let seen = (from == Replacement::Patch).then_some(&before.resource);
         let fields = |native: &Value| {
             let base = (!native.is_null()).then_some(Base {
                 native,
@@ -557,18 +557,9 @@ impl UserDirectory for Directory {
         id: &str,
         resource: Value,
         now: &str,
+        from: Replacement,
     ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, false).await
-    }
-
-    async fn replace_patched(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
-    ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, true).await
+        self.write(tenant, id, resource, now, from).await
     }
 
     async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
