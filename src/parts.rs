@@ -12,6 +12,7 @@ use crate::guard::jwt::JwtKeyError;
 use crate::service::{ScimService, UserDirectory};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
+use crate::telemetry::timed_store::TimedStore;
 use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
 use std::path::PathBuf;
@@ -76,7 +77,7 @@ impl Parts {
             b.read_timeout,
             config.server.max_backend_calls,
         ));
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store: Arc<dyn Store> = Arc::new(TimedStore::new(Arc::new(store), telemetry.clone()));
         let backend = Backend::new(
             config.users.clone(),
             client.clone(),

@@ -14,6 +14,8 @@ pub struct Metrics {
     scim_operations: IntCounterVec,
     backend_seconds: HistogramVec,
     backend_errors: IntCounterVec,
+    store_seconds: HistogramVec,
+    store_errors: IntCounterVec,
     guard_blocks: IntCounterVec,
     auth_failures: IntCounterVec,
     key_uses: IntCounterVec,
@@ -56,6 +58,21 @@ impl Metrics {
         registry
             .register(Box::new(backend_seconds.clone()))
             .unwrap_or_else(|e| panic!("histogram: {e}"));
+        let store_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "scimgate_store_call_seconds",
+                "Latency of calls to the gateway's store, by operation (serialise: waiting for a hold)",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0,
+            ]),
+            &["operation"],
+        )
+        .unwrap_or_else(|e| panic!("histogram: {e}"));
+        registry
+            .register(Box::new(store_seconds.clone()))
+            .unwrap_or_else(|e| panic!("histogram: {e}"));
         let key_last_used = IntGaugeVec::new(
             Opts::new(
                 "scimgate_api_key_last_used_timestamp_seconds",
@@ -84,6 +101,12 @@ impl Metrics {
                 &registry,
                 "scimgate_backend_errors_total",
                 "Failed backend calls by operation and kind",
+                &["operation", "kind"],
+            ),
+            store_errors: counter(
+                &registry,
+                "scimgate_store_errors_total",
+                "Failed store calls by operation and kind (unavailable, busy, corrupt)",
                 &["operation", "kind"],
             ),
             guard_blocks: counter(
@@ -129,6 +152,7 @@ impl Metrics {
                 &[],
             ),
             backend_seconds,
+            store_seconds,
             key_last_used,
             registry,
         }
@@ -155,6 +179,18 @@ impl Metrics {
             .observe(took.as_secs_f64());
         if let Some(kind) = error {
             self.backend_errors
+                .with_label_values(&[operation, kind])
+                .inc();
+        }
+    }
+
+    /// Records one store call; `error` names the failure kind, if it failed.
+    pub fn store_call(&self, operation: &str, took: Duration, error: Option<&str>) {
+        self.store_seconds
+            .with_label_values(&[operation])
+            .observe(took.as_secs_f64());
+        if let Some(kind) = error {
+            self.store_errors
                 .with_label_values(&[operation, kind])
                 .inc();
         }
@@ -240,5 +276,11 @@ mod tests {
             r#"scimgate_api_key_last_used_timestamp_seconds{key="k1",tenant="acme"} 1700000000"#
         ));
         assert!(text.contains("scimgate_backend_call_seconds_bucket"));
+        m.store_call("get", Duration::from_micros(300), Some("unavailable"));
+        let text = m.render();
+        assert!(
+            text.contains(r#"scimgate_store_errors_total{kind="unavailable",operation="get"} 1"#)
+        );
+        assert!(text.contains(r#"scimgate_store_call_seconds_count{operation="get"} 1"#));
     }
 }
