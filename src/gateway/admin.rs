@@ -3,6 +3,7 @@
 //! interface.
 
 use crate::parts::Parts;
+use crate::store::StoreError;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::Response;
@@ -46,15 +47,22 @@ impl ServeHttp for Admin {
     }
 }
 
+/// How long a readiness probe waits for the backend's port and for a store write.
+const READINESS_WAIT: Duration = Duration::from_secs(2);
+
 async fn readiness(parts: &Parts) -> (u16, &'static str, String) {
     let backend = parts.upstream.address();
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(backend),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
-    let store = parts.store.check_writable().await;
+    let reachable = tokio::time::timeout(READINESS_WAIT, tokio::net::TcpStream::connect(backend))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let store = tokio::time::timeout(READINESS_WAIT, parts.store.check_writable())
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "no answer within {} s",
+                READINESS_WAIT.as_secs()
+            )))
+        });
     let body = serde_json::json!({
         "backend": if reachable { "ok".to_string() } else { format!("cannot connect to {backend}") },
         "store": match &store { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },

@@ -16,6 +16,7 @@ pub struct Metrics {
     backend_errors: IntCounterVec,
     store_seconds: HistogramVec,
     store_errors: IntCounterVec,
+    store_pool: IntGaugeVec,
     guard_blocks: IntCounterVec,
     auth_failures: IntCounterVec,
     key_uses: IntCounterVec,
@@ -73,6 +74,18 @@ impl Metrics {
         registry
             .register(Box::new(store_seconds.clone()))
             .unwrap_or_else(|e| panic!("histogram: {e}"));
+        let store_pool = IntGaugeVec::new(
+            Opts::new(
+                "scimgate_store_pool_connections",
+                "Connections of the store engine's pools (PostgreSQL): max, open, idle, and \
+                 requests waiting for one",
+            ),
+            &["pool", "state"],
+        )
+        .unwrap_or_else(|e| panic!("gauge: {e}"));
+        registry
+            .register(Box::new(store_pool.clone()))
+            .unwrap_or_else(|e| panic!("gauge: {e}"));
         let key_last_used = IntGaugeVec::new(
             Opts::new(
                 "scimgate_api_key_last_used_timestamp_seconds",
@@ -153,6 +166,7 @@ impl Metrics {
             ),
             backend_seconds,
             store_seconds,
+            store_pool,
             key_last_used,
             registry,
         }
@@ -193,6 +207,20 @@ impl Metrics {
             self.store_errors
                 .with_label_values(&[operation, kind])
                 .inc();
+        }
+    }
+
+    /// Sets the gauges of one store connection pool as it is now.
+    pub fn store_pool(&self, pool: &str, max: usize, open: usize, idle: usize, waiting: usize) {
+        for (state, n) in [
+            ("max", max),
+            ("open", open),
+            ("idle", idle),
+            ("waiting", waiting),
+        ] {
+            self.store_pool
+                .with_label_values(&[pool, state])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 
@@ -282,5 +310,10 @@ mod tests {
             text.contains(r#"scimgate_store_errors_total{kind="unavailable",operation="get"} 1"#)
         );
         assert!(text.contains(r#"scimgate_store_call_seconds_count{operation="get"} 1"#));
+        m.store_pool("statements", 8, 3, 1, 0);
+        let text = m.render();
+        assert!(
+            text.contains(r#"scimgate_store_pool_connections{pool="statements",state="open"} 3"#)
+        );
     }
 }
