@@ -247,7 +247,7 @@ pub fn log(path: &Path, n: usize) -> Result<String, CommandError> {
 /// config file's with a PostgreSQL store.
 fn run_dir(config: &Config, path: &Path) -> PathBuf {
     let beside = match &config.store {
-        StoreSettings::Sqlite(store) => store.parent(),
+        StoreSettings::Sqlite(file) => file.parent(),
         StoreSettings::Postgres(_) => path.parent(),
     };
     let dir = beside

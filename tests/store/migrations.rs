@@ -118,8 +118,7 @@ async fn a_schema_newer_than_the_build_is_refused_naming_both_versions() {
     let err = tokio::task::spawn_blocking(move || PostgresStore::migrate_blocking(&settings))
         .await
         .unwrap()
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(matches!(err, OpenError::SchemaTooNew { .. }), "{err:?}");
     assert_eq!(
         versions(&db).await.last(),
