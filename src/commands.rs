@@ -1,4 +1,7 @@
-//! The command-line subcommands: `demo`, `run`, `check` and `token new`.
+//! The command-line subcommands: `demo`, `run`, `check`, `reload`, `log`, `token new`, and
+//! the store's ([`store`]: `store migrate`, `store copy`).
+
+pub mod store;
 
 use crate::auth::{self, ApiKey};
 use crate::config::{self, Config, ConfigError};
@@ -7,6 +10,9 @@ use crate::gateway::server::{self, BindError};
 use crate::gateway::{Gateway, GatewayError};
 use crate::guard::jwt::{JwtKey, JwtKeyError, JwtVerifier};
 use crate::guard::rules::IdentitySource;
+use crate::store::engine::StoreSettings;
+use crate::store::rows::CopyError;
+use crate::store::OpenError;
 use crate::telemetry::provisioning::LogError;
 use pingora::server::RunArgs;
 use std::net::SocketAddr;
@@ -82,6 +88,22 @@ pub enum CommandError {
     /// `log` on a config without a provisioning log.
     #[error("no provisioning log configured (server.provisioning_log)")]
     NoProvisioningLog,
+    /// A `store` command on a config whose store is SQLite.
+    #[error(
+        "{}: [store] has no url; `scimgate store` commands work on a PostgreSQL store \
+         (the SQLite store creates its tables itself)",
+        .0.display()
+    )]
+    NotPostgres(PathBuf),
+    /// The PostgreSQL store cannot be opened or migrated.
+    #[error(transparent)]
+    Store(OpenError),
+    /// `store copy` did nothing.
+    #[error(transparent)]
+    Copy(CopyError),
+    /// No async runtime for a store command.
+    #[error("cannot start an async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Settings of `scimgate demo`.
@@ -103,7 +125,7 @@ pub fn demo_config(opts: &DemoOptions, legacy: SocketAddr) -> Result<Config, Com
     let mut config = config::from_str(DEMO_CONFIG, Path::new("conf/demo.toml"))?;
     config.server.listen = vec![opts.listen];
     config.backend.address = legacy;
-    config.store_path = opts.data.join("scimgate.sqlite");
+    config.store = StoreSettings::Sqlite(opts.data.join("scimgate.sqlite"));
     let tenant = config
         .tenants
         .first()
@@ -162,7 +184,7 @@ fn print_demo_banner(opts: &DemoOptions, legacy: SocketAddr) {
 /// running instance (then send it SIGQUIT).
 pub fn run(path: &Path, upgrade: bool) -> Result<(), CommandError> {
     let config = config::load(path)?;
-    let run_dir = run_dir(&config);
+    let run_dir = run_dir(&config, path);
     let conf = server::server_conf(config.server.threads, config.server.grace_period, &run_dir);
     let gateway = Gateway::new(config, Some(path.to_path_buf()))?;
     if !upgrade {
@@ -192,7 +214,7 @@ pub fn run(path: &Path, upgrade: bool) -> Result<(), CommandError> {
 /// (SIGHUP to the pid in its run folder), after checking the file is valid.
 pub fn reload(path: &Path) -> Result<String, CommandError> {
     let config = config::load(path)?;
-    let pid_file = run_dir(&config).join(PID_FILE);
+    let pid_file = run_dir(&config, path).join(PID_FILE);
     let pid = std::fs::read_to_string(&pid_file).map_err(|source| CommandError::NotRunning {
         path: pid_file.clone(),
         source,
@@ -221,11 +243,15 @@ pub fn log(path: &Path, n: usize) -> Result<String, CommandError> {
     Ok(crate::telemetry::provisioning::read_recent(&log, n)?.join("\n"))
 }
 
-/// The folder for the pid file and pingora's upgrade socket: the store's folder.
-fn run_dir(config: &Config) -> PathBuf {
-    let dir = config
-        .store_path
-        .parent()
+/// The folder for the pid file and pingora's upgrade socket: the SQLite store's folder, or the
+/// config file's with a PostgreSQL store.
+fn run_dir(config: &Config, path: &Path) -> PathBuf {
+    let beside = match &config.store {
+        StoreSettings::Sqlite(file) => file.parent(),
+        StoreSettings::Postgres(_) => path.parent(),
+    };
+    let dir = beside
+        .filter(|d| !d.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     std::path::absolute(&dir).unwrap_or(dir)

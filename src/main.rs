@@ -1,4 +1,5 @@
-//! The `scimgate` command line: `demo`, `run`, `check` and `token new`.
+//! The `scimgate` command line: `demo`, `run`, `check`, `reload`, `log`, `token new`, and
+//! `store migrate` / `store copy` for a PostgreSQL store.
 
 use clap::{Parser, Subcommand};
 use scimgate::commands::{self, CommandError, DemoOptions};
@@ -67,6 +68,34 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Manage a PostgreSQL store ([store] url): migrate its schema, copy a SQLite store into it.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreAction {
+    /// Apply the schema migrations the database lacks (for [store] migrate = "manual").
+    Migrate {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Copy a SQLite store (users, managed flags, stored attributes, timestamps, pending
+    /// creates) into the config's PostgreSQL store; running it again has nothing to do.
+    Copy {
+        /// The SQLite store file to copy from.
+        #[arg(long)]
+        from: PathBuf,
+        /// The config file naming the PostgreSQL store.
+        #[arg(long)]
+        config: PathBuf,
+        /// Replace rows PostgreSQL already holds with other data (otherwise nothing is copied).
+        #[arg(long)]
+        overwrite: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -101,6 +130,17 @@ fn main() -> ExitCode {
             print!("{}", commands::token_new(&tenant));
             Ok(())
         }
+        Command::Store {
+            action: StoreAction::Migrate { config },
+        } => commands::store::migrate(&config).map(|report| println!("{report}")),
+        Command::Store {
+            action:
+                StoreAction::Copy {
+                    from,
+                    config,
+                    overwrite,
+                },
+        } => commands::store::copy(&from, &config, overwrite).map(|report| println!("{report}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,24 +10,23 @@ use crate::config::Config;
 use crate::guard::gate::Guard;
 use crate::guard::jwt::JwtKeyError;
 use crate::service::{ScimService, UserDirectory};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, StoreError};
+use crate::store::engine::{self, StoreSettings};
+use crate::store::{OpenError, Store};
 use crate::telemetry::timed_store::TimedStore;
 use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Why the state for a config cannot be built (a message an operator can act on).
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The store cannot be opened.
-    #[error("cannot open the store {}: {source}", path.display())]
+    #[error("cannot open the store {store}: {source}")]
     Store {
-        /// The store file.
-        path: PathBuf,
+        /// The store's file or URL.
+        store: String,
         /// Why.
-        source: StoreError,
+        source: OpenError,
     },
     /// A backend credential cannot be built (an unset variable, a secret unfit for a header).
     #[error(transparent)]
@@ -59,10 +58,31 @@ impl Parts {
     /// Builds the state: opens the store and prepares the backend client. Fails with a message
     /// an operator can act on (missing credential variable, unwritable store).
     pub fn build(config: Config, telemetry: Arc<Telemetry>) -> Result<Parts, BuildError> {
-        let store = SqliteStore::open(&config.store_path).map_err(|source| BuildError::Store {
-            path: config.store_path.clone(),
-            source,
-        })?;
+        Parts::build_after(config, telemetry, None)
+    }
+
+    /// [`Parts::build`] for a reload: a PostgreSQL store whose settings did not change is kept
+    /// from `current` (its pools and holds), not opened again.
+    pub fn build_after(
+        config: Config,
+        telemetry: Arc<Telemetry>,
+        current: Option<&Parts>,
+    ) -> Result<Parts, BuildError> {
+        let store = match current {
+            Some(c)
+                if c.config.store == config.store
+                    && matches!(config.store, StoreSettings::Postgres(_)) =>
+            {
+                c.store.clone()
+            }
+            _ => {
+                let opened = engine::open(&config.store).map_err(|source| BuildError::Store {
+                    store: config.store.describe(),
+                    source,
+                })?;
+                Arc::new(TimedStore::new(opened, telemetry.clone()))
+            }
+        };
         let b = &config.backend;
         let credentials = Credentials::from_config(b, config.server.max_backend_calls)?;
         let upstream = Arc::new(UpstreamPeer::new(
@@ -77,7 +97,6 @@ impl Parts {
             b.read_timeout,
             config.server.max_backend_calls,
         ));
-        let store: Arc<dyn Store> = Arc::new(TimedStore::new(Arc::new(store), telemetry.clone()));
         let backend = Backend::new(
             config.users.clone(),
             client.clone(),

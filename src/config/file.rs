@@ -85,12 +85,29 @@ pub struct ScimFile {
     pub max_scan: Option<usize>,
 }
 
-/// `[store]`: where the gateway keeps what the backend cannot hold.
+/// `[store]`: where the gateway keeps what the backend cannot hold: a SQLite `path`, or a
+/// PostgreSQL `url` with its password variable, pool and deadlines.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreFile {
     #[serde(default)]
-    pub path: Option<String>,
+    pub path: Option<Spanned<String>>,
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub password_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub pool_size: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub pool_wait_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub connect_timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub statement_timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub lock_wait_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub migrate: Option<Spanned<String>>,
 }
 
 /// `[backend]`: how to reach the legacy service.

@@ -9,6 +9,7 @@ use crate::backend::settings::BackendSettings;
 use crate::backend::spec::UserApi;
 use crate::forwarded::Forwarding;
 use crate::guard::rules::GuardSettings;
+use crate::store::engine::StoreSettings;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,8 +25,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// The SCIM endpoint.
     pub scim: ScimSettings,
-    /// The gateway's SQLite store file.
-    pub store_path: PathBuf,
+    /// The gateway's store: a SQLite file, or a PostgreSQL database for a fleet.
+    pub store: StoreSettings,
     /// How to reach the backend.
     pub backend: BackendSettings,
     /// Tenants in file order.

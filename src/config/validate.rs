@@ -24,6 +24,7 @@ use std::time::Duration;
 
 mod backend;
 mod fields;
+mod store;
 mod validator;
 
 use validator::{dotted, toml_to_json, Validator};
@@ -65,11 +66,11 @@ impl Validator<'_> {
             Some(g) => Some(self.guard(g, dir)?),
             None => None,
         };
-        let store_path = dir.join(file.store.path.as_deref().unwrap_or("scimgate.sqlite"));
+        let store = self.store(&file.store, dir);
         Some(Config {
             server: server?,
             scim,
-            store_path,
+            store: store?,
             backend: backend?,
             tenants,
             keyring,

@@ -170,7 +170,7 @@ impl Gateway {
             tracing::warn!("listen addresses changed: they take effect at the next restart or graceful upgrade");
         }
         let new_tls = config.server.tls.clone();
-        let parts = Parts::build(config, self.telemetry.clone())?;
+        let parts = Parts::build_after(config, self.telemetry.clone(), Some(&current))?;
         match (&self.certs, &new_tls) {
             (Some(store), Some(t)) => store.reload(&t.cert, &t.key)?,
             (None, Some(_)) => tracing::warn!("TLS was added: it takes effect at the next restart"),

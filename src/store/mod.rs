@@ -2,13 +2,55 @@
 //! the SCIM resource as last written (so attributes the backend cannot hold round-trip),
 //! `externalId`, the SCIM-managed flag, the `meta` timestamps and notes of creates in flight —
 //! and the exclusive holds that serialise writes to one resource. Every operation is async from
-//! the caller's side; an engine ([`sqlite`] today) decides how it waits.
+//! the caller's side; an engine decides how it waits: [`sqlite`] for one gateway, [`postgres`]
+//! for a fleet of gateways sharing one database. [`engine`] opens the engine a config names;
+//! [`copy`] moves a SQLite store's [`rows`] into PostgreSQL.
 
+pub mod copy;
+pub mod engine;
+pub mod postgres;
+pub mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use serde_json::Value;
 use std::collections::HashMap;
+
+/// Why a store cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The engine failed (unreachable, refused, corrupt).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The URL cannot be used (checked by `scimgate check` too).
+    #[error("{0}")]
+    Url(String),
+    /// The variable `store.password_env` names is not set.
+    #[error("the environment variable {0} (store.password_env) is not set")]
+    PasswordUnset(String),
+    /// The database was migrated by a newer scimgate.
+    #[error(
+        "the store's schema is at version {found}, newer than this scimgate knows (version \
+         {known}): run a scimgate at least as new as the one that migrated it"
+    )]
+    SchemaTooNew {
+        /// The database's schema version.
+        found: i32,
+        /// The newest version this build knows.
+        known: i32,
+    },
+    /// The database needs migrations this gateway was told not to apply.
+    #[error(
+        "the store's schema is at version {found} and this scimgate needs version {known}; \
+         with [store] migrate = \"manual\", run `scimgate store migrate --config FILE` first"
+    )]
+    SchemaBehind {
+        /// The database's schema version.
+        found: i32,
+        /// The version this build needs.
+        known: i32,
+    },
+}
 
 /// What the store knows of one user.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,11 +68,13 @@ pub struct UserRecord {
 /// A store failure, by what failed. The text is the engine's own account of it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    /// The store cannot be opened, read or written right now: its file or server is unreachable
-    /// or read-only, the disk is full, or the engine's worker has stopped.
+    /// The store cannot be opened, read or written right now: its file or server is unreachable,
+    /// refuses or does not answer in time, is read-only, the disk is full, or the engine's worker
+    /// has stopped.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// Another writer holds the store longer than the engine waits (a locked database).
+    /// Others hold what a request needs longer than the engine waits: a locked database, a
+    /// resource another gateway holds, every connection of the pool in use.
     #[error("store busy: {0}")]
     Busy(String),
     /// What the store holds cannot be decoded (a damaged file, a row that is not a record).

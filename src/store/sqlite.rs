@@ -3,6 +3,7 @@
 //! a few read connections (WAL lets them read while a write is in progress), so a slow or locked
 //! disk never stalls an async worker. Holds are in-process lock stripes.
 
+use super::rows::{PendingRow, Rows, UserRow};
 use super::{Held, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use rusqlite::types::Type;
@@ -138,6 +139,45 @@ impl SqliteStore {
             .await
             .map_err(|_| writer_stopped())?
             .map_err(classify)
+    }
+
+    /// Every row of the store as it is held (for copying it into another engine).
+    pub async fn rows(&self) -> Result<Rows, StoreError> {
+        self.read(|conn| {
+            let users = conn
+                .prepare(
+                    "SELECT tenant, id, external_id, shadow, managed, created, last_modified
+                     FROM users ORDER BY tenant, id",
+                )?
+                .query_map([], |r| {
+                    Ok(UserRow {
+                        tenant: r.get(0)?,
+                        id: r.get(1)?,
+                        external_id: r.get(2)?,
+                        shadow: r.get(3)?,
+                        managed: r.get(4)?,
+                        created: r.get(5)?,
+                        last_modified: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let pending = conn
+                .prepare(
+                    "SELECT tenant, user_name, shadow, created FROM pending_creates
+                     ORDER BY tenant, user_name",
+                )?
+                .query_map([], |r| {
+                    Ok(PendingRow {
+                        tenant: r.get(0)?,
+                        user_name: r.get(1)?,
+                        shadow: r.get(2)?,
+                        created: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Rows { users, pending })
+        })
+        .await
     }
 }
 
@@ -402,6 +442,7 @@ fn json_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Value> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(at, Type::Text, Box::new(e)))
 }
 
+/// The engine's own tests; what every engine promises is tested on both in `tests/store`.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,153 +468,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn records_round_trip() {
+    async fn rows_are_every_row_as_held() {
         let (_dir, store) = open();
+        store.put("b", "2", &record("ext-2", false)).await.unwrap();
+        store.put("a", "1", &record("ext-1", true)).await.unwrap();
         store
-            .put("acme", "7", &record("ext-1", true))
+            .put_pending_create("a", "X@Y.z", &record("ext-3", true))
             .await
             .unwrap();
-        store
-            .put("acme", "8", &record("ext-8", false))
-            .await
-            .unwrap();
+        let rows = store.rows().await.unwrap();
         assert_eq!(
-            store.get("acme", "7").await.unwrap(),
-            Some(record("ext-1", true))
+            rows.users
+                .iter()
+                .map(|u| (
+                    u.tenant.as_str(),
+                    u.id.as_str(),
+                    u.external_id.as_deref(),
+                    u.managed
+                ))
+                .collect::<Vec<_>>(),
+            [
+                ("a", "1", Some("ext-1"), true),
+                ("b", "2", Some("ext-2"), false)
+            ]
         );
-        assert_eq!(store.get("other", "7").await.unwrap(), None);
-        let ids = ["7".to_string(), "8".into(), "9".into()];
-        let many = store.get_many("acme", &ids).await.unwrap();
-        assert_eq!(many.len(), 2);
-        assert_eq!(many["8"], record("ext-8", false));
-        let all = store.all("acme").await.unwrap();
         assert_eq!(
-            all.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
-            ["7", "8"]
+            rows.users[0].shadow,
+            record("ext-1", true).shadow.to_string()
         );
-        assert!(store.all("other").await.unwrap().is_empty());
-        store
-            .put("acme", "7", &record("ext-2", true))
-            .await
-            .unwrap();
-        assert_eq!(
-            store.get("acme", "7").await.unwrap().unwrap().shadow["externalId"],
-            "ext-2"
-        );
-        store.delete("acme", "7").await.unwrap();
-        assert_eq!(store.get("acme", "7").await.unwrap(), None);
-        store.check_writable().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn external_ids_are_found_case_exactly_and_follow_replacements() {
-        let (_dir, store) = open();
-        store
-            .put("acme", "7", &record("ext-1", true))
-            .await
-            .unwrap();
-        let find = |ext: &'static str| store.find_by_external_id("acme", ext);
-        assert_eq!(find("ext-1").await.unwrap(), ["7"]);
-        assert!(find("EXT-1").await.unwrap().is_empty());
-        store
-            .put("acme", "7", &record("ext-2", true))
-            .await
-            .unwrap();
-        assert!(find("ext-1").await.unwrap().is_empty());
-        assert_eq!(find("ext-2").await.unwrap(), ["7"]);
-        assert!(store
-            .find_by_external_id("other", "ext-2")
-            .await
-            .unwrap()
-            .is_empty());
-    }
-
-    #[tokio::test]
-    async fn managed_flag_exactly_and_ignoring_case() {
-        let (_dir, store) = open();
-        store
-            .put("acme", "usr_Bob", &record("b", true))
-            .await
-            .unwrap();
-        store
-            .put("acme", "usr_eve", &record("e", false))
-            .await
-            .unwrap();
-        assert!(store.is_managed("acme", "usr_Bob").await.unwrap());
-        assert!(!store.is_managed("acme", "USR_BOB").await.unwrap(), "exact");
-        assert!(store
-            .is_managed_ignoring_case("acme", "USR_BOB")
-            .await
-            .unwrap());
-        assert!(
-            !store.is_managed("acme", "usr_eve").await.unwrap(),
-            "unmanaged record"
-        );
-        assert!(!store
-            .is_managed_ignoring_case("acme", "USR_EVE")
-            .await
-            .unwrap());
-        assert!(
-            !store.is_managed("other", "usr_Bob").await.unwrap(),
-            "other tenant"
-        );
-        assert!(!store
-            .is_managed_ignoring_case("other", "usr_bob")
-            .await
-            .unwrap());
-        assert!(!store.is_managed("acme", "usr_nobody").await.unwrap());
-        store
-            .put("acme", "usr_Bob", &record("b", false))
-            .await
-            .unwrap();
-        assert!(
-            !store.is_managed("acme", "usr_Bob").await.unwrap(),
-            "released"
-        );
-    }
-
-    #[tokio::test]
-    async fn pending_creates_are_kept_until_recorded_or_cleared() {
-        let (_dir, store) = open();
-        store
-            .put_pending_create("acme", "A@B.C", &record("ext-1", true))
-            .await
-            .unwrap();
-        let pending = store
-            .pending_create("acme", "a@b.c")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(pending.shadow["externalId"], "ext-1");
-        assert!(pending.managed);
-        assert_eq!(pending.last_modified, pending.created);
-        assert!(store
-            .pending_create("other", "a@b.c")
-            .await
-            .unwrap()
-            .is_none());
-        store
-            .put("acme", "7", &record("ext-1", true))
-            .await
-            .unwrap();
-        assert!(
-            store
-                .pending_create("acme", "a@b.c")
-                .await
-                .unwrap()
-                .is_none(),
-            "recording clears it"
-        );
-        store
-            .put_pending_create("acme", "x@y.z", &record("ext-9", true))
-            .await
-            .unwrap();
-        store.clear_pending_create("acme", "X@Y.Z").await.unwrap();
-        assert!(store
-            .pending_create("acme", "x@y.z")
-            .await
-            .unwrap()
-            .is_none());
+        assert_eq!(rows.users[0].last_modified, "2026-01-02T00:00:00Z");
+        assert_eq!(rows.pending.len(), 1);
+        assert_eq!(rows.pending[0].user_name, "x@y.z");
     }
 
     #[tokio::test]

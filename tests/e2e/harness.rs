@@ -7,6 +7,7 @@ use scimgate::commands::{demo_config, DemoOptions};
 use scimgate::config::Config;
 use scimgate::demo::{legacy_service, LegacyBackend};
 use scimgate::gateway::server::{self, Running};
+use scimgate::store::engine::StoreSettings;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,6 +31,11 @@ pub struct Gateway {
 impl Gateway {
     /// The demo: gateway + built-in legacy service, like `scimgate demo`.
     pub fn demo() -> Gateway {
+        Self::demo_with(|_| {})
+    }
+
+    /// The demo with its config changed by `adjust` (another store, say).
+    pub fn demo_with(adjust: impl FnOnce(&mut Config)) -> Gateway {
         std::env::set_var("SCIMGATE_DEMO_SERVICE_TOKEN", DEMO_SERVICE_TOKEN);
         let dir = tempfile::tempdir().expect("tempdir");
         let token = scimgate::auth::generate_key();
@@ -47,7 +53,8 @@ impl Gateway {
             PASSWORD,
         )
         .expect("legacy");
-        let config = demo_config(&opts, legacy_addr).expect("demo config");
+        let mut config = demo_config(&opts, legacy_addr).expect("demo config");
+        adjust(&mut config);
         let mut srv = server::build(server::server_conf(2, Duration::from_secs(0), dir.path()));
         srv.add_service(legacy_service(legacy, &legacy_addr.to_string()));
         Self::start(srv, config, token, dir, &[legacy_addr])
@@ -73,7 +80,7 @@ impl Gateway {
         let mut config = scimgate::config::from_str(text, &file).unwrap_or_else(|e| panic!("{e}"));
         config.server.listen = vec![listen];
         config.backend.address = backend_addr;
-        config.store_path = dir.path().join("scimgate.sqlite");
+        config.store = StoreSettings::Sqlite(dir.path().join("scimgate.sqlite"));
         let tenant = config
             .tenants
             .iter()

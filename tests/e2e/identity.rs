@@ -9,6 +9,7 @@ use super::harness::Gateway;
 use super::http::Reply;
 use super::sloppy_backend::{self, Account, SloppyBackend, JWT_SECRET, JWT_SECRET_ENV};
 use jsonwebtoken::{encode, EncodingKey, Header};
+use scimgate::store::engine::StoreSettings;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -503,7 +504,7 @@ fn tokens_with_malformed_times_are_refused() {
 fn an_empty_jwt_secret_refuses_to_start() {
     let mut config = config_for(Mode::Jwt, false);
     let dir = tempfile::tempdir().expect("tempdir");
-    config.store_path = dir.path().join("s.sqlite");
+    config.store = StoreSettings::Sqlite(dir.path().join("s.sqlite"));
     let scimgate::guard::rules::IdentitySource::Jwt { settings, .. } =
         &mut config.guard.as_mut().expect("guard").identity
     else {

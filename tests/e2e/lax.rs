@@ -7,6 +7,7 @@ use super::lax_backend::LaxBackend;
 use scimgate::auth::{self, ApiKey, Keyring};
 use scimgate::config::Config;
 use scimgate::gateway::server;
+use scimgate::store::engine::StoreSettings;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +60,7 @@ fn launch(
         .unwrap_or_else(|e| panic!("{e}"));
     config.server.listen = vec![listen];
     config.backend.address = backend_addr;
-    config.store_path = store_dir.path().join("scimgate.sqlite");
+    config.store = StoreSettings::Sqlite(store_dir.path().join("scimgate.sqlite"));
     let tenant = |name: &str| {
         config
             .tenants
@@ -73,7 +74,7 @@ fn launch(
         ApiKey::from_secret(tenant("wayne"), &wayne),
     ]);
     adjust(&mut config);
-    let store = config.store_path.clone();
+    let store = config.store.sqlite_path().unwrap().to_path_buf();
     let conf = server::server_conf(config.server.threads, Duration::ZERO, dir.path());
     let mut srv = server::build(conf);
     srv.add_service(backend.service(&backend_addr.to_string()));

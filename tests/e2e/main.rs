@@ -26,6 +26,9 @@ mod lax;
 #[path = "../support/lax_backend.rs"]
 mod lax_backend;
 mod ops;
+#[path = "../support/pg.rs"]
+mod pg;
+mod pg_store;
 mod pki;
 mod races;
 mod replace;

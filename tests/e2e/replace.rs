@@ -12,6 +12,7 @@ use scimgate::auth::{self, ApiKey, Keyring};
 use scimgate::backend::spec::{Rate, UpdateStyle};
 use scimgate::config::Config;
 use scimgate::gateway::server;
+use scimgate::store::engine::StoreSettings;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,7 +36,7 @@ fn gateway_with(adjust: impl FnOnce(&mut Config)) -> (Gateway, ReplaceBackend) {
         .unwrap_or_else(|e| panic!("{e}"));
     config.server.listen = vec![listen];
     config.backend.address = backend_addr;
-    config.store_path = dir.path().join("scimgate.sqlite");
+    config.store = StoreSettings::Sqlite(dir.path().join("scimgate.sqlite"));
     let tenant = config.tenants[0].clone();
     config.keyring = Keyring::new(vec![ApiKey::from_secret(tenant, &token)]);
     adjust(&mut config);

@@ -31,7 +31,9 @@ impl Fixture {
     /// A fixture over `toml` (`tests/fixtures/alt.toml` with changes).
     fn with_config(toml: &str) -> Fixture {
         let mut store = PathBuf::new();
-        let (gw, backend) = alt_gateway_from(toml, |c| store = c.store_path.clone());
+        let (gw, backend) = alt_gateway_from(toml, |c| {
+            store = c.store.sqlite_path().unwrap().to_path_buf()
+        });
         let r = gw.scim(
             "POST",
             "/Users",

@@ -20,6 +20,7 @@ use super::http::Reply;
 use super::scenarios::{self, create_body, ENTERPRISE};
 use scimgate::auth::{self, ApiKey, Keyring};
 use scimgate::gateway::server;
+use scimgate::store::engine::StoreSettings;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,7 +46,7 @@ fn alt_gateway(store: Option<PathBuf>) -> (Gateway, AltBackend, PathBuf) {
     config.server.threads = 2;
     config.backend.address = backend_addr;
     let store = store.unwrap_or_else(|| dir.path().join("scimgate.sqlite"));
-    config.store_path = store.clone();
+    config.store = StoreSettings::Sqlite(store.clone());
     let tenant = config
         .tenants
         .iter()

@@ -10,6 +10,7 @@ use super::rough_upstream::{chunked_body, RoughUpstream, PAUSE, PUSHES};
 use scimgate::auth;
 use scimgate::config::{Config, TlsSettings};
 use scimgate::gateway::server;
+use scimgate::store::engine::StoreSettings;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -66,7 +67,7 @@ fn gateway_with(
     config.server.listen = vec![server::free_port().expect("port")];
     config.backend.address = upstream.addr;
     config.backend.read_timeout = Duration::from_millis(BACKEND_READ_TIMEOUT_MS);
-    config.store_path = dir.path().join("scimgate.sqlite");
+    config.store = StoreSettings::Sqlite(dir.path().join("scimgate.sqlite"));
     let mut wait_for = adjust(&mut config, dir.path());
     wait_for.push(upstream.addr);
     let conf = server::server_conf(1, Duration::ZERO, dir.path());

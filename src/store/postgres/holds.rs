@@ -1,0 +1,196 @@
+//! Holds across a fleet: [`crate::store::Store::serialise`] for PostgreSQL. A hold is a
+//! session-level advisory lock (`pg_advisory_lock`) on a connection of a pool kept for holds,
+//! keyed by a hash of the tenant and [`crate::store::ResourceKey::folded`], and kept with that
+//! connection until the hold is dropped. Gateways of one fleet exclude each other through the
+//! database; within a gateway, holders first queue on in-process lock stripes, so a burst on one
+//! key waits in memory and takes one connection per gateway, not one per request.
+//!
+//! Waiting is bounded by `lock_wait`: the stripe, a free connection and the advisory lock
+//! (`lock_timeout`) must all be had by then, or the answer is [`StoreError::Busy`].
+//!
+//! Release: dropping the hold sends `pg_advisory_unlock` and returns the connection to its pool
+//! only once the server confirmed it. If the unlock cannot be sent or is not confirmed in time,
+//! the connection is closed instead (the server ends the session and drops its locks); a
+//! connection holding a lock never goes back to the pool. A gateway that dies loses its
+//! connections, and the server releases their locks the same way.
+
+use super::super::StoreError;
+use super::errors::{classify, no_answer, pool_failure};
+use deadpool_postgres::{Object, Pool};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::time::{timeout_at, Instant};
+use tokio_postgres::error::SqlState;
+
+/// In-process lock stripes: two unrelated keys share one in 1 of this many cases.
+const STRIPES: usize = 256;
+
+/// How long a release waits for the server to confirm an unlock before closing the connection.
+const UNLOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// The holds of one store.
+pub(super) struct Holds {
+    pool: Pool,
+    stripes: Vec<Arc<Mutex<()>>>,
+    wait: Duration,
+    statement_timeout: Duration,
+    rt: Handle,
+}
+
+/// One hold: the stripe of this gateway and the advisory lock on `conn`, until dropped.
+pub(super) struct Hold {
+    conn: Option<LockedConn>,
+    stripe: Option<OwnedMutexGuard<()>>,
+    key: i64,
+    rt: Handle,
+}
+
+/// A pooled connection holding an advisory lock: closed, not returned to its pool, unless
+/// [`LockedConn::unlocked`] is called after the server confirmed the unlock.
+struct LockedConn(Option<Object>);
+
+impl LockedConn {
+    fn client(&self) -> Option<&Object> {
+        self.0.as_ref()
+    }
+
+    /// The lock is released: the connection may serve another hold.
+    fn unlocked(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for LockedConn {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            // Out of the pool for good: dropping the client closes the session.
+            drop(Object::take(conn));
+        }
+    }
+}
+
+impl Holds {
+    /// Holds on `pool`'s connections; waits at most `wait` for one.
+    pub(super) fn new(pool: Pool, wait: Duration, statement_timeout: Duration, rt: Handle) -> Self {
+        Holds {
+            pool,
+            stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
+            wait,
+            statement_timeout,
+            rt,
+        }
+    }
+
+    /// Waits (at most the configured time) until no holder of `folded` in `tenant` remains in
+    /// any gateway of the fleet, then holds it. Runs on the store's runtime.
+    pub(super) async fn hold(&self, tenant: &str, folded: &str) -> Result<Hold, StoreError> {
+        let key = lock_key(tenant, folded);
+        let deadline = Instant::now() + self.wait;
+        let busy = |what: &str| {
+            StoreError::Busy(format!(
+                "{what} held {folded} for longer than {} ms (store.lock_wait_ms)",
+                self.wait.as_millis()
+            ))
+        };
+        let stripe = self.stripes[stripe_of(key)].clone();
+        let stripe = timeout_at(deadline, stripe.lock_owned())
+            .await
+            .map_err(|_| busy("another request of this gateway"))?;
+        let conn = match timeout_at(deadline, self.pool.get()).await {
+            Ok(conn) => LockedConn(Some(conn.map_err(|e| pool_failure(e, self.wait))?)),
+            Err(_) => return Err(busy("other requests of this gateway")),
+        };
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .max(1);
+        let lock = format!("SET lock_timeout = {left}; SELECT pg_advisory_lock('{key}'::bigint)");
+        let Some(client) = conn.client() else {
+            return Err(StoreError::Unavailable("lost a store connection".into()));
+        };
+        let locked = timeout_at(
+            deadline + self.statement_timeout,
+            client.simple_query(&lock),
+        )
+        .await;
+        match locked {
+            // The lock may still be granted later: the connection is closed with `conn`.
+            Err(_) => Err(no_answer(self.wait + self.statement_timeout)),
+            Ok(Err(e)) => {
+                // The server refused the statement, so the session holds no lock.
+                conn.unlocked();
+                Err(if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                    busy("another gateway")
+                } else {
+                    classify(&e)
+                })
+            }
+            Ok(Ok(_)) => Ok(Hold {
+                conn: Some(conn),
+                stripe: Some(stripe),
+                key,
+                rt: self.rt.clone(),
+            }),
+        }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let (conn, stripe, key) = (self.conn.take(), self.stripe.take(), self.key);
+        self.rt.spawn(async move {
+            if let Some(conn) = conn {
+                let unlock = format!("SELECT pg_advisory_unlock('{key}'::bigint)");
+                if let Some(client) = conn.client() {
+                    if let Ok(Ok(_)) =
+                        tokio::time::timeout(UNLOCK_WAIT, client.simple_query(&unlock)).await
+                    {
+                        conn.unlocked();
+                    }
+                }
+            }
+            // The next holder in this gateway goes once the lock is free in the database.
+            drop(stripe);
+        });
+    }
+}
+
+/// The advisory lock key of `folded` in `tenant`: the first 8 bytes of a SHA-256, the same in
+/// every gateway and every build.
+pub(super) fn lock_key(tenant: &str, folded: &str) -> i64 {
+    let digest = Sha256::new()
+        .chain_update(b"scimgate hold\0")
+        .chain_update(tenant.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(folded.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+fn stripe_of(key: i64) -> usize {
+    (key.unsigned_abs() % STRIPES as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable_and_separate_tenants_and_kinds() {
+        let k = lock_key("acme", "user:usr_bob");
+        assert_eq!(k, lock_key("acme", "user:usr_bob"));
+        assert_ne!(k, lock_key("other", "user:usr_bob"));
+        assert_ne!(k, lock_key("acme", "userName:usr_bob"));
+        assert_ne!(
+            lock_key("a", "bc"),
+            lock_key("ab", "c"),
+            "the tenant is delimited"
+        );
+        assert!(stripe_of(i64::MIN) < STRIPES);
+    }
+}

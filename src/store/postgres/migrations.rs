@@ -1,0 +1,169 @@
+//! Versioned schema migrations. `scimgate_migrations` records every version applied; a
+//! migration runs in one transaction with the version it records, under a transaction-scoped
+//! advisory lock, so gateways starting together apply each migration exactly once and the
+//! others find it done. A database at a version newer than this build knows is refused.
+//!
+//! Text columns that are keys are `COLLATE "C"`: ids sort bytewise (as SQLite sorts them) and
+//! `lower()` folds ASCII letters only (as SQLite's `NOCASE` does), whatever the database's locale.
+
+use super::super::{OpenError, StoreError};
+use super::errors::classify;
+use tokio_postgres::Client;
+
+/// One step of the schema.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "users, pending creates, write probe",
+    sql: r#"
+CREATE TABLE users (
+    tenant        TEXT COLLATE "C" NOT NULL,
+    id            TEXT COLLATE "C" NOT NULL,
+    external_id   TEXT COLLATE "C",
+    shadow        TEXT NOT NULL,
+    managed       BOOLEAN NOT NULL DEFAULT FALSE,
+    created       TEXT NOT NULL,
+    last_modified TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX users_external_id ON users (tenant, external_id);
+CREATE INDEX users_managed_folded ON users (tenant, lower(id)) WHERE managed;
+CREATE TABLE pending_creates (
+    tenant    TEXT COLLATE "C" NOT NULL,
+    user_name TEXT COLLATE "C" NOT NULL,
+    shadow    TEXT NOT NULL,
+    created   TEXT NOT NULL,
+    PRIMARY KEY (tenant, user_name)
+);
+CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
+"#,
+}];
+
+/// Advisory lock key taken by every migration run (a scimgate constant: "scimgate" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7363_696d_6761_7465;
+
+/// How long a migration run waits for another gateway's run to finish.
+const MIGRATION_LOCK_WAIT_MS: u64 = 60_000;
+
+const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS scimgate_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)";
+
+/// The newest schema version this build knows.
+pub fn latest() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// What a migration run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The version found.
+    pub from: i32,
+    /// The version now.
+    pub to: i32,
+    /// The migrations applied, as `version: name`.
+    pub applied: Vec<String>,
+}
+
+impl std::fmt::Display for MigrationReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.applied.is_empty() {
+            write!(f, "the schema is at version {}: nothing to do", self.to)
+        } else {
+            write!(
+                f,
+                "migrated the schema from version {} to {}: {}",
+                self.from,
+                self.to,
+                self.applied.join("; ")
+            )
+        }
+    }
+}
+
+/// Applies every migration the database lacks, one run at a time across gateways.
+pub(super) async fn migrate(client: &mut Client) -> Result<MigrationReport, OpenError> {
+    let tx = client.transaction().await.map_err(db)?;
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {MIGRATION_LOCK_WAIT_MS}; SET LOCAL statement_timeout = 0"
+    ))
+    .await
+    .map_err(db)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db)?;
+    tx.batch_execute(VERSION_TABLE).await.map_err(db)?;
+    let found = applied_version(&tx).await?;
+    if found > latest() {
+        return Err(OpenError::SchemaTooNew {
+            found,
+            known: latest(),
+        });
+    }
+    let mut applied = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+        tx.batch_execute(m.sql).await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO scimgate_migrations (version, name) VALUES ($1, $2)",
+            &[&m.version, &m.name],
+        )
+        .await
+        .map_err(db)?;
+        applied.push(format!("{}: {}", m.version, m.name));
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(MigrationReport {
+        from: found,
+        to: latest(),
+        applied,
+    })
+}
+
+/// Checks, without changing anything, that the database is at exactly this build's version.
+pub(super) async fn check(client: &Client) -> Result<(), OpenError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('scimgate_migrations') IS NOT NULL", &[])
+        .await
+        .map_err(db)?
+        .get(0);
+    let found = if exists {
+        applied_version(client).await?
+    } else {
+        0
+    };
+    match found.cmp(&latest()) {
+        std::cmp::Ordering::Greater => Err(OpenError::SchemaTooNew {
+            found,
+            known: latest(),
+        }),
+        std::cmp::Ordering::Less => Err(OpenError::SchemaBehind {
+            found,
+            known: latest(),
+        }),
+        std::cmp::Ordering::Equal => Ok(()),
+    }
+}
+
+/// The newest version recorded (0 when none).
+async fn applied_version(client: &impl tokio_postgres::GenericClient) -> Result<i32, OpenError> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM scimgate_migrations",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    row.try_get(0)
+        .map_err(|e| OpenError::Store(StoreError::Corrupt(format!("scimgate_migrations: {e}"))))
+}
+
+fn db(e: tokio_postgres::Error) -> OpenError {
+    OpenError::Store(classify(&e))
+}

@@ -1,0 +1,406 @@
+//! The PostgreSQL engine of the store seam, for a fleet of gateways over one database: what one
+//! gateway writes, every other reads at once; [`Store::serialise`] holds a key for the whole
+//! fleet with advisory locks ([`holds`]); the schema is versioned ([`migrations`]).
+//!
+//! Driver and pool: `tokio-postgres` with `deadpool-postgres`. tokio-postgres (the rust-postgres
+//! project) is pure Rust on tokio, the runtime pingora already runs on: no C client library,
+//! SCRAM authentication, prepared statements and pipelining, and no build-time database or macros
+//! (as sqlx's checked queries need), so it adds little to a build. deadpool-postgres is the small
+//! pool made for it: a bounded size, a deadline for waiting for a free connection, connect and
+//! recycle timeouts, and prepared statements cached per connection.
+//!
+//! Every connection lives on the engine's own runtime ([`runtime`]) and every statement runs
+//! there, so it does not matter which runtime (or thread) calls. A statement that takes longer
+//! than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
+//! abandoned by the gateway, whose connection is then closed rather than reused. Failures map to
+//! [`StoreError`] kinds as [`errors`] describes.
+
+mod errors;
+mod holds;
+mod import;
+mod migrations;
+mod runtime;
+pub mod settings;
+
+pub use migrations::{latest as schema_version, MigrationReport};
+pub use settings::{check_url, Migrate, PgSettings};
+
+use super::{Held, OpenError, ResourceKey, Store, StoreError, UserRecord};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use errors::{classify, no_answer, pool_failure, undecodable};
+use holds::Holds;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{NoTls, Row};
+
+/// The store in a PostgreSQL database.
+pub struct PostgresStore {
+    db: Arc<Db>,
+    rt: Handle,
+}
+
+/// The pools and limits every statement uses.
+struct Db {
+    pool: Pool,
+    holds: Holds,
+    pool_wait: Duration,
+    statement_timeout: Duration,
+}
+
+impl PostgresStore {
+    /// Connects, then applies missing migrations (`migrate = "auto"`) or checks that the
+    /// schema is this build's (`"manual"`). A schema newer than this build knows is refused.
+    pub async fn open(settings: &PgSettings) -> Result<PostgresStore, OpenError> {
+        let rt = runtime::handle()?;
+        runtime::run(&rt, open_on(settings.clone(), rt.clone())).await
+    }
+
+    /// [`PostgresStore::open`] for synchronous callers: blocks the calling thread.
+    pub fn open_blocking(settings: &PgSettings) -> Result<PostgresStore, OpenError> {
+        let rt = runtime::handle()?;
+        runtime::block_on(&rt, open_on(settings.clone(), rt.clone()))
+    }
+
+    /// Applies every migration the database lacks, whatever `settings.migrate` says
+    /// (`scimgate store migrate`). Blocks the calling thread.
+    pub fn migrate_blocking(settings: &PgSettings) -> Result<MigrationReport, OpenError> {
+        let rt = runtime::handle()?;
+        let settings = settings.clone();
+        runtime::block_on(&rt, async move {
+            let pool = pool(&settings, settings.statement_timeout)?;
+            let mut conn = pool
+                .get()
+                .await
+                .map_err(|e| pool_failure(e, settings.pool_wait))?;
+            migrations::migrate(&mut conn).await
+        })
+    }
+
+    /// Runs `work` with the pools on the engine's runtime and waits for its answer.
+    async fn on_db<T, E, F>(&self, work: impl FnOnce(Arc<Db>) -> F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        runtime::run(&self.rt, work(self.db.clone())).await
+    }
+}
+
+/// Opens the store; runs on the engine's runtime.
+async fn open_on(settings: PgSettings, rt: Handle) -> Result<PostgresStore, OpenError> {
+    let statements = pool(&settings, settings.statement_timeout)?;
+    // A hold's statement waits for a lock as long as `lock_wait` allows (its `lock_timeout`).
+    let holds = pool(&settings, Duration::ZERO)?;
+    let mut conn = statements
+        .get()
+        .await
+        .map_err(|e| pool_failure(e, settings.pool_wait))?;
+    match settings.migrate {
+        Migrate::Auto => migrations::migrate(&mut conn).await.map(drop)?,
+        Migrate::Manual => migrations::check(&conn).await?,
+    }
+    drop(conn);
+    let db = Db {
+        holds: Holds::new(
+            holds,
+            settings.lock_wait,
+            settings.statement_timeout,
+            rt.clone(),
+        ),
+        pool: statements,
+        pool_wait: settings.pool_wait,
+        statement_timeout: settings.statement_timeout,
+    };
+    Ok(PostgresStore {
+        db: Arc::new(db),
+        rt,
+    })
+}
+
+/// A pool of `settings.pool_size` connections whose statements may run `statement_timeout`
+/// (zero: no limit).
+fn pool(settings: &PgSettings, statement_timeout: Duration) -> Result<Pool, OpenError> {
+    let manager = Manager::from_config(
+        settings.driver_config(statement_timeout)?,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(settings.pool_size.max(1))
+        .wait_timeout(Some(settings.pool_wait))
+        .create_timeout(Some(settings.connect_timeout))
+        .recycle_timeout(Some(settings.statement_timeout))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| {
+            OpenError::Store(StoreError::Unavailable(format!(
+                "cannot build the PostgreSQL connection pool: {e}"
+            )))
+        })
+}
+
+type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+impl Db {
+    /// A pooled connection, waiting at most `pool_wait` for one.
+    async fn conn(&self) -> Result<Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| pool_failure(e, self.pool_wait))
+    }
+
+    /// Runs one statement (prepared once per connection) within the statement timeout.
+    async fn query(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, StoreError> {
+        let conn = self.conn().await?;
+        let run = async {
+            let statement = conn.prepare_cached(sql).await?;
+            conn.query(&statement, params).await
+        };
+        let answer = tokio::time::timeout(self.statement_timeout, run).await;
+        match answer {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => Err(classify(&e)),
+            Err(_) => {
+                // Still busy with the abandoned statement: never hand it to another caller.
+                drop(Object::take(conn));
+                Err(no_answer(self.statement_timeout))
+            }
+        }
+    }
+
+    /// Runs one statement that answers one boolean.
+    async fn query_bool(&self, sql: &str, params: &Params<'_>) -> Result<bool, StoreError> {
+        match self.query(sql, params).await?.first() {
+            Some(row) => column(row, 0),
+            None => Err(StoreError::Corrupt(format!("no answer to {sql}"))),
+        }
+    }
+}
+
+const SELECT_RECORD: &str =
+    "SELECT shadow, managed, created, last_modified FROM users WHERE tenant = $1 AND id = $2";
+const SELECT_RECORDS: &str = "SELECT id, shadow, managed, created, last_modified FROM users \
+                              WHERE tenant = $1 AND id = ANY($2)";
+const SELECT_ALL: &str = "SELECT id, shadow, managed, created, last_modified FROM users \
+                          WHERE tenant = $1 ORDER BY id";
+const SELECT_BY_EXTERNAL_ID: &str =
+    "SELECT id FROM users WHERE tenant = $1 AND external_id = $2 ORDER BY id";
+/// One statement, so one round trip and atomic: the record, and its create no longer pending.
+const PUT: &str = "WITH up AS (
+    INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (tenant, id) DO UPDATE SET external_id = EXCLUDED.external_id,
+        shadow = EXCLUDED.shadow, managed = EXCLUDED.managed, created = EXCLUDED.created,
+        last_modified = EXCLUDED.last_modified
+) DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $8";
+const DELETE: &str = "DELETE FROM users WHERE tenant = $1 AND id = $2";
+const IS_MANAGED: &str =
+    "SELECT EXISTS (SELECT 1 FROM users WHERE tenant = $1 AND id = $2 AND managed)";
+/// `lower` under the "C" collation folds ASCII letters only (the index `users_managed_folded`).
+const IS_MANAGED_FOLDED: &str = "SELECT EXISTS (SELECT 1 FROM users WHERE tenant = $1 \
+                                 AND lower(id) = lower($2::text COLLATE \"C\") AND managed)";
+const PUT_PENDING: &str = "INSERT INTO pending_creates (tenant, user_name, shadow, created) \
+                           VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, user_name) \
+                           DO UPDATE SET shadow = EXCLUDED.shadow, created = EXCLUDED.created";
+const SELECT_PENDING: &str =
+    "SELECT shadow, created FROM pending_creates WHERE tenant = $1 AND user_name = $2";
+const CLEAR_PENDING: &str = "DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $2";
+const PROBE: &str = "INSERT INTO write_probe (id, at) VALUES (1, $1) \
+                     ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at";
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn get(&self, tenant: &str, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.on_db(|db| async move {
+            let rows = db.query(SELECT_RECORD, &[&tenant, &id]).await?;
+            rows.first().map(|r| record_at(r, 0)).transpose()
+        })
+        .await
+    }
+
+    async fn get_many(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, UserRecord>, StoreError> {
+        let (tenant, ids) = (tenant.to_string(), ids.to_vec());
+        self.on_db(|db| async move {
+            let rows = db.query(SELECT_RECORDS, &[&tenant, &ids]).await?;
+            rows.iter()
+                .map(|r| Ok((column(r, 0)?, record_at(r, 1)?)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn all(&self, tenant: &str) -> Result<Vec<(String, UserRecord)>, StoreError> {
+        let tenant = tenant.to_string();
+        self.on_db(|db| async move {
+            let rows = db.query(SELECT_ALL, &[&tenant]).await?;
+            rows.iter()
+                .map(|r| Ok((column(r, 0)?, record_at(r, 1)?)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        tenant: &str,
+        external_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (tenant, external_id) = (tenant.to_string(), external_id.to_string());
+        self.on_db(|db| async move {
+            let rows = db
+                .query(SELECT_BY_EXTERNAL_ID, &[&tenant, &external_id])
+                .await?;
+            rows.iter().map(|r| column(r, 0)).collect()
+        })
+        .await
+    }
+
+    async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
+        let external_id = rec
+            .shadow
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let user_name = rec
+            .shadow
+            .get("userName")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase);
+        let (tenant, id, rec) = (tenant.to_string(), id.to_string(), rec.clone());
+        let shadow = rec.shadow.to_string();
+        self.on_db(|db| async move {
+            let params: [&(dyn ToSql + Sync); 8] = [
+                &tenant,
+                &id,
+                &external_id,
+                &shadow,
+                &rec.managed,
+                &rec.created,
+                &rec.last_modified,
+                &user_name,
+            ];
+            db.query(PUT, &params).await.map(drop)
+        })
+        .await
+    }
+
+    async fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.on_db(|db| async move { db.query(DELETE, &[&tenant, &id]).await.map(drop) })
+            .await
+    }
+
+    async fn is_managed(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.on_db(|db| async move { db.query_bool(IS_MANAGED, &[&tenant, &id]).await })
+            .await
+    }
+
+    async fn is_managed_ignoring_case(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.on_db(|db| async move { db.query_bool(IS_MANAGED_FOLDED, &[&tenant, &id]).await })
+            .await
+    }
+
+    async fn put_pending_create(
+        &self,
+        tenant: &str,
+        user_name: &str,
+        rec: &UserRecord,
+    ) -> Result<(), StoreError> {
+        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
+        let (shadow, created) = (rec.shadow.to_string(), rec.created.clone());
+        self.on_db(|db| async move {
+            db.query(PUT_PENDING, &[&tenant, &user_name, &shadow, &created])
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn pending_create(
+        &self,
+        tenant: &str,
+        user_name: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
+        self.on_db(|db| async move {
+            let rows = db.query(SELECT_PENDING, &[&tenant, &user_name]).await?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            let created: String = column(row, 1)?;
+            Ok(Some(UserRecord {
+                shadow: json_at(row, 0)?,
+                managed: true,
+                last_modified: created.clone(),
+                created,
+            }))
+        })
+        .await
+    }
+
+    async fn clear_pending_create(&self, tenant: &str, user_name: &str) -> Result<(), StoreError> {
+        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
+        self.on_db(|db| async move {
+            db.query(CLEAR_PENDING, &[&tenant, &user_name])
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos().to_string())
+            .unwrap_or_default();
+        self.on_db(|db| async move { db.query(PROBE, &[&now]).await.map(drop) })
+            .await
+    }
+
+    async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {
+        let (tenant, folded) = (tenant.to_string(), key.folded());
+        self.on_db(|db| async move { db.holds.hold(&tenant, &folded).await.map(Held::new) })
+            .await
+    }
+}
+
+/// One column, decoded as this engine wrote it.
+fn column<'a, T: FromSql<'a>>(row: &'a Row, at: usize) -> Result<T, StoreError> {
+    row.try_get(at).map_err(|e| {
+        let name = row.columns().get(at).map_or("?", |c| c.name());
+        undecodable(&format!("column {name}"), e)
+    })
+}
+
+/// The record in the columns from `at` on: shadow, managed, created, last_modified.
+fn record_at(row: &Row, at: usize) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        shadow: json_at(row, at)?,
+        managed: column(row, at + 1)?,
+        created: column(row, at + 2)?,
+        last_modified: column(row, at + 3)?,
+    })
+}
+
+/// A JSON text column; text that is not JSON is a corrupt record.
+fn json_at(row: &Row, at: usize) -> Result<Value, StoreError> {
+    let text: &str = column(row, at)?;
+    serde_json::from_str(text).map_err(|e| undecodable("a stored resource", e))
+}

@@ -1,0 +1,175 @@
+//! `scimgate store copy`: a SQLite store copied into the PostgreSQL store of a config, through
+//! the command's own function (config file, runtime, report).
+
+use crate::{pg, record};
+use scimgate::commands::{self, CommandError};
+use scimgate::store::postgres::PostgresStore;
+use scimgate::store::rows::CopyError;
+use scimgate::store::sqlite::SqliteStore;
+use scimgate::store::{Store, UserRecord};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+const DEMO: &str = include_str!("../../conf/demo.toml");
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A config file whose store is `db`.
+fn config_for(db: &pg::TestDb, dir: &Path) -> PathBuf {
+    let settings = db.settings();
+    let mut store = format!("[store]\nurl = \"{}\"\n", settings.url);
+    if let Some(var) = settings.password_env {
+        store.push_str(&format!("password_env = \"{var}\"\n"));
+    }
+    let text = DEMO.replacen("[store]\npath = \"scimgate.sqlite\"\n", &store, 1);
+    let path = dir.join("gw.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn user(user_name: &str, ext: &str, managed: bool) -> UserRecord {
+    UserRecord {
+        shadow: json!({"userName": user_name, "externalId": ext, "name": {"givenName": "Ä"}}),
+        managed,
+        created: "2026-03-01T10:00:00Z".into(),
+        last_modified: "2026-03-02T11:00:00.123Z".into(),
+    }
+}
+
+/// A SQLite store with users in two tenants and a pending create.
+fn sqlite_store(path: &Path) {
+    runtime().block_on(async {
+        let s = SqliteStore::open(path).unwrap();
+        s.put("acme", "1", &user("ann@acme.test", "e-1", true))
+            .await
+            .unwrap();
+        s.put("acme", "2", &user("bob@acme.test", "e-2", false))
+            .await
+            .unwrap();
+        s.put("umbrella", "1", &user("cy@u.test", "e-3", true))
+            .await
+            .unwrap();
+        s.put_pending_create("acme", "Dee@Acme.test", &record("e-4", true))
+            .await
+            .unwrap();
+    });
+}
+
+fn copy(from: &Path, config: &Path, overwrite: bool) -> Result<String, CommandError> {
+    commands::store::copy(from, config, overwrite)
+}
+
+#[test]
+fn a_copy_carries_every_row_and_a_second_has_nothing_to_do() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (from, config) = (dir.path().join("old.sqlite"), config_for(&db, dir.path()));
+    sqlite_store(&from);
+    let report = copy(&from, &config, false).unwrap();
+    assert!(
+        report.contains("users: 3 copied, 0 overwritten, 0 already there"),
+        "{report}"
+    );
+    assert!(report.contains("pending creates: 1 copied"), "{report}");
+    assert!(
+        report.contains("verified: PostgreSQL holds all 3 users and 1 pending creates"),
+        "{report}"
+    );
+    let again = copy(&from, &config, false).unwrap();
+    assert!(again.contains("nothing to do"), "{again}");
+    assert!(again.contains("3 users, 1 pending creates"), "{again}");
+
+    // What the gateway reads through either engine is the same.
+    runtime().block_on(async {
+        let sqlite = SqliteStore::open(&from).unwrap();
+        let pg = PostgresStore::open(&db.settings()).await.unwrap();
+        for tenant in ["acme", "umbrella"] {
+            assert_eq!(
+                pg.all(tenant).await.unwrap(),
+                sqlite.all(tenant).await.unwrap()
+            );
+        }
+        assert_eq!(pg.find_by_external_id("acme", "e-2").await.unwrap(), ["2"]);
+        assert!(pg.is_managed("umbrella", "1").await.unwrap());
+        assert!(!pg.is_managed("acme", "2").await.unwrap());
+        assert_eq!(
+            pg.pending_create("acme", "dee@acme.test").await.unwrap(),
+            sqlite
+                .pending_create("acme", "dee@acme.test")
+                .await
+                .unwrap()
+        );
+    });
+}
+
+#[test]
+fn rows_with_other_data_stop_the_copy_unless_it_may_overwrite() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (from, config) = (dir.path().join("old.sqlite"), config_for(&db, dir.path()));
+    sqlite_store(&from);
+    copy(&from, &config, false).unwrap();
+    db.execute("UPDATE users SET managed = false WHERE tenant = 'acme' AND id = '1'");
+    db.execute("DELETE FROM users WHERE tenant = 'umbrella'");
+    let err = copy(&from, &config, false).unwrap_err();
+    assert!(
+        matches!(err, CommandError::Copy(CopyError::Differs { count: 1, .. })),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("user acme/1") && text.contains("--overwrite"),
+        "{text}"
+    );
+    let still = runtime().block_on(async {
+        let pg = PostgresStore::open(&db.settings()).await.unwrap();
+        (
+            pg.is_managed("acme", "1").await.unwrap(),
+            pg.all("umbrella").await.unwrap().len(),
+        )
+    });
+    assert_eq!(still, (false, 0), "nothing was copied");
+    let report = copy(&from, &config, true).unwrap();
+    assert!(
+        report.contains("users: 1 copied, 1 overwritten, 1 already there"),
+        "{report}"
+    );
+    assert!(copy(&from, &config, false)
+        .unwrap()
+        .contains("nothing to do"));
+}
+
+#[test]
+fn a_missing_source_or_a_sqlite_config_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_config = dir.path().join("gw.toml");
+    std::fs::write(&sqlite_config, DEMO).unwrap();
+    let err = copy(&dir.path().join("none.sqlite"), &sqlite_config, false).unwrap_err();
+    assert!(matches!(err, CommandError::NotPostgres(_)), "{err:?}");
+    assert!(commands::store::migrate(&sqlite_config)
+        .unwrap_err()
+        .to_string()
+        .contains("[store] has no url"));
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let config = config_for(&db, dir.path());
+    let missing = dir.path().join("none.sqlite");
+    let err = copy(&missing, &config, false).unwrap_err();
+    assert!(
+        matches!(err, CommandError::Copy(CopyError::NoSource(_))),
+        "{err:?}"
+    );
+    assert!(!missing.exists(), "no empty store was made");
+    let migrated = commands::store::migrate(&config).unwrap();
+    assert!(migrated.contains("nothing to do"), "{migrated}");
+}

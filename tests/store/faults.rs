@@ -1,0 +1,149 @@
+//! PostgreSQL failures as store error kinds, each within its deadline: a server that cannot be
+//! reached, a statement that does not end, a pool with no free connection, damaged rows and
+//! missing tables.
+
+use crate::{gateway_on, pg, record};
+use scimgate::store::postgres::{PgSettings, PostgresStore};
+use scimgate::store::{OpenError, Store, StoreError};
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_not_there_is_unavailable() {
+    // A port nothing listens on (bound, then freed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut settings = PgSettings::new(&format!("postgres://scimgate@127.0.0.1:{port}/scimgate"));
+    settings.connect_timeout = Duration::from_millis(500);
+    let started = Instant::now();
+    let err = PostgresStore::open(&settings)
+        .await
+        .err()
+        .expect("no server");
+    assert!(
+        matches!(err, OpenError::Store(StoreError::Unavailable(_))),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unset_password_variable_is_named() {
+    let mut settings = PgSettings::new("postgres://scimgate@127.0.0.1:5432/scimgate");
+    settings.password_env = Some("SCIMGATE_TEST_NO_SUCH_PASSWORD".into());
+    let err = PostgresStore::open(&settings)
+        .await
+        .err()
+        .expect("no password");
+    assert!(
+        err.to_string().contains("SCIMGATE_TEST_NO_SUCH_PASSWORD"),
+        "{err}"
+    );
+}
+
+/// Takes an exclusive lock on the users table until the answer is dropped.
+async fn lock_users(db: &pg::TestDb) -> tokio_postgres::Client {
+    let client = db.client().await;
+    client
+        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_that_does_not_end_is_unavailable_within_the_statement_timeout() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let limit = Duration::from_millis(400);
+    let store = gateway_on(&db, |s| s.statement_timeout = limit).await;
+    store.put("acme", "7", &record("e", true)).await.unwrap();
+    let locker = lock_users(&db).await;
+    let started = Instant::now();
+    let err = store.get("acme", "7").await.unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(took >= limit && took < limit * 4, "{took:?}");
+    drop(locker);
+    assert!(
+        store.get("acme", "7").await.unwrap().is_some(),
+        "recovers by itself"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_free_connection_within_the_pool_wait_is_busy() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let wait = Duration::from_millis(200);
+    let store = std::sync::Arc::new(
+        gateway_on(&db, |s| {
+            s.pool_size = 1;
+            s.pool_wait = wait;
+            s.statement_timeout = Duration::from_secs(3);
+        })
+        .await,
+    );
+    let locker = lock_users(&db).await;
+    let stuck = {
+        let store = store.clone();
+        tokio::spawn(async move { store.get("acme", "7").await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let err = store.is_managed("acme", "7").await.unwrap_err();
+    assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
+    assert!(err.detail().contains("pool_wait_ms"), "{err}");
+    assert!(started.elapsed() < wait * 5, "{:?}", started.elapsed());
+    drop(locker);
+    assert_eq!(stuck.await.unwrap().unwrap(), None);
+    assert!(!store.is_managed("acme", "7").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_that_is_not_a_record_is_corrupt() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let store = gateway_on(&db, |_| {}).await;
+    store
+        .put("acme", "7", &record("ext-1", true))
+        .await
+        .unwrap();
+    db.execute("UPDATE users SET shadow = '{not json' WHERE id = '7'");
+    let err = store.get("acme", "7").await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(matches!(
+        store.all("acme").await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(
+        store.is_managed("acme", "7").await.unwrap(),
+        "the flag still reads"
+    );
+    store
+        .put_pending_create("acme", "x@y.z", &record("e", true))
+        .await
+        .unwrap();
+    db.execute("UPDATE pending_creates SET shadow = '[1,' WHERE user_name = 'x@y.z'");
+    assert!(matches!(
+        store.pending_create("acme", "x@y.z").await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_table_is_corrupt() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let store = gateway_on(&db, |_| {}).await;
+    db.execute("DROP TABLE pending_creates");
+    let err = store.pending_create("acme", "x@y.z").await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.detail().contains("pending_creates"), "{err}");
+}

@@ -1,0 +1,98 @@
+//! The store seam's tests. [`contract`] is what every engine promises (records, the external id
+//! index, the managed flag, pending creates, holds), run against SQLite and against PostgreSQL;
+//! the rest is PostgreSQL's own: [`migrations`], holds across gateways ([`fleet`]), failures
+//! ([`faults`]) and the copy from SQLite ([`copy`]). PostgreSQL tests each get a database of
+//! their own (tests/support/pg.rs) and are skipped, saying so, where no server is configured.
+
+// Test code: a failed unwrap, expect or panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod contract;
+mod copy;
+mod faults;
+mod fleet;
+mod migrations;
+#[path = "../support/pg.rs"]
+mod pg;
+
+use scimgate::store::postgres::{PgSettings, PostgresStore};
+use scimgate::store::sqlite::SqliteStore;
+use scimgate::store::{Store, UserRecord};
+use serde_json::json;
+use std::any::Any;
+use std::sync::Arc;
+
+/// An engine under test and what it lives in (dropped after it).
+pub struct Engine {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    _home: Box<dyn Any + Send>,
+}
+
+/// A SQLite store in a fresh folder.
+pub async fn sqlite() -> Option<Engine> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+    Some(Engine {
+        store: Arc::new(store),
+        _home: Box::new(dir),
+    })
+}
+
+/// A PostgreSQL store in a fresh database, or `None` where PostgreSQL tests are skipped.
+pub async fn postgres() -> Option<Engine> {
+    let db = pg::TestDb::create()?;
+    let store = PostgresStore::open(&db.settings()).await.unwrap();
+    Some(Engine {
+        store: Arc::new(store),
+        _home: Box::new(db),
+    })
+}
+
+/// Opens another engine (another gateway) on `db`, with `adjust`ed settings.
+pub async fn gateway_on(db: &pg::TestDb, adjust: impl FnOnce(&mut PgSettings)) -> PostgresStore {
+    let mut settings = db.settings();
+    adjust(&mut settings);
+    PostgresStore::open(&settings).await.unwrap()
+}
+
+/// A record with this externalId and flag, for userName `a@b.c`.
+pub fn record(ext: &str, managed: bool) -> UserRecord {
+    UserRecord {
+        shadow: json!({"externalId": ext, "userName": "a@b.c"}),
+        managed,
+        created: "2026-01-01T00:00:00Z".into(),
+        last_modified: "2026-01-02T00:00:00Z".into(),
+    }
+}
+
+/// One test of [`contract`] per engine: `name::sqlite` and `name::postgres`.
+macro_rules! on_every_engine {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let engine = crate::sqlite().await.unwrap();
+                crate::contract::$name(&*engine.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(engine) = crate::postgres().await {
+                    crate::contract::$name(&*engine.store).await;
+                }
+            }
+        }
+    )*};
+}
+
+on_every_engine!(
+    records_round_trip,
+    external_ids_are_found_case_exactly_and_follow_replacements,
+    managed_flag_exactly_and_ignoring_case,
+    pending_creates_are_kept_until_recorded_or_cleared,
+    resources_keep_their_attribute_order_and_numbers,
+    ids_are_listed_in_byte_order,
+    serialise_excludes_holders_of_one_key_only,
+    a_user_name_is_reserved_ignoring_case,
+);
