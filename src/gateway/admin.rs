@@ -24,11 +24,7 @@ impl ServeHttp for Admin {
         let _ = session.read_request_body().await;
         let parts = self.parts.load_full();
         let (status, ctype, body) = match session.req_header().uri.path() {
-            "/metrics" => (
-                200,
-                "text/plain; version=0.0.4",
-                parts.telemetry.metrics.render(),
-            ),
+            "/metrics" => (200, "text/plain; version=0.0.4", metrics(&parts)),
             "/healthz" => (200, "text/plain", "ok\n".to_string()),
             "/readyz" => readiness(&parts).await,
             _ => (404, "text/plain", "not found\n".to_string()),
@@ -45,6 +41,15 @@ impl ServeHttp for Admin {
         headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
         response
     }
+}
+
+/// The metrics, with the store's pools as they are now.
+fn metrics(parts: &Parts) -> String {
+    let metrics = &parts.telemetry.metrics;
+    for p in parts.store.pools() {
+        metrics.store_pool(p.pool, p.max, p.open, p.idle, p.waiting);
+    }
+    metrics.render()
 }
 
 /// How long a readiness probe waits for the backend's port and for a store write.

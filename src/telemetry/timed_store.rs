@@ -2,7 +2,7 @@
 //! kind, whichever engine is behind it.
 
 use super::Telemetry;
-use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
+use crate::store::{Held, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::future::Future;
@@ -118,5 +118,9 @@ impl Store for TimedStore {
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {
         self.timed("serialise", self.inner.serialise(tenant, key))
             .await
+    }
+
+    fn pools(&self) -> Vec<PoolUse> {
+        self.inner.pools()
     }
 }
