@@ -30,6 +30,7 @@ pub mod demo;
 pub mod forwarded;
 pub mod gateway;
 pub mod guard;
+pub mod headers;
 pub mod parts;
 pub mod proxy;
 pub mod scim;

@@ -12,6 +12,7 @@ use crate::guard::jwt::JwtKeyError;
 use crate::service::{ScimService, UserDirectory};
 use crate::store::engine::{self, StoreSettings};
 use crate::store::{OpenError, Store};
+use crate::telemetry::timed_store::TimedStore;
 use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
 use std::sync::Arc;
@@ -74,10 +75,13 @@ impl Parts {
             {
                 c.store.clone()
             }
-            _ => engine::open(&config.store).map_err(|source| BuildError::Store {
-                store: config.store.describe(),
-                source,
-            })?,
+            _ => {
+                let opened = engine::open(&config.store).map_err(|source| BuildError::Store {
+                    store: config.store.describe(),
+                    source,
+                })?;
+                Arc::new(TimedStore::new(opened, telemetry.clone()))
+            }
         };
         let b = &config.backend;
         let credentials = Credentials::from_config(b, config.server.max_backend_calls)?;

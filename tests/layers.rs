@@ -14,7 +14,7 @@ use syn::visit::Visit;
 /// The layers, bottom first. A module may import its own layer and the ones below.
 const LAYERS: &[&[&str]] = &[
     &["scim"],
-    &["auth", "forwarded", "store", "telemetry"],
+    &["auth", "forwarded", "headers", "store", "telemetry"],
     &["service"],
     &["backend"],
     &["guard"],

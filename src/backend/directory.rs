@@ -7,17 +7,15 @@ use super::mapping::{self, Base, Write};
 use super::native::NativeUsers;
 use super::paths;
 use super::search::{self, Anchor};
-use super::spec::UserApi;
 use super::timestamp;
 use crate::auth::Tenant;
 use crate::scim::discovery::Restrictions;
-use crate::scim::error::{ScimError, ScimType};
+use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
-use crate::service::{SearchPage, UserDirectory};
+use crate::service::{Replacement, SearchPage, UserDirectory};
 use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
-use dashmap::DashMap;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +27,6 @@ const MAX_OFFSET: usize = 1 << 40;
 pub struct Directory {
     backend: Arc<dyn NativeUsers>,
     store: Arc<dyn Store>,
-    managed: DashMap<(String, String), bool>,
     max_scan: usize,
 }
 
@@ -39,127 +36,8 @@ impl Directory {
         Directory {
             backend,
             store,
-            managed: DashMap::new(),
             max_scan,
         }
-    }
-
-    /// Serialises writes to the user `id` until the answer is dropped.
-    pub async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError> {
-        self.store
-            .serialise(&tenant.name, ResourceKey::User(id))
-            .await
-            .map_err(store_error)
-    }
-
-    /// Serialises creates of `user_name` until the answer is dropped, so two creates of one
-    /// name cannot both find it free.
-    pub async fn reserve_user_name(
-        &self,
-        tenant: &Tenant,
-        user_name: &str,
-    ) -> Result<Held, ScimError> {
-        self.store
-            .serialise(&tenant.name, ResourceKey::UserName(user_name))
-            .await
-            .map_err(store_error)
-    }
-
-    /// Whether the identity provider owns the account (cached; kept current by every SCIM write).
-    pub async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
-        if self.is_managed_exactly(tenant, id).await? {
-            return Ok(true);
-        }
-        // A case-insensitive backend reads `USR_BOB` as `usr_bob`; not cached, so that a later
-        // write to either spelling is seen at once.
-        if id.bytes().any(|b| b.is_ascii_alphabetic()) {
-            return self
-                .store
-                .is_managed_ignoring_case(&tenant.name, id)
-                .await
-                .map_err(store_error);
-        }
-        Ok(false)
-    }
-
-    async fn is_managed_exactly(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
-        let key = (tenant.name.clone(), id.to_string());
-        if let Some(m) = self.managed.get(&key) {
-            return Ok(*m);
-        }
-        let managed = self
-            .store
-            .is_managed(&tenant.name, id)
-            .await
-            .map_err(store_error)?;
-        self.managed.insert(key, managed);
-        Ok(managed)
-    }
-
-    /// One user, or `None`.
-    pub async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<ScimUser>, ScimError> {
-        let Some(native) = self.backend.get(tenant, id).await? else {
-            return Ok(None);
-        };
-        let records = self
-            .records_for(tenant, std::slice::from_ref(&native))
-            .await?;
-        Ok(Some(self.merge(&native, records.get(id))?))
-    }
-
-    /// Creates a user from a normalised SCIM resource.
-    pub async fn create(
-        &self,
-        tenant: &Tenant,
-        resource: Value,
-        now: &str,
-    ) -> Result<ScimUser, ScimError> {
-        let api = self.backend.api();
-        let native = mapping::to_native(api, &resource, Write::Create, None)?;
-        let user_name = resource
-            .get("userName")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        if !reports_duplicates(api) {
-            self.ensure_user_name_free(tenant, &user_name).await?;
-        }
-        let record = UserRecord {
-            shadow: resource,
-            managed: true,
-            created: now.to_string(),
-            last_modified: now.to_string(),
-        };
-        self.store
-            .put_pending_create(&tenant.name, &user_name, &record)
-            .await
-            .map_err(store_error)?;
-        let created = match self.backend.create(tenant, &native).await {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = self
-                    .store
-                    .clear_pending_create(&tenant.name, &user_name)
-                    .await;
-                return Err(e);
-            }
-        };
-        let id = mapping::native_id(api, &created).ok_or_else(|| {
-            ScimError::bad_gateway("create user: the user service's answer has no id")
-        })?;
-        if wants_inactive(&record.shadow) {
-            if let Err(e) = self.backend.set_active(tenant, &id, false).await {
-                return Err(self.undo_create(tenant, &id, &user_name, e).await);
-            }
-        }
-        if let Err(e) = self.record(tenant, &id, &record).await {
-            return Err(self.undo_create(tenant, &id, &user_name, e).await);
-        }
-        let mut user = self.merge(&created, Some(&record))?;
-        if api.deactivate.is_some() {
-            copy_active(&record.shadow, &mut user.resource);
-        }
-        Ok(user)
     }
 
     /// Refuses a create when a user of the tenant already has `user_name` (compared ignoring
@@ -209,8 +87,8 @@ impl Directory {
         }
     }
 
-    /// Writes a normalised resource over a user: a PUT, or with `patched` the result of a PATCH
-    /// of the user as just read. A native list element SCIM never wrote (the backend added it)
+    /// Writes a normalised resource over a user: a PUT, or the result of a PATCH of the user as
+    /// just read. A native list element SCIM never wrote (the backend added it)
     /// survives a PUT; after a PATCH, one the client saw and the PATCH left out is removed.
     async fn write(
         &self,
@@ -218,7 +96,7 @@ impl Directory {
         id: &str,
         resource: Value,
         now: &str,
-        patched: bool,
+        from: Replacement,
     ) -> Result<ScimUser, ScimError> {
         let api = self.backend.api();
         let Some(current) = self.backend.get_versioned(tenant, id).await? else {
@@ -230,7 +108,7 @@ impl Directory {
             .remove(id);
         let before = self.merge(&current.user, record.as_ref())?;
         let shadow = record.as_ref().map(|r| &r.shadow);
-        let seen = patched.then_some(&before.resource);
+        let seen = (from == Replacement::Patch).then_some(&before.resource);
         let fields = |native: &Value| {
             let base = (!native.is_null()).then_some(Base {
                 native,
@@ -354,22 +232,6 @@ impl Directory {
         self.store.check_writable().await.map_err(store_error)
     }
 
-    /// Deletes a user; it stops being SCIM-managed.
-    pub async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
-        self.ensure_writable().await?;
-        if self.backend.get(tenant, id).await?.is_none() || !self.backend.delete(tenant, id).await?
-        {
-            return Err(not_found(id));
-        }
-        self.managed
-            .insert((tenant.name.clone(), id.to_string()), false);
-        // The user is gone: a record the store could not drop names nobody and is harmless.
-        if let Err(e) = self.store.delete(&tenant.name, id).await {
-            tracing::error!(tenant = %tenant.name, id, error = %e, "user deleted; its store record remains");
-        }
-        Ok(())
-    }
-
     async fn record(
         &self,
         tenant: &Tenant,
@@ -380,30 +242,7 @@ impl Directory {
             .put(&tenant.name, id, record)
             .await
             .map_err(store_error)?;
-        self.managed
-            .insert((tenant.name.clone(), id.to_string()), record.managed);
         Ok(())
-    }
-
-    /// Lists users matching `filter` (all when `None`), `start` (0-based) and `count`.
-    pub async fn search(
-        &self,
-        tenant: &Tenant,
-        filter: Option<&Filter>,
-        start: usize,
-        count: usize,
-    ) -> Result<SearchPage, ScimError> {
-        let Some(filter) = filter else {
-            return self.list_all(tenant, start, count).await;
-        };
-        let candidates = self.candidates(tenant, filter).await?;
-        let matched: Vec<ScimUser> = candidates
-            .into_iter()
-            .filter(|u| filter::matches(filter, &with_id(u)))
-            .collect();
-        let total = matched.len();
-        let users = matched.into_iter().skip(start).take(count).collect();
-        Ok(SearchPage { users, total })
     }
 
     async fn list_all(
@@ -613,19 +452,49 @@ impl Directory {
 #[async_trait]
 impl UserDirectory for Directory {
     async fn lock(&self, tenant: &Tenant, id: &str) -> Result<Held, ScimError> {
-        Directory::lock(self, tenant, id).await
+        self.store
+            .serialise(&tenant.name, ResourceKey::User(id))
+            .await
+            .map_err(store_error)
     }
 
     async fn reserve_user_name(&self, tenant: &Tenant, user_name: &str) -> Result<Held, ScimError> {
-        Directory::reserve_user_name(self, tenant, user_name).await
+        self.store
+            .serialise(&tenant.name, ResourceKey::UserName(user_name))
+            .await
+            .map_err(store_error)
     }
 
     async fn is_managed(&self, tenant: &Tenant, id: &str) -> Result<bool, ScimError> {
-        Directory::is_managed(self, tenant, id).await
+        // Read from the store every time, not cached: a store shared by a fleet of gateways
+        // may have been written through another instance a moment ago.
+        if self
+            .store
+            .is_managed(&tenant.name, id)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(true);
+        }
+        // A case-insensitive backend reads `USR_BOB` as `usr_bob`.
+        if id.bytes().any(|b| b.is_ascii_alphabetic()) {
+            return self
+                .store
+                .is_managed_ignoring_case(&tenant.name, id)
+                .await
+                .map_err(store_error);
+        }
+        Ok(false)
     }
 
     async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<ScimUser>, ScimError> {
-        Directory::get(self, tenant, id).await
+        let Some(native) = self.backend.get(tenant, id).await? else {
+            return Ok(None);
+        };
+        let records = self
+            .records_for(tenant, std::slice::from_ref(&native))
+            .await?;
+        Ok(Some(self.merge(&native, records.get(id))?))
     }
 
     async fn create(
@@ -634,7 +503,52 @@ impl UserDirectory for Directory {
         resource: Value,
         now: &str,
     ) -> Result<ScimUser, ScimError> {
-        Directory::create(self, tenant, resource, now).await
+        let api = self.backend.api();
+        let native = mapping::to_native(api, &resource, Write::Create, None)?;
+        let user_name = resource
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if !api.reports_duplicates() {
+            self.ensure_user_name_free(tenant, &user_name).await?;
+        }
+        let record = UserRecord {
+            shadow: resource,
+            managed: true,
+            created: now.to_string(),
+            last_modified: now.to_string(),
+        };
+        self.store
+            .put_pending_create(&tenant.name, &user_name, &record)
+            .await
+            .map_err(store_error)?;
+        let created = match self.backend.create(tenant, &native).await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self
+                    .store
+                    .clear_pending_create(&tenant.name, &user_name)
+                    .await;
+                return Err(e);
+            }
+        };
+        let id = mapping::native_id(api, &created).ok_or_else(|| {
+            ScimError::bad_gateway("create user: the user service's answer has no id")
+        })?;
+        if wants_inactive(&record.shadow) {
+            if let Err(e) = self.backend.set_active(tenant, &id, false).await {
+                return Err(self.undo_create(tenant, &id, &user_name, e).await);
+            }
+        }
+        if let Err(e) = self.record(tenant, &id, &record).await {
+            return Err(self.undo_create(tenant, &id, &user_name, e).await);
+        }
+        let mut user = self.merge(&created, Some(&record))?;
+        if api.deactivate.is_some() {
+            copy_active(&record.shadow, &mut user.resource);
+        }
+        Ok(user)
     }
 
     async fn replace(
@@ -643,22 +557,22 @@ impl UserDirectory for Directory {
         id: &str,
         resource: Value,
         now: &str,
+        from: Replacement,
     ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, false).await
-    }
-
-    async fn replace_patched(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
-    ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, true).await
+        self.write(tenant, id, resource, now, from).await
     }
 
     async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
-        Directory::delete(self, tenant, id).await
+        self.ensure_writable().await?;
+        if self.backend.get(tenant, id).await?.is_none() || !self.backend.delete(tenant, id).await?
+        {
+            return Err(not_found(id));
+        }
+        // The user is gone: a record the store could not drop names nobody and is harmless.
+        if let Err(e) = self.store.delete(&tenant.name, id).await {
+            tracing::error!(tenant = %tenant.name, id, error = %e, "user deleted; its store record remains");
+        }
+        Ok(())
     }
 
     async fn search(
@@ -668,7 +582,17 @@ impl UserDirectory for Directory {
         start: usize,
         count: usize,
     ) -> Result<SearchPage, ScimError> {
-        Directory::search(self, tenant, filter, start, count).await
+        let Some(filter) = filter else {
+            return self.list_all(tenant, start, count).await;
+        };
+        let candidates = self.candidates(tenant, filter).await?;
+        let matched: Vec<ScimUser> = candidates
+            .into_iter()
+            .filter(|u| filter::matches(filter, &with_id(u)))
+            .collect();
+        let total = matched.len();
+        let users = matched.into_iter().skip(start).take(count).collect();
+        Ok(SearchPage { users, total })
     }
 
     fn restrictions(&self) -> Restrictions {
@@ -685,14 +609,6 @@ fn with_id(u: &ScimUser) -> Value {
         o.insert("meta".into(), meta);
     }
     v
-}
-
-/// Whether the backend reports a taken userName itself (a `[[users.errors]]` rule answers
-/// `uniqueness`); otherwise the gateway checks before each create.
-fn reports_duplicates(api: &UserApi) -> bool {
-    api.errors
-        .iter()
-        .any(|rule| rule.scim_type == Some(ScimType::Uniqueness))
 }
 
 fn active_of(resource: &Value) -> Option<bool> {
@@ -717,8 +633,14 @@ fn not_found(id: &str) -> ScimError {
     ScimError::not_found(format!("no user with id {id:?}"))
 }
 
-/// A store failure as the SCIM client sees it.
+/// A store failure as the SCIM client sees it: `503`, with a `Retry-After` when waiting helps
+/// (a busy store in a second, an unreachable one in a few, as it restarts or fails over).
 pub fn store_error(e: StoreError) -> ScimError {
     tracing::error!(error = %e, "store failure");
-    ScimError::unavailable(format!("the gateway's store failed: {}", e.detail()))
+    let answer = ScimError::unavailable(format!("the gateway's store failed: {}", e.detail()));
+    match e {
+        StoreError::Busy(_) => answer.with_retry_after(1),
+        StoreError::Unavailable(_) => answer.with_retry_after(5),
+        StoreError::Corrupt(_) => answer,
+    }
 }

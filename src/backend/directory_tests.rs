@@ -8,7 +8,7 @@ use crate::auth::Tenant;
 use crate::scim::error::ScimError;
 use crate::scim::normalize::normalize_user;
 use crate::scim::resource::ScimUser;
-use crate::service::UserDirectory;
+use crate::service::{Replacement, UserDirectory};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, UserRecord};
 use serde_json::{json, Value};
@@ -100,7 +100,7 @@ impl Fixture {
 
     async fn replace(&self, id: &str, body: Value) -> Result<ScimUser, ScimError> {
         self.directory
-            .replace(&self.tenant, id, resource(body), LATER)
+            .replace(&self.tenant, id, resource(body), LATER, Replacement::Put)
             .await
     }
 
@@ -225,7 +225,7 @@ async fn create_replace_patch_delete_reach_backend_and_store() {
     patched["nickName"] = json!("ally");
     let answer = f
         .directory
-        .replace_patched(&f.tenant, &id, patched, LATER)
+        .replace(&f.tenant, &id, patched, LATER, Replacement::Patch)
         .await
         .expect("patch");
     assert_eq!(answer.resource["nickName"], "ally");
@@ -551,7 +551,7 @@ async fn patch_whose_deactivate_fails_keeps_the_other_changes_and_says_so() {
     patched["active"] = json!(false);
     let e = f
         .directory
-        .replace_patched(&f.tenant, &id, patched.clone(), LATER)
+        .replace(&f.tenant, &id, patched.clone(), LATER, Replacement::Patch)
         .await
         .expect_err("refused");
     assert_eq!(e.status, 502);
@@ -573,7 +573,7 @@ async fn patch_whose_deactivate_fails_keeps_the_other_changes_and_says_so() {
     // The same PATCH again finishes the job.
     let user = f
         .directory
-        .replace_patched(&f.tenant, &id, patched, LATER)
+        .replace(&f.tenant, &id, patched, LATER, Replacement::Patch)
         .await
         .expect("patch");
     assert_eq!(user.resource["active"], false);

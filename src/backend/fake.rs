@@ -218,12 +218,8 @@ impl NativeUsers for FakeBackend {
 
     async fn create(&self, tenant: &Tenant, native: &Value) -> Result<Value, ScimError> {
         self.enter(Op::Create, native["login"].as_str().unwrap_or_default())?;
-        let reports_duplicates = self
-            .api
-            .errors
-            .iter()
-            .any(|r| r.scim_type == Some(ScimType::Uniqueness));
-        if reports_duplicates && self.users(tenant).iter().any(|u| same_login(u, native)) {
+        if self.api.reports_duplicates() && self.users(tenant).iter().any(|u| same_login(u, native))
+        {
             return Err(ScimError::uniqueness("an account with this login exists"));
         }
         let mut user = native.clone();

@@ -436,6 +436,16 @@ pub struct UserApi {
     pub throttling: Throttling,
 }
 
+impl UserApi {
+    /// Whether the backend reports a taken userName itself (a `[[users.errors]]` rule answers
+    /// `uniqueness`); otherwise the gateway checks before each create.
+    pub fn reports_duplicates(&self) -> bool {
+        self.errors
+            .iter()
+            .any(|rule| rule.scim_type == Some(ScimType::Uniqueness))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! interface.
 
 use crate::parts::Parts;
+use crate::store::StoreError;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use http::Response;
@@ -23,11 +24,7 @@ impl ServeHttp for Admin {
         let _ = session.read_request_body().await;
         let parts = self.parts.load_full();
         let (status, ctype, body) = match session.req_header().uri.path() {
-            "/metrics" => (
-                200,
-                "text/plain; version=0.0.4",
-                parts.telemetry.metrics.render(),
-            ),
+            "/metrics" => (200, "text/plain; version=0.0.4", metrics(&parts)),
             "/healthz" => (200, "text/plain", "ok\n".to_string()),
             "/readyz" => readiness(&parts).await,
             _ => (404, "text/plain", "not found\n".to_string()),
@@ -46,15 +43,31 @@ impl ServeHttp for Admin {
     }
 }
 
+/// The metrics, with the store's pools as they are now.
+fn metrics(parts: &Parts) -> String {
+    let metrics = &parts.telemetry.metrics;
+    for p in parts.store.pools() {
+        metrics.store_pool(p.pool, p.max, p.open, p.idle, p.waiting);
+    }
+    metrics.render()
+}
+
+/// How long a readiness probe waits for the backend's port and for a store write.
+const READINESS_WAIT: Duration = Duration::from_secs(2);
+
 async fn readiness(parts: &Parts) -> (u16, &'static str, String) {
     let backend = parts.upstream.address();
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(backend),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
-    let store = parts.store.check_writable().await;
+    let reachable = tokio::time::timeout(READINESS_WAIT, tokio::net::TcpStream::connect(backend))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let store = tokio::time::timeout(READINESS_WAIT, parts.store.check_writable())
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "no answer within {} s",
+                READINESS_WAIT.as_secs()
+            )))
+        });
     let body = serde_json::json!({
         "backend": if reachable { "ok".to_string() } else { format!("cannot connect to {backend}") },
         "store": match &store { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },

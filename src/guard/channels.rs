@@ -5,8 +5,9 @@
 //! identity header (CGI-style servers read `X_User_Id` as `X-User-Id`).
 
 use super::request;
+use crate::headers::connection_tokens;
 use crate::scim::fold::key_form;
-use http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, COOKIE, HOST};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST};
 use http::{HeaderMap, HeaderName};
 use std::fmt;
 
@@ -113,10 +114,7 @@ fn check_nominations(
         .chain(identity_headers.iter().copied())
         .map(|n| header_form(n.as_str()))
         .collect();
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+    connection_tokens(headers)
         .map(|token| header_form(String::from_utf8_lossy(token).trim()))
         .find(|token| read.contains(token))
         .map_or(Ok(()), |token| Err(ChannelReject::NominatedHeader(token)))

@@ -3,6 +3,7 @@
 //! and writes its own `Connection`. No pingora types.
 
 use super::http_io;
+use crate::headers::connection_tokens;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName};
 
@@ -42,11 +43,7 @@ pub fn request_drops(headers: &HeaderMap) -> Vec<HeaderName> {
 
 /// The header names listed in the `Connection` headers.
 fn nominated(headers: &HeaderMap) -> impl Iterator<Item = HeaderName> + '_ {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
+    connection_tokens(headers).filter_map(|token| HeaderName::from_bytes(token).ok())
 }
 
 #[cfg(test)]

@@ -20,6 +20,15 @@ pub struct SearchPage {
     pub total: usize,
 }
 
+/// Where a replacing resource comes from, which decides the fate of what the client never saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacement {
+    /// A PUT: the client sent the whole resource.
+    Put,
+    /// A PATCH applied to the user as just read.
+    Patch,
+}
+
 /// SCIM user operations for every tenant. Resources given to writes are normalised SCIM Users
 /// (no `id`, no `meta`); `now` is the RFC 3339 time recorded as `meta.lastModified`.
 #[async_trait]
@@ -45,22 +54,14 @@ pub trait UserDirectory: Send + Sync {
         now: &str,
     ) -> Result<ScimUser, ScimError>;
 
-    /// Replaces a user (PUT).
+    /// Replaces a user with `resource`, the body of a PUT or a PATCH's result (`from`).
     async fn replace(
         &self,
         tenant: &Tenant,
         id: &str,
         resource: Value,
         now: &str,
-    ) -> Result<ScimUser, ScimError>;
-
-    /// Writes the result of a PATCH applied to the user as just read.
-    async fn replace_patched(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
+        from: Replacement,
     ) -> Result<ScimUser, ScimError>;
 
     /// Deletes a user; it stops being managed.

@@ -1,7 +1,7 @@
 //! The SCIM service: authenticates the bearer key, routes `/Users`, `/Schemas`, `/ResourceTypes`
 //! and `/ServiceProviderConfig`, and answers every failure with an RFC 7644 error body.
 
-use super::directory::UserDirectory;
+use super::directory::{Replacement, UserDirectory};
 use super::operation::Operation;
 use crate::auth::{Keyring, Principal, Tenant};
 use crate::scim::discovery;
@@ -259,7 +259,13 @@ impl ScimService {
         self.check_version(req, tenant, id).await?;
         let user = self
             .directory
-            .replace(tenant, id, without_password(resource), now)
+            .replace(
+                tenant,
+                id,
+                without_password(resource),
+                now,
+                Replacement::Put,
+            )
             .await?;
         Ok(self.answer(200, &user, req, &Projection::Default))
     }
@@ -284,7 +290,7 @@ impl ScimService {
             current
         } else {
             self.directory
-                .replace_patched(tenant, id, patched, now)
+                .replace(tenant, id, patched, now, Replacement::Patch)
                 .await?
         };
         Ok(self.answer(200, &user, req, &Projection::Default))

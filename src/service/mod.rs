@@ -7,7 +7,7 @@ pub mod directory;
 pub mod handler;
 pub mod operation;
 
-pub use directory::{SearchPage, UserDirectory};
+pub use directory::{Replacement, SearchPage, UserDirectory};
 pub use handler::ScimService;
 pub use operation::Operation;
 

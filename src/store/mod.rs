@@ -192,4 +192,25 @@ pub trait Store: Send + Sync {
     /// unrelated keys share a lock); an engine serving a fleet of gateways holds the key for all
     /// of them.
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError>;
+
+    /// How the engine's connection pools are used now, for metrics; none for an engine
+    /// without pools.
+    fn pools(&self) -> Vec<PoolUse> {
+        Vec::new()
+    }
+}
+
+/// The use of one connection pool of an engine at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Which pool (`statements`, `holds`).
+    pub pool: &'static str,
+    /// Connections it may open.
+    pub max: usize,
+    /// Connections open now.
+    pub open: usize,
+    /// Open connections not in use.
+    pub idle: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
 }

@@ -14,6 +14,9 @@ pub struct Metrics {
     scim_operations: IntCounterVec,
     backend_seconds: HistogramVec,
     backend_errors: IntCounterVec,
+    store_seconds: HistogramVec,
+    store_errors: IntCounterVec,
+    store_pool: IntGaugeVec,
     guard_blocks: IntCounterVec,
     auth_failures: IntCounterVec,
     key_uses: IntCounterVec,
@@ -56,6 +59,33 @@ impl Metrics {
         registry
             .register(Box::new(backend_seconds.clone()))
             .unwrap_or_else(|e| panic!("histogram: {e}"));
+        let store_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "scimgate_store_call_seconds",
+                "Latency of calls to the gateway's store, by operation (serialise: waiting for a hold)",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0,
+            ]),
+            &["operation"],
+        )
+        .unwrap_or_else(|e| panic!("histogram: {e}"));
+        registry
+            .register(Box::new(store_seconds.clone()))
+            .unwrap_or_else(|e| panic!("histogram: {e}"));
+        let store_pool = IntGaugeVec::new(
+            Opts::new(
+                "scimgate_store_pool_connections",
+                "Connections of the store engine's pools (PostgreSQL): max, open, idle, and \
+                 requests waiting for one",
+            ),
+            &["pool", "state"],
+        )
+        .unwrap_or_else(|e| panic!("gauge: {e}"));
+        registry
+            .register(Box::new(store_pool.clone()))
+            .unwrap_or_else(|e| panic!("gauge: {e}"));
         let key_last_used = IntGaugeVec::new(
             Opts::new(
                 "scimgate_api_key_last_used_timestamp_seconds",
@@ -84,6 +114,12 @@ impl Metrics {
                 &registry,
                 "scimgate_backend_errors_total",
                 "Failed backend calls by operation and kind",
+                &["operation", "kind"],
+            ),
+            store_errors: counter(
+                &registry,
+                "scimgate_store_errors_total",
+                "Failed store calls by operation and kind (unavailable, busy, corrupt)",
                 &["operation", "kind"],
             ),
             guard_blocks: counter(
@@ -129,6 +165,8 @@ impl Metrics {
                 &[],
             ),
             backend_seconds,
+            store_seconds,
+            store_pool,
             key_last_used,
             registry,
         }
@@ -157,6 +195,32 @@ impl Metrics {
             self.backend_errors
                 .with_label_values(&[operation, kind])
                 .inc();
+        }
+    }
+
+    /// Records one store call; `error` names the failure kind, if it failed.
+    pub fn store_call(&self, operation: &str, took: Duration, error: Option<&str>) {
+        self.store_seconds
+            .with_label_values(&[operation])
+            .observe(took.as_secs_f64());
+        if let Some(kind) = error {
+            self.store_errors
+                .with_label_values(&[operation, kind])
+                .inc();
+        }
+    }
+
+    /// Sets the gauges of one store connection pool as it is now.
+    pub fn store_pool(&self, pool: &str, max: usize, open: usize, idle: usize, waiting: usize) {
+        for (state, n) in [
+            ("max", max),
+            ("open", open),
+            ("idle", idle),
+            ("waiting", waiting),
+        ] {
+            self.store_pool
+                .with_label_values(&[pool, state])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 
@@ -240,5 +304,16 @@ mod tests {
             r#"scimgate_api_key_last_used_timestamp_seconds{key="k1",tenant="acme"} 1700000000"#
         ));
         assert!(text.contains("scimgate_backend_call_seconds_bucket"));
+        m.store_call("get", Duration::from_micros(300), Some("unavailable"));
+        let text = m.render();
+        assert!(
+            text.contains(r#"scimgate_store_errors_total{kind="unavailable",operation="get"} 1"#)
+        );
+        assert!(text.contains(r#"scimgate_store_call_seconds_count{operation="get"} 1"#));
+        m.store_pool("statements", 8, 3, 1, 0);
+        let text = m.render();
+        assert!(
+            text.contains(r#"scimgate_store_pool_connections{pool="statements",state="open"} 3"#)
+        );
     }
 }

@@ -4,6 +4,7 @@
 pub mod limiter;
 pub mod metrics;
 pub mod provisioning;
+pub mod timed_store;
 
 use limiter::AuthLimiter;
 use metrics::Metrics;

@@ -44,6 +44,14 @@ impl Lax {
         let keys = (self.gw.token.clone(), self.wayne.clone());
         launch(self.backend.clone(), self.store_dir.clone(), keys, |_| {})
     }
+
+    /// Another gateway with the same keys in front of the same backend state (the backend on
+    /// a port of its own), its config changed by `adjust`: a second instance of a fleet.
+    pub fn another_instance(&self, adjust: impl FnOnce(&mut Config)) -> Lax {
+        let keys = (self.gw.token.clone(), self.wayne.clone());
+        let store_dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        launch(self.backend.clone(), store_dir, keys, adjust)
+    }
 }
 
 fn launch(
@@ -74,7 +82,8 @@ fn launch(
         ApiKey::from_secret(tenant("wayne"), &wayne),
     ]);
     adjust(&mut config);
-    let store = config.store.sqlite_path().unwrap().to_path_buf();
+    // The SQLite file, unless `adjust` chose another store.
+    let store = store_dir.path().join("scimgate.sqlite");
     let conf = server::server_conf(config.server.threads, Duration::ZERO, dir.path());
     let mut srv = server::build(conf);
     srv.add_service(backend.service(&backend_addr.to_string()));

@@ -935,6 +935,17 @@ fn metrics_move_exactly_with_a_scripted_sequence_and_health_follows_the_backend(
         after.sum("scimgate_backend_errors_total"),
         before.sum("scimgate_backend_errors_total")
     );
+    // The PATCH held the user and wrote its record, the guard read the managed flag: each timed.
+    for op in ["serialise", "put", "is_managed"] {
+        let n = |m: &Metrics| m.get("scimgate_store_call_seconds_count", &[("operation", op)]);
+        assert!(
+            n(&after) > n(&before),
+            "store {op}: {} then {}",
+            n(&before),
+            n(&after)
+        );
+    }
+    assert_eq!(after.sum("scimgate_store_errors_total"), 0.0);
 
     // Readiness follows the current config's backend: pointed at a closed port, 503.
     gw.rewrite(|s| s.backend = free_port());

@@ -231,7 +231,7 @@ fn concurrent_patches_of_one_user_lose_no_update() {
     assert_eq!(list[0]["value"], user, "the original element stays first");
 }
 
-fn etag(r: &Reply) -> String {
+pub fn etag(r: &Reply) -> String {
     let tag = r.header("etag").expect("ETag").to_string();
     assert_eq!(
         r.json()["meta"]["version"],
@@ -241,7 +241,13 @@ fn etag(r: &Reply) -> String {
     tag
 }
 
-fn conditional(gw: &Gateway, method: &str, path: &str, tag: &str, body: Option<&Value>) -> Reply {
+pub fn conditional(
+    gw: &Gateway,
+    method: &str,
+    path: &str,
+    tag: &str,
+    body: Option<&Value>,
+) -> Reply {
     let auth = format!("Bearer {}", gw.token);
     let body = body.map(Value::to_string);
     let mut headers = vec![("Authorization", auth.as_str()), ("If-Match", tag)];

@@ -112,9 +112,12 @@ fn patch_body(ops: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
 
-/// The refusal of a write to an unwritable store: 503, a SCIM error naming the store.
+/// The refusal of a write to an unwritable store: 503 with `Retry-After`, a SCIM error naming
+/// the store.
 fn assert_store_refusal(r: &Reply, what: &str) {
     assert_scim_error(r, 503, None);
+    let wait = r.header("retry-after").and_then(|v| v.parse::<u64>().ok());
+    assert!(wait.is_some_and(|s| s >= 1), "{what}: Retry-After {wait:?}");
     let d = detail(r);
     assert!(
         d.contains("store") && (d.contains("locked") || d.contains("full")),

@@ -63,6 +63,19 @@ impl TestDb {
         })
     }
 
+    /// The server's address (the URL's host and port).
+    pub fn address(&self) -> std::net::SocketAddr {
+        let host = match self.server.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            other => panic!("not a TCP host: {other:?}"),
+        };
+        let port = self.server.get_ports().first().copied().unwrap_or(5432);
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+            .ok()
+            .and_then(|mut a| a.next())
+            .unwrap_or_else(|| panic!("cannot resolve {host}:{port}"))
+    }
+
     /// Store settings for this database, with every default.
     pub fn settings(&self) -> PgSettings {
         let mut s = PgSettings::new(&self.url);

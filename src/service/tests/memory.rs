@@ -6,7 +6,7 @@ use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
-use crate::service::{SearchPage, UserDirectory};
+use crate::service::{Replacement, SearchPage, UserDirectory};
 use crate::store::Held;
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -187,16 +187,7 @@ impl UserDirectory for MemoryDirectory {
         id: &str,
         resource: Value,
         now: &str,
-    ) -> Result<ScimUser, ScimError> {
-        self.store(tenant, id, resource, now)
-    }
-
-    async fn replace_patched(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
+        _from: Replacement,
     ) -> Result<ScimUser, ScimError> {
         self.store(tenant, id, resource, now)
     }

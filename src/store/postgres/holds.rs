@@ -84,6 +84,11 @@ impl Holds {
         }
     }
 
+    /// How the pool of holds is used now.
+    pub(super) fn status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
+    }
+
     /// Waits (at most the configured time) until no holder of `folded` in `tenant` remains in
     /// any gateway of the fleet, then holds it. Runs on the store's runtime.
     pub(super) async fn hold(&self, tenant: &str, folded: &str) -> Result<Hold, StoreError> {

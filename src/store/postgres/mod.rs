@@ -25,7 +25,7 @@ pub mod settings;
 pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
 
-use super::{Held, OpenError, ResourceKey, Store, StoreError, UserRecord};
+use super::{Held, OpenError, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use errors::{classify, no_answer, pool_failure, undecodable};
@@ -378,6 +378,20 @@ impl Store for PostgresStore {
         let (tenant, folded) = (tenant.to_string(), key.folded());
         self.on_db(|db| async move { db.holds.hold(&tenant, &folded).await.map(Held::new) })
             .await
+    }
+
+    fn pools(&self) -> Vec<PoolUse> {
+        let use_of = |pool: &'static str, status: deadpool_postgres::Status| PoolUse {
+            pool,
+            max: status.max_size,
+            open: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        };
+        vec![
+            use_of("statements", self.db.pool.status()),
+            use_of("holds", self.db.holds.status()),
+        ]
     }
 }
 

@@ -1,0 +1,126 @@
+//! The store seam with every call timed into the metrics: latency by operation and failures by
+//! kind, whichever engine is behind it.
+
+use super::Telemetry;
+use crate::store::{Held, PoolUse, ResourceKey, Store, StoreError, UserRecord};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A [`Store`] that reports each call of the store it wraps.
+pub struct TimedStore {
+    inner: Arc<dyn Store>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl TimedStore {
+    /// `inner`, reporting into `telemetry`'s metrics.
+    pub fn new(inner: Arc<dyn Store>, telemetry: Arc<Telemetry>) -> Self {
+        TimedStore { inner, telemetry }
+    }
+
+    async fn timed<T>(
+        &self,
+        operation: &str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = call.await;
+        let kind = result.as_ref().err().map(|e| match e {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Busy(_) => "busy",
+            StoreError::Corrupt(_) => "corrupt",
+        });
+        self.telemetry
+            .metrics
+            .store_call(operation, started.elapsed(), kind);
+        result
+    }
+}
+
+#[async_trait]
+impl Store for TimedStore {
+    async fn get(&self, tenant: &str, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.timed("get", self.inner.get(tenant, id)).await
+    }
+
+    async fn get_many(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, UserRecord>, StoreError> {
+        self.timed("get_many", self.inner.get_many(tenant, ids))
+            .await
+    }
+
+    async fn all(&self, tenant: &str) -> Result<Vec<(String, UserRecord)>, StoreError> {
+        self.timed("all", self.inner.all(tenant)).await
+    }
+
+    async fn find_by_external_id(
+        &self,
+        tenant: &str,
+        external_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let call = self.inner.find_by_external_id(tenant, external_id);
+        self.timed("find_by_external_id", call).await
+    }
+
+    async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
+        self.timed("put", self.inner.put(tenant, id, rec)).await
+    }
+
+    async fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        self.timed("delete", self.inner.delete(tenant, id)).await
+    }
+
+    async fn is_managed(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        self.timed("is_managed", self.inner.is_managed(tenant, id))
+            .await
+    }
+
+    async fn is_managed_ignoring_case(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let call = self.inner.is_managed_ignoring_case(tenant, id);
+        self.timed("is_managed_ignoring_case", call).await
+    }
+
+    async fn put_pending_create(
+        &self,
+        tenant: &str,
+        user_name: &str,
+        rec: &UserRecord,
+    ) -> Result<(), StoreError> {
+        let call = self.inner.put_pending_create(tenant, user_name, rec);
+        self.timed("put_pending_create", call).await
+    }
+
+    async fn pending_create(
+        &self,
+        tenant: &str,
+        user_name: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let call = self.inner.pending_create(tenant, user_name);
+        self.timed("pending_create", call).await
+    }
+
+    async fn clear_pending_create(&self, tenant: &str, user_name: &str) -> Result<(), StoreError> {
+        let call = self.inner.clear_pending_create(tenant, user_name);
+        self.timed("clear_pending_create", call).await
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        self.timed("check_writable", self.inner.check_writable())
+            .await
+    }
+
+    async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {
+        self.timed("serialise", self.inner.serialise(tenant, key))
+            .await
+    }
+
+    fn pools(&self) -> Vec<PoolUse> {
+        self.inner.pools()
+    }
+}
