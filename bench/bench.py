@@ -53,9 +53,9 @@ PROFILES = {
     # POST /Users of S3 runs a fixed count (not a duration), so that it adds the same number of
     # members to the backend whatever the speed: the demo backend's email lookup scans the team.
     "quick": dict(dur=2.0, warm=0.5, rounds=1, s3_rounds=1, seed=200, post=1000, users=1000,
-                  idle=1000, s6_rounds=2, fleet_users=1000),
+                  idle=1000, s6_rounds=4, fleet_users=1000),
     "full": dict(dur=4.0, warm=0.5, rounds=3, s3_rounds=1, seed=1000, post=2000, users=10000,
-                 idle=1000, s6_rounds=3, fleet_users=5000),
+                 idle=1000, s6_rounds=4, fleet_users=5000),
 }
 SAT_CONNS = 32  # closed-loop connections for saturation
 RATE = 1000.0  # fixed rate of the latency measurements (req/s)
@@ -835,7 +835,18 @@ http {{
         self.psql(self.pg_maintenance_db(), f"CREATE DATABASE {name}")
         self.pg_db = name
         log(f"S6 created database {name}")
+        if self.args.pg_async_commit:
+            # A diagnostic: commits stop waiting for the WAL flush, as SQLite on /dev/shm never
+            # waits for a disk; what remains of the gap is CPU and round trips.
+            self.psql(name, f"ALTER DATABASE {name} SET synchronous_commit = off")
+            log(f"S6 {name}: synchronous_commit = off")
         return name
+
+    def pg_backends(self, db):
+        """The pids of the PostgreSQL server processes serving `db` (the gateways' pools)."""
+        out = self.psql(db, "SELECT pid FROM pg_stat_activity "
+                            f"WHERE datname = '{db}' AND pid <> pg_backend_pid()")
+        return [int(x) for x in out.split()]
 
     def drop_bench_db(self):
         """Drops this run's database (WITH (FORCE): also when a gateway still holds it)."""
@@ -857,6 +868,10 @@ http {{
         db = self.create_bench_db()
         started = []
         try:
+            self.pg_server = self.psql(db, (
+                "SELECT 'PostgreSQL ' || current_setting('server_version') || ', fsync ' || "
+                "current_setting('fsync') || ', synchronous_commit ' || "
+                "current_setting('synchronous_commit')"))
             u = urllib.parse.urlsplit(self.args.pg)
             url = f"postgres://{u.username or 'scimgate'}@{u.hostname}:{u.port or 5432}/{db}"
             pg_store = [f'url = "{url}"', f'password_env = "{PG_PASSWORD_ENV}"']
@@ -865,14 +880,14 @@ http {{
             for name, store in (("s6-sqlite", None), ("s6-pg-a", pg_store), ("s6-pg-b", pg_store)):
                 gws[name] = self.start_gateway(name, True, store, env)
                 started.append(gws[name][1])
-            self.s6_ops(gws)
+            self.s6_ops(gws, db)
             self.s6_fleet(gws, db)
         finally:
             for p in started:
                 self.procs.stop(p)
             self.drop_bench_db()
 
-    def s6_ops(self, gws):
+    def s6_ops(self, gws, db):
         """GET, lookup, POST and PATCH through one gateway on PostgreSQL vs one on SQLite."""
         k = self.prof["seed"]
         h = [bearer(self.scim_token), SCIM_CT]
@@ -911,19 +926,25 @@ http {{
                     port, proc = sides[side]
                     steps, values = make(side)
                     start += 10_000_000
+                    # PostgreSQL's own CPU (the server processes of gateway A's pool) is
+                    # watched too: on 2 shared cores it is part of what the PostgreSQL side pays.
+                    pg = self.pg_backends(db) if side == "postgres" else []
+                    watch = [proc.pid] + pg
                     if values is None:
                         res = self.load.count(port, steps, self.prof["post"], SAT_CONNS,
-                                              watch=[proc.pid], start=start)
+                                              watch=watch, start=start)
                     else:
-                        res = self.load.closed(port, steps, watch=[proc.pid], values=values,
+                        res = self.load.closed(port, steps, watch=watch, values=values,
                                                start=start)
                     check_clean(f"S6 {op} {side}", res)
+                    res["pg_pids"] = pg
                     self.keep(f"s6.{op}.{side}", res)
                     runs[side].append(res)
             t = {k2: median([x["throughput"] for x in v]) for k2, v in runs.items()}
             p50 = {k2: median([x["latency_ms"]["p50"] for x in v]) for k2, v in runs.items()}
             cpu = {k2: median([cpu_us_per_req(x, [sides[k2][1].pid]) for x in v])
                    for k2, v in runs.items()}
+            pg_cpu = median([cpu_us_per_req(x, x["pg_pids"]) for x in runs["postgres"]])
             rounds = ", ".join(f"{a['throughput'] / b['throughput']:.2f}"
                                for a, b in zip(runs["postgres"], runs["sqlite"]))
             write = op.startswith(("POST", "PATCH"))
@@ -935,7 +956,8 @@ http {{
                         "SQLite store", t["sqlite"], target=f"≥ {tgt}× SQLite",
                         verdict=t["postgres"] >= tgt * t["sqlite"],
                         note=f"p50 {p50['postgres']:.2f} ms; scimgate CPU "
-                             f"{cpu['postgres']:.0f} µs/req; ratio by round {rounds}")
+                             f"{cpu['postgres']:.0f} µs/req + PostgreSQL server CPU "
+                             f"{pg_cpu:.0f} µs/req; ratio by round {rounds}")
 
     def s6_fleet(self, gws, db):
         """The Entra initial cycle through two gateways over one PostgreSQL database, vs the
@@ -957,22 +979,29 @@ http {{
         # Each side runs as two load generators of 3 connections (6 in all, as in S4), each
         # taking half of every chunk's users: the fleet's go to instance A and instance B,
         # the native ones both straight to the backend.
+        sqlite = [step("GET", q("fsql{n}%40entra.test"), scim_h, name="lookup"),
+                  step("POST", "/scim/v2/Users", scim_h,
+                       json.dumps(self.scim_user("fsql{n}@entra.test", "{n}")), ok=[201],
+                       name="create")]
         targets = {
             "native": [(self.legacy, native), (self.legacy, native)],
             "fleet": [(gws["s6-pg-a"][0], fleet), (gws["s6-pg-b"][0], fleet)],
+            # For reference: the same shape against the one gateway on SQLite.
+            "sqlite": [(gws["s6-sqlite"][0], sqlite), (gws["s6-sqlite"][0], sqlite)],
         }
         S = (f"6. Two scimgate instances over one PostgreSQL: Entra initial cycle "
              f"({n:,} users, concurrency {CYCLE_CONCURRENCY})")
         log(f"S6 fleet: initial cycle, {n} users per side, {CYCLE_CHUNKS} chunks, two instances")
-        secs = {"native": 0.0, "fleet": 0.0}
+        secs = {side: 0.0 for side in targets}
         failed, statuses = 0, {}
-        p50s = {"native": {}, "fleet": {}}
+        p50s = {side: {} for side in targets}
         chunk = -(-n // CYCLE_CHUNKS)
         for c in range(CYCLE_CHUNKS):
             first, count = c * chunk, min(chunk, n - c * chunk)
             if count <= 0:
                 break
-            order = ("native", "fleet") if c % 2 == 0 else ("fleet", "native")
+            names = list(targets)
+            order = names[c % 3:] + names[:c % 3]
             for side in order:
                 parts = [(first, count // 2), (first + count // 2, count - count // 2)]
                 specs = [dict(addr=f"127.0.0.1:{port}", mode="count", connections=half,
@@ -984,8 +1013,8 @@ http {{
                     self.keep(f"s6.fleet.{side}.{'ab'[i]}", res)
                     for k2, v in res["per_step_ms"].items():
                         p50s[side].setdefault(k2, []).append(v["p50"])
-                    if side == "native":
-                        check_clean(f"S6 fleet native chunk {c}", res, parts[i][1] * 2)
+                    if side != "fleet":
+                        check_clean(f"S6 fleet {side} chunk {c}", res, parts[i][1] * 2)
                     else:
                         failed += res["errors"] + res.get("capture_errors", 0)
                         for st, cnt in res["error_statuses"].items():
@@ -1012,6 +1041,9 @@ http {{
         self.figure(S, "through scimgate A + B on one PostgreSQL (3 connections each)",
                     secs["fleet"], "s", "native", secs["native"],
                     note=f"{secs['fleet'] / n * 1000:.2f} ms/user; {steps_p50['fleet']}")
+        self.figure(S, "through one scimgate on SQLite (2 × 3 connections), for reference",
+                    secs["sqlite"], "s", "native", secs["native"],
+                    note=f"{secs['sqlite'] / n * 1000:.2f} ms/user; {steps_p50['sqlite']}")
         ok = failed == 0 and dups == 0 and missing == 0 and store_dups == 0 and int(pending) == 0
         self.figure(S, "failed requests in the cycle through A + B", failed, "", "expected", 0,
                     target="no error, no duplicate", verdict=ok,
@@ -1059,6 +1091,8 @@ http {{
                      "load_before": self.load_before, "load_after": os.getloadavg()},
             "scimgate_commit": git_rev(),
             "skipped": self.skipped,
+            "pg_server": getattr(self, "pg_server", None),
+            "latency_plot": bool(self.curves),
             "nginx": nginx_version(self.args.nginx),
         }
         data = {"meta": meta, "figures": self.figures, "memory_bytes": self.memory,
@@ -1066,8 +1100,9 @@ http {{
                 "s3": getattr(self, "s3_table", {}), "runs": self.raw}
         (outdir / "results.json").write_text(json.dumps(data, indent=1))
         (outdir / "results.md").write_text(markdown(meta, self.figures))
-        (outdir / "latency.svg").write_text(svg(self.curves, meta))
-        log(f"wrote {outdir}/results.md, results.json, latency.svg")
+        if self.curves:
+            (outdir / "latency.svg").write_text(svg(self.curves, meta))
+        log(f"wrote {outdir}/results.md, results.json" + (", latency.svg" if self.curves else ""))
 
     def run(self):
         self.load_before = os.getloadavg()
@@ -1095,8 +1130,9 @@ def render(path):
         if found:
             curves[sc] = found
     (path.parent / "results.md").write_text(markdown(data["meta"], data["figures"]))
-    (path.parent / "latency.svg").write_text(svg(curves, data["meta"]))
-    log(f"rewrote {path.parent}/results.md and latency.svg")
+    if curves:
+        (path.parent / "latency.svg").write_text(svg(curves, data["meta"]))
+    log(f"rewrote {path.parent}/results.md" + (" and latency.svg" if curves else ""))
 
 
 def git_rev():
@@ -1165,6 +1201,10 @@ def markdown(meta, figures):
         "Every figure is compared with a baseline measured in the same run; **ratio = value ÷ baseline**. "
         "How each number is measured: `bench/README.md`.",
         "",
+    ]
+    if meta.get("pg_server"):
+        lines += [f"S6 store database: {meta['pg_server']} (as seen by the bench database).", ""]
+    lines += [
         "## Targets",
         "",
         markdown_targets(figures),
@@ -1184,7 +1224,7 @@ def markdown(meta, figures):
         target = f"{f['target']} {verdict_text(f['verdict'])}" if f["target"] else ""
         lines.append(f"| {f['figure']} | {fmt(f['value'], f['unit'])} {f['unit']} | {base} "
                      f"| {ratio} | {target} | {f['note']} |")
-    lines += ["", "Latency curves: `latency.svg`.", ""]
+    lines += ["", "Latency curves: `latency.svg`.", ""] if meta.get("latency_plot", True) else [""]
     return "\n".join(lines)
 
 
@@ -1275,6 +1315,8 @@ def main():
     ap.add_argument("--pg-db", default="",
                     help="S6: the name of the database to create (default scimgate_bench_<random>)")
     ap.add_argument("--pg-skip", default="", help="S6: why PostgreSQL is not available (skips S6)")
+    ap.add_argument("--pg-async-commit", action="store_true",
+                    help="S6 diagnostic: synchronous_commit = off on the bench database")
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="only rewrite results.md and latency.svg from an earlier results.json")
     args = ap.parse_args()
