@@ -26,7 +26,7 @@ for arg in "$@"; do
     --quick) QUICK=1; PASS+=("--quick") ;;
     --no-build) BUILD=0 ;;
     --users|--users=*) USERS=1; PASS+=("$arg") ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) PASS+=("$arg") ;;
   esac
 done
