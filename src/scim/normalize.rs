@@ -126,7 +126,33 @@ pub(crate) fn normalize_with(input: &Value, read_only: ReadOnly) -> Result<Value
 /// [`check_single_primary`].
 pub(crate) fn check_invariants(user: &Value) -> Result<(), ScimError> {
     check_required(user)?;
-    check_single_primary(user)
+    check_single_primary(user)?;
+    check_no_nul(user)
+}
+
+/// Fails with `400 invalidValue` when a string (or a name) anywhere in the resource holds the
+/// NUL character: JSON can carry it, but no user service field nor store text column can, and
+/// a store that refused it mid-write would turn bad input into a `503`.
+pub(crate) fn check_no_nul(value: &Value) -> Result<(), ScimError> {
+    let has_nul = |s: &str| s.contains('\0');
+    let found = match value {
+        Value::String(s) => has_nul(s),
+        Value::Array(items) => return items.iter().try_for_each(check_no_nul),
+        Value::Object(o) => {
+            if o.keys().any(|k| has_nul(k)) {
+                true
+            } else {
+                return o.values().try_for_each(check_no_nul);
+            }
+        }
+        _ => false,
+    };
+    if found {
+        return Err(ScimError::invalid_value(
+            "a value holds the NUL character (U+0000), which no attribute may contain",
+        ));
+    }
+    Ok(())
 }
 
 /// Fails with `400 invalidValue` when one multi-valued attribute has more than one element with
@@ -628,6 +654,19 @@ mod tests {
 
     fn err(v: Value) -> ScimError {
         normalize_user(&v).unwrap_err()
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_is_an_invalid_value() {
+        for user in [
+            json!({"userName": "bob\u{0}@x.test"}),
+            json!({"userName": "bob", "emails": [{"value": "b\u{0}@x.test"}]}),
+            json!({"userName": "bob", "name": {"givenName": "B\u{0}b"}}),
+        ] {
+            let e = err(user.clone());
+            assert_eq!((e.status, scim_type(&e)), (400, "invalidValue"), "{user}");
+        }
+        assert!(normalize_user(&json!({"userName": "bob@x.test"})).is_ok());
     }
 
     fn scim_type(e: &ScimError) -> &'static str {

@@ -26,11 +26,26 @@ pub struct Gateway {
     pub backends: Vec<SocketAddr>,
     _dir: tempfile::TempDir,
     running: Option<Running>,
+    /// The PostgreSQL database of a demo run with `SCIMGATE_E2E_STORE=postgres`; dropped after
+    /// the gateway stops.
+    database: Option<super::pg::TestDb>,
 }
 
+/// With this variable set to `postgres`, every demo gateway keeps its store in a fresh
+/// PostgreSQL database instead of SQLite (CI runs the demo suites both ways).
+pub const STORE_VAR: &str = "SCIMGATE_E2E_STORE";
+
 impl Gateway {
-    /// The demo: gateway + built-in legacy service, like `scimgate demo`.
+    /// The demo: gateway + built-in legacy service, like `scimgate demo`; its store is SQLite,
+    /// or PostgreSQL when [`STORE_VAR`] says so.
     pub fn demo() -> Gateway {
+        if std::env::var(STORE_VAR).is_ok_and(|v| v == "postgres") {
+            let db = super::pg::TestDb::create().expect("PostgreSQL for SCIMGATE_E2E_STORE");
+            let store = StoreSettings::Postgres(db.settings());
+            let mut gw = Self::demo_with(|c| c.store = store);
+            gw.database = Some(db);
+            return gw;
+        }
         Self::demo_with(|_| {})
     }
 
@@ -119,6 +134,7 @@ impl Gateway {
             backends: backends.to_vec(),
             _dir: dir,
             running: Some(running),
+            database: None,
         }
     }
 
