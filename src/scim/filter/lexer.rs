@@ -99,12 +99,6 @@ fn string_token(input: &str, start: usize) -> Result<(Tok<'_>, usize), ScimError
     let decoded: String = serde_json::from_str(quoted).map_err(|e| {
         ScimError::invalid_filter(format!("invalid string literal at offset {start}: {e}"))
     })?;
-    if decoded.contains('\0') {
-        // No attribute can hold NUL (see `normalize::check_no_nul`); a store would refuse it.
-        return Err(ScimError::invalid_filter(format!(
-            "the string literal at offset {start} holds the NUL character (U+0000)"
-        )));
-    }
     Ok((Tok::Str(decoded), len))
 }
 
