@@ -65,6 +65,25 @@ pub struct UserRecord {
     pub last_modified: String,
 }
 
+impl UserRecord {
+    /// The resource's `externalId`, which engines index.
+    pub fn external_id(&self) -> Option<String> {
+        self.shadow
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    /// The resource's `userName` as pending-create notes key it (lower case), whose note a
+    /// recorded user makes obsolete.
+    pub fn pending_key(&self) -> Option<String> {
+        self.shadow
+            .get("userName")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase)
+    }
+}
+
 /// A store failure, by what failed. The text is the engine's own account of it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {

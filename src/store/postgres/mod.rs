@@ -271,16 +271,7 @@ impl Store for PostgresStore {
     }
 
     async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
-        let external_id = rec
-            .shadow
-            .get("externalId")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let user_name = rec
-            .shadow
-            .get("userName")
-            .and_then(Value::as_str)
-            .map(str::to_lowercase);
+        let (external_id, user_name) = (rec.external_id(), rec.pending_key());
         let (tenant, id, rec) = (tenant.to_string(), id.to_string(), rec.clone());
         let shadow = rec.shadow.to_string();
         self.on_db(|db| async move {
