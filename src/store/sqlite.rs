@@ -24,6 +24,10 @@ const STRIPES: usize = 256;
 /// How long a statement waits for another writer of the file before failing as busy.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The schema, applied on every open: statements a file made by an older scimgate lacks run
+/// there too. Every lookup is one index search: `users_external_id_id` answers an externalId
+/// in id order without a sort (it replaced `users_external_id`, which made SQLite walk the
+/// tenant's rows in primary-key order instead); `users_id_folded` answers an id ignoring case.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
     tenant        TEXT NOT NULL,
@@ -35,7 +39,9 @@ CREATE TABLE IF NOT EXISTS users (
     last_modified TEXT NOT NULL,
     PRIMARY KEY (tenant, id)
 );
-CREATE INDEX IF NOT EXISTS users_external_id ON users (tenant, external_id);
+DROP INDEX IF EXISTS users_external_id;
+CREATE INDEX IF NOT EXISTS users_external_id_id ON users (tenant, external_id, id);
+CREATE INDEX IF NOT EXISTS users_id_folded ON users (tenant, id COLLATE NOCASE);
 CREATE TABLE IF NOT EXISTS pending_creates (
     tenant    TEXT NOT NULL,
     user_name TEXT NOT NULL,
@@ -45,6 +51,27 @@ CREATE TABLE IF NOT EXISTS pending_creates (
 );
 CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
 ";
+
+const SELECT_RECORD: &str =
+    "SELECT shadow, managed, created, last_modified FROM users WHERE tenant = ?1 AND id = ?2";
+const SELECT_BY_EXTERNAL_ID: &str =
+    "SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2 ORDER BY id";
+const IS_MANAGED: &str =
+    "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 AND managed = 1 LIMIT 1";
+const IS_MANAGED_FOLDED: &str =
+    "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 COLLATE NOCASE AND managed = 1 LIMIT 1";
+const SELECT_PENDING: &str =
+    "SELECT shadow, created FROM pending_creates WHERE tenant = ?1 AND user_name = ?2";
+
+/// The lookups by key, with the index each must search (for the query-plan test).
+#[cfg(test)]
+const LOOKUPS: &[(&str, &str)] = &[
+    (SELECT_RECORD, "sqlite_autoindex_users_1"),
+    (SELECT_BY_EXTERNAL_ID, "users_external_id_id"),
+    (IS_MANAGED, "sqlite_autoindex_users_1"),
+    (IS_MANAGED_FOLDED, "users_id_folded"),
+    (SELECT_PENDING, "sqlite_autoindex_pending_creates_1"),
+];
 
 /// The store in one SQLite file.
 pub struct SqliteStore {
@@ -225,11 +252,9 @@ impl Store for SqliteStore {
     ) -> Result<Vec<String>, StoreError> {
         let (tenant, external_id) = (tenant.to_string(), external_id.to_string());
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2 ORDER BY id",
-            )?
-            .query_map(params![tenant, external_id], |r| r.get(0))?
-            .collect()
+            conn.prepare_cached(SELECT_BY_EXTERNAL_ID)?
+                .query_map(params![tenant, external_id], |r| r.get(0))?
+                .collect()
         })
         .await
     }
@@ -276,22 +301,15 @@ impl Store for SqliteStore {
 
     async fn is_managed(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 AND managed = 1 LIMIT 1",
-            )?
-            .exists(params![tenant, id])
-        })
-        .await
+        self.read(move |conn| conn.prepare_cached(IS_MANAGED)?.exists(params![tenant, id]))
+            .await
     }
 
     async fn is_managed_ignoring_case(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 COLLATE NOCASE AND managed = 1 LIMIT 1",
-            )?
-            .exists(params![tenant, id])
+            conn.prepare_cached(IS_MANAGED_FOLDED)?
+                .exists(params![tenant, id])
         })
         .await
     }
@@ -321,19 +339,17 @@ impl Store for SqliteStore {
     ) -> Result<Option<UserRecord>, StoreError> {
         let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT shadow, created FROM pending_creates WHERE tenant = ?1 AND user_name = ?2",
-            )?
-            .query_row(params![tenant, user_name], |row| {
-                let created: String = row.get(1)?;
-                Ok(UserRecord {
-                    shadow: json_at(row, 0)?,
-                    managed: true,
-                    last_modified: created.clone(),
-                    created,
+            conn.prepare_cached(SELECT_PENDING)?
+                .query_row(params![tenant, user_name], |row| {
+                    let created: String = row.get(1)?;
+                    Ok(UserRecord {
+                        shadow: json_at(row, 0)?,
+                        managed: true,
+                        last_modified: created.clone(),
+                        created,
+                    })
                 })
-            })
-            .optional()
+                .optional()
         })
         .await
     }
@@ -418,11 +434,9 @@ fn classify(e: rusqlite::Error) -> StoreError {
 
 /// The record of one user, read on `conn`.
 fn record_of(conn: &Connection, tenant: &str, id: &str) -> rusqlite::Result<Option<UserRecord>> {
-    conn.prepare_cached(
-        "SELECT shadow, managed, created, last_modified FROM users WHERE tenant = ?1 AND id = ?2",
-    )?
-    .query_row(params![tenant, id], |row| record_at(row, 0))
-    .optional()
+    conn.prepare_cached(SELECT_RECORD)?
+        .query_row(params![tenant, id], |row| record_at(row, 0))
+        .optional()
 }
 
 /// The record in the columns from `at` on: shadow, managed, created, last_modified.
@@ -521,6 +535,78 @@ mod tests {
             store.is_managed("acme", "7").await.unwrap(),
             "the flag still reads"
         );
+    }
+
+    /// SQLite's plan for `sql`, one line per step.
+    fn plan_of(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps = stmt
+            .query_map(params!["acme", "x"], |r| r.get::<_, String>(3))
+            .unwrap();
+        steps.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Every lookup by key is one search of its index: no scan, no sort of what it found.
+    fn assert_lookups_search_their_index(conn: &Connection) {
+        for (sql, index) in LOOKUPS {
+            let plan = plan_of(conn, sql);
+            assert!(
+                plan.starts_with("SEARCH")
+                    && plan.contains(&format!("INDEX {index} (tenant=? AND")),
+                "{sql}: {plan}"
+            );
+            assert!(
+                !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
+                "{sql}: {plan}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_lookup_by_key_is_one_index_search() {
+        let (dir, store) = open();
+        for n in 0..200 {
+            let id = format!("u{n:03}");
+            store
+                .put("acme", &id, &record(&format!("ext-{n}"), true))
+                .await
+                .unwrap();
+        }
+        let conn = Connection::open(dir.path().join("s.sqlite")).unwrap();
+        assert_lookups_search_their_index(&conn);
+        conn.execute_batch("ANALYZE").unwrap();
+        assert_lookups_search_their_index(&conn);
+    }
+
+    #[tokio::test]
+    async fn a_file_made_before_the_lookup_indexes_gains_them_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE users (tenant TEXT NOT NULL, id TEXT NOT NULL, external_id TEXT,
+                 shadow TEXT NOT NULL, managed INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL,
+                 last_modified TEXT NOT NULL, PRIMARY KEY (tenant, id));
+             CREATE INDEX users_external_id ON users (tenant, external_id);
+             INSERT INTO users VALUES ('acme', 'u1', 'ext-1', '{}', 1, 'c', 'm');",
+        )
+        .unwrap();
+        drop(old);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.find_by_external_id("acme", "ext-1").await.unwrap(),
+            ["u1"]
+        );
+        let conn = Connection::open(&path).unwrap();
+        assert_lookups_search_their_index(&conn);
+        let old_index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'users_external_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old_index, 0, "the index it replaces is dropped");
     }
 
     #[test]
