@@ -1,7 +1,7 @@
 //! The store seam's tests. [`contract`] is what every engine promises (records, the external id
 //! index, the managed flag, pending creates, holds), run against SQLite and against PostgreSQL;
 //! the rest is PostgreSQL's own: [`migrations`], holds across gateways ([`fleet`]), failures
-//! ([`faults`]) and the copy from SQLite ([`copy`]). PostgreSQL tests each get a database of
+//! ([`faults`]), the copy from SQLite ([`copy`]) and the lookups' query [`plans`]. PostgreSQL tests each get a database of
 //! their own (tests/support/pg.rs) and are skipped, saying so, where no server is configured.
 
 // Test code: a failed unwrap, expect or panic is a failed test.
@@ -14,6 +14,7 @@ mod fleet;
 mod migrations;
 #[path = "../support/pg.rs"]
 mod pg;
+mod plans;
 
 use scimgate::store::postgres::{PgSettings, PostgresStore};
 use scimgate::store::sqlite::SqliteStore;

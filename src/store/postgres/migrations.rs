@@ -17,10 +17,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users, pending creates, write probe",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users, pending creates, write probe",
+        sql: r#"
 CREATE TABLE users (
     tenant        TEXT COLLATE "C" NOT NULL,
     id            TEXT COLLATE "C" NOT NULL,
@@ -42,7 +43,16 @@ CREATE TABLE pending_creates (
 );
 CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "externalId lookups in id order from the index",
+        sql: r#"
+CREATE INDEX users_external_id_id ON users (tenant, external_id, id);
+DROP INDEX users_external_id;
+"#,
+    },
+];
 
 /// Advisory lock key taken by every migration run (a scimgate constant: "scimgate" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7363_696d_6761_7465;

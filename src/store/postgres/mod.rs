@@ -209,6 +209,16 @@ const IS_MANAGED: &str =
 /// `lower` under the "C" collation folds ASCII letters only (the index `users_managed_folded`).
 const IS_MANAGED_FOLDED: &str = "SELECT EXISTS (SELECT 1 FROM users WHERE tenant = $1 \
                                  AND lower(id) = lower($2::text COLLATE \"C\") AND managed)";
+
+/// The lookups by key, each with the index it must search: what the query-plan test checks.
+#[doc(hidden)]
+pub const LOOKUPS: &[(&str, &str)] = &[
+    (SELECT_RECORD, "users_pkey"),
+    (SELECT_BY_EXTERNAL_ID, "users_external_id_id"),
+    (IS_MANAGED, "users_pkey"),
+    (IS_MANAGED_FOLDED, "users_managed_folded"),
+    (SELECT_PENDING, "pending_creates_pkey"),
+];
 const PUT_PENDING: &str = "INSERT INTO pending_creates (tenant, user_name, shadow, created) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, user_name) \
                            DO UPDATE SET shadow = EXCLUDED.shadow, created = EXCLUDED.created";
