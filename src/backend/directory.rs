@@ -305,6 +305,14 @@ impl Directory {
                         .map_err(store_error)?;
                     self.offer_ids(tenant, &ids, matches).await?;
                 }
+                Anchor::WorkEmail(email) => {
+                    let ids = self
+                        .store
+                        .find_by_work_email(&tenant.name, &email)
+                        .await
+                        .map_err(store_error)?;
+                    self.offer_ids(tenant, &ids, matches).await?;
+                }
                 Anchor::Store(term) => {
                     let ids: Vec<String> = self
                         .store

@@ -90,6 +90,7 @@ macro_rules! on_every_engine {
 on_every_engine!(
     records_round_trip,
     external_ids_are_found_case_exactly_and_follow_replacements,
+    work_emails_are_found_ignoring_case_and_follow_writes,
     managed_flag_exactly_and_ignoring_case,
     pending_creates_are_kept_until_recorded_or_cleared,
     resources_keep_their_attribute_order_and_numbers,

@@ -6,15 +6,17 @@ use crate::pg;
 use scimgate::store::postgres::{PostgresStore, LOOKUPS};
 
 /// Users and pending creates in two tenants, with statistics.
-const ROWS: &str = "
+const ROWS: &str = r#"
 INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified)
-    SELECT t, 'u' || lpad(n::text, 6, '0'), 'ext-' || n, '{}', n % 2 = 0, 'c', 'm'
+    SELECT t, 'u' || lpad(n::text, 6, '0'), 'ext-' || n,
+        '{"emails": [{"type": "work", "value": "u' || n || '@acme.test"}]}', n % 2 = 0, 'c', 'm'
     FROM generate_series(1, 5000) AS n, (VALUES ('acme'), ('globex')) AS tenants(t);
 INSERT INTO pending_creates (tenant, user_name, shadow, created)
     SELECT 'acme', 'user' || n || '@acme.test', '{}', 'c' FROM generate_series(1, 2000) AS n;
 ANALYZE users;
 ANALYZE pending_creates;
-";
+ANALYZE work_emails;
+"#;
 
 /// PostgreSQL's plan for `sql` with a tenant and a key, one line per node.
 async fn plan_of(client: &tokio_postgres::Client, sql: &str) -> String {
