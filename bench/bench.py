@@ -990,7 +990,15 @@ def main():
                     help="comma-separated scenarios to run (s1,s2,s3,s4,s5); default all")
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="only rewrite results.md and latency.svg from an earlier results.json")
+    ap.add_argument("--scale", nargs="?", const="1000,20000,100000", metavar="SIZES",
+                    help="run only the scale profile (bench/scale.py) at these user counts")
     args = ap.parse_args()
+    if args.scale:
+        if not args.scimgate:
+            ap.error("--scimgate is required")
+        import scale
+        scale.main(["--scimgate", args.scimgate, "--sizes", args.scale, "--out", args.out])
+        return
     if args.render:
         render(Path(args.render))
         return
