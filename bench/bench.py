@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -38,16 +39,23 @@ TARGET_ADDED_P99_MS = 0.5
 TARGET_INITIAL = 1.3
 TARGET_INCREMENTAL = 1.5
 TARGET_RSS_MIB = 64.0
+TARGET_PG_READ = 0.9  # PostgreSQL store vs SQLite store, GET and lookup throughput
+TARGET_PG_WRITE = 0.75  # the same for POST and PATCH
+
+# The variable holding the bench role's PostgreSQL password (run.sh sets it); the gateways of
+# S6 are told its name with `[store] password_env`.
+PG_PASSWORD_ENV = "SCIMGATE_BENCH_PG_PASSWORD"
 
 PROFILES = {
     # seconds per measurement, warm-up, rounds of S1/S2 (median reported), rounds of S3,
-    # users seeded for S3 lookups, users of the Entra cycle, idle connections.
+    # users seeded for S3 lookups, users of the Entra cycle, idle connections; S6: rounds of
+    # each SQLite/PostgreSQL pair (alternating which goes first), users of the two-instance cycle.
     # POST /Users of S3 runs a fixed count (not a duration), so that it adds the same number of
     # members to the backend whatever the speed: the demo backend's email lookup scans the team.
     "quick": dict(dur=2.0, warm=0.5, rounds=1, s3_rounds=1, seed=200, post=1000, users=1000,
-                  idle=1000),
+                  idle=1000, s6_rounds=4, fleet_users=1000),
     "full": dict(dur=4.0, warm=0.5, rounds=3, s3_rounds=1, seed=1000, post=2000, users=10000,
-                 idle=1000),
+                 idle=1000, s6_rounds=4, fleet_users=5000),
 }
 SAT_CONNS = 32  # closed-loop connections for saturation
 RATE = 1000.0  # fixed rate of the latency measurements (req/s)
@@ -80,20 +88,24 @@ class Procs:
         return p
 
     def stop_all(self):
-        for name, p in reversed(self.procs):
-            if p.poll() is not None:
-                continue
-            for sig, wait in ((signal.SIGINT, 3.0), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
-                try:
-                    os.killpg(p.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    p.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        for _name, p in reversed(self.procs):
+            self.stop(p)
         self.procs.clear()
+
+    def stop(self, p):
+        """Stops one process (and its group): SIGINT, then SIGTERM, then SIGKILL."""
+        if p.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGINT, 3.0), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                p.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
 
 
 def free_port():
@@ -190,6 +202,32 @@ class Load:
                     iterations=iterations, steps=steps, watch_pids=list(watch), **extra)
         return self.run(spec, timeout=timeout)
 
+    def parallel(self, specs, timeout):
+        """Runs several loadgen specs at the same time (one process each); their reports in
+        order, and the wall time from the first start to the last exit."""
+        procs = []
+        t0 = time.monotonic()
+        try:
+            for spec in specs:
+                self.n_runs += 1
+                path = self.tmp / f"spec-{self.n_runs:03}.json"
+                path.write_text(json.dumps(spec))
+                procs.append((path, subprocess.Popen([str(LOADGEN), str(path)],
+                                                     stdout=subprocess.PIPE,
+                                                     stderr=subprocess.PIPE)))
+            out = []
+            for path, p in procs:
+                stdout, stderr = p.communicate(timeout=timeout)
+                if p.returncode != 0:
+                    raise RuntimeError(f"loadgen failed ({path}): {stderr.decode()[-2000:]}")
+                out.append(json.loads(stdout))
+            return out, time.monotonic() - t0
+        finally:
+            for _path, p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+
 
 def step(method, path, headers=(), body=None, ok=None, capture=None, name=None):
     s = {"method": method, "path": path, "headers": [list(h) for h in headers]}
@@ -244,9 +282,10 @@ def check_clean(name, res, min_ok=1):
 
 # ---------------------------------------------------------------- config
 
-def variant_config(src, listen_port, backend_port, key_sha256, guard):
+def variant_config(src, listen_port, backend_port, key_sha256, guard, store=None):
     """conf/demo.toml with this run's ports, a bench SCIM key, the admin session as the
-    backend credential, and (if not `guard`) no [guard] tables."""
+    backend credential, and (if not `guard`) no [guard] tables. `store`: the lines that
+    replace `path = …` in [store] (default: a SQLite file next to the config)."""
     out, section, keys_done = [], "", False
     for line in src.splitlines():
         m = re.match(r"^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$", line)
@@ -261,7 +300,7 @@ def variant_config(src, listen_port, backend_port, key_sha256, guard):
         elif section == "backend.auth" and re.match(r"^\s*token_env\s*=", line):
             line = 'token_env = "SCIMGATE_BENCH_BACKEND_TOKEN"'
         elif section == "store" and re.match(r"^\s*path\s*=", line):
-            line = 'path = "scimgate.sqlite"'
+            line = "\n".join(store) if store else 'path = "scimgate.sqlite"'
         out.append(line)
         if m and section == "tenants" and not keys_done:
             out.append(f'keys = [{{ id = "bench", sha256 = "{key_sha256}" }}]')
@@ -280,6 +319,7 @@ class Bench:
         self.prof = dict(PROFILES[self.profile])
         if args.users:
             self.prof["users"] = args.users
+            self.prof["fleet_users"] = args.users
         # tmpfs by default: fsync is free there, so writes measure CPU, not this VM's disk.
         parent = args.tmp or ("/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
         self.tmp = Path(tempfile.mkdtemp(prefix="scimgate-bench-", dir=parent))
@@ -289,6 +329,7 @@ class Bench:
         self.raw = {}  # every loadgen result, by label
         self.memory = {}
         self.curves = {}
+        self.skipped = {}  # scenario -> why it did not run
         self.started = time.time()
 
     # ---- setup
@@ -322,25 +363,9 @@ class Bench:
         self.carol_id = me["id"]
 
         self.scim_token = "scimgate_bench_" + secrets.token_hex(16)
-        sha = hashlib.sha256(self.scim_token.encode()).hexdigest()
-        src = (ROOT / "conf" / "demo.toml").read_text()
-        env = {"SCIMGATE_BENCH_BACKEND_TOKEN": self.admin}
-        if self.args.quiet_logs:
-            env["RUST_LOG"] = "warn"
         self.gw = {}
         for name, guard in (("scimgate", True), ("scimgate-noguard", False)):
-            d = self.tmp / name
-            d.mkdir()
-            port = free_port()
-            (d / "scimgate.toml").write_text(variant_config(src, port, self.legacy, sha, guard))
-            chk = subprocess.run([exe, "check", "--config", str(d / "scimgate.toml")],
-                                 capture_output=True, timeout=30, env={**os.environ, **env})
-            if chk.returncode != 0:
-                raise RuntimeError(f"scimgate check failed for {name}: {chk.stderr.decode()}")
-            log(f"starting {name} on {port}")
-            p = self.procs.start(name, [exe, "run", "--config", str(d / "scimgate.toml")], env=env)
-            wait_port(port, p, name=name)
-            self.gw[name] = (port, p)
+            self.gw[name] = self.start_gateway(name, guard)
         self.gw_port, self.gw_proc = self.gw["scimgate"]
         self.ng_port, self.ng_proc = self.gw["scimgate-noguard"]
         st, _ = call(self.gw_port, "GET", "/scim/v2/Users?count=1",
@@ -351,6 +376,28 @@ class Bench:
 
         self.start_nginx()
         self.start_scim2_server()
+
+    def start_gateway(self, name, guard, store=None, env=None):
+        """A `scimgate run` on conf/demo.toml with this run's ports and key (see
+        variant_config), checked with `scimgate check` first; returns (port, process)."""
+        exe = self.args.scimgate
+        sha = hashlib.sha256(self.scim_token.encode()).hexdigest()
+        src = (ROOT / "conf" / "demo.toml").read_text()
+        env = {"SCIMGATE_BENCH_BACKEND_TOKEN": self.admin, **(env or {})}
+        if self.args.quiet_logs:
+            env["RUST_LOG"] = "warn"
+        d = self.tmp / name
+        d.mkdir()
+        port = free_port()
+        (d / "scimgate.toml").write_text(variant_config(src, port, self.legacy, sha, guard, store))
+        chk = subprocess.run([exe, "check", "--config", str(d / "scimgate.toml")],
+                             capture_output=True, timeout=30, env={**os.environ, **env})
+        if chk.returncode != 0:
+            raise RuntimeError(f"scimgate check failed for {name}: {chk.stderr.decode()}")
+        log(f"starting {name} on {port}")
+        p = self.procs.start(name, [exe, "run", "--config", str(d / "scimgate.toml")], env=env)
+        wait_port(port, p, name=name)
+        return port, p
 
     def login(self, email):
         st, body = call(self.legacy, "POST", "/api/login", {"Content-Type": "application/json"},
@@ -764,6 +811,264 @@ http {{
                     verdict=(m["scimgate_peak_rss"] / MIB <= TARGET_RSS_MIB) if full else None,
                     note="" if full else f"target needs 10,000 users; this run has {users:,}")
 
+    # ---- S6: the PostgreSQL store, and two gateways over one database
+
+    def psql(self, db, sql, timeout=60):
+        """One statement through `psql` as the bench's PostgreSQL role; the unaligned output."""
+        u = urllib.parse.urlsplit(self.args.pg)
+        r = subprocess.run(
+            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", u.hostname or "127.0.0.1",
+             "-p", str(u.port or 5432), "-U", u.username or "scimgate", "-d", db, "-c", sql],
+            capture_output=True, timeout=timeout,
+            env={**os.environ, "PGPASSWORD": os.environ.get(PG_PASSWORD_ENV, "")})
+        if r.returncode != 0:
+            raise RuntimeError(f"psql {db}: {sql}: {r.stderr.decode().strip()}")
+        return r.stdout.decode().strip()
+
+    def pg_maintenance_db(self):
+        return urllib.parse.urlsplit(self.args.pg).path.lstrip("/") or "postgres"
+
+    def create_bench_db(self):
+        name = self.args.pg_db or f"scimgate_bench_{secrets.token_hex(4)}"
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+            raise RuntimeError(f"--pg-db {name!r}: not a plain lower-case identifier")
+        self.psql(self.pg_maintenance_db(), f"CREATE DATABASE {name}")
+        self.pg_db = name
+        log(f"S6 created database {name}")
+        if self.args.pg_async_commit:
+            # A diagnostic: commits stop waiting for the WAL flush, as SQLite on /dev/shm never
+            # waits for a disk; what remains of the gap is CPU and round trips.
+            self.psql(name, f"ALTER DATABASE {name} SET synchronous_commit = off")
+            log(f"S6 {name}: synchronous_commit = off")
+        return name
+
+    def pg_backends(self, db):
+        """The pids of the PostgreSQL server processes serving `db` (the gateways' pools)."""
+        out = self.psql(db, "SELECT pid FROM pg_stat_activity "
+                            f"WHERE datname = '{db}' AND pid <> pg_backend_pid()")
+        return [int(x) for x in out.split()]
+
+    def drop_bench_db(self):
+        """Drops this run's database (WITH (FORCE): also when a gateway still holds it)."""
+        name, self.pg_db = getattr(self, "pg_db", None), None
+        if not name:
+            return
+        try:
+            self.psql(self.pg_maintenance_db(), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            log(f"S6 dropped database {name}")
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            log(f"S6 could not drop database {name}: {e}")
+
+    def s6(self):
+        if not self.args.pg:
+            reason = self.args.pg_skip or "no PostgreSQL given (--pg)"
+            self.skipped["s6"] = reason
+            log(f"S6 SKIPPED: {reason}")
+            return
+        db = self.create_bench_db()
+        started = []
+        try:
+            self.pg_server = self.psql(db, (
+                "SELECT 'PostgreSQL ' || current_setting('server_version') || ', fsync ' || "
+                "current_setting('fsync') || ', synchronous_commit ' || "
+                "current_setting('synchronous_commit')"))
+            u = urllib.parse.urlsplit(self.args.pg)
+            url = f"postgres://{u.username or 'scimgate'}@{u.hostname}:{u.port or 5432}/{db}"
+            pg_store = [f'url = "{url}"', f'password_env = "{PG_PASSWORD_ENV}"']
+            env = {PG_PASSWORD_ENV: os.environ.get(PG_PASSWORD_ENV, "")}
+            gws = {}
+            for name, store in (("s6-sqlite", None), ("s6-pg-a", pg_store), ("s6-pg-b", pg_store)):
+                gws[name] = self.start_gateway(name, True, store, env)
+                started.append(gws[name][1])
+            self.s6_ops(gws, db)
+            self.s6_fleet(gws, db)
+        finally:
+            for p in started:
+                self.procs.stop(p)
+            self.drop_bench_db()
+
+    def s6_ops(self, gws, db):
+        """GET, lookup, POST and PATCH through one gateway on PostgreSQL vs one on SQLite."""
+        k = self.prof["seed"]
+        h = [bearer(self.scim_token), SCIM_CT]
+        sides = {"sqlite": gws["s6-sqlite"], "postgres": gws["s6-pg-a"]}
+        ids = {}
+        for side, (port, _p) in sides.items():
+            log(f"S6 seeding {k} users through scimgate on {side}")
+            res = self.load.count(port, [step("POST", "/scim/v2/Users", h, json.dumps(
+                self.scim_user(f"s6{side[0]}{{n}}@bench.test", "{n}")), ok=[201],
+                capture={"id": "/id"})], k, 4, collect="id")
+            check_clean(f"S6 seed {side}", res, k)
+            ids[side] = [str(i) for i in res["collected"]]
+        q = lambda user: "/scim/v2/Users?filter=userName%20eq%20%22" + user + "%22"
+        patch = json.dumps({"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Patched {n}"}]})
+        seeds = [str(i) for i in range(k)]
+        ops = {
+            "GET /Users/{id}": lambda s: ([step("GET", "/scim/v2/Users/{v}", h)], ids[s]),
+            "GET /Users?filter=userName eq": lambda s: (
+                [step("GET", q(f"s6{s[0]}{{v}}%40bench.test"), h)], seeds),
+            "POST /Users": lambda s: ([step("POST", "/scim/v2/Users", h, json.dumps(
+                self.scim_user(f"s6post-{s[0]}{{n}}@bench.test", "{n}")), ok=[201])], None),
+            "PATCH /Users/{id}": lambda s: ([step("PATCH", "/scim/v2/Users/{v}", h, patch)],
+                                            ids[s]),
+        }
+        S = "6. PostgreSQL store vs SQLite store (one scimgate each, throughput at saturation)"
+        start = 0
+        for op, make in ops.items():
+            log(f"S6 {op}: SQLite vs PostgreSQL, {self.prof['s6_rounds']} round(s)")
+            runs = {"sqlite": [], "postgres": []}
+            for r in range(self.prof["s6_rounds"]):
+                # Alternate which store goes first, so that neither always meets the backend
+                # (and the machine) a little later than the other.
+                order = ("sqlite", "postgres") if r % 2 == 0 else ("postgres", "sqlite")
+                for side in order:
+                    port, proc = sides[side]
+                    steps, values = make(side)
+                    start += 10_000_000
+                    # PostgreSQL's own CPU (the server processes of gateway A's pool) is
+                    # watched too: on 2 shared cores it is part of what the PostgreSQL side pays.
+                    pg = self.pg_backends(db) if side == "postgres" else []
+                    watch = [proc.pid] + pg
+                    if values is None:
+                        res = self.load.count(port, steps, self.prof["post"], SAT_CONNS,
+                                              watch=watch, start=start)
+                    else:
+                        res = self.load.closed(port, steps, watch=watch, values=values,
+                                               start=start)
+                    check_clean(f"S6 {op} {side}", res)
+                    res["pg_pids"] = pg
+                    self.keep(f"s6.{op}.{side}", res)
+                    runs[side].append(res)
+            t = {k2: median([x["throughput"] for x in v]) for k2, v in runs.items()}
+            p50 = {k2: median([x["latency_ms"]["p50"] for x in v]) for k2, v in runs.items()}
+            cpu = {k2: median([cpu_us_per_req(x, [sides[k2][1].pid]) for x in v])
+                   for k2, v in runs.items()}
+            pg_cpu = median([cpu_us_per_req(x, x["pg_pids"]) for x in runs["postgres"]])
+            rounds = ", ".join(f"{a['throughput'] / b['throughput']:.2f}"
+                               for a, b in zip(runs["postgres"], runs["sqlite"]))
+            write = op.startswith(("POST", "PATCH"))
+            tgt = TARGET_PG_WRITE if write else TARGET_PG_READ
+            self.figure(S, f"{op}: scimgate, SQLite store", t["sqlite"], "req/s", "itself",
+                        t["sqlite"], note=f"p50 {p50['sqlite']:.2f} ms; "
+                                          f"scimgate CPU {cpu['sqlite']:.0f} µs/req")
+            self.figure(S, f"{op}: scimgate, PostgreSQL store", t["postgres"], "req/s",
+                        "SQLite store", t["sqlite"], target=f"≥ {tgt}× SQLite",
+                        verdict=t["postgres"] >= tgt * t["sqlite"],
+                        note=f"p50 {p50['postgres']:.2f} ms; scimgate CPU "
+                             f"{cpu['postgres']:.0f} µs/req + PostgreSQL server CPU "
+                             f"{pg_cpu:.0f} µs/req; ratio by round {rounds}")
+
+    def s6_fleet(self, gws, db):
+        """The Entra initial cycle through two gateways over one PostgreSQL database, vs the
+        same native calls, then a check that every user exists once."""
+        n = self.prof["fleet_users"]
+        half = CYCLE_CONCURRENCY // 2
+        scim_h = [bearer(self.scim_token), SCIM_CT]
+        adm_h = [bearer(self.admin), JSON_CT]
+        q = lambda user: "/scim/v2/Users?filter=userName%20eq%20%22" + user + "%22"
+        native = [step("GET", "/api/teams/acme/members?email=fnat{n}%40entra.test", adm_h,
+                       name="lookup"),
+                  step("POST", "/api/teams/acme/members", adm_h,
+                       json.dumps(self.native_user("fnat{n}@entra.test", "{n}")), ok=[201],
+                       name="create")]
+        fleet = [step("GET", q("fleet{n}%40entra.test"), scim_h, name="lookup"),
+                 step("POST", "/scim/v2/Users", scim_h,
+                      json.dumps(self.scim_user("fleet{n}@entra.test", "{n}")), ok=[201],
+                      name="create")]
+        # Each side runs as two load generators of 3 connections (6 in all, as in S4), each
+        # taking half of every chunk's users: the fleet's go to instance A and instance B,
+        # the native ones both straight to the backend.
+        sqlite = [step("GET", q("fsql{n}%40entra.test"), scim_h, name="lookup"),
+                  step("POST", "/scim/v2/Users", scim_h,
+                       json.dumps(self.scim_user("fsql{n}@entra.test", "{n}")), ok=[201],
+                       name="create")]
+        targets = {
+            "native": [(self.legacy, native), (self.legacy, native)],
+            "fleet": [(gws["s6-pg-a"][0], fleet), (gws["s6-pg-b"][0], fleet)],
+            # For reference: the same shape against the one gateway on SQLite.
+            "sqlite": [(gws["s6-sqlite"][0], sqlite), (gws["s6-sqlite"][0], sqlite)],
+        }
+        S = (f"6. Two scimgate instances over one PostgreSQL: Entra initial cycle "
+             f"({n:,} users, concurrency {CYCLE_CONCURRENCY})")
+        log(f"S6 fleet: initial cycle, {n} users per side, {CYCLE_CHUNKS} chunks, two instances")
+        secs = {side: 0.0 for side in targets}
+        failed, statuses = 0, {}
+        p50s = {side: {} for side in targets}
+        chunk = -(-n // CYCLE_CHUNKS)
+        for c in range(CYCLE_CHUNKS):
+            first, count = c * chunk, min(chunk, n - c * chunk)
+            if count <= 0:
+                break
+            names = list(targets)
+            order = names[c % 3:] + names[:c % 3]
+            for side in order:
+                parts = [(first, count // 2), (first + count // 2, count - count // 2)]
+                specs = [dict(addr=f"127.0.0.1:{port}", mode="count", connections=half,
+                              iterations=iters, steps=steps, start=begin, watch_pids=[])
+                         for (port, steps), (begin, iters) in zip(targets[side], parts)]
+                reports, wall = self.load.parallel(specs, timeout=max(600, count * 0.1))
+                secs[side] += max(r["seconds"] for r in reports)
+                for i, res in enumerate(reports):
+                    self.keep(f"s6.fleet.{side}.{'ab'[i]}", res)
+                    for k2, v in res["per_step_ms"].items():
+                        p50s[side].setdefault(k2, []).append(v["p50"])
+                    if side != "fleet":
+                        check_clean(f"S6 fleet {side} chunk {c}", res, parts[i][1] * 2)
+                    else:
+                        failed += res["errors"] + res.get("capture_errors", 0)
+                        for st, cnt in res["error_statuses"].items():
+                            statuses[st] = statuses.get(st, 0) + cnt
+                        for kind, cnt in res["io_errors"].items():
+                            statuses[kind] = statuses.get(kind, 0) + cnt
+        counts = self.backend_counts(re.compile(r"fleet(\d+)@entra\.test"))
+        dups = sum(v - 1 for v in counts.values() if v > 1)
+        missing = n - len([u for u in range(n) if counts.get(str(u))])
+        store_rows, store_distinct, pending = self.psql(db, (
+            "SELECT count(*) || '|' || count(DISTINCT external_id) || '|' || "
+            "(SELECT count(*) FROM pending_creates) FROM users "
+            "WHERE external_id LIKE 'ext-fleet%'")).split("|")
+        store_dups = int(store_rows) - int(store_distinct)
+        steps_p50 = {side: ", ".join(f"{k2} p50 {median(v):.2f} ms" for k2, v in d.items())
+                     for side, d in p50s.items()}
+        self.fleet_check = dict(users=n, failed_requests=failed, statuses=statuses,
+                                backend_duplicates=dups, backend_missing=missing,
+                                store_rows=int(store_rows), store_duplicates=store_dups,
+                                pending_creates=int(pending))
+        self.figure(S, "native calls direct (2 × 3 connections)", secs["native"], "s", "itself",
+                    secs["native"],
+                    note=f"{secs['native'] / n * 1000:.2f} ms/user; {steps_p50['native']}")
+        self.figure(S, "through scimgate A + B on one PostgreSQL (3 connections each)",
+                    secs["fleet"], "s", "native", secs["native"],
+                    note=f"{secs['fleet'] / n * 1000:.2f} ms/user; {steps_p50['fleet']}")
+        self.figure(S, "through one scimgate on SQLite (2 × 3 connections), for reference",
+                    secs["sqlite"], "s", "native", secs["native"],
+                    note=f"{secs['sqlite'] / n * 1000:.2f} ms/user; {steps_p50['sqlite']}")
+        ok = failed == 0 and dups == 0 and missing == 0 and store_dups == 0 and int(pending) == 0
+        self.figure(S, "failed requests in the cycle through A + B", failed, "", "expected", 0,
+                    target="no error, no duplicate", verdict=ok,
+                    note=(f"statuses {statuses}; " if statuses else "")
+                    + f"backend: {n - missing:,} of {n:,} userNames present, {dups} duplicate(s); "
+                      f"store: {store_rows} rows, {store_dups} duplicate externalId(s), "
+                      f"{pending} pending create(s) left")
+
+    def backend_counts(self, pattern):
+        """How many backend members of team acme have each userName matching `pattern`
+        (by its first group), from the demo's admin list API, page by page."""
+        counts, page = {}, 1
+        while True:
+            st, body = call(self.legacy, "GET", f"/api/teams/acme/members?page={page}&per_page=200",
+                            {"Authorization": f"Bearer {self.admin}"}, timeout=60)
+            if st != 200:
+                raise RuntimeError(f"backend member list page {page}: {st} {body}")
+            for m in body["members"]:
+                hit = pattern.fullmatch(m.get("email", ""))
+                if hit:
+                    counts[hit.group(1)] = counts.get(hit.group(1), 0) + 1
+            if page * 200 >= body["total"] or not body["members"]:
+                return counts
+            page += 1
+
     # ---- output
 
     def write(self, outdir):
@@ -785,24 +1090,30 @@ http {{
             "host": {"cpus": os.cpu_count(), "kernel": platform.release(),
                      "load_before": self.load_before, "load_after": os.getloadavg()},
             "scimgate_commit": git_rev(),
+            "skipped": self.skipped,
+            "pg_server": getattr(self, "pg_server", None),
+            "latency_plot": bool(self.curves),
             "nginx": nginx_version(self.args.nginx),
         }
         data = {"meta": meta, "figures": self.figures, "memory_bytes": self.memory,
+                "fleet_check": getattr(self, "fleet_check", None),
                 "s3": getattr(self, "s3_table", {}), "runs": self.raw}
         (outdir / "results.json").write_text(json.dumps(data, indent=1))
         (outdir / "results.md").write_text(markdown(meta, self.figures))
-        (outdir / "latency.svg").write_text(svg(self.curves, meta))
-        log(f"wrote {outdir}/results.md, results.json, latency.svg")
+        if self.curves:
+            (outdir / "latency.svg").write_text(svg(self.curves, meta))
+        log(f"wrote {outdir}/results.md, results.json" + (", latency.svg" if self.curves else ""))
 
     def run(self):
         self.load_before = os.getloadavg()
         try:
             self.start_all()
-            for name in ("s1", "s2", "s3", "s4", "s5"):
+            for name in ("s1", "s2", "s3", "s4", "s5", "s6"):
                 if not self.args.only or name in self.args.only.split(","):
                     getattr(self, name)()
         finally:
             self.procs.stop_all()
+            self.drop_bench_db()
         self.write(Path(self.args.out))
         failed = [f for f in self.figures if f["verdict"] is False]
         print(markdown_targets(self.figures))
@@ -819,8 +1130,9 @@ def render(path):
         if found:
             curves[sc] = found
     (path.parent / "results.md").write_text(markdown(data["meta"], data["figures"]))
-    (path.parent / "latency.svg").write_text(svg(curves, data["meta"]))
-    log(f"rewrote {path.parent}/results.md and latency.svg")
+    if curves:
+        (path.parent / "latency.svg").write_text(svg(curves, data["meta"]))
+    log(f"rewrote {path.parent}/results.md" + (" and latency.svg" if curves else ""))
 
 
 def git_rev():
@@ -868,7 +1180,8 @@ def markdown_targets(figures):
     for f in rows:
         out.append(f"| {f['target']} | {f['figure']} | {fmt(f['value'], f['unit'])} {f['unit']} "
                    f"| {f['baseline']}: {fmt(f['baseline_value'], f['unit'])} "
-                   f"| {fmt(f['ratio'])}× | {verdict_text(f['verdict']) or 'not judged'}"
+                   f"| {'–' if f['ratio'] is None else fmt(f['ratio']) + '×'} "
+                   f"| {verdict_text(f['verdict']) or 'not judged'}"
                    f"{(' (' + f['note'] + ')') if f['note'] else ''} |")
     return "\n".join(out) + "\n"
 
@@ -888,10 +1201,16 @@ def markdown(meta, figures):
         "Every figure is compared with a baseline measured in the same run; **ratio = value ÷ baseline**. "
         "How each number is measured: `bench/README.md`.",
         "",
+    ]
+    if meta.get("pg_server"):
+        lines += [f"S6 store database: {meta['pg_server']} (as seen by the bench database).", ""]
+    lines += [
         "## Targets",
         "",
         markdown_targets(figures),
     ]
+    for sc, why in (meta.get("skipped") or {}).items():
+        lines += [f"**{sc.upper()} skipped**: {why}", ""]
     scenario = None
     for f in figures:
         if f["scenario"] != scenario:
@@ -899,12 +1218,13 @@ def markdown(meta, figures):
             lines += ["", f"## {scenario}", "",
                       "| Figure | Value | Baseline | Ratio | Target | Note |",
                       "|---|---:|---|---:|---|---|"]
-        ratio = "1 (baseline)" if f["baseline"] == "itself" else f"{fmt(f['ratio'])}×"
+        ratio = ("1 (baseline)" if f["baseline"] == "itself"
+                 else "–" if f["ratio"] is None else f"{fmt(f['ratio'])}×")
         base = "" if f["baseline"] == "itself" else f"{f['baseline']}: {fmt(f['baseline_value'], f['unit'])}"
         target = f"{f['target']} {verdict_text(f['verdict'])}" if f["target"] else ""
         lines.append(f"| {f['figure']} | {fmt(f['value'], f['unit'])} {f['unit']} | {base} "
                      f"| {ratio} | {target} | {f['note']} |")
-    lines += ["", "Latency curves: `latency.svg`.", ""]
+    lines += ["", "Latency curves: `latency.svg`.", ""] if meta.get("latency_plot", True) else [""]
     return "\n".join(lines)
 
 
@@ -987,7 +1307,16 @@ def main():
                     help="scimgate RUST_LOG=warn and nginx access_log off")
     ap.add_argument("--keep-tmp", action="store_true")
     ap.add_argument("--only", default="",
-                    help="comma-separated scenarios to run (s1,s2,s3,s4,s5); default all")
+                    help="comma-separated scenarios to run (s1,s2,s3,s4,s5,s6); default all")
+    ap.add_argument("--pg", default="",
+                    help="S6: a PostgreSQL URL of the bench role and its maintenance database "
+                         "(postgres://USER@HOST:PORT/postgres); password in "
+                         f"${PG_PASSWORD_ENV}; the run creates its own database and drops it")
+    ap.add_argument("--pg-db", default="",
+                    help="S6: the name of the database to create (default scimgate_bench_<random>)")
+    ap.add_argument("--pg-skip", default="", help="S6: why PostgreSQL is not available (skips S6)")
+    ap.add_argument("--pg-async-commit", action="store_true",
+                    help="S6 diagnostic: synchronous_commit = off on the bench database")
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="only rewrite results.md and latency.svg from an earlier results.json")
     ap.add_argument("--scale", nargs="?", const="1000,20000,100000", metavar="SIZES",

@@ -3,8 +3,12 @@
 #   bench/run.sh --scale[=1000,20000,100000]: the scale profile only (bench/scale.py)
 #
 # Builds scimgate (release) and the load generator, installs nginx (Debian) and scim2-server
-# (PyPI, into bench/.venv) if missing, then runs bench/bench.py, which starts every server,
-# measures, stops them all and writes bench/results/. See bench/README.md.
+# (PyPI, into bench/.venv) if missing, makes sure PostgreSQL is up for scenario 6 (starting it
+# with .ci/postgres.sh when root; otherwise S6 is skipped), then runs bench/bench.py, which
+# starts every server, measures, stops them all and writes bench/results/. See bench/README.md.
+#
+# S6's PostgreSQL: SCIMGATE_BENCH_PG (default postgres://scimgate@127.0.0.1:5432/postgres, a role
+# with CREATEDB) and SCIMGATE_BENCH_PG_PASSWORD (default scimgate, the role .ci/postgres.sh makes).
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,29 +16,43 @@ ROOT="$(dirname "$BENCH")"
 QUICK=0
 BUILD=1
 USERS=0
+ONLY=""
 PASS=()
+prev=""
 for arg in "$@"; do
+  [ "$prev" = "--only" ] && ONLY="$arg"
+  prev="$arg"
   case "$arg" in
+    --only=*) ONLY="${arg#--only=}"; PASS+=("$arg") ;;
     --quick) QUICK=1; PASS+=("--quick") ;;
     --no-build) BUILD=0 ;;
     --users|--users=*) USERS=1; PASS+=("$arg") ;;
     --scale|--scale=*) USERS=1; PASS+=("$arg") ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) PASS+=("$arg") ;;
   esac
 done
-# Whole-run limits, a safety net (the measurements take ~1 min quick, ~7 min full; a bigger
+# Whole-run limits, a safety net (the measurements take ~2 min quick, ~9 min full; a bigger
 # --users makes the Entra cycles longer).
-if [ "$QUICK" = 1 ] && [ "$USERS" = 0 ]; then LIMIT=180; else LIMIT=720; fi
+if [ "$QUICK" = 1 ] && [ "$USERS" = 0 ]; then LIMIT=300; else LIMIT=900; fi
 
 say() { printf '[run.sh %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 CHILD=""
+PG_DB=""
+pg_psql() { # pg_psql DB SQL: as the bench role
+  PGPASSWORD="$SCIMGATE_BENCH_PG_PASSWORD" timeout 30 psql -X -q -A -t -v ON_ERROR_STOP=1 \
+    -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$1" -c "$2"
+}
 cleanup() {
   if [ -n "$CHILD" ] && kill -0 "$CHILD" 2>/dev/null; then
     kill -TERM "$CHILD" 2>/dev/null || true
     sleep 3
     kill -KILL "$CHILD" 2>/dev/null || true
+  fi
+  # bench.py drops S6's database itself; this is the net for a run killed before it could.
+  if [ -n "$PG_DB" ]; then
+    pg_psql "$PG_MAINT" "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
   fi
 }
 trap cleanup EXIT
@@ -58,6 +76,40 @@ if [ ! -x "$BENCH/.venv/bin/scim2-server" ]; then
   say "installing scim2-server into bench/.venv"
   timeout 120 python3 -m venv "$BENCH/.venv"
   timeout 300 "$BENCH/.venv/bin/pip" install -q scim2-server
+fi
+
+# --- PostgreSQL for S6 (the machine's server; .ci/postgres.sh installs and starts it as root)
+export SCIMGATE_BENCH_PG="${SCIMGATE_BENCH_PG:-postgres://scimgate@127.0.0.1:5432/postgres}"
+export SCIMGATE_BENCH_PG_PASSWORD="${SCIMGATE_BENCH_PG_PASSWORD:-scimgate}"
+PG_RE='^postgres(ql)?://([^@/:]+)@([^:/]+):([0-9]+)/([A-Za-z0-9_]+)$'
+if ! [[ "$SCIMGATE_BENCH_PG" =~ $PG_RE ]]; then
+  echo "SCIMGATE_BENCH_PG must look like postgres://USER@HOST:PORT/DB (password in SCIMGATE_BENCH_PG_PASSWORD)" >&2
+  exit 1
+fi
+PG_USER="${BASH_REMATCH[2]}" PG_HOST="${BASH_REMATCH[3]}" PG_PORT="${BASH_REMATCH[4]}" PG_MAINT="${BASH_REMATCH[5]}"
+PG_SKIP=""
+if [ -n "$ONLY" ] && [[ ",$ONLY," != *",s6,"* ]]; then
+  PG_SKIP="not selected"
+elif ! command -v psql >/dev/null 2>&1 || ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null \
+    || ! pg_psql "$PG_MAINT" "SELECT 1" >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && [ "$PG_HOST" = 127.0.0.1 ]; then
+    say "PostgreSQL is not ready on $PG_HOST:$PG_PORT for $PG_USER: running .ci/postgres.sh"
+    timeout 600 bash "$ROOT/.ci/postgres.sh" >/dev/null || true
+  fi
+  if ! command -v psql >/dev/null 2>&1; then
+    PG_SKIP="psql is missing (install postgresql, or run bench/run.sh as root to have .ci/postgres.sh do it)"
+  elif ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
+    PG_SKIP="PostgreSQL is not running on $PG_HOST:$PG_PORT (start it: sudo bash .ci/postgres.sh)"
+  elif ! pg_psql "$PG_MAINT" "SELECT 1" >/dev/null 2>&1; then
+    PG_SKIP="cannot log in to PostgreSQL on $PG_HOST:$PG_PORT as $PG_USER (sudo bash .ci/postgres.sh creates the role)"
+  fi
+fi
+if [ -z "$PG_SKIP" ]; then
+  PG_DB="scimgate_bench_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+  PASS+=("--pg" "$SCIMGATE_BENCH_PG" "--pg-db" "$PG_DB")
+elif [ "$PG_SKIP" != "not selected" ]; then
+  say "S6 (PostgreSQL store) will be SKIPPED: $PG_SKIP"
+  PASS+=("--pg-skip" "$PG_SKIP")
 fi
 
 # --- builds

@@ -107,6 +107,8 @@ pub struct StoreFile {
     #[serde(default)]
     pub lock_wait_ms: Option<Spanned<u64>>,
     #[serde(default)]
+    pub synchronous_commit: Option<Spanned<bool>>,
+    #[serde(default)]
     pub migrate: Option<Spanned<String>>,
 }
 

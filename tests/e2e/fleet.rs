@@ -255,9 +255,10 @@ fn behind(db: &TestDb) -> (Cutter, PgSettings) {
     settings.url = settings
         .url
         .replacen(&target.to_string(), &cutter.addr.to_string(), 1);
-    settings.connect_timeout = Duration::from_millis(500);
-    settings.statement_timeout = Duration::from_millis(1_000);
-    settings.pool_wait = Duration::from_millis(500);
+    // Short enough for a quick test, long enough for a loaded CI machine.
+    settings.connect_timeout = Duration::from_millis(2_000);
+    settings.statement_timeout = Duration::from_millis(2_000);
+    settings.pool_wait = Duration::from_millis(1_000);
     (cutter, settings)
 }
 

@@ -19,6 +19,7 @@ mod entra;
 mod fail_closed;
 mod fixtures;
 mod fleet;
+mod fleet_processes;
 mod guard;
 mod harness;
 mod hostile;
@@ -30,6 +31,7 @@ mod lax_backend;
 mod ops;
 #[path = "../support/pg.rs"]
 mod pg;
+mod pg_cluster;
 mod pg_store;
 mod pki;
 mod races;

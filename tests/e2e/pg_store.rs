@@ -1,11 +1,14 @@
 //! The gateway over a PostgreSQL store (`[store] url`): a SCIM create, read, PATCH and delete
-//! through real sockets, with the store's rows checked in the database itself.
+//! through real sockets, with the store's rows checked in the database itself; and reloads.
 
-use super::harness::{assert_scim_error, Gateway};
+use super::harness::{assert_scim_error, Gateway, DEMO_SERVICE_TOKEN};
 use super::pg;
 use super::scenarios::{create, patch, ENTERPRISE};
+use scimgate::commands::DEMO_CONFIG;
 use scimgate::store::engine::StoreSettings;
 use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
 
 #[test]
 fn scim_round_trip_over_a_postgres_store() {
@@ -58,4 +61,30 @@ fn scim_round_trip_over_a_postgres_store() {
     assert_eq!(r.status, 204, "{}", r.text());
     assert_scim_error(&gw.scim("GET", &format!("/Users/{id}"), None), 404, None);
     assert!(row(&id).is_empty(), "the record is gone from PostgreSQL");
+}
+
+/// A reload whose `[store]` did not change keeps the open PostgreSQL store (its pools and the
+/// holds in progress); a changed `[store]` opens a new one.
+#[test]
+fn a_reload_keeps_an_unchanged_postgres_store() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    std::env::set_var("SCIMGATE_DEMO_SERVICE_TOKEN", DEMO_SERVICE_TOKEN);
+    let mut config =
+        scimgate::config::from_str(DEMO_CONFIG, Path::new("conf/demo.toml")).expect("demo");
+    config.store = StoreSettings::Postgres(db.settings());
+    let gateway = scimgate::Gateway::new(config.clone(), None).expect("gateway");
+    let before = gateway.parts.load().store.clone();
+    gateway.swap(config.clone()).expect("reload");
+    assert!(Arc::ptr_eq(&before, &gateway.parts.load().store), "kept");
+    let mut changed = config;
+    if let StoreSettings::Postgres(pg) = &mut changed.store {
+        pg.pool_size = 2;
+    }
+    gateway.swap(changed).expect("reload");
+    assert!(
+        !Arc::ptr_eq(&before, &gateway.parts.load().store),
+        "reopened"
+    );
 }

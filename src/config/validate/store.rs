@@ -63,6 +63,7 @@ impl Validator<'_> {
             connect_timeout: connect_timeout?,
             statement_timeout: statement_timeout?,
             lock_wait: lock_wait?,
+            synchronous_commit: s.synchronous_commit.as_ref().is_some_and(|b| *b.get_ref()),
             migrate: migrate?,
         }))
     }
@@ -99,6 +100,10 @@ impl Validator<'_> {
                 s.statement_timeout_ms.as_ref().map(Spanned::span),
             ),
             ("lock_wait_ms", s.lock_wait_ms.as_ref().map(Spanned::span)),
+            (
+                "synchronous_commit",
+                s.synchronous_commit.as_ref().map(Spanned::span),
+            ),
             ("migrate", s.migrate.as_ref().map(Spanned::span)),
         ];
         for (key, span) in spans {
@@ -179,7 +184,7 @@ mod tests {
         let text = with_store(
             "url = \"postgres://scim@db/scimgate\"\npool_size = 3\npool_wait_ms = 250\n\
              connect_timeout_ms = 1000\nstatement_timeout_ms = 2000\nlock_wait_ms = 3000\n\
-             migrate = \"manual\"",
+             synchronous_commit = true\nmigrate = \"manual\"",
         );
         let StoreSettings::Postgres(pg) = from_str(&text, Path::new("t.toml")).unwrap().store
         else {
@@ -190,6 +195,7 @@ mod tests {
         assert_eq!(pg.connect_timeout, Duration::from_secs(1));
         assert_eq!(pg.statement_timeout, Duration::from_secs(2));
         assert_eq!(pg.lock_wait, Duration::from_secs(3));
+        assert!(pg.synchronous_commit);
         assert_eq!(pg.migrate, Migrate::Manual);
     }
 

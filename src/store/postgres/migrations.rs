@@ -148,7 +148,8 @@ impl std::fmt::Display for MigrationReport {
 pub(super) async fn migrate(client: &mut Client) -> Result<MigrationReport, OpenError> {
     let tx = client.transaction().await.map_err(db)?;
     tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {MIGRATION_LOCK_WAIT_MS}; SET LOCAL statement_timeout = 0"
+        "SET LOCAL lock_timeout = {MIGRATION_LOCK_WAIT_MS}; SET LOCAL statement_timeout = 0; \
+         SET LOCAL client_min_messages = warning"
     ))
     .await
     .map_err(db)?;

@@ -36,6 +36,12 @@ pub struct PgSettings {
     pub statement_timeout: Duration,
     /// How long a write waits for a hold on its resource before [`crate::store::StoreError::Busy`].
     pub lock_wait: Duration,
+    /// Whether a write waits until the database server flushed it to disk. Off by default:
+    /// an acknowledged write then survives a crash of the gateway but not of the database
+    /// server itself (which may lose its last fraction of a second of commits, never corrupt
+    /// them), the same promise the SQLite engine makes (WAL, `synchronous = NORMAL`), for a
+    /// commit that costs a round trip instead of a round trip and a disk flush.
+    pub synchronous_commit: bool,
     /// Whether a gateway applies missing schema migrations when it starts.
     pub migrate: Migrate,
 }
@@ -51,12 +57,13 @@ impl PgSettings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             lock_wait: DEFAULT_LOCK_WAIT,
+            synchronous_commit: false,
             migrate: Migrate::Auto,
         }
     }
 
     /// The driver's configuration: the URL's target, the password read from the environment
-    /// now, the connect timeout, and the statement timeout as a session setting.
+    /// now, the connect timeout, and the statement timeout and commit mode as session settings.
     pub(super) fn driver_config(
         &self,
         statement_timeout: Duration,
@@ -71,9 +78,10 @@ impl PgSettings {
             }
         }
         let options = format!(
-            "{} -c statement_timeout={}",
+            "{} -c statement_timeout={} -c synchronous_commit={}",
             config.get_options().unwrap_or_default(),
-            statement_timeout.as_millis()
+            statement_timeout.as_millis(),
+            if self.synchronous_commit { "on" } else { "off" }
         );
         if config.get_application_name().is_none() {
             config.application_name("scimgate");
@@ -192,7 +200,16 @@ mod tests {
         s.password_env = Some("SCIMGATE_TEST_SET_PG_PASSWORD".into());
         let c = s.driver_config(Duration::from_millis(1500)).unwrap();
         assert_eq!(c.get_password(), Some(&b"pw"[..]));
-        assert_eq!(c.get_options(), Some("-c statement_timeout=1500"));
+        assert_eq!(
+            c.get_options(),
+            Some("-c statement_timeout=1500 -c synchronous_commit=off")
+        );
+        s.synchronous_commit = true;
+        let c = s.driver_config(Duration::ZERO).unwrap();
+        assert_eq!(
+            c.get_options(),
+            Some("-c statement_timeout=0 -c synchronous_commit=on")
+        );
         assert_eq!(c.get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));
     }
 
