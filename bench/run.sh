@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # scimgate benchmark, one command: bench/run.sh [--quick] [--no-build] [--quiet-logs] [--users N]
+#   bench/run.sh --scale[=1000,20000,100000]: the scale profile only (bench/scale.py)
 #
 # Builds scimgate (release) and the load generator, installs nginx (Debian) and scim2-server
 # (PyPI, into bench/.venv) if missing, makes sure PostgreSQL is up for scenario 6 (starting it
@@ -26,7 +27,8 @@ for arg in "$@"; do
     --quick) QUICK=1; PASS+=("--quick") ;;
     --no-build) BUILD=0 ;;
     --users|--users=*) USERS=1; PASS+=("$arg") ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --scale|--scale=*) USERS=1; PASS+=("$arg") ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) PASS+=("$arg") ;;
   esac
 done

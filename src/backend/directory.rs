@@ -17,7 +17,7 @@ use crate::service::{Replacement, SearchPage, UserDirectory};
 use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Offsets past this are past the end of any list a backend really holds.
@@ -280,66 +280,93 @@ impl Directory {
         Ok(SearchPage { users, total })
     }
 
-    /// Every user that could match `filter`, merged; bounded by `max_scan`.
-    async fn candidates(
+    /// Offers every user that could match `filter` to `matches`, one backend page (or one page
+    /// of ids) at a time; a scan that would pass `max_scan` users is refused before it reads them.
+    async fn find_matches(
         &self,
         tenant: &Tenant,
         filter: &Filter,
-    ) -> Result<Vec<ScimUser>, ScimError> {
-        let api = self.backend.api();
-        let anchors = search::anchors(api, filter);
-        let mut natives: Vec<Value> = Vec::new();
-        match anchors {
-            None => natives = self.scan(tenant, None).await?,
-            Some(list) => {
-                for anchor in list {
-                    match anchor {
-                        Anchor::Backend { param, value } => {
-                            natives.extend(self.scan(tenant, Some((&param, &value))).await?)
-                        }
-                        Anchor::Id(id) => natives.extend(self.fetch(tenant, &[id]).await?),
-                        Anchor::ExternalId(ext) => {
-                            let ids = self
-                                .store
-                                .find_by_external_id(&tenant.name, &ext)
-                                .await
-                                .map_err(store_error)?;
-                            natives.extend(self.fetch(tenant, &ids).await?);
-                        }
-                        Anchor::Store(term) => {
-                            let ids: Vec<String> = self
-                                .store
-                                .all(&tenant.name)
-                                .await
-                                .map_err(store_error)?
-                                .into_iter()
-                                .filter(|(_, r)| filter::matches(&term, &r.shadow))
-                                .map(|(id, _)| id)
-                                .collect();
-                            self.check_scan(ids.len())?;
-                            natives.extend(self.fetch(tenant, &ids).await?);
-                        }
-                    }
+        matches: &mut Matches<'_>,
+    ) -> Result<(), ScimError> {
+        let Some(anchors) = search::anchors(self.backend.api(), filter) else {
+            return self.scan(tenant, None, matches).await;
+        };
+        for anchor in anchors {
+            match anchor {
+                Anchor::Backend { param, value } => {
+                    self.scan(tenant, Some((&param, &value)), matches).await?
+                }
+                Anchor::Id(id) => self.offer_ids(tenant, &[id], matches).await?,
+                Anchor::ExternalId(ext) => {
+                    let ids = self
+                        .store
+                        .find_by_external_id(&tenant.name, &ext)
+                        .await
+                        .map_err(store_error)?;
+                    self.offer_ids(tenant, &ids, matches).await?;
+                }
+                Anchor::WorkEmail(email) => {
+                    let ids = self
+                        .store
+                        .find_by_work_email(&tenant.name, &email)
+                        .await
+                        .map_err(store_error)?;
+                    self.offer_ids(tenant, &ids, matches).await?;
+                }
+                Anchor::Store(term) => {
+                    let ids: Vec<String> = self
+                        .store
+                        .all(&tenant.name)
+                        .await
+                        .map_err(store_error)?
+                        .into_iter()
+                        .filter(|(_, r)| filter::matches(&term, &r.shadow))
+                        .map(|(id, _)| id)
+                        .collect();
+                    self.check_scan(ids.len())?;
+                    self.offer_ids(tenant, &ids, matches).await?;
                 }
             }
         }
-        let mut seen = std::collections::HashSet::new();
-        // Drop repeats; a user without an id is kept so that merging reports the mapping error.
-        natives.retain(|n| mapping::native_id(api, n).is_none_or(|id| seen.insert(id)));
-        self.merge_page(tenant, &natives).await
+        Ok(())
     }
 
+    /// The users a backend page holds when the directory reads a list page by page.
+    fn scan_page(&self) -> usize {
+        self.backend
+            .api()
+            .list
+            .max_size
+            .min(self.max_scan.saturating_add(1))
+            .max(1)
+    }
+
+    /// Reads the backend's list (narrowed by `search`) page by page, offering each page's users.
+    /// Refused as soon as the list is known to be longer than `max_scan`: from the total the
+    /// first page reports, or, without one, once the pages read pass it.
     async fn scan(
         &self,
         tenant: &Tenant,
         search: Option<(&str, &str)>,
-    ) -> Result<Vec<Value>, ScimError> {
-        let page = self
-            .backend
-            .list(tenant, search, 0, self.max_scan + 1)
-            .await?;
-        self.check_scan(page.total.unwrap_or(0).max(page.items.len()))?;
-        Ok(page.items)
+        matches: &mut Matches<'_>,
+    ) -> Result<(), ScimError> {
+        let size = self.scan_page();
+        let mut read = 0usize;
+        loop {
+            let page = self.backend.list(tenant, search, read, size).await?;
+            if let Some(total) = page.total {
+                self.check_scan(total)?;
+            }
+            let n = page.items.len();
+            read += n;
+            self.check_scan(read)?;
+            for user in self.merge_page(tenant, &page.items).await? {
+                matches.offer(user);
+            }
+            if n < size || page.total.is_some_and(|t| read >= t) {
+                return Ok(());
+            }
+        }
     }
 
     fn check_scan(&self, n: usize) -> Result<(), ScimError> {
@@ -348,6 +375,22 @@ impl Directory {
                 "this filter needs the gateway to examine {n} users, more than scim.max_scan ({}); filter on userName or externalId",
                 self.max_scan
             )));
+        }
+        Ok(())
+    }
+
+    /// Fetches the users `ids` names, a page of them at a time, offering each.
+    async fn offer_ids(
+        &self,
+        tenant: &Tenant,
+        ids: &[String],
+        matches: &mut Matches<'_>,
+    ) -> Result<(), ScimError> {
+        for chunk in ids.chunks(self.scan_page()) {
+            let natives = self.fetch(tenant, chunk).await?;
+            for user in self.merge_page(tenant, &natives).await? {
+                matches.offer(user);
+            }
         }
         Ok(())
     }
@@ -585,18 +628,56 @@ impl UserDirectory for Directory {
         let Some(filter) = filter else {
             return self.list_all(tenant, start, count).await;
         };
-        let candidates = self.candidates(tenant, filter).await?;
-        let matched: Vec<ScimUser> = candidates
-            .into_iter()
-            .filter(|u| filter::matches(filter, &with_id(u)))
-            .collect();
-        let total = matched.len();
-        let users = matched.into_iter().skip(start).take(count).collect();
-        Ok(SearchPage { users, total })
+        let mut matches = Matches::new(filter, start, count);
+        self.find_matches(tenant, filter, &mut matches).await?;
+        Ok(matches.into_page())
     }
 
     fn restrictions(&self) -> Restrictions {
         mapping::restrictions(self.backend.api())
+    }
+}
+
+/// What a filtered search keeps while candidates are offered to it: the ids seen (a user two
+/// anchors find counts once), how many matched, and only the matches of the page asked for.
+struct Matches<'a> {
+    filter: &'a Filter,
+    seen: HashSet<String>,
+    start: usize,
+    count: usize,
+    total: usize,
+    users: Vec<ScimUser>,
+}
+
+impl<'a> Matches<'a> {
+    /// Keeps matches `[start, start + count)` of `filter`, in the order offered.
+    fn new(filter: &'a Filter, start: usize, count: usize) -> Self {
+        Matches {
+            filter,
+            seen: HashSet::new(),
+            start,
+            count,
+            total: 0,
+            users: Vec::new(),
+        }
+    }
+
+    /// Counts `user` if it is new and matches, keeping it if it falls in the page.
+    fn offer(&mut self, user: ScimUser) {
+        if !self.seen.insert(user.id.clone()) || !filter::matches(self.filter, &with_id(&user)) {
+            return;
+        }
+        if self.total >= self.start && self.users.len() < self.count {
+            self.users.push(user);
+        }
+        self.total += 1;
+    }
+
+    fn into_page(self) -> SearchPage {
+        SearchPage {
+            users: self.users,
+            total: self.total,
+        }
     }
 }
 

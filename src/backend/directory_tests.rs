@@ -690,3 +690,134 @@ async fn delete_whose_store_drop_fails_still_succeeds() {
         logged(&logs)
     );
 }
+
+// ---- filters the gateway evaluates: bounded scans -------------------------------------------
+
+impl Fixture {
+    /// Adds `n` users straight to the backend, `first` given name `Ann` and the rest `Bob`.
+    fn populate(&self, n: usize, first: usize) {
+        for i in 0..n {
+            let given = if i < first { "Ann" } else { "Bob" };
+            self.backend.insert(
+                &self.tenant,
+                json!({"login": format!("u{i:04}@contoso.com"), "given": given, "family": "X"}),
+            );
+        }
+        self.backend.clear_calls();
+    }
+
+    async fn search(
+        &self,
+        filter: &str,
+        start: usize,
+        count: usize,
+    ) -> Result<(usize, Vec<String>), ScimError> {
+        let filter = crate::scim::filter::parse(filter).expect("filter");
+        let page = self
+            .directory
+            .search(&self.tenant, Some(&filter), start, count)
+            .await?;
+        Ok((
+            page.total,
+            page.users
+                .iter()
+                .map(|u| {
+                    u.resource["userName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect(),
+        ))
+    }
+
+    fn list_calls(&self) -> usize {
+        self.backend
+            .calls()
+            .iter()
+            .filter(|(op, _)| *op == Op::List)
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn a_scan_past_max_scan_is_refused_from_the_first_pages_total() {
+    let f = fixture();
+    f.populate(250, 0);
+    let e = f
+        .search("name.givenName eq \"Ann\"", 0, 10)
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        (e.status, e.scim_type),
+        (400, Some(crate::scim::error::ScimType::InvalidFilter))
+    );
+    assert!(
+        e.detail.contains("250 users") && e.detail.contains("max_scan (100)"),
+        "{}",
+        e.detail
+    );
+    assert_eq!(
+        f.list_calls(),
+        1,
+        "one page read, its total refused at once"
+    );
+}
+
+#[tokio::test]
+async fn without_a_total_a_scan_stops_at_the_page_that_passes_max_scan() {
+    let f = fixture();
+    f.populate(1000, 0);
+    f.backend.hide_total();
+    let e = f
+        .search("name.givenName eq \"Ann\"", 0, 10)
+        .await
+        .expect_err("refused");
+    assert_eq!(e.status, 400);
+    // Pages of 50: the third page takes the count to 150 > 100, and no page is read after it.
+    assert_eq!(f.list_calls(), 3, "{:?}", f.backend.calls());
+}
+
+#[tokio::test]
+async fn a_scan_within_max_scan_reads_page_by_page_and_pages_the_matches() {
+    for hide in [false, true] {
+        let f = fixture();
+        f.populate(100, 30);
+        if hide {
+            f.backend.hide_total();
+        }
+        let (_, every) = f
+            .search("name.givenName eq \"Ann\"", 0, 100)
+            .await
+            .expect("answered");
+        f.backend.clear_calls();
+        let (total, users) = f
+            .search("name.givenName eq \"Ann\"", 10, 5)
+            .await
+            .expect("answered");
+        assert_eq!(total, 30);
+        assert_eq!(users, every[10..15], "the matches in the backend's order");
+        // Two full pages of 50; without a total, a third call finds the end.
+        assert_eq!(
+            f.list_calls(),
+            if hide { 3 } else { 2 },
+            "{:?}",
+            f.backend.calls()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_user_two_anchors_find_is_counted_once() {
+    let f = fixture();
+    f.populate(3, 3);
+    let (total, users) = f
+        .search(
+            "userName eq \"u0001@contoso.com\" or userName eq \"U0001@contoso.com\"",
+            0,
+            10,
+        )
+        .await
+        .expect("answered");
+    assert_eq!((total, users.len()), (1, 1));
+}

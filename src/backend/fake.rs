@@ -41,6 +41,8 @@ pub struct FakeBackend {
     planned: Mutex<Vec<Planned>>,
     /// Native fields a deactivate or activate call also sets (the backend's own side effects).
     on_set_active: Mutex<Value>,
+    /// Whether list pages report the list's total.
+    reports_total: Mutex<bool>,
 }
 
 /// The alt test backend's user API, optionally without its `uniqueness` error rule (the
@@ -67,6 +69,7 @@ impl FakeBackend {
             log: Mutex::new(Vec::new()),
             planned: Mutex::new(Vec::new()),
             on_set_active: Mutex::new(json!({})),
+            reports_total: Mutex::new(true),
         }
     }
 
@@ -78,6 +81,11 @@ impl FakeBackend {
     /// Every later deactivate or activate call also writes these native fields.
     pub fn on_set_active(&self, fields: Value) {
         *lock(&self.on_set_active) = fields;
+    }
+
+    /// Makes later list pages omit the list's total, as some backends do.
+    pub fn hide_total(&self) {
+        *lock(&self.reports_total) = false;
     }
 
     /// Adds a user as the app itself would (not through SCIM); answers its id.
@@ -194,7 +202,7 @@ impl NativeUsers for FakeBackend {
             })
             .collect();
         Ok(NativePage {
-            total: Some(matching.len()),
+            total: Some(matching.len()).filter(|_| *lock(&self.reports_total)),
             items: matching.into_iter().skip(offset).take(count).collect(),
         })
     }

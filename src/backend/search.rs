@@ -23,6 +23,9 @@ pub enum Anchor {
     Id(String),
     /// The store's `externalId` index.
     ExternalId(String),
+    /// The store's index of work email addresses (for an `emails` attribute only the store
+    /// holds); the address has ASCII characters only, as the index folds ASCII case only.
+    WorkEmail(String),
     /// Store records whose saved resource matches this term.
     Store(Filter),
 }
@@ -55,7 +58,7 @@ fn best(a: Option<Vec<Anchor>>, b: Option<Vec<Anchor>>) -> Option<Vec<Anchor>> {
 }
 
 fn anchor(api: &UserApi, term: &Filter) -> Option<Anchor> {
-    if let Some(found) = pinned_search(api, term) {
+    if let Some(found) = pinned_search(api, term).or_else(|| work_email(api, term)) {
         return Some(found);
     }
     if let Filter::Compare(r, CompareOp::Eq, Literal::String(value)) = term {
@@ -111,6 +114,31 @@ fn pinned_search(api: &UserApi, term: &Filter) -> Option<Anchor> {
     })
 }
 
+/// `emails[type eq "work"].value eq "x"` (or with more `eq` terms in the brackets) when only
+/// the store holds `emails`: a lookup in the store's work email index, whose users are then
+/// fetched and the whole filter evaluated on them. Exact, because every value the filter can
+/// match was written through the gateway into a record, and the engine indexes each record in
+/// the transaction that writes it; a backend changed behind the gateway's back cannot change
+/// what only the store holds. An address with other than ASCII characters stays a scan.
+fn work_email(api: &UserApi, term: &Filter) -> Option<Anchor> {
+    let Filter::Element(r, inner) = term else {
+        return None;
+    };
+    if r.attr.name != "emails" || !store_only(api, r) {
+        return None;
+    }
+    let terms = filter::eq_constraints(inner)?;
+    let pinned = |name: &str| {
+        terms
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v.as_str())
+    };
+    let is_work = pinned("type").is_some_and(|t| t.eq_ignore_ascii_case("work"));
+    let value = pinned("value").filter(|v| v.is_ascii())?;
+    is_work.then(|| Anchor::WorkEmail(value.to_string()))
+}
+
 fn store_only(api: &UserApi, r: &Resolved) -> bool {
     r.attr.name != "id" && r.attr.name != "meta" && mapping::store_only(api, r.home, r.attr)
 }
@@ -163,6 +191,47 @@ mod tests {
                 ("email".to_string(), "u".to_string()),
                 ("mail".to_string(), "a@b.c".to_string())
             ])
+        );
+    }
+
+    #[test]
+    fn a_work_email_only_the_store_holds_is_looked_up_in_its_index() {
+        let demo = || {
+            from_str(include_str!("../../conf/demo.toml"), Path::new("d.toml"))
+                .unwrap()
+                .users
+        };
+        let plan = |text: &str| anchors(&demo(), &filter::parse(text).unwrap());
+        for text in [
+            r#"emails[type eq "work"].value eq "A@b.c""#,
+            r#"emails[type eq "Work" and value eq "A@b.c"]"#,
+        ] {
+            assert!(
+                matches!(plan(text).as_deref(), Some([Anchor::WorkEmail(v)]) if v == "A@b.c"),
+                "{text}: {:?}",
+                plan(text)
+            );
+        }
+        for text in [
+            r#"emails[type eq "home"].value eq "a@b.c""#,
+            r#"emails[type eq "work"].value eq "ä@b.c""#,
+            r#"emails[value eq "a@b.c"]"#,
+        ] {
+            assert!(
+                !matches!(plan(text).as_deref(), Some([Anchor::WorkEmail(_)])),
+                "{text}"
+            );
+        }
+        assert!(
+            !matches!(
+                anchors(
+                    &api(),
+                    &filter::parse(r#"emails[type eq "work"].value eq "a@b.c""#).unwrap()
+                )
+                .as_deref(),
+                Some([Anchor::WorkEmail(_)])
+            ),
+            "a backend that holds and searches the address is asked"
         );
     }
 

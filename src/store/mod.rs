@@ -169,6 +169,15 @@ pub trait Store: Send + Sync {
         external_id: &str,
     ) -> Result<Vec<String>, StoreError>;
 
+    /// Ids of the tenant's users whose resource holds `email` as an address of type `work`
+    /// (both compared ignoring ASCII case), ordered. The engine keeps this index within the
+    /// write of every record, so it never disagrees with the records.
+    async fn find_by_work_email(
+        &self,
+        tenant: &str,
+        email: &str,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// Inserts or replaces a user's record, and forgets a pending create of its userName.
     async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError>;
 

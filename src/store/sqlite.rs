@@ -24,6 +24,14 @@ const STRIPES: usize = 256;
 /// How long a statement waits for another writer of the file before failing as busy.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The schema, applied on every open: statements a file made by an older scimgate lacks run
+/// there too. Every lookup is one index search: `users_external_id_id` answers an externalId
+/// in id order without a sort (it replaced `users_external_id`, which made SQLite walk the
+/// tenant's rows in primary-key order instead); `users_id_folded` answers an id ignoring case;
+/// `work_emails`, kept by triggers in the transaction of every write of a user, answers the
+/// work email addresses a user's resource holds, folded to lower case: ASCII letters, and the
+/// Kelvin sign (U+212A) to `k`, the one other letter whose lower case is ASCII; so a lookup of an
+/// ASCII address finds every address that equals it ignoring case as the filter compares.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
     tenant        TEXT NOT NULL,
@@ -35,7 +43,34 @@ CREATE TABLE IF NOT EXISTS users (
     last_modified TEXT NOT NULL,
     PRIMARY KEY (tenant, id)
 );
-CREATE INDEX IF NOT EXISTS users_external_id ON users (tenant, external_id);
+DROP INDEX IF EXISTS users_external_id;
+CREATE INDEX IF NOT EXISTS users_external_id_id ON users (tenant, external_id, id);
+CREATE INDEX IF NOT EXISTS users_id_folded ON users (tenant, id COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS work_emails (
+    tenant TEXT NOT NULL,
+    email  TEXT NOT NULL,
+    id     TEXT NOT NULL,
+    PRIMARY KEY (tenant, email, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS work_emails_user ON work_emails (tenant, id);
+CREATE TRIGGER IF NOT EXISTS users_work_emails_added AFTER INSERT ON users BEGIN
+    INSERT OR IGNORE INTO work_emails (tenant, email, id)
+        SELECT NEW.tenant, lower(replace(json_extract(e.value, '$.value'), char(8490), 'k')), NEW.id
+        FROM json_each(CASE WHEN json_valid(NEW.shadow) THEN NEW.shadow ELSE '{}' END, '$.emails') AS e
+        WHERE lower(replace(json_extract(e.value, '$.type'), char(8490), 'k')) = 'work'
+            AND json_type(e.value, '$.value') = 'text';
+END;
+CREATE TRIGGER IF NOT EXISTS users_work_emails_changed AFTER UPDATE OF shadow ON users BEGIN
+    DELETE FROM work_emails WHERE tenant = OLD.tenant AND id = OLD.id;
+    INSERT OR IGNORE INTO work_emails (tenant, email, id)
+        SELECT NEW.tenant, lower(replace(json_extract(e.value, '$.value'), char(8490), 'k')), NEW.id
+        FROM json_each(CASE WHEN json_valid(NEW.shadow) THEN NEW.shadow ELSE '{}' END, '$.emails') AS e
+        WHERE lower(replace(json_extract(e.value, '$.type'), char(8490), 'k')) = 'work'
+            AND json_type(e.value, '$.value') = 'text';
+END;
+CREATE TRIGGER IF NOT EXISTS users_work_emails_gone AFTER DELETE ON users BEGIN
+    DELETE FROM work_emails WHERE tenant = OLD.tenant AND id = OLD.id;
+END;
 CREATE TABLE IF NOT EXISTS pending_creates (
     tenant    TEXT NOT NULL,
     user_name TEXT NOT NULL,
@@ -44,6 +79,42 @@ CREATE TABLE IF NOT EXISTS pending_creates (
     PRIMARY KEY (tenant, user_name)
 );
 CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
+";
+
+const SELECT_RECORD: &str =
+    "SELECT shadow, managed, created, last_modified FROM users WHERE tenant = ?1 AND id = ?2";
+const SELECT_BY_EXTERNAL_ID: &str =
+    "SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2 ORDER BY id";
+const SELECT_BY_WORK_EMAIL: &str =
+    "SELECT id FROM work_emails WHERE tenant = ?1 AND email = lower(?2) ORDER BY id";
+const IS_MANAGED: &str =
+    "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 AND managed = 1 LIMIT 1";
+const IS_MANAGED_FOLDED: &str =
+    "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 COLLATE NOCASE AND managed = 1 LIMIT 1";
+const SELECT_PENDING: &str =
+    "SELECT shadow, created FROM pending_creates WHERE tenant = ?1 AND user_name = ?2";
+
+/// The lookups by key, with the index each must search (for the query-plan test; a table
+/// without rowid is searched by its `PRIMARY KEY`).
+#[cfg(test)]
+const LOOKUPS: &[(&str, &str)] = &[
+    (SELECT_RECORD, "INDEX sqlite_autoindex_users_1"),
+    (SELECT_BY_EXTERNAL_ID, "INDEX users_external_id_id"),
+    (SELECT_BY_WORK_EMAIL, "PRIMARY KEY"),
+    (IS_MANAGED, "INDEX sqlite_autoindex_users_1"),
+    (IS_MANAGED_FOLDED, "INDEX users_id_folded"),
+    (SELECT_PENDING, "INDEX sqlite_autoindex_pending_creates_1"),
+];
+
+/// Fills `work_emails` from the users a file made before it holds (run once, when the table is
+/// new); a row whose resource is not JSON is left to be reported as corrupt when read.
+const WORK_EMAILS_BACKFILL: &str = "
+INSERT OR IGNORE INTO work_emails (tenant, email, id)
+    SELECT u.tenant, lower(replace(json_extract(e.value, '$.value'), char(8490), 'k')), u.id
+    FROM users AS u,
+        json_each(CASE WHEN json_valid(u.shadow) THEN u.shadow ELSE '{}' END, '$.emails') AS e
+    WHERE lower(replace(json_extract(e.value, '$.type'), char(8490), 'k')) = 'work'
+        AND json_type(e.value, '$.value') = 'text';
 ";
 
 /// The store in one SQLite file.
@@ -84,7 +155,13 @@ impl SqliteStore {
             })?;
         }
         let writer = connect(path).map_err(classify)?;
+        let had_work_emails = has_table(&writer, "work_emails").map_err(classify)?;
         writer.execute_batch(SCHEMA).map_err(classify)?;
+        if !had_work_emails {
+            writer
+                .execute_batch(WORK_EMAILS_BACKFILL)
+                .map_err(classify)?;
+        }
         let readers = (0..READERS)
             .map(|_| {
                 let conn = connect(path)?;
@@ -225,11 +302,23 @@ impl Store for SqliteStore {
     ) -> Result<Vec<String>, StoreError> {
         let (tenant, external_id) = (tenant.to_string(), external_id.to_string());
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2 ORDER BY id",
-            )?
-            .query_map(params![tenant, external_id], |r| r.get(0))?
-            .collect()
+            conn.prepare_cached(SELECT_BY_EXTERNAL_ID)?
+                .query_map(params![tenant, external_id], |r| r.get(0))?
+                .collect()
+        })
+        .await
+    }
+
+    async fn find_by_work_email(
+        &self,
+        tenant: &str,
+        email: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (tenant, email) = (tenant.to_string(), email.to_string());
+        self.read(move |conn| {
+            conn.prepare_cached(SELECT_BY_WORK_EMAIL)?
+                .query_map(params![tenant, email], |r| r.get(0))?
+                .collect()
         })
         .await
     }
@@ -267,22 +356,15 @@ impl Store for SqliteStore {
 
     async fn is_managed(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 AND managed = 1 LIMIT 1",
-            )?
-            .exists(params![tenant, id])
-        })
-        .await
+        self.read(move |conn| conn.prepare_cached(IS_MANAGED)?.exists(params![tenant, id]))
+            .await
     }
 
     async fn is_managed_ignoring_case(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 COLLATE NOCASE AND managed = 1 LIMIT 1",
-            )?
-            .exists(params![tenant, id])
+            conn.prepare_cached(IS_MANAGED_FOLDED)?
+                .exists(params![tenant, id])
         })
         .await
     }
@@ -312,19 +394,17 @@ impl Store for SqliteStore {
     ) -> Result<Option<UserRecord>, StoreError> {
         let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT shadow, created FROM pending_creates WHERE tenant = ?1 AND user_name = ?2",
-            )?
-            .query_row(params![tenant, user_name], |row| {
-                let created: String = row.get(1)?;
-                Ok(UserRecord {
-                    shadow: json_at(row, 0)?,
-                    managed: true,
-                    last_modified: created.clone(),
-                    created,
+            conn.prepare_cached(SELECT_PENDING)?
+                .query_row(params![tenant, user_name], |row| {
+                    let created: String = row.get(1)?;
+                    Ok(UserRecord {
+                        shadow: json_at(row, 0)?,
+                        managed: true,
+                        last_modified: created.clone(),
+                        created,
+                    })
                 })
-            })
-            .optional()
+                .optional()
         })
         .await
     }
@@ -363,6 +443,12 @@ fn stripe_of(tenant: &str, key: &ResourceKey<'_>) -> usize {
     let mut h = DefaultHasher::new();
     (tenant, key.folded()).hash(&mut h);
     (h.finish() as usize) % STRIPES
+}
+
+/// Whether the file has the table `name`.
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+        .exists(params![name])
 }
 
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
@@ -409,11 +495,9 @@ fn classify(e: rusqlite::Error) -> StoreError {
 
 /// The record of one user, read on `conn`.
 fn record_of(conn: &Connection, tenant: &str, id: &str) -> rusqlite::Result<Option<UserRecord>> {
-    conn.prepare_cached(
-        "SELECT shadow, managed, created, last_modified FROM users WHERE tenant = ?1 AND id = ?2",
-    )?
-    .query_row(params![tenant, id], |row| record_at(row, 0))
-    .optional()
+    conn.prepare_cached(SELECT_RECORD)?
+        .query_row(params![tenant, id], |row| record_at(row, 0))
+        .optional()
 }
 
 /// The record in the columns from `at` on: shadow, managed, created, last_modified.
@@ -512,6 +596,79 @@ mod tests {
             store.is_managed("acme", "7").await.unwrap(),
             "the flag still reads"
         );
+    }
+
+    /// SQLite's plan for `sql`, one line per step.
+    fn plan_of(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps = stmt
+            .query_map(params!["acme", "x"], |r| r.get::<_, String>(3))
+            .unwrap();
+        steps.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Every lookup by key is one search of its index: no scan, no sort of what it found.
+    fn assert_lookups_search_their_index(conn: &Connection) {
+        for (sql, index) in LOOKUPS {
+            let plan = plan_of(conn, sql);
+            assert!(
+                plan.starts_with("SEARCH") && plan.contains(&format!("{index} (tenant=? AND")),
+                "{sql}: {plan}"
+            );
+            assert!(
+                !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
+                "{sql}: {plan}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_lookup_by_key_is_one_index_search() {
+        let (dir, store) = open();
+        for n in 0..200 {
+            let id = format!("u{n:03}");
+            store
+                .put("acme", &id, &record(&format!("ext-{n}"), true))
+                .await
+                .unwrap();
+        }
+        let conn = Connection::open(dir.path().join("s.sqlite")).unwrap();
+        assert_lookups_search_their_index(&conn);
+        conn.execute_batch("ANALYZE").unwrap();
+        assert_lookups_search_their_index(&conn);
+    }
+
+    #[tokio::test]
+    async fn a_file_made_before_the_lookup_indexes_gains_them_on_open_and_they_are_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE users (tenant TEXT NOT NULL, id TEXT NOT NULL, external_id TEXT,
+                 shadow TEXT NOT NULL, managed INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL,
+                 last_modified TEXT NOT NULL, PRIMARY KEY (tenant, id));
+             CREATE INDEX users_external_id ON users (tenant, external_id);
+             INSERT INTO users VALUES ('acme', 'u1', 'ext-1',
+                 '{\"emails\": [{\"type\": \"work\", \"value\": \"U1@acme.test\"}]}', 1, 'c', 'm');
+             INSERT INTO users VALUES ('acme', 'u2', NULL, '{not json', 1, 'c', 'm');",
+        )
+        .unwrap();
+        drop(old);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.find_by_external_id("acme", "ext-1").await.unwrap(),
+            ["u1"]
+        );
+        let conn = Connection::open(&path).unwrap();
+        assert_lookups_search_their_index(&conn);
+        let old_index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'users_external_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(old_index, 0, "the index it replaces is dropped");
     }
 
     #[test]

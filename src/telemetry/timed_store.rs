@@ -68,6 +68,15 @@ impl Store for TimedStore {
         self.timed("find_by_external_id", call).await
     }
 
+    async fn find_by_work_email(
+        &self,
+        tenant: &str,
+        email: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let call = self.inner.find_by_work_email(tenant, email);
+        self.timed("find_by_work_email", call).await
+    }
+
     async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
         self.timed("put", self.inner.put(tenant, id, rec)).await
     }

@@ -307,3 +307,62 @@ pub async fn a_user_name_is_reserved_ignoring_case(store: &dyn Store) {
     drop(held);
     assert!(holds_at_once(store, "acme", ResourceKey::UserName("alice@acme.test")).await);
 }
+
+/// A record whose resource holds these emails.
+fn with_emails(emails: serde_json::Value) -> UserRecord {
+    UserRecord {
+        shadow: json!({"userName": "a@b.c", "emails": emails}),
+        ..record("ext", true)
+    }
+}
+
+pub async fn work_emails_are_found_ignoring_case_and_follow_writes(store: &dyn Store) {
+    let find = |email: &'static str| store.find_by_work_email("acme", email);
+    let two = json!([
+        {"type": "work", "value": "Ann@Acme.test"},
+        {"type": "Work", "value": "ann.smith@acme.test"},
+        {"type": "home", "value": "ann@home.test"},
+        {"type": "work", "value": 7}
+    ]);
+    store.put("acme", "7", &with_emails(two)).await.unwrap();
+    assert_eq!(find("ann@acme.TEST").await.unwrap(), ["7"]);
+    assert_eq!(find("ANN.SMITH@acme.test").await.unwrap(), ["7"]);
+    assert!(
+        find("ann@home.test").await.unwrap().is_empty(),
+        "home is not work"
+    );
+    let kelvin = json!([{"type": "wor\u{212A}", "value": "\u{212A}im@acme.test"}]);
+    store.put("acme", "8", &with_emails(kelvin)).await.unwrap();
+    assert_eq!(
+        find("kim@acme.test").await.unwrap(),
+        ["8"],
+        "the Kelvin sign folds to k, as the filter folds it"
+    );
+    let moved = json!([{"type": "work", "value": "ann@acme.test"}]);
+    store.put("acme", "3", &with_emails(moved)).await.unwrap();
+    assert_eq!(
+        find("ann@acme.test").await.unwrap(),
+        ["3", "7"],
+        "every holder, ordered"
+    );
+    store
+        .put("acme", "7", &with_emails(json!([])))
+        .await
+        .unwrap();
+    assert_eq!(
+        find("ann@acme.test").await.unwrap(),
+        ["3"],
+        "a replaced record"
+    );
+    assert!(find("ann.smith@acme.test").await.unwrap().is_empty());
+    store.delete("acme", "3").await.unwrap();
+    assert!(
+        find("ann@acme.test").await.unwrap().is_empty(),
+        "a deleted record"
+    );
+    assert!(store
+        .find_by_work_email("other", "kim@acme.test")
+        .await
+        .unwrap()
+        .is_empty());
+}

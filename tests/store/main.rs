@@ -1,7 +1,7 @@
 //! The store seam's tests. [`contract`] is what every engine promises (records, the external id
 //! index, the managed flag, pending creates, holds), run against SQLite and against PostgreSQL;
 //! the rest is PostgreSQL's own: [`migrations`], holds across gateways ([`fleet`]), failures
-//! ([`faults`]) and the copy from SQLite ([`copy`]). PostgreSQL tests each get a database of
+//! ([`faults`]), the copy from SQLite ([`copy`]) and the lookups' query [`plans`]. PostgreSQL tests each get a database of
 //! their own (tests/support/pg.rs) and are skipped, saying so, where no server is configured.
 
 // Test code: a failed unwrap, expect or panic is a failed test.
@@ -14,6 +14,7 @@ mod fleet;
 mod migrations;
 #[path = "../support/pg.rs"]
 mod pg;
+mod plans;
 
 use scimgate::store::postgres::{PgSettings, PostgresStore};
 use scimgate::store::sqlite::SqliteStore;
@@ -89,6 +90,7 @@ macro_rules! on_every_engine {
 on_every_engine!(
     records_round_trip,
     external_ids_are_found_case_exactly_and_follow_replacements,
+    work_emails_are_found_ignoring_case_and_follow_writes,
     managed_flag_exactly_and_ignoring_case,
     pending_creates_are_kept_until_recorded_or_cleared,
     resources_keep_their_attribute_order_and_numbers,

@@ -17,10 +17,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users, pending creates, write probe",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users, pending creates, write probe",
+        sql: r#"
 CREATE TABLE users (
     tenant        TEXT COLLATE "C" NOT NULL,
     id            TEXT COLLATE "C" NOT NULL,
@@ -42,7 +43,62 @@ CREATE TABLE pending_creates (
 );
 CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "externalId lookups in id order from the index",
+        sql: r#"
+CREATE INDEX users_external_id_id ON users (tenant, external_id, id);
+DROP INDEX users_external_id;
+"#,
+    },
+    Migration {
+        version: 3,
+        name: "work email addresses indexed by trigger",
+        sql: r#"
+CREATE TABLE work_emails (
+    tenant TEXT COLLATE "C" NOT NULL,
+    email  TEXT COLLATE "C" NOT NULL,
+    id     TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (tenant, email, id)
+);
+CREATE INDEX work_emails_user ON work_emails (tenant, id);
+CREATE FUNCTION scimgate_work_emails(shadow TEXT) RETURNS SETOF TEXT
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    doc jsonb;
+BEGIN
+    BEGIN
+        doc := shadow::jsonb;
+    EXCEPTION WHEN invalid_text_representation THEN
+        RETURN;
+    END;
+    RETURN QUERY SELECT DISTINCT lower(replace(e ->> 'value', chr(8490), 'k') COLLATE "C")
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(doc -> 'emails') = 'array'
+            THEN doc -> 'emails' ELSE '[]'::jsonb END) AS e
+        WHERE lower(replace(e ->> 'type', chr(8490), 'k') COLLATE "C") = 'work'
+            AND jsonb_typeof(e -> 'value') = 'string';
+END
+$$;
+CREATE FUNCTION scimgate_users_work_emails() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        DELETE FROM work_emails WHERE tenant = OLD.tenant AND id = OLD.id;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO work_emails (tenant, email, id)
+            SELECT NEW.tenant, w, NEW.id FROM scimgate_work_emails(NEW.shadow) AS w;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER users_work_emails AFTER INSERT OR UPDATE OR DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION scimgate_users_work_emails();
+INSERT INTO work_emails (tenant, email, id)
+    SELECT u.tenant, w, u.id FROM users AS u, scimgate_work_emails(u.shadow) AS w;
+"#,
+    },
+];
 
 /// Advisory lock key taken by every migration run (a scimgate constant: "scimgate" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7363_696d_6761_7465;

@@ -195,6 +195,9 @@ const SELECT_ALL: &str = "SELECT id, shadow, managed, created, last_modified FRO
                           WHERE tenant = $1 ORDER BY id";
 const SELECT_BY_EXTERNAL_ID: &str =
     "SELECT id FROM users WHERE tenant = $1 AND external_id = $2 ORDER BY id";
+/// `work_emails` is kept by a trigger on `users` (migration 3); `lower` folds ASCII only there too.
+const SELECT_BY_WORK_EMAIL: &str = "SELECT id FROM work_emails WHERE tenant = $1 \
+                                    AND email = lower($2::text COLLATE \"C\") ORDER BY id";
 /// One statement, so one round trip and atomic: the record, and its create no longer pending.
 const PUT: &str = "WITH up AS (
     INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified)
@@ -209,6 +212,17 @@ const IS_MANAGED: &str =
 /// `lower` under the "C" collation folds ASCII letters only (the index `users_managed_folded`).
 const IS_MANAGED_FOLDED: &str = "SELECT EXISTS (SELECT 1 FROM users WHERE tenant = $1 \
                                  AND lower(id) = lower($2::text COLLATE \"C\") AND managed)";
+
+/// The lookups by key, each with the index it must search: what the query-plan test checks.
+#[doc(hidden)]
+pub const LOOKUPS: &[(&str, &str)] = &[
+    (SELECT_RECORD, "users_pkey"),
+    (SELECT_BY_EXTERNAL_ID, "users_external_id_id"),
+    (SELECT_BY_WORK_EMAIL, "work_emails_pkey"),
+    (IS_MANAGED, "users_pkey"),
+    (IS_MANAGED_FOLDED, "users_managed_folded"),
+    (SELECT_PENDING, "pending_creates_pkey"),
+];
 const PUT_PENDING: &str = "INSERT INTO pending_creates (tenant, user_name, shadow, created) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, user_name) \
                            DO UPDATE SET shadow = EXCLUDED.shadow, created = EXCLUDED.created";
@@ -265,6 +279,19 @@ impl Store for PostgresStore {
             let rows = db
                 .query(SELECT_BY_EXTERNAL_ID, &[&tenant, &external_id])
                 .await?;
+            rows.iter().map(|r| column(r, 0)).collect()
+        })
+        .await
+    }
+
+    async fn find_by_work_email(
+        &self,
+        tenant: &str,
+        email: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (tenant, email) = (tenant.to_string(), email.to_string());
+        self.on_db(|db| async move {
+            let rows = db.query(SELECT_BY_WORK_EMAIL, &[&tenant, &email]).await?;
             rows.iter().map(|r| column(r, 0)).collect()
         })
         .await

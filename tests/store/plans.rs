@@ -1,0 +1,59 @@
+//! Every lookup by key the identity providers' cycles make is one search of its index on
+//! PostgreSQL, with enough rows that the planner has a choice (SQLite's plans are checked in the
+//! engine's own tests).
+
+use crate::pg;
+use scimgate::store::postgres::{PostgresStore, LOOKUPS};
+
+/// Users and pending creates in two tenants, with statistics.
+const ROWS: &str = r#"
+INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified)
+    SELECT t, 'u' || lpad(n::text, 6, '0'), 'ext-' || n,
+        '{"emails": [{"type": "work", "value": "u' || n || '@acme.test"}]}', n % 2 = 0, 'c', 'm'
+    FROM generate_series(1, 5000) AS n, (VALUES ('acme'), ('globex')) AS tenants(t);
+INSERT INTO pending_creates (tenant, user_name, shadow, created)
+    SELECT 'acme', 'user' || n || '@acme.test', '{}', 'c' FROM generate_series(1, 2000) AS n;
+ANALYZE users;
+ANALYZE pending_creates;
+ANALYZE work_emails;
+"#;
+
+/// PostgreSQL's plan for `sql` with a tenant and a key, one line per node.
+async fn plan_of(client: &tokio_postgres::Client, sql: &str) -> String {
+    let rows = client
+        .query(
+            &format!("EXPLAIN (COSTS OFF) {sql}"),
+            &[&"acme", &"u004242"],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lookup_by_key_is_one_index_search() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    PostgresStore::open(&db.settings()).await.unwrap();
+    db.execute(ROWS);
+    let client = db.client().await;
+    for planner in ["RESET enable_seqscan", "SET enable_seqscan = off"] {
+        client.batch_execute(planner).await.unwrap();
+        for (sql, index) in LOOKUPS {
+            let plan = plan_of(&client, sql).await;
+            assert!(
+                plan.contains(&format!("Index Scan using {index} on "))
+                    || plan.contains(&format!("Index Only Scan using {index} on ")),
+                "{planner}: {sql}\n{plan}"
+            );
+            assert!(
+                !plan.contains("Seq Scan") && !plan.contains("Sort"),
+                "{planner}: {sql}\n{plan}"
+            );
+        }
+    }
+}
