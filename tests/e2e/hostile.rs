@@ -765,6 +765,8 @@ fn injection_cases(cases: &mut Vec<Case>) {
         "userName eq \"admin@acme.test\\r\\nX-Injected: 1\"",
         "externalId eq \"x\\\" or externalId ne \\\"\"",
         "emails[type eq \"work\"].value eq \"x&email=admin@acme.test\"",
+        "externalId eq \"x\\u0000\"",
+        "emails[type eq \"work\"].value eq \"admin@acme.test\\u0000\"",
     ];
     for f in filters {
         cases.push(Case::new(format!("injection: {f}"), "GET", filter_path(f)).nobody());
