@@ -297,9 +297,6 @@ impl Directory {
                     self.scan(tenant, Some((&param, &value)), matches).await?
                 }
                 Anchor::Id(id) => self.offer_ids(tenant, &[id], matches).await?,
-                // No stored value holds NUL (the protocol core refuses it), and a database
-                // would refuse it as a key: such a lookup matches nobody.
-                Anchor::ExternalId(ext) | Anchor::WorkEmail(ext) if ext.contains('\0') => {}
                 Anchor::ExternalId(ext) => {
                     let ids = self
                         .store

@@ -181,6 +181,22 @@ impl SqliteStore {
     }
 
     /// Runs a read on the blocking pool and waits for it without blocking the caller's thread.
+    /// The ids `sql` answers for `tenant` and one indexed `key`.
+    async fn ids_by(
+        &self,
+        sql: &'static str,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (tenant, key) = (tenant.to_string(), key.to_string());
+        self.read(move |conn| {
+            conn.prepare_cached(sql)?
+                .query_map(params![tenant, key], |r| r.get(0))?
+                .collect()
+        })
+        .await
+    }
+
     async fn read<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -300,13 +316,8 @@ impl Store for SqliteStore {
         tenant: &str,
         external_id: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let (tenant, external_id) = (tenant.to_string(), external_id.to_string());
-        self.read(move |conn| {
-            conn.prepare_cached(SELECT_BY_EXTERNAL_ID)?
-                .query_map(params![tenant, external_id], |r| r.get(0))?
-                .collect()
-        })
-        .await
+        self.ids_by(SELECT_BY_EXTERNAL_ID, tenant, external_id)
+            .await
     }
 
     async fn find_by_work_email(
@@ -314,13 +325,7 @@ impl Store for SqliteStore {
         tenant: &str,
         email: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let (tenant, email) = (tenant.to_string(), email.to_string());
-        self.read(move |conn| {
-            conn.prepare_cached(SELECT_BY_WORK_EMAIL)?
-                .query_map(params![tenant, email], |r| r.get(0))?
-                .collect()
-        })
-        .await
+        self.ids_by(SELECT_BY_WORK_EMAIL, tenant, email).await
     }
 
     async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {

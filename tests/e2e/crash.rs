@@ -219,33 +219,8 @@ impl ChildSetup {
         let listen = server::free_port().expect("port");
         let store = dir.path().join("state").join("scimgate.sqlite");
         let scim_token = scimgate::auth::generate_key();
-        let keys = format!(
-            "backend = \"acme\"\nkeys = [{}]",
-            scimgate::auth::key_entry(&scim_token)
-        );
-        let mut text = scimgate::commands::DEMO_CONFIG.to_string();
-        for (from, to) in [
-            (
-                "listen = [\"127.0.0.1:8080\"]".to_string(),
-                format!("listen = [\"{listen}\"]"),
-            ),
-            (
-                "address = \"127.0.0.1:9090\"".to_string(),
-                format!("address = \"{backend_route}\""),
-            ),
-            (
-                "path = \"scimgate.sqlite\"".to_string(),
-                format!("path = {:?}", store.display().to_string()),
-            ),
-            ("backend = \"acme\"".to_string(), keys),
-        ] {
-            assert_eq!(
-                text.matches(&from).count(),
-                1,
-                "conf/demo.toml no longer has exactly one `{from}`"
-            );
-            text = text.replace(&from, &to);
-        }
+        let store_line = format!("path = {:?}", store.display().to_string());
+        let text = demo_config_text(listen, backend_route, &store_line, &scim_token);
         let config = dir.path().join("scimgate.toml");
         std::fs::write(&config, text).expect("write config");
         ChildSetup {
@@ -269,6 +244,41 @@ impl ChildSetup {
             &self.dir.path().join("gateway.log"),
         )
     }
+}
+
+/// `conf/demo.toml` for a `scimgate run` child: listening on `listen`, in front of `backend`,
+/// its `[store]` line replaced by `store` (one or more lines), with SCIM key `token` for `acme`.
+pub fn demo_config_text(
+    listen: SocketAddr,
+    backend: SocketAddr,
+    store: &str,
+    token: &str,
+) -> String {
+    let keys = format!(
+        "backend = \"acme\"\nkeys = [{}]",
+        scimgate::auth::key_entry(token)
+    );
+    let mut text = scimgate::commands::DEMO_CONFIG.to_string();
+    for (from, to) in [
+        (
+            "listen = [\"127.0.0.1:8080\"]".to_string(),
+            format!("listen = [\"{listen}\"]"),
+        ),
+        (
+            "address = \"127.0.0.1:9090\"".to_string(),
+            format!("address = \"{backend}\""),
+        ),
+        ("path = \"scimgate.sqlite\"".to_string(), store.to_string()),
+        ("backend = \"acme\"".to_string(), keys),
+    ] {
+        assert_eq!(
+            text.matches(&from).count(),
+            1,
+            "conf/demo.toml no longer has exactly one `{from}`"
+        );
+        text = text.replace(&from, &to);
+    }
+    text
 }
 
 /// A running `scimgate run` child; killed (SIGKILL) when dropped.

@@ -5,7 +5,9 @@
 //! through the others, and PostgreSQL restarted in the middle of the next burst. Nothing may be
 //! duplicated or lost, and no gateway is restarted.
 
-use super::crash::{entra_sync, entra_user, DemoBackend, GatewayProcess, Step, PASSWORD};
+use super::crash::{
+    demo_config_text, entra_sync, entra_user, DemoBackend, GatewayProcess, Step, PASSWORD,
+};
 use super::harness::enc;
 use super::http::Reply;
 use super::pg_cluster::PgCluster;
@@ -81,32 +83,11 @@ fn write_config(
     token: &str,
     pg: &PgCluster,
 ) -> std::path::PathBuf {
-    let keys = format!(
-        "backend = \"acme\"\nkeys = [{}]",
-        scimgate::auth::key_entry(token)
+    let store = format!(
+        "url = \"{}\"\nconnect_timeout_ms = 1000\nstatement_timeout_ms = 2000",
+        pg.url()
     );
-    let mut text = scimgate::commands::DEMO_CONFIG.to_string();
-    for (from, to) in [
-        (
-            "listen = [\"127.0.0.1:8080\"]".to_string(),
-            format!("listen = [\"{listen}\"]"),
-        ),
-        (
-            "address = \"127.0.0.1:9090\"".to_string(),
-            format!("address = \"{backend}\""),
-        ),
-        (
-            "path = \"scimgate.sqlite\"".to_string(),
-            format!(
-                "url = \"{}\"\nconnect_timeout_ms = 1000\nstatement_timeout_ms = 2000",
-                pg.url()
-            ),
-        ),
-        ("backend = \"acme\"".to_string(), keys),
-    ] {
-        assert_eq!(text.matches(&from).count(), 1, "conf/demo.toml: `{from}`");
-        text = text.replace(&from, &to);
-    }
+    let text = demo_config_text(listen, backend, &store, token);
     let path = dir.join(format!("scimgate-{i}.toml"));
     std::fs::write(&path, text).expect("config");
     path

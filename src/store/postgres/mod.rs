@@ -54,6 +54,25 @@ struct Db {
 }
 
 impl PostgresStore {
+    /// The ids `sql` answers for `tenant` and one indexed `key`. A key holding NUL matches
+    /// nobody: no stored value holds one, and PostgreSQL refuses NUL in text parameters.
+    async fn ids_by(
+        &self,
+        sql: &'static str,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        if key.contains('\0') {
+            return Ok(Vec::new());
+        }
+        let (tenant, key) = (tenant.to_string(), key.to_string());
+        self.on_db(|db| async move {
+            let rows = db.query(sql, &[&tenant, &key]).await?;
+            rows.iter().map(|r| column(r, 0)).collect()
+        })
+        .await
+    }
+
     /// Connects, then applies missing migrations (`migrate = "auto"`) or checks that the
     /// schema is this build's (`"manual"`). A schema newer than this build knows is refused.
     pub async fn open(settings: &PgSettings) -> Result<PostgresStore, OpenError> {
@@ -274,14 +293,8 @@ impl Store for PostgresStore {
         tenant: &str,
         external_id: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let (tenant, external_id) = (tenant.to_string(), external_id.to_string());
-        self.on_db(|db| async move {
-            let rows = db
-                .query(SELECT_BY_EXTERNAL_ID, &[&tenant, &external_id])
-                .await?;
-            rows.iter().map(|r| column(r, 0)).collect()
-        })
-        .await
+        self.ids_by(SELECT_BY_EXTERNAL_ID, tenant, external_id)
+            .await
     }
 
     async fn find_by_work_email(
@@ -289,12 +302,7 @@ impl Store for PostgresStore {
         tenant: &str,
         email: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let (tenant, email) = (tenant.to_string(), email.to_string());
-        self.on_db(|db| async move {
-            let rows = db.query(SELECT_BY_WORK_EMAIL, &[&tenant, &email]).await?;
-            rows.iter().map(|r| column(r, 0)).collect()
-        })
-        .await
+        self.ids_by(SELECT_BY_WORK_EMAIL, tenant, email).await
     }
 
     async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
