@@ -85,14 +85,18 @@ async fn waiting_for_another_gateways_hold_is_bounded_and_busy() {
     assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
     assert!(err.detail().contains("another gateway"), "{err}");
     assert!(err.detail().contains("lock_wait_ms"), "{err}");
-    assert!(waited >= wait && waited < wait * 4, "{waited:?}");
+    // Bounded: the hold's wait, plus opening a connection on a loaded CI machine at most.
+    assert!(
+        waited >= wait && waited < wait + Duration::from_secs(3),
+        "{waited:?}"
+    );
     // A hold lost by its gateway (its connection ended) is released by the server.
     db.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_locks \
          WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     );
     let freed = tokio::time::timeout(
-        Duration::from_secs(2),
+        Duration::from_secs(10),
         b.serialise("acme", ResourceKey::UserName("alice@acme.test")),
     )
     .await
