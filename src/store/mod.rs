@@ -212,7 +212,10 @@ pub trait Store: Send + Sync {
     /// Forgets a pending create (the backend refused it, or it was undone).
     async fn clear_pending_create(&self, tenant: &str, user_name: &str) -> Result<(), StoreError>;
 
-    /// Checks the store can really be written (a committed write, so a full disk shows).
+    /// Checks the store can be written now, before a write reaches the backend. SQLite proves it
+    /// with a committed write (so a full disk shows); PostgreSQL asks the server whether it takes
+    /// writes (not a standby, not read-only), without writing: every write through every gateway
+    /// checks, and a shared probe row would be their hottest contention.
     async fn check_writable(&self) -> Result<(), StoreError>;
 
     /// Waits until no other holder of `key` in `tenant` remains, then holds it until the answer

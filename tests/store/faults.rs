@@ -1,9 +1,9 @@
 //! PostgreSQL failures as store error kinds, each within its deadline: a server that cannot be
-//! reached, a statement that does not end, a pool with no free connection, damaged rows and
-//! missing tables.
+//! reached, a statement that does not end, a pool with no free connection, a server that takes
+//! no writes, damaged rows and missing tables.
 
 use crate::{gateway_on, pg, record};
-use scimgate::store::postgres::{PgSettings, PostgresStore};
+use scimgate::store::postgres::{Migrate, PgSettings, PostgresStore};
 use scimgate::store::{OpenError, Store, StoreError};
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,34 @@ async fn no_free_connection_within_the_pool_wait_is_busy() {
     drop(locker);
     assert_eq!(stuck.await.unwrap().unwrap(), None);
     assert!(!store.is_managed("acme", "7").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_takes_no_writes_is_unwritable_before_any_write() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let writable = gateway_on(&db, |_| {}).await;
+    writable.check_writable().await.unwrap();
+    db.execute(&format!(
+        "ALTER DATABASE {} SET default_transaction_read_only = on",
+        db.name
+    ));
+    // Sessions opened from now on are read-only, as on a standby.
+    let read_only = gateway_on(&db, |s| s.migrate = Migrate::Manual).await;
+    let err = read_only.check_writable().await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unavailable(d) if d.contains("takes no writes")),
+        "{err:?}"
+    );
+    assert!(
+        read_only.get("acme", "7").await.unwrap().is_none(),
+        "reads go on"
+    );
+    assert!(matches!(
+        read_only.put("acme", "7", &record("ext-1", true)).await,
+        Err(StoreError::Unavailable(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -108,19 +108,24 @@ impl Holds {
             Ok(conn) => LockedConn(Some(conn.map_err(|e| pool_failure(e, self.wait))?)),
             Err(_) => return Err(busy("other requests of this gateway")),
         };
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis()
-            .max(1);
-        let lock = format!("SET lock_timeout = {left}; SELECT pg_advisory_lock('{key}'::bigint)");
         let Some(client) = conn.client() else {
             return Err(StoreError::Unavailable("lost a store connection".into()));
         };
-        let locked = timeout_at(
-            deadline + self.statement_timeout,
-            client.simple_query(&lock),
-        )
-        .await;
+        let attempt = async {
+            // Free in the whole fleet (the usual case): held after one prepared statement.
+            if run_bool(client, TRY_LOCK, key).await? {
+                return Ok(());
+            }
+            // Another gateway holds it: wait for it in the database, within the deadline.
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .max(1);
+            let lock =
+                format!("SET lock_timeout = {left}; SELECT pg_advisory_lock('{key}'::bigint)");
+            client.simple_query(&lock).await.map(drop)
+        };
+        let locked = timeout_at(deadline + self.statement_timeout, attempt).await;
         match locked {
             // The lock may still be granted later: the connection is closed with `conn`.
             Err(_) => Err(no_answer(self.wait + self.statement_timeout)),
@@ -133,7 +138,7 @@ impl Holds {
                     classify(&e)
                 })
             }
-            Ok(Ok(_)) => Ok(Hold {
+            Ok(Ok(())) => Ok(Hold {
                 conn: Some(conn),
                 stripe: Some(stripe),
                 key,
@@ -148,10 +153,9 @@ impl Drop for Hold {
         let (conn, stripe, key) = (self.conn.take(), self.stripe.take(), self.key);
         self.rt.spawn(async move {
             if let Some(conn) = conn {
-                let unlock = format!("SELECT pg_advisory_unlock('{key}'::bigint)");
                 if let Some(client) = conn.client() {
                     if let Ok(Ok(_)) =
-                        tokio::time::timeout(UNLOCK_WAIT, client.simple_query(&unlock)).await
+                        tokio::time::timeout(UNLOCK_WAIT, run_bool(client, UNLOCK, key)).await
                     {
                         conn.unlocked();
                     }
@@ -161,6 +165,17 @@ impl Drop for Hold {
             drop(stripe);
         });
     }
+}
+
+/// Takes the advisory lock if no session holds it, answering whether it did.
+const TRY_LOCK: &str = "SELECT pg_try_advisory_lock($1)";
+/// Releases the advisory lock, answering whether this session held it.
+const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
+
+/// Runs one of the lock statements above (prepared once per connection) for `key`.
+async fn run_bool(client: &Object, sql: &str, key: i64) -> Result<bool, tokio_postgres::Error> {
+    let statement = client.prepare_cached(sql).await?;
+    client.query_one(&statement, &[&key]).await?.try_get(0)
 }
 
 /// The advisory lock key of `folded` in `tenant`: the first 8 bytes of a SHA-256, the same in

@@ -248,8 +248,9 @@ const PUT_PENDING: &str = "INSERT INTO pending_creates (tenant, user_name, shado
 const SELECT_PENDING: &str =
     "SELECT shadow, created FROM pending_creates WHERE tenant = $1 AND user_name = $2";
 const CLEAR_PENDING: &str = "DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $2";
-const PROBE: &str = "INSERT INTO write_probe (id, at) VALUES (1, $1) \
-                     ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at";
+/// Whether the server refuses writes: a standby, or a session that is read-only by default.
+const READ_ONLY: &str =
+    "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean";
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -392,12 +393,15 @@ impl Store for PostgresStore {
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos().to_string())
-            .unwrap_or_default();
-        self.on_db(|db| async move { db.query(PROBE, &[&now]).await.map(drop) })
-            .await
+        let read_only = self
+            .on_db(|db| async move { db.query_bool(READ_ONLY, &[]).await })
+            .await?;
+        if read_only {
+            return Err(StoreError::Unavailable(
+                "the PostgreSQL server takes no writes (a standby, or read-only by default)".into(),
+            ));
+        }
+        Ok(())
     }
 
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {
