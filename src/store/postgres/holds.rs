@@ -117,9 +117,11 @@ impl Holds {
                 return Ok(());
             }
             // Another gateway holds it: wait for it in the database, within the deadline.
+            // Rounded up: the database gives up at the deadline, never before it.
             let left = deadline
                 .saturating_duration_since(Instant::now())
-                .as_millis()
+                .as_micros()
+                .div_ceil(1000)
                 .max(1);
             let lock =
                 format!("SET lock_timeout = {left}; SELECT pg_advisory_lock('{key}'::bigint)");
