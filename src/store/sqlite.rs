@@ -180,7 +180,6 @@ impl SqliteStore {
         })
     }
 
-    /// Runs a read on the blocking pool and waits for it without blocking the caller's thread.
     /// The ids `sql` answers for `tenant` and one indexed `key`.
     async fn ids_by(
         &self,
@@ -197,6 +196,7 @@ impl SqliteStore {
         .await
     }
 
+    /// Runs a read on the blocking pool and waits for it without blocking the caller's thread.
     async fn read<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
