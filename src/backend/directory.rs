@@ -313,19 +313,7 @@ impl Directory {
                         .map_err(store_error)?;
                     self.offer_ids(tenant, &ids, matches).await?;
                 }
-                Anchor::Store(term) => {
-                    let ids: Vec<String> = self
-                        .store
-                        .all(&tenant.name)
-                        .await
-                        .map_err(store_error)?
-                        .into_iter()
-                        .filter(|(_, r)| filter::matches(&term, &r.shadow))
-                        .map(|(id, _)| id)
-                        .collect();
-                    self.check_scan(ids.len())?;
-                    self.offer_ids(tenant, &ids, matches).await?;
-                }
+                Anchor::Store(term) => self.scan_store(tenant, &term, matches).await?,
             }
         }
         Ok(())
@@ -364,6 +352,39 @@ impl Directory {
                 matches.offer(user);
             }
             if n < size || page.total.is_some_and(|t| read >= t) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Walks the tenant's store records a page at a time, offering the users whose saved
+    /// resource matches `term`. Refused before any is read when the tenant has more records than
+    /// `max_scan`.
+    async fn scan_store(
+        &self,
+        tenant: &Tenant,
+        term: &Filter,
+        matches: &mut Matches<'_>,
+    ) -> Result<(), ScimError> {
+        let records = self.store.count(&tenant.name).await.map_err(store_error)?;
+        self.check_scan(records)?;
+        let size = self.scan_page();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .page(&tenant.name, after.as_deref(), size)
+                .await
+                .map_err(store_error)?;
+            let full = page.len() == size;
+            after = page.last().map(|(id, _)| id.clone());
+            let ids: Vec<String> = page
+                .into_iter()
+                .filter(|(_, r)| filter::matches(term, &r.shadow))
+                .map(|(id, _)| id)
+                .collect();
+            self.offer_ids(tenant, &ids, matches).await?;
+            if !full {
                 return Ok(());
             }
         }

@@ -821,3 +821,76 @@ async fn a_user_two_anchors_find_is_counted_once() {
         .expect("answered");
     assert_eq!((total, users.len()), (1, 1));
 }
+
+impl Fixture {
+    /// Creates `n` users through the directory, the first `titled` with title `Chef` (an
+    /// attribute only the store holds here) and the rest `Cook`; forgets the calls.
+    async fn create_titled(&self, n: usize, titled: usize) {
+        for i in 0..n {
+            let title = if i < titled { "Chef" } else { "Cook" };
+            let body = json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": format!("t{i:03}@contoso.com"),
+                "title": title,
+            });
+            self.create(body).await.expect("create");
+        }
+        self.backend.clear_calls();
+    }
+}
+
+#[tokio::test]
+async fn a_store_only_filter_past_max_scan_is_refused_from_the_store_count() {
+    let f = fixture();
+    // One match among 101 records: examining them would pass max_scan (100).
+    f.create_titled(101, 1).await;
+    let e = f
+        .search("title eq \"Chef\"", 0, 10)
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        (e.status, e.scim_type),
+        (400, Some(crate::scim::error::ScimType::InvalidFilter))
+    );
+    assert!(e.detail.contains("101 users"), "{}", e.detail);
+    assert!(f.backend.calls().is_empty(), "{:?}", f.backend.calls());
+}
+
+#[tokio::test]
+async fn a_store_only_filter_walks_the_store_page_by_page_and_fetches_matches_only() {
+    let f = fixture();
+    // 70 records are two pages of 50; the matches are spread over both.
+    f.create_titled(70, 0).await;
+    let ids: Vec<String> = f
+        .store
+        .all(&f.tenant.name)
+        .await
+        .expect("records")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    for id in ids.iter().step_by(7) {
+        let mut rec = f.record(id).await.expect("record");
+        rec.shadow["title"] = json!("Chef");
+        f.store.put(&f.tenant.name, id, &rec).await.expect("put");
+    }
+    f.backend.clear_calls();
+    let (total, users) = f
+        .search("title eq \"Chef\"", 0, 100)
+        .await
+        .expect("answered");
+    assert_eq!((total, users.len()), (10, 10));
+    let gets = f
+        .backend
+        .calls()
+        .iter()
+        .filter(|(op, _)| *op == Op::Get)
+        .count();
+    assert_eq!(
+        gets,
+        10,
+        "only the matches are fetched: {:?}",
+        f.backend.calls()
+    );
+    assert_eq!(f.list_calls(), 0);
+}

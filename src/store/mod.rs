@@ -159,8 +159,34 @@ pub trait Store: Send + Sync {
         ids: &[String],
     ) -> Result<HashMap<String, UserRecord>, StoreError>;
 
-    /// Every record of a tenant, ordered by id, for filters evaluated in the gateway.
-    async fn all(&self, tenant: &str) -> Result<Vec<(String, UserRecord)>, StoreError>;
+    /// How many users of a tenant have a record: what a walk over them would examine.
+    async fn count(&self, tenant: &str) -> Result<usize, StoreError>;
+
+    /// One page of a walk over a tenant's records in id order: up to `limit` records whose ids
+    /// sort after `after` (from the first when `None`). Filters evaluated in the gateway read
+    /// the records this way, so a walk holds one page in memory at a time.
+    async fn page(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, UserRecord)>, StoreError>;
+
+    /// Every record of a tenant, ordered by id, read a page at a time (for tools and tests: it
+    /// holds the whole tenant in memory).
+    async fn all(&self, tenant: &str) -> Result<Vec<(String, UserRecord)>, StoreError> {
+        const PAGE: usize = 1000;
+        let mut every: Vec<(String, UserRecord)> = Vec::new();
+        loop {
+            let after = every.last().map(|(id, _)| id.as_str());
+            let page = self.page(tenant, after, PAGE).await?;
+            let full = page.len() == PAGE;
+            every.extend(page);
+            if !full {
+                return Ok(every);
+            }
+        }
+    }
 
     /// Ids of the tenant's users whose `externalId` is `external_id` (case-exact), ordered.
     async fn find_by_external_id(

@@ -83,6 +83,9 @@ CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL
 
 const SELECT_RECORD: &str =
     "SELECT shadow, managed, created, last_modified FROM users WHERE tenant = ?1 AND id = ?2";
+/// A page of a walk in id order, the primary key's order.
+const SELECT_PAGE: &str = "SELECT id, shadow, managed, created, last_modified FROM users \
+                           WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 const SELECT_BY_EXTERNAL_ID: &str =
     "SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2 ORDER BY id";
 const SELECT_BY_WORK_EMAIL: &str =
@@ -94,11 +97,12 @@ const IS_MANAGED_FOLDED: &str =
 const SELECT_PENDING: &str =
     "SELECT shadow, created FROM pending_creates WHERE tenant = ?1 AND user_name = ?2";
 
-/// The lookups by key, with the index each must search (for the query-plan test; a table
-/// without rowid is searched by its `PRIMARY KEY`).
+/// The lookups by key and the page of a walk, with the index each must search (for the
+/// query-plan test; a table without rowid is searched by its `PRIMARY KEY`).
 #[cfg(test)]
 const LOOKUPS: &[(&str, &str)] = &[
     (SELECT_RECORD, "INDEX sqlite_autoindex_users_1"),
+    (SELECT_PAGE, "INDEX sqlite_autoindex_users_1"),
     (SELECT_BY_EXTERNAL_ID, "INDEX users_external_id_id"),
     (SELECT_BY_WORK_EMAIL, "PRIMARY KEY"),
     (IS_MANAGED, "INDEX sqlite_autoindex_users_1"),
@@ -299,14 +303,29 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn all(&self, tenant: &str) -> Result<Vec<(String, UserRecord)>, StoreError> {
+    async fn count(&self, tenant: &str) -> Result<usize, StoreError> {
         let tenant = tenant.to_string();
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT id, shadow, managed, created, last_modified FROM users WHERE tenant = ?1 ORDER BY id",
-            )?
-            .query_map(params![tenant], |row| Ok((row.get(0)?, record_at(row, 1)?)))?
-            .collect()
+            conn.prepare_cached("SELECT count(*) FROM users WHERE tenant = ?1")?
+                .query_row(params![tenant], |row| row.get(0))
+        })
+        .await
+    }
+
+    async fn page(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, UserRecord)>, StoreError> {
+        let (tenant, after) = (tenant.to_string(), after.unwrap_or_default().to_string());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            conn.prepare_cached(SELECT_PAGE)?
+                .query_map(params![tenant, after, limit], |row| {
+                    Ok((row.get(0)?, record_at(row, 1)?))
+                })?
+                .collect()
         })
         .await
     }
@@ -606,9 +625,13 @@ mod tests {
     /// SQLite's plan for `sql`, one line per step.
     fn plan_of(conn: &Connection, sql: &str) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let steps = stmt
-            .query_map(params!["acme", "x"], |r| r.get::<_, String>(3))
-            .unwrap();
+        // A page of a walk takes its size too.
+        let args: &[&dyn rusqlite::ToSql] = if sql.contains("?3") {
+            &[&"acme", &"x", &100]
+        } else {
+            &[&"acme", &"x"]
+        };
+        let steps = stmt.query_map(args, |r| r.get::<_, String>(3)).unwrap();
         steps.map(Result::unwrap).collect::<Vec<_>>().join("\n")
     }
 

@@ -55,8 +55,18 @@ impl Store for TimedStore {
             .await
     }
 
-    async fn all(&self, tenant: &str) -> Result<Vec<(String, UserRecord)>, StoreError> {
-        self.timed("all", self.inner.all(tenant)).await
+    async fn count(&self, tenant: &str) -> Result<usize, StoreError> {
+        self.timed("count", self.inner.count(tenant)).await
+    }
+
+    async fn page(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, UserRecord)>, StoreError> {
+        self.timed("page", self.inner.page(tenant, after, limit))
+            .await
     }
 
     async fn find_by_external_id(

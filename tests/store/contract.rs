@@ -249,6 +249,50 @@ pub async fn ids_are_listed_in_byte_order(store: &dyn Store) {
     );
 }
 
+pub async fn a_walk_reads_every_record_once_a_page_at_a_time(store: &dyn Store) {
+    let ids: Vec<String> = (0..25).map(|n| format!("u{n:02}")).collect();
+    for id in ids.iter().rev() {
+        store.put("acme", id, &record(id, true)).await.unwrap();
+    }
+    store.put("other", "u05", &record("x", true)).await.unwrap();
+    assert_eq!(store.count("acme").await.unwrap(), 25);
+    assert_eq!(store.count("other").await.unwrap(), 1);
+    assert_eq!(store.count("nobody").await.unwrap(), 0);
+    let (mut walked, mut after, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let page = store.page("acme", after.as_deref(), 10).await.unwrap();
+        assert!(page.len() <= 10, "{page:?}");
+        pages += 1;
+        after = page.last().map(|(id, _)| id.clone());
+        let full = page.len() == 10;
+        for (id, rec) in page {
+            assert_eq!(
+                rec.shadow["externalId"],
+                id.as_str(),
+                "each id with its own record"
+            );
+            walked.push(id);
+        }
+        if !full {
+            break;
+        }
+    }
+    assert_eq!(walked, ids, "every record once, in id order");
+    assert_eq!(pages, 3);
+    let rest = store.page("acme", Some("u22"), 10).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        ["u23", "u24"],
+        "after a given id, not including it"
+    );
+    assert!(store
+        .page("acme", Some("u24"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.all("acme").await.unwrap().len(), 25);
+}
+
 /// Whether `key` can be held within [`WAIT`].
 async fn holds_at_once(store: &dyn Store, tenant: &str, key: ResourceKey<'_>) -> bool {
     tokio::time::timeout(WAIT, store.serialise(tenant, key))

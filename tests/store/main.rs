@@ -95,6 +95,7 @@ on_every_engine!(
     pending_creates_are_kept_until_recorded_or_cleared,
     resources_keep_their_attribute_order_and_numbers,
     ids_are_listed_in_byte_order,
+    a_walk_reads_every_record_once_a_page_at_a_time,
     serialise_excludes_holders_of_one_key_only,
     a_user_name_is_reserved_ignoring_case,
 );

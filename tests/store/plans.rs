@@ -1,6 +1,6 @@
-//! Every lookup by key the identity providers' cycles make is one search of its index on
-//! PostgreSQL, with enough rows that the planner has a choice (SQLite's plans are checked in the
-//! engine's own tests).
+//! Every lookup by key the identity providers' cycles make, and every page of a walk over a
+//! tenant's records, is one search of its index on PostgreSQL, with enough rows that the planner
+//! has a choice (SQLite's plans are checked in the engine's own tests).
 
 use crate::pg;
 use scimgate::store::postgres::{PostgresStore, LOOKUPS};
@@ -20,13 +20,16 @@ ANALYZE work_emails;
 
 /// PostgreSQL's plan for `sql` with a tenant and a key, one line per node.
 async fn plan_of(client: &tokio_postgres::Client, sql: &str) -> String {
-    let rows = client
-        .query(
-            &format!("EXPLAIN (COSTS OFF) {sql}"),
-            &[&"acme", &"u004242"],
-        )
-        .await
-        .unwrap();
+    let explain = format!("EXPLAIN (COSTS OFF) {sql}");
+    // A page of a walk takes its size too.
+    let rows = if sql.contains("$3") {
+        client
+            .query(&explain, &[&"acme", &"u004242", &100i64])
+            .await
+    } else {
+        client.query(&explain, &[&"acme", &"u004242"]).await
+    };
+    let rows = rows.unwrap();
     rows.iter()
         .map(|r| r.get::<_, String>(0))
         .collect::<Vec<_>>()

@@ -210,8 +210,10 @@ const SELECT_RECORD: &str =
     "SELECT shadow, managed, created, last_modified FROM users WHERE tenant = $1 AND id = $2";
 const SELECT_RECORDS: &str = "SELECT id, shadow, managed, created, last_modified FROM users \
                               WHERE tenant = $1 AND id = ANY($2)";
-const SELECT_ALL: &str = "SELECT id, shadow, managed, created, last_modified FROM users \
-                          WHERE tenant = $1 ORDER BY id";
+const COUNT: &str = "SELECT count(*) FROM users WHERE tenant = $1";
+/// A page of a walk in id order: the primary key's order, so the index serves it.
+const SELECT_PAGE: &str = "SELECT id, shadow, managed, created, last_modified FROM users \
+                           WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3";
 const SELECT_BY_EXTERNAL_ID: &str =
     "SELECT id FROM users WHERE tenant = $1 AND external_id = $2 ORDER BY id";
 /// `work_emails` is kept by a trigger on `users` (migration 3); `lower` folds ASCII only there too.
@@ -232,10 +234,12 @@ const IS_MANAGED: &str =
 const IS_MANAGED_FOLDED: &str = "SELECT EXISTS (SELECT 1 FROM users WHERE tenant = $1 \
                                  AND lower(id) = lower($2::text COLLATE \"C\") AND managed)";
 
-/// The lookups by key, each with the index it must search: what the query-plan test checks.
+/// The lookups by key and the page of a walk, each with the index it must search: what the
+/// query-plan test checks.
 #[doc(hidden)]
 pub const LOOKUPS: &[(&str, &str)] = &[
     (SELECT_RECORD, "users_pkey"),
+    (SELECT_PAGE, "users_pkey"),
     (SELECT_BY_EXTERNAL_ID, "users_external_id_id"),
     (SELECT_BY_WORK_EMAIL, "work_emails_pkey"),
     (IS_MANAGED, "users_pkey"),
@@ -278,10 +282,29 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn all(&self, tenant: &str) -> Result<Vec<(String, UserRecord)>, StoreError> {
+    async fn count(&self, tenant: &str) -> Result<usize, StoreError> {
         let tenant = tenant.to_string();
         self.on_db(|db| async move {
-            let rows = db.query(SELECT_ALL, &[&tenant]).await?;
+            let rows = db.query(COUNT, &[&tenant]).await?;
+            let n: i64 = match rows.first() {
+                Some(row) => column(row, 0)?,
+                None => return Err(StoreError::Corrupt(format!("no answer to {COUNT}"))),
+            };
+            Ok(usize::try_from(n).unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn page(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, UserRecord)>, StoreError> {
+        let (tenant, after) = (tenant.to_string(), after.unwrap_or_default().to_string());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.on_db(|db| async move {
+            let rows = db.query(SELECT_PAGE, &[&tenant, &after, &limit]).await?;
             rows.iter()
                 .map(|r| Ok((column(r, 0)?, record_at(r, 1)?)))
                 .collect()
