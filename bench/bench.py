@@ -1319,7 +1319,7 @@ def main():
                     help="S6 diagnostic: synchronous_commit = off on the bench database")
     ap.add_argument("--render", metavar="RESULTS_JSON",
                     help="only rewrite results.md and latency.svg from an earlier results.json")
-    ap.add_argument("--scale", nargs="?", const="1000,20000,100000", metavar="SIZES",
+    ap.add_argument("--scale", nargs="?", const="1000,10000,20000,100000", metavar="SIZES",
                     help="run only the scale profile (bench/scale.py) at these user counts")
     args = ap.parse_args()
     if args.scale:

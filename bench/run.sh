@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scimgate benchmark, one command: bench/run.sh [--quick] [--no-build] [--quiet-logs] [--users N]
-#   bench/run.sh --scale[=1000,20000,100000]: the scale profile only (bench/scale.py)
+#   bench/run.sh --scale[=1000,10000,20000,100000]: the scale profile only (bench/scale.py)
 #
 # Builds scimgate (release) and the load generator, installs nginx (Debian) and scim2-server
 # (PyPI, into bench/.venv) if missing, makes sure PostgreSQL is up for scenario 6 (starting it
