@@ -53,24 +53,6 @@ CREATE TABLE IF NOT EXISTS work_emails (
     PRIMARY KEY (tenant, email, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS work_emails_user ON work_emails (tenant, id);
-CREATE TRIGGER IF NOT EXISTS users_work_emails_added AFTER INSERT ON users BEGIN
-    INSERT OR IGNORE INTO work_emails (tenant, email, id)
-        SELECT NEW.tenant, lower(replace(json_extract(e.value, '$.value'), char(8490), 'k')), NEW.id
-        FROM json_each(CASE WHEN json_valid(NEW.shadow) THEN NEW.shadow ELSE '{}' END, '$.emails') AS e
-        WHERE lower(replace(json_extract(e.value, '$.type'), char(8490), 'k')) = 'work'
-            AND json_type(e.value, '$.value') = 'text';
-END;
-CREATE TRIGGER IF NOT EXISTS users_work_emails_changed AFTER UPDATE OF shadow ON users BEGIN
-    DELETE FROM work_emails WHERE tenant = OLD.tenant AND id = OLD.id;
-    INSERT OR IGNORE INTO work_emails (tenant, email, id)
-        SELECT NEW.tenant, lower(replace(json_extract(e.value, '$.value'), char(8490), 'k')), NEW.id
-        FROM json_each(CASE WHEN json_valid(NEW.shadow) THEN NEW.shadow ELSE '{}' END, '$.emails') AS e
-        WHERE lower(replace(json_extract(e.value, '$.type'), char(8490), 'k')) = 'work'
-            AND json_type(e.value, '$.value') = 'text';
-END;
-CREATE TRIGGER IF NOT EXISTS users_work_emails_gone AFTER DELETE ON users BEGIN
-    DELETE FROM work_emails WHERE tenant = OLD.tenant AND id = OLD.id;
-END;
 CREATE TABLE IF NOT EXISTS pending_creates (
     tenant    TEXT NOT NULL,
     user_name TEXT NOT NULL,
@@ -110,16 +92,78 @@ const LOOKUPS: &[(&str, &str)] = &[
     (SELECT_PENDING, "INDEX sqlite_autoindex_pending_creates_1"),
 ];
 
+/// The rows of `work_emails` for the user in the row `$row` (`NEW`, or the alias of a table
+/// the FROM clause starts with, `$from`): its work addresses folded, each once. Text that is not
+/// JSON, `emails` that is not a list, and elements that are not objects hold no address.
+macro_rules! work_email_rows {
+    ($row:literal, $from:literal) => {
+        concat!(
+            "SELECT DISTINCT ",
+            $row,
+            ".tenant, ",
+            "lower(replace(json_extract(",
+            work_email_element!(),
+            ", '$.value'), char(8490), 'k')), ",
+            $row,
+            ".id FROM ",
+            $from,
+            "json_each(CASE WHEN NOT json_valid(",
+            $row,
+            ".shadow) THEN '{}' ",
+            "WHEN json_type(",
+            $row,
+            ".shadow, '$.emails') = 'array' THEN ",
+            $row,
+            ".shadow ",
+            "ELSE '{}' END, '$.emails') AS e ",
+            "WHERE lower(replace(json_extract(",
+            work_email_element!(),
+            ", '$.type'), ",
+            "char(8490), 'k')) = 'work' ",
+            "AND json_type(",
+            work_email_element!(),
+            ", '$.value') = 'text'"
+        )
+    };
+}
+
+/// An element of `emails` as JSON text, `{}` when it is not an object.
+macro_rules! work_email_element {
+    () => {
+        "(CASE WHEN e.type = 'object' THEN e.value ELSE '{}' END)"
+    };
+}
+
+/// The triggers that keep `work_emails`, replaced at every open (in one transaction) so a file
+/// made by an older build gets this build's.
+const WORK_EMAIL_TRIGGERS: &str = concat!(
+    "BEGIN IMMEDIATE;
+DROP TRIGGER IF EXISTS users_work_emails_added;
+DROP TRIGGER IF EXISTS users_work_emails_changed;
+DROP TRIGGER IF EXISTS users_work_emails_gone;
+CREATE TRIGGER users_work_emails_added AFTER INSERT ON users BEGIN
+    INSERT OR IGNORE INTO work_emails (tenant, email, id) ",
+    work_email_rows!("NEW", ""),
+    ";
+END;
+CREATE TRIGGER users_work_emails_changed AFTER UPDATE OF shadow ON users BEGIN
+    DELETE FROM work_emails WHERE tenant = OLD.tenant AND id = OLD.id;
+    INSERT OR IGNORE INTO work_emails (tenant, email, id) ",
+    work_email_rows!("NEW", ""),
+    ";
+END;
+CREATE TRIGGER users_work_emails_gone AFTER DELETE ON users BEGIN
+    DELETE FROM work_emails WHERE tenant = OLD.tenant AND id = OLD.id;
+END;
+COMMIT;"
+);
+
 /// Fills `work_emails` from the users a file made before it holds (run once, when the table is
 /// new); a row whose resource is not JSON is left to be reported as corrupt when read.
-const WORK_EMAILS_BACKFILL: &str = "
-INSERT OR IGNORE INTO work_emails (tenant, email, id)
-    SELECT u.tenant, lower(replace(json_extract(e.value, '$.value'), char(8490), 'k')), u.id
-    FROM users AS u,
-        json_each(CASE WHEN json_valid(u.shadow) THEN u.shadow ELSE '{}' END, '$.emails') AS e
-    WHERE lower(replace(json_extract(e.value, '$.type'), char(8490), 'k')) = 'work'
-        AND json_type(e.value, '$.value') = 'text';
-";
+const WORK_EMAILS_BACKFILL: &str = concat!(
+    "INSERT OR IGNORE INTO work_emails (tenant, email, id) ",
+    work_email_rows!("u", "users AS u, ")
+);
 
 /// The store in one SQLite file.
 pub struct SqliteStore {
@@ -161,6 +205,9 @@ impl SqliteStore {
         let writer = connect(path).map_err(classify)?;
         let had_work_emails = has_table(&writer, "work_emails").map_err(classify)?;
         writer.execute_batch(SCHEMA).map_err(classify)?;
+        writer
+            .execute_batch(WORK_EMAIL_TRIGGERS)
+            .map_err(classify)?;
         if !had_work_emails {
             writer
                 .execute_batch(WORK_EMAILS_BACKFILL)

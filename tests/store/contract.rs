@@ -399,6 +399,27 @@ pub async fn work_emails_are_found_ignoring_case_and_follow_writes(store: &dyn S
         "a replaced record"
     );
     assert!(find("ann.smith@acme.test").await.unwrap().is_empty());
+    let kept_and_new = json!([
+        {"type": "work", "value": "kim@acme.test"},
+        {"type": "work", "value": "KIM@acme.test"},
+        {"type": "work", "value": "k.new@acme.test"}
+    ]);
+    for _ in 0..2 {
+        store
+            .put("acme", "8", &with_emails(kept_and_new.clone()))
+            .await
+            .unwrap();
+        assert_eq!(find("kim@acme.test").await.unwrap(), ["8"], "kept");
+        assert_eq!(find("k.new@acme.test").await.unwrap(), ["8"], "added");
+    }
+    store
+        .put("acme", "8", &with_emails(json!("kim@acme.test")))
+        .await
+        .unwrap();
+    assert!(
+        find("kim@acme.test").await.unwrap().is_empty(),
+        "emails that are not a list hold no address"
+    );
     store.delete("acme", "3").await.unwrap();
     assert!(
         find("ann@acme.test").await.unwrap().is_empty(),
