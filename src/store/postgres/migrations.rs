@@ -98,6 +98,47 @@ INSERT INTO work_emails (tenant, email, id)
     SELECT u.tenant, w, u.id FROM users AS u, scimgate_work_emails(u.shadow) AS w;
 "#,
     },
+    Migration {
+        version: 4,
+        name: "work email trigger without a subtransaction or churn",
+        // The trigger of version 3 parsed the resource inside an exception block (a
+        // subtransaction per write) and deleted and re-inserted the user's addresses on every
+        // write: most of the cost of a PATCH in the database. This one parses without a
+        // subtransaction (the gateway writes only JSON; the tolerant function stays for the
+        // back-fill of version 3) and touches only the addresses that changed.
+        sql: r#"
+CREATE FUNCTION scimgate_work_email_set(shadow TEXT) RETURNS TEXT[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(array_agg(DISTINCT lower(replace(e ->> 'value', chr(8490), 'k') COLLATE "C")),
+                    '{}')
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(shadow::jsonb -> 'emails') = 'array'
+            THEN shadow::jsonb -> 'emails' ELSE '[]'::jsonb END) AS e
+        WHERE lower(replace(e ->> 'type', chr(8490), 'k') COLLATE "C") = 'work'
+            AND jsonb_typeof(e -> 'value') = 'string'
+$$;
+CREATE OR REPLACE FUNCTION scimgate_users_work_emails() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    emails TEXT[];
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        emails := scimgate_work_email_set(NEW.shadow);
+    END IF;
+    IF TG_OP = 'UPDATE' AND OLD.tenant = NEW.tenant AND OLD.id = NEW.id THEN
+        DELETE FROM work_emails
+            WHERE tenant = OLD.tenant AND id = OLD.id AND email <> ALL (emails);
+    ELSIF TG_OP <> 'INSERT' THEN
+        DELETE FROM work_emails WHERE tenant = OLD.tenant AND id = OLD.id;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO work_emails (tenant, email, id)
+            SELECT NEW.tenant, w, NEW.id FROM unnest(emails) AS w
+            ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+"#,
+    },
 ];
 
 /// Advisory lock key taken by every migration run (a scimgate constant: "scimgate" in ASCII).
