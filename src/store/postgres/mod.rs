@@ -21,7 +21,6 @@ mod import;
 mod migrations;
 mod runtime;
 pub mod settings;
-mod write_proof;
 
 pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
@@ -35,11 +34,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
-use write_proof::WriteProof;
 
 /// The store in a PostgreSQL database.
 pub struct PostgresStore {
@@ -53,7 +51,6 @@ struct Db {
     holds: Holds,
     pool_wait: Duration,
     statement_timeout: Duration,
-    write_proof: WriteProof,
 }
 
 impl PostgresStore {
@@ -139,7 +136,6 @@ async fn open_on(settings: PgSettings, rt: Handle) -> Result<PostgresStore, Open
         pool: statements,
         pool_wait: settings.pool_wait,
         statement_timeout: settings.statement_timeout,
-        write_proof: WriteProof::new(),
     };
     Ok(PostgresStore {
         db: Arc::new(db),
@@ -197,21 +193,6 @@ impl Db {
                 // Still busy with the abandoned statement: never hand it to another caller.
                 drop(Object::take(conn));
                 Err(no_answer(self.statement_timeout))
-            }
-        }
-    }
-
-    /// Runs one statement that writes: its commit proves the server takes writes, its failure
-    /// withdraws that proof ([`write_proof`]).
-    async fn write(&self, sql: &str, params: &Params<'_>) -> Result<(), StoreError> {
-        match self.query(sql, params).await {
-            Ok(_) => {
-                self.write_proof.note(Instant::now());
-                Ok(())
-            }
-            Err(e) => {
-                self.write_proof.forget();
-                Err(e)
             }
         }
     }
@@ -363,14 +344,14 @@ impl Store for PostgresStore {
                 &rec.last_modified,
                 &user_name,
             ];
-            db.write(PUT, &params).await
+            db.query(PUT, &params).await.map(drop)
         })
         .await
     }
 
     async fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.on_db(|db| async move { db.write(DELETE, &[&tenant, &id]).await })
+        self.on_db(|db| async move { db.query(DELETE, &[&tenant, &id]).await.map(drop) })
             .await
     }
 
@@ -395,8 +376,9 @@ impl Store for PostgresStore {
         let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
         let (shadow, created) = (rec.shadow.to_string(), rec.created.clone());
         self.on_db(|db| async move {
-            db.write(PUT_PENDING, &[&tenant, &user_name, &shadow, &created])
+            db.query(PUT_PENDING, &[&tenant, &user_name, &shadow, &created])
                 .await
+                .map(drop)
         })
         .await
     }
@@ -425,22 +407,17 @@ impl Store for PostgresStore {
 
     async fn clear_pending_create(&self, tenant: &str, user_name: &str) -> Result<(), StoreError> {
         let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
-        self.on_db(|db| async move { db.write(CLEAR_PENDING, &[&tenant, &user_name]).await })
-            .await
+        self.on_db(|db| async move {
+            db.query(CLEAR_PENDING, &[&tenant, &user_name])
+                .await
+                .map(drop)
+        })
+        .await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
-        if self.db.write_proof.fresh(Instant::now()) {
-            return Ok(());
-        }
         let read_only = self
-            .on_db(|db| async move {
-                let read_only = db.query_bool(READ_ONLY, &[]).await?;
-                if !read_only {
-                    db.write_proof.note(Instant::now());
-                }
-                Ok::<_, StoreError>(read_only)
-            })
+            .on_db(|db| async move { db.query_bool(READ_ONLY, &[]).await })
             .await?;
         if read_only {
             return Err(StoreError::Unavailable(
