@@ -154,9 +154,10 @@ fn event(
     now: &str,
 ) -> ProvisioningEvent {
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    let scim_id = match operation {
-        Operation::Create => body.get("id").and_then(Value::as_str).map(str::to_string),
-        _ => operation.user_id().map(str::to_string),
+    let scim_id = if operation.is_create() {
+        body.get("id").and_then(Value::as_str).map(str::to_string)
+    } else {
+        operation.resource_id().map(str::to_string)
     };
     let failed = response.status >= 400;
     ProvisioningEvent {

@@ -2,7 +2,9 @@
 //! `/ResourceTypes`, generated from the static schemas. Every attribute advertised round-trips:
 //! what the backend cannot hold is kept in the gateway's store.
 
-use super::schema::{AttrDef, SchemaDef, ENTERPRISE, ENTERPRISE_SCHEMA, USER, USER_SCHEMA};
+use super::schema::{
+    AttrDef, SchemaDef, ENTERPRISE, ENTERPRISE_SCHEMA, GROUP, GROUP_SCHEMA, USER, USER_SCHEMA,
+};
 use serde_json::{json, Value};
 
 const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -30,8 +32,40 @@ pub fn service_provider_config(base_url: &str, max_results: usize) -> Value {
     })
 }
 
+/// Every resource type served: `User`, and `Group` when groups are configured.
+pub fn resource_types(base_url: &str, groups: bool) -> Vec<Value> {
+    let mut all = vec![user_resource_type(base_url)];
+    if groups {
+        all.push(group_resource_type(base_url));
+    }
+    all
+}
+
+/// One served resource type by name (compared ignoring case).
+pub fn resource_type(base_url: &str, name: &str, groups: bool) -> Option<Value> {
+    resource_types(base_url, groups).into_iter().find(|t| {
+        t["id"]
+            .as_str()
+            .is_some_and(|id| id.eq_ignore_ascii_case(name))
+    })
+}
+
+/// The `Group` resource type.
+fn group_resource_type(base_url: &str) -> Value {
+    json!({
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "Group",
+        "schema": GROUP_SCHEMA,
+        "schemaExtensions": [],
+        "meta": {"resourceType": "ResourceType", "location": format!("{base_url}/ResourceTypes/Group")}
+    })
+}
+
 /// The `User` resource type.
-pub fn user_resource_type(base_url: &str) -> Value {
+fn user_resource_type(base_url: &str) -> Value {
     json!({
         "schemas": [RESOURCE_TYPE_SCHEMA],
         "id": "User",
@@ -62,18 +96,32 @@ impl Restrictions {
     }
 }
 
-/// Every schema the gateway serves.
-pub fn schemas(base_url: &str, restrictions: &Restrictions) -> Vec<Value> {
-    [&USER, &ENTERPRISE]
-        .iter()
+/// The schemas served: User and its enterprise extension, and Group when `groups`.
+fn served(groups: bool) -> Vec<&'static SchemaDef> {
+    let mut all = vec![&USER, &ENTERPRISE];
+    if groups {
+        all.push(&GROUP);
+    }
+    all
+}
+
+/// Every schema the gateway serves (Group only when `groups`).
+pub fn schemas(base_url: &str, restrictions: &Restrictions, groups: bool) -> Vec<Value> {
+    served(groups)
+        .into_iter()
         .map(|s| schema(s, base_url, restrictions))
         .collect()
 }
 
-/// One schema by URN.
-pub fn schema_by_id(base_url: &str, id: &str, restrictions: &Restrictions) -> Option<Value> {
-    [&USER, &ENTERPRISE]
-        .iter()
+/// One served schema by URN.
+pub fn schema_by_id(
+    base_url: &str,
+    id: &str,
+    restrictions: &Restrictions,
+    groups: bool,
+) -> Option<Value> {
+    served(groups)
+        .into_iter()
         .find(|s| s.id.eq_ignore_ascii_case(id))
         .map(|s| schema(s, base_url, restrictions))
 }
@@ -99,6 +147,12 @@ fn schema(s: &SchemaDef, base_url: &str, restrictions: &Restrictions) -> Value {
     })
 }
 
+/// Whether the gateway refuses a second resource with the attribute's value: a user's
+/// `userName`, a group's (required) `displayName`.
+fn unique_in_tenant(a: &AttrDef) -> bool {
+    a.name == "userName" || (a.name == "displayName" && a.required)
+}
+
 /// One attribute's definition; `path` is its canonical path, for its [`Restrictions`].
 fn attribute(a: &AttrDef, path: &str, restrictions: &Restrictions) -> Value {
     let mut v = json!({
@@ -110,7 +164,7 @@ fn attribute(a: &AttrDef, path: &str, restrictions: &Restrictions) -> Value {
         "caseExact": a.case_exact,
         "mutability": a.mutability.as_str(),
         "returned": "default",
-        "uniqueness": if a.name == "userName" { "server" } else { "none" },
+        "uniqueness": if unique_in_tenant(a) { "server" } else { "none" },
     });
     if let Some(o) = v.as_object_mut() {
         if !a.sub_attributes.is_empty() {
@@ -151,7 +205,7 @@ mod tests {
                 ),
             ],
         };
-        let all = schemas("http://h/scim/v2", &restrictions);
+        let all = schemas("http://h/scim/v2", &restrictions, false);
         let find = |attrs: &Value, name: &str| {
             attrs
                 .as_array()
@@ -179,13 +233,13 @@ mod tests {
             find(&all[1]["attributes"], "department")["canonicalValues"],
             json!(["Ops"])
         );
-        let unrestricted = schemas("http://h/scim/v2", &Restrictions::default());
+        let unrestricted = schemas("http://h/scim/v2", &Restrictions::default(), false);
         assert!(!unrestricted[0].to_string().contains("canonicalValues"));
     }
 
     #[test]
     fn schemas_list_user_and_enterprise_with_sub_attributes() {
-        let all = schemas("http://h/scim/v2", &Restrictions::default());
+        let all = schemas("http://h/scim/v2", &Restrictions::default(), false);
         assert_eq!(all.len(), 2);
         let name = all[0]["attributes"]
             .as_array()
@@ -199,6 +253,32 @@ mod tests {
             .iter()
             .any(|s| s["name"] == "givenName"));
         assert_eq!(all[1]["id"], ENTERPRISE_SCHEMA);
+    }
+
+    #[test]
+    fn groups_are_advertised_only_when_served() {
+        assert_eq!(resource_types("b", false).len(), 1);
+        assert!(resource_type("b", "group", false).is_none());
+        assert_eq!(
+            resource_type("b", "group", true).unwrap()["endpoint"],
+            "/Groups"
+        );
+        let all = schemas("b", &Restrictions::default(), true);
+        let group = &all[2];
+        assert_eq!(group["id"], GROUP_SCHEMA);
+        let attrs = group["attributes"].as_array().unwrap();
+        assert_eq!(attrs[0]["name"], "displayName");
+        assert_eq!(attrs[0]["uniqueness"], "server");
+        assert_eq!(attrs[1]["name"], "members");
+        assert!(schema_by_id("b", GROUP_SCHEMA, &Restrictions::default(), false).is_none());
+        let user = &all[0]["attributes"];
+        let display = user
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "displayName")
+            .unwrap();
+        assert_eq!(display["uniqueness"], "none");
     }
 
     #[test]

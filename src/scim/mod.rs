@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod fold;
+pub mod group;
 pub mod json;
 pub mod message;
 pub mod normalize;

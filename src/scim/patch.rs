@@ -1,5 +1,5 @@
-//! RFC 7644 §3.5.2 PATCH: parses a PatchOp request into operations and applies them, all or nothing,
-//! to a stored User, accepting every shape Entra ID sends (see `shared/azure-ad.md`).
+//! RFC 7644 §3.5.2 PATCH: reads a PatchOp request's operations (for any resource type), and
+//! parses and applies them, all or nothing, to a stored User, accepting every shape Entra ID sends (see `shared/azure-ad.md`).
 
 use crate::scim::error::ScimError;
 use crate::scim::filter::{eq_constraints, matches_element, parse_element_filter, Filter};
@@ -69,11 +69,22 @@ pub struct PatchOp {
     pub value: Option<Value>,
 }
 
-/// Parses a PatchOp request body: `schemas` must include [`PATCH_OP_SCHEMA`] (case-insensitive),
-/// `Operations` must hold 1 to [`MAX_OPERATIONS`] operations, op names are case-insensitive and
-/// extra keys (a top-level `id`, an operation's `name`) are ignored. A `path` that is a schema URN
-/// becomes a path-less operation (or, for `remove` of the enterprise URN, one remove per attribute).
-pub fn parse_request(body: &Value) -> Result<Vec<PatchOp>, ScimError> {
+/// One operation of a PatchOp request as sent, before its path is resolved.
+#[derive(Debug, Clone)]
+pub struct RawOp {
+    /// What to do.
+    pub op: OpKind,
+    /// The `path`, trimmed; `None` when absent or `null`.
+    pub path: Option<String>,
+    /// The value as sent; `Some(Value::Null)` is an explicit `null`.
+    pub value: Option<Value>,
+}
+
+/// Reads the envelope of a PatchOp request (for any resource type): `schemas` must include
+/// [`PATCH_OP_SCHEMA`] (case-insensitive), `Operations` must hold 1 to [`MAX_OPERATIONS`]
+/// operations, op names are case-insensitive, `add` and `replace` need a `value`, and extra keys
+/// (a top-level `id`, an operation's `name`) are ignored. A failure names the operation's index.
+pub fn read_operations(body: &Value) -> Result<Vec<RawOp>, ScimError> {
     let body = body
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("a PATCH body must be a JSON object"))?;
@@ -87,13 +98,28 @@ pub fn parse_request(body: &Value) -> Result<Vec<PatchOp>, ScimError> {
             ops.len()
         )));
     }
-    let mut parsed = Vec::with_capacity(ops.len());
-    for (i, op) in ops.iter().enumerate() {
-        let more = parse_op(op).map_err(|e| ScimError {
-            detail: format!("Operations[{i}]: {}", e.detail),
-            ..e
-        })?;
-        parsed.extend(more);
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| read_op(op).map_err(|e| at_operation(i, e)))
+        .collect()
+}
+
+/// `e` as the failure of operation `i`.
+pub fn at_operation(i: usize, e: ScimError) -> ScimError {
+    ScimError {
+        detail: format!("Operations[{i}]: {}", e.detail),
+        ..e
+    }
+}
+
+/// Parses a PatchOp request body for a User ([`read_operations`]). A `path` that is a schema URN
+/// becomes a path-less operation (or, for `remove` of the enterprise URN, one remove per
+/// attribute).
+pub fn parse_request(body: &Value) -> Result<Vec<PatchOp>, ScimError> {
+    let raw = read_operations(body)?;
+    let mut parsed = Vec::with_capacity(raw.len());
+    for (i, op) in raw.into_iter().enumerate() {
+        parsed.extend(resolve_op(op).map_err(|e| at_operation(i, e))?);
     }
     Ok(parsed)
 }
@@ -149,7 +175,7 @@ fn get_ci<'a>(map: &'a Object, key: &str) -> Option<&'a Value> {
     })
 }
 
-fn parse_op(op: &Value) -> Result<Vec<PatchOp>, ScimError> {
+fn read_op(op: &Value) -> Result<RawOp, ScimError> {
     let op = op
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("each operation must be a JSON object"))?;
@@ -165,20 +191,29 @@ fn parse_op(op: &Value) -> Result<Vec<PatchOp>, ScimError> {
                 "'path' is empty: leave it out to patch the resource itself",
             ))
         }
-        Some(Value::String(p)) => Some(p.trim()),
+        Some(Value::String(p)) => Some(p.trim().to_string()),
         Some(_) => return Err(ScimError::invalid_path("'path' must be a string")),
     };
+    Ok(RawOp {
+        op: kind,
+        path,
+        value,
+    })
+}
+
+fn resolve_op(raw: RawOp) -> Result<Vec<PatchOp>, ScimError> {
+    let RawOp { op, path, value } = raw;
     match path {
         None => Ok(vec![PatchOp {
-            op: kind,
+            op,
             path: None,
             value,
         }]),
-        Some(p) => match schema::canonical_schema(p) {
-            Some(urn) => schema_ops(kind, urn, value),
+        Some(p) => match schema::canonical_schema(&p) {
+            Some(urn) => schema_ops(op, urn, value),
             None => Ok(vec![PatchOp {
-                op: kind,
-                path: Some(parse_path(p)?),
+                op,
+                path: Some(parse_path(&p)?),
                 value,
             }]),
         },

@@ -2,7 +2,7 @@
 //! client asked for. `id` and `schemas` are always returned.
 
 use super::error::ScimError;
-use super::schema::{self, Home, Resolved, ENTERPRISE_SCHEMA};
+use super::schema::{self, Home, Resolved, ResourceKind, ENTERPRISE_SCHEMA};
 use serde_json::{Map, Value};
 
 /// What to return of each resource.
@@ -18,8 +18,18 @@ pub enum Projection {
 }
 
 impl Projection {
-    /// Builds a projection from the two query parameters (comma-separated attribute paths).
+    /// Builds a projection of Users from the two query parameters (comma-separated attribute
+    /// paths).
     pub fn parse(
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+    ) -> Result<Projection, ScimError> {
+        Projection::parse_for(ResourceKind::User, attributes, excluded)
+    }
+
+    /// Builds a projection of resources of `kind` from the two query parameters.
+    pub fn parse_for(
+        kind: ResourceKind,
         attributes: Option<&str>,
         excluded: Option<&str>,
     ) -> Result<Projection, ScimError> {
@@ -28,7 +38,7 @@ impl Projection {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(|p| {
-                    schema::resolve_path(p).ok_or_else(|| {
+                    schema::resolve_path_for(kind, p).ok_or_else(|| {
                         ScimError::invalid_value(format!(
                             "unknown attribute {p:?} in attributes or excludedAttributes"
                         ))
@@ -41,6 +51,18 @@ impl Projection {
             (_, Some(e)) if !e.trim().is_empty() => Projection::Except(list(e)?),
             _ => Projection::Default,
         })
+    }
+
+    /// Whether the answer holds the top-level attribute `name` (or part of it), so that a
+    /// costly attribute (a group's `members`) is read only when it is returned.
+    pub fn returns(&self, name: &str) -> bool {
+        match self {
+            Projection::Default => true,
+            Projection::Only(keep) => keep.iter().any(|r| r.attr.name == name),
+            Projection::Except(drop) => {
+                !drop.iter().any(|r| r.attr.name == name && r.sub.is_none())
+            }
+        }
     }
 
     /// Applies the projection to a full resource.
@@ -199,6 +221,24 @@ mod tests {
         assert!(out.get("emails").is_none());
         assert_eq!(out["id"], "1");
         assert_eq!(out["name"], json!({"givenName": "A"}));
+    }
+
+    #[test]
+    fn group_projections_tell_whether_members_are_returned() {
+        let kind = ResourceKind::Group;
+        let p = |a: Option<&str>, e: Option<&str>| Projection::parse_for(kind, a, e).unwrap();
+        assert!(p(None, None).returns("members"));
+        assert!(!p(None, Some("members")).returns("members"));
+        assert!(p(None, Some("members.display")).returns("members"));
+        assert!(!p(Some("displayName"), None).returns("members"));
+        assert!(p(Some("members.value"), None).returns("members"));
+        let group = serde_json::json!({"schemas": ["g"], "id": "1", "displayName": "D",
+            "members": [{"value": "2", "display": "B"}]});
+        assert_eq!(
+            p(None, Some("MEMBERS")).apply(group.clone()),
+            serde_json::json!({"schemas": ["g"], "id": "1", "displayName": "D"})
+        );
+        assert!(Projection::parse_for(kind, Some("userName"), None).is_err());
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! The RFC 7643 User schemas (core + enterprise extension) as static data, and the resolver that
-//! turns a case-insensitive, possibly URN-qualified attribute name into its canonical definition.
+//! The RFC 7643 User schemas (core + enterprise extension) and the Group schema as static data,
+//! and the resolvers that turn a case-insensitive, possibly URN-qualified attribute name into its
+//! canonical definition.
 
 /// URN of the core User schema.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// URN of the enterprise User extension.
 pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// URN of the core Group schema.
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// The enterprise URN as older Entra senders misspell it (no colon before `User`).
 const ENTERPRISE_SCHEMA_MISSPELT: &str =
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0User";
@@ -331,6 +334,89 @@ pub static ENTERPRISE: SchemaDef = SchemaDef {
     ],
 };
 
+const MEMBER_SUBS: &[AttrDef] = &[
+    AttrDef {
+        case_exact: true,
+        mutability: Mutability::Immutable,
+        ..string("value", "The id of the member's User resource.")
+    },
+    AttrDef {
+        case_exact: true,
+        mutability: Mutability::Immutable,
+        ..attr(
+            "$ref",
+            AttrType::Reference,
+            "The URI of the member's resource.",
+        )
+    },
+    AttrDef {
+        mutability: Mutability::ReadOnly,
+        ..string("display", "The member's display name.")
+    },
+    AttrDef {
+        mutability: Mutability::Immutable,
+        ..string(
+            "type",
+            "The member's resource type (only \"User\" is provisioned).",
+        )
+    },
+];
+
+/// The core Group schema (RFC 7643 §4.2). `displayName` is required: it names the group in the
+/// backend, and Entra and Okta match groups by it.
+pub static GROUP: SchemaDef = SchemaDef {
+    id: GROUP_SCHEMA,
+    name: "Group",
+    description: "Group",
+    attributes: &[
+        AttrDef {
+            required: true,
+            ..string("displayName", "A human-readable name for the group.")
+        },
+        complex("members", true, MEMBER_SUBS, "The members of the group."),
+    ],
+};
+
+/// The resource types the gateway serves, which decide where attribute names resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    /// `/Users`: the User schema and its enterprise extension.
+    User,
+    /// `/Groups`: the Group schema.
+    Group,
+}
+
+/// Resolves `name` (with optional `sub`) against the Group schema and the common attributes;
+/// `schema`, when given, must be the Group URN.
+pub fn resolve_group(schema: Option<&str>, name: &str, sub: Option<&str>) -> Option<Resolved> {
+    if schema.is_some_and(|urn| !urn.eq_ignore_ascii_case(GROUP_SCHEMA)) {
+        return None;
+    }
+    let attr = GROUP.attr(name).or_else(|| common(name))?;
+    let sub = match sub {
+        Some(s) => Some(attr.sub(s)?),
+        None => None,
+    };
+    Some(Resolved {
+        home: Home::Core,
+        attr,
+        sub,
+    })
+}
+
+/// Resolves `name` (with optional `sub`) against the schemas of `kind`.
+pub fn resolve_for(
+    kind: ResourceKind,
+    schema: Option<&str>,
+    name: &str,
+    sub: Option<&str>,
+) -> Option<Resolved> {
+    match kind {
+        ResourceKind::User => resolve(schema, name, sub),
+        ResourceKind::Group => resolve_group(schema, name, sub),
+    }
+}
+
 /// Where an attribute lives in a resource's JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Home {
@@ -430,12 +516,17 @@ pub fn resolve(schema: Option<&str>, name: &str, sub: Option<&str>) -> Option<Re
 /// Resolves a dotted, possibly URN-qualified path such as `name.givenName` or
 /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager`.
 pub fn resolve_path(path: &str) -> Option<Resolved> {
+    resolve_path_for(ResourceKind::User, path)
+}
+
+/// Resolves a dotted, possibly URN-qualified path against the schemas of `kind`.
+pub fn resolve_path_for(kind: ResourceKind, path: &str) -> Option<Resolved> {
     let (urn, rest) = split_urn(path);
     let (name, sub) = match rest.split_once('.') {
         Some((n, s)) => (n, Some(s)),
         None => (rest, None),
     };
-    resolve(urn, name, sub)
+    resolve_for(kind, urn, name, sub)
 }
 
 /// The attribute called `name` in `extensions` when exactly one of them defines it.

@@ -2,6 +2,7 @@
 //! and `/ServiceProviderConfig`, and answers every failure with an RFC 7644 error body.
 
 use super::directory::{Replacement, UserDirectory};
+use super::groups::GroupService;
 use super::operation::Operation;
 use crate::auth::{Keyring, Principal, Tenant};
 use crate::scim::discovery;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 /// The SCIM endpoint for every tenant.
 pub struct ScimService {
     directory: Arc<dyn UserDirectory>,
+    groups: Option<GroupService>,
     keyring: Keyring,
     max_results: usize,
     telemetry: Arc<Telemetry>,
@@ -35,10 +37,17 @@ impl ScimService {
     ) -> Self {
         ScimService {
             directory,
+            groups: None,
             keyring,
             max_results,
             telemetry,
         }
+    }
+
+    /// The service serving `/Groups` with `groups` too (without, `/Groups` is `404`).
+    pub fn with_groups(mut self, groups: GroupService) -> Self {
+        self.groups = Some(groups);
+        self
     }
 
     /// Answers one request, routed as `operation` ([`Operation::route`]); `now` is the RFC 3339
@@ -93,29 +102,30 @@ impl ScimService {
         now: &str,
     ) -> Result<ScimResponse, ScimError> {
         let base = &req.base_url;
+        let groups = self.groups.is_some();
         match operation {
             Operation::ServiceProviderConfig => Ok(ScimResponse::json(
                 200,
                 &discovery::service_provider_config(base, self.max_results),
             )),
             Operation::Schemas => {
-                let all = discovery::schemas(base, &self.directory.restrictions());
+                let all = discovery::schemas(base, &self.directory.restrictions(), groups);
                 let n = all.len();
                 Ok(ScimResponse::json(200, &list_response(all, n, 1)))
             }
-            Operation::Schema(id) => discovery::schema_by_id(base, id, &self.directory.restrictions())
-                .map(|s| ScimResponse::json(200, &s))
-                .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}"))),
-            Operation::ResourceTypes => Ok(ScimResponse::json(
-                200,
-                &list_response(vec![discovery::user_resource_type(base)], 1, 1),
-            )),
-            Operation::ResourceType(id) if id.eq_ignore_ascii_case("User") => Ok(
-                ScimResponse::json(200, &discovery::user_resource_type(base)),
-            ),
-            Operation::ResourceType(id) => {
-                Err(ScimError::not_found(format!("no resource type {id:?}")))
+            Operation::Schema(id) => {
+                discovery::schema_by_id(base, id, &self.directory.restrictions(), groups)
+                    .map(|s| ScimResponse::json(200, &s))
+                    .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")))
             }
+            Operation::ResourceTypes => {
+                let all = discovery::resource_types(base, groups);
+                let n = all.len();
+                Ok(ScimResponse::json(200, &list_response(all, n, 1)))
+            }
+            Operation::ResourceType(id) => discovery::resource_type(base, id, groups)
+                .map(|t| ScimResponse::json(200, &t))
+                .ok_or_else(|| ScimError::not_found(format!("no resource type {id:?}"))),
             Operation::Search => self.post_search(req, tenant).await,
             Operation::List => self.list(req, tenant).await,
             Operation::Create => self.create(req, tenant, now).await,
@@ -132,9 +142,12 @@ impl ScimService {
                 None,
                 "Bulk operations are not supported (see /ServiceProviderConfig): send each operation on its own",
             )),
-            Operation::Groups => Err(ScimError::not_found(
-                "Groups are not provisioned by this gateway: turn off 'Provision Azure Active Directory Groups'",
-            )),
+            Operation::Group(op) => match &self.groups {
+                Some(service) => service.handle(req, op, tenant, now).await,
+                None => Err(ScimError::not_found(
+                    "Groups are not provisioned by this gateway: turn off 'Provision Azure Active Directory Groups'",
+                )),
+            },
             Operation::Unknown => Err(ScimError::not_found(format!(
                 "no SCIM endpoint at {:?}",
                 req.path
@@ -143,18 +156,8 @@ impl ScimService {
     }
 
     async fn list(&self, req: &ScimRequest, tenant: &Tenant) -> Result<ScimResponse, ScimError> {
-        let q = Query::parse(&req.query)?;
-        if q.get("sortBy")?.is_some() {
-            return Err(sorting_unsupported());
-        }
-        let search = Search {
-            filter: q.filter()?.map(str::to_string),
-            start: q.number("startIndex", 1)?,
-            count: q.number("count", self.max_results)?,
-            attributes: q.get("attributes")?.map(str::to_string),
-            excluded: q.get("excludedAttributes")?.map(str::to_string),
-        };
-        self.search(req, tenant, search).await
+        let params = SearchParams::from_query(&req.query, self.max_results)?;
+        self.search(req, tenant, params).await
     }
 
     /// `POST /.search` and `POST /Users/.search` (RFC 7644 §3.4.3): the query in a JSON body.
@@ -163,33 +166,22 @@ impl ScimService {
         req: &ScimRequest,
         tenant: &Tenant,
     ) -> Result<ScimResponse, ScimError> {
-        let body = json_body(req)?;
-        if body.get("sortBy").is_some_and(|v| !v.is_null()) {
-            return Err(sorting_unsupported());
-        }
-        let search = Search {
-            filter: body_text(&body, "filter")?,
-            start: body_number(&body, "startIndex", 1)?,
-            count: body_number(&body, "count", self.max_results)?,
-            attributes: body_text(&body, "attributes")?,
-            excluded: body_text(&body, "excludedAttributes")?,
-        };
-        self.search(req, tenant, search).await
+        let params = SearchParams::from_body(&json_body(req)?, self.max_results)?;
+        self.search(req, tenant, params).await
     }
 
     async fn search(
         &self,
         req: &ScimRequest,
         tenant: &Tenant,
-        s: Search,
+        s: SearchParams,
     ) -> Result<ScimResponse, ScimError> {
         let filter = match s.filter.as_deref() {
             Some(text) if text.trim().is_empty() => return Err(empty_filter()),
             Some(text) => Some(filter::parse(text)?),
             None => None,
         };
-        let start = s.start.max(1);
-        let count = s.count.min(self.max_results);
+        let (start, count) = search_of(&s, self.max_results);
         let projection = Projection::parse(s.attributes.as_deref(), s.excluded.as_deref())?;
         let page = self
             .directory
@@ -349,12 +341,53 @@ fn check_if_match(req: &ScimRequest, current: &ScimUser) -> Result<(), ScimError
 }
 
 /// A list or search query, from query parameters or a SearchRequest body.
-struct Search {
-    filter: Option<String>,
-    start: usize,
-    count: usize,
-    attributes: Option<String>,
-    excluded: Option<String>,
+pub(super) struct SearchParams {
+    /// `filter`.
+    pub filter: Option<String>,
+    /// `startIndex` (1-based).
+    pub start: usize,
+    /// `count`.
+    pub count: usize,
+    /// `attributes`.
+    pub attributes: Option<String>,
+    /// `excludedAttributes`.
+    pub excluded: Option<String>,
+}
+
+impl SearchParams {
+    /// The query of a `GET` list; `count` defaults to `max_results`.
+    pub fn from_query(raw: &str, max_results: usize) -> Result<SearchParams, ScimError> {
+        let q = Query::parse(raw)?;
+        if q.get("sortBy")?.is_some() {
+            return Err(sorting_unsupported());
+        }
+        Ok(SearchParams {
+            filter: q.filter()?.map(str::to_string),
+            start: q.number("startIndex", 1)?,
+            count: q.number("count", max_results)?,
+            attributes: q.get("attributes")?.map(str::to_string),
+            excluded: q.get("excludedAttributes")?.map(str::to_string),
+        })
+    }
+
+    /// The query of a `POST .search` body.
+    pub fn from_body(body: &Value, max_results: usize) -> Result<SearchParams, ScimError> {
+        if body.get("sortBy").is_some_and(|v| !v.is_null()) {
+            return Err(sorting_unsupported());
+        }
+        Ok(SearchParams {
+            filter: body_text(body, "filter")?,
+            start: body_number(body, "startIndex", 1)?,
+            count: body_number(body, "count", max_results)?,
+            attributes: body_text(body, "attributes")?,
+            excluded: body_text(body, "excludedAttributes")?,
+        })
+    }
+}
+
+/// The 1-based start and the page size a search asks for, within `max_results`.
+pub(super) fn search_of(params: &SearchParams, max_results: usize) -> (usize, usize) {
+    (params.start.max(1), params.count.min(max_results))
 }
 
 fn sorting_unsupported() -> ScimError {
@@ -390,7 +423,7 @@ fn body_number(body: &Value, key: &str, default: usize) -> Result<usize, ScimErr
 }
 
 /// The parsed JSON body of a write, checking its content type.
-fn json_body(req: &ScimRequest) -> Result<Value, ScimError> {
+pub(super) fn json_body(req: &ScimRequest) -> Result<Value, ScimError> {
     if let Some(ct) = &req.content_type {
         let mime = ct
             .split(';')

@@ -1,15 +1,19 @@
 //! The SCIM service: routes SCIM requests ([`operation`]) and answers them for every
-//! tenant ([`handler`]) over a directory of
-//! users ([`directory`], the seam the config-driven backend implements). Knows nothing of
+//! tenant ([`handler`], and [`groups`] for `/Groups`) over a directory of users ([`directory`])
+//! and one of groups ([`group_directory`]), the seams the config-driven backend implements. Knows nothing of
 //! pingora, the store engine or the backend's native API.
 
 pub mod directory;
+pub mod group_directory;
+pub mod groups;
 pub mod handler;
 pub mod operation;
 
 pub use directory::{Replacement, SearchPage, UserDirectory};
+pub use group_directory::{GroupDirectory, GroupPage};
+pub use groups::{GroupService, GroupSettings};
 pub use handler::ScimService;
-pub use operation::Operation;
+pub use operation::{GroupOperation, Operation};
 
 #[cfg(test)]
 mod tests;

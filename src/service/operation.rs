@@ -4,6 +4,25 @@
 
 use http::Method;
 
+/// What a request to `/Groups` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupOperation {
+    /// `POST /Groups/.search`.
+    Search,
+    /// `GET /Groups`.
+    List,
+    /// `POST /Groups`.
+    Create,
+    /// `GET /Groups/{id}`.
+    Get(String),
+    /// `PUT /Groups/{id}`.
+    Replace(String),
+    /// `PATCH /Groups/{id}`.
+    Patch(String),
+    /// `DELETE /Groups/{id}`.
+    Delete(String),
+}
+
 /// What a SCIM request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
@@ -31,17 +50,17 @@ pub enum Operation {
     Patch(String),
     /// `DELETE /Users/{id}`.
     Delete(String),
+    /// An operation on `/Groups`.
+    Group(GroupOperation),
     /// A method the endpoint does not take.
     NotAllowed {
         /// The methods it takes, for the `Allow` header.
         allowed: &'static str,
-        /// Whether the endpoint is `/Users` or below.
-        users: bool,
+        /// Whether the endpoint is `/Users`, `/Groups` or below.
+        resource: bool,
     },
     /// `/Bulk` (not supported).
     Bulk,
-    /// `/Groups` (not provisioned).
-    Groups,
     /// No SCIM endpoint at this path.
     Unknown,
 }
@@ -57,17 +76,17 @@ impl Operation {
             } else {
                 Operation::NotAllowed {
                     allowed: "GET",
-                    users: false,
+                    resource: false,
                 }
             }
         };
-        let search = |users: bool| {
+        let search = |op: Operation, resource: bool| {
             if method == Method::POST {
-                Operation::Search
+                op
             } else {
                 Operation::NotAllowed {
                     allowed: "POST",
-                    users,
+                    resource,
                 }
             }
         };
@@ -77,16 +96,42 @@ impl Operation {
             [r, id] if is(r, "Schemas") => get_only(Operation::Schema(id.to_string())),
             [r] if is(r, "ResourceTypes") => get_only(Operation::ResourceTypes),
             [r, id] if is(r, "ResourceTypes") => get_only(Operation::ResourceType(id.to_string())),
-            [r] if is(r, ".search") => search(false),
-            [u, r] if is(u, "Users") && is(r, ".search") => search(true),
+            [r] if is(r, ".search") => search(Operation::Search, false),
+            [u, r] if is(u, "Users") && is(r, ".search") => search(Operation::Search, true),
+            [g, r] if is(g, "Groups") && is(r, ".search") => {
+                search(Operation::Group(GroupOperation::Search), true)
+            }
             [r] if is(r, "Users") => match *method {
                 Method::GET => Operation::List,
                 Method::POST => Operation::Create,
                 _ => Operation::NotAllowed {
                     allowed: "GET, POST",
-                    users: true,
+                    resource: true,
                 },
             },
+            [r] if is(r, "Groups") => match *method {
+                Method::GET => Operation::Group(GroupOperation::List),
+                Method::POST => Operation::Group(GroupOperation::Create),
+                _ => Operation::NotAllowed {
+                    allowed: "GET, POST",
+                    resource: true,
+                },
+            },
+            [r, id] if is(r, "Groups") => {
+                let id = id.to_string();
+                Operation::Group(match *method {
+                    Method::GET => GroupOperation::Get(id),
+                    Method::PUT => GroupOperation::Replace(id),
+                    Method::PATCH => GroupOperation::Patch(id),
+                    Method::DELETE => GroupOperation::Delete(id),
+                    _ => {
+                        return Operation::NotAllowed {
+                            allowed: "GET, PUT, PATCH, DELETE",
+                            resource: true,
+                        }
+                    }
+                })
+            }
             [r, id] if is(r, "Users") => {
                 let id = id.to_string();
                 match *method {
@@ -96,12 +141,11 @@ impl Operation {
                     Method::DELETE => Operation::Delete(id),
                     _ => Operation::NotAllowed {
                         allowed: "GET, PUT, PATCH, DELETE",
-                        users: true,
+                        resource: true,
                     },
                 }
             }
             [r, ..] if is(r, "Bulk") => Operation::Bulk,
-            [r, ..] if is(r, "Groups") => Operation::Groups,
             _ => Operation::Unknown,
         }
     }
@@ -116,26 +160,58 @@ impl Operation {
             Operation::Replace(_) => "replace",
             Operation::Patch(_) => "patch",
             Operation::Delete(_) => "delete",
-            Operation::NotAllowed { users: true, .. } => "other",
+            Operation::Group(g) => match g {
+                GroupOperation::Search => "group_search",
+                GroupOperation::List => "group_list",
+                GroupOperation::Create => "group_create",
+                GroupOperation::Get(_) => "group_get",
+                GroupOperation::Replace(_) => "group_replace",
+                GroupOperation::Patch(_) => "group_patch",
+                GroupOperation::Delete(_) => "group_delete",
+            },
+            Operation::NotAllowed { resource: true, .. } => "other",
             _ => "discovery",
         }
     }
 
-    /// Whether the operation changes a user (and goes into the provisioning log).
+    /// Whether the operation changes a user or a group (and goes into the provisioning log).
     pub fn is_write(&self) -> bool {
         matches!(
             self,
-            Operation::Create | Operation::Replace(_) | Operation::Patch(_) | Operation::Delete(_)
+            Operation::Create
+                | Operation::Replace(_)
+                | Operation::Patch(_)
+                | Operation::Delete(_)
+                | Operation::Group(
+                    GroupOperation::Create
+                        | GroupOperation::Replace(_)
+                        | GroupOperation::Patch(_)
+                        | GroupOperation::Delete(_)
+                )
         )
     }
 
-    /// The id of the user the operation addresses, if it names one.
-    pub fn user_id(&self) -> Option<&str> {
+    /// Whether the operation creates a resource (whose id is in the answer).
+    pub fn is_create(&self) -> bool {
+        matches!(
+            self,
+            Operation::Create | Operation::Group(GroupOperation::Create)
+        )
+    }
+
+    /// The id of the user or group the operation addresses, if it names one.
+    pub fn resource_id(&self) -> Option<&str> {
         match self {
             Operation::Get(id)
             | Operation::Replace(id)
             | Operation::Patch(id)
-            | Operation::Delete(id) => Some(id),
+            | Operation::Delete(id)
+            | Operation::Group(
+                GroupOperation::Get(id)
+                | GroupOperation::Replace(id)
+                | GroupOperation::Patch(id)
+                | GroupOperation::Delete(id),
+            ) => Some(id),
             _ => None,
         }
     }
@@ -170,14 +246,14 @@ mod tests {
             route(Method::POST, "/Users/7"),
             Operation::NotAllowed {
                 allowed: "GET, PUT, PATCH, DELETE",
-                users: true
+                resource: true
             }
         );
         assert_eq!(
             route(Method::DELETE, "/Users"),
             Operation::NotAllowed {
                 allowed: "GET, POST",
-                users: true
+                resource: true
             }
         );
     }
@@ -190,7 +266,7 @@ mod tests {
             route(Method::GET, "/Users/.search"),
             Operation::NotAllowed {
                 allowed: "POST",
-                users: true
+                resource: true
             }
         );
         assert_eq!(route(Method::GET, "/schemas"), Operation::Schemas);
@@ -202,7 +278,7 @@ mod tests {
             route(Method::POST, "/ServiceProviderConfig"),
             Operation::NotAllowed {
                 allowed: "GET",
-                users: false
+                resource: false
             }
         );
         assert_eq!(
@@ -210,7 +286,24 @@ mod tests {
             Operation::ResourceType("User".into())
         );
         assert_eq!(route(Method::POST, "/Bulk"), Operation::Bulk);
-        assert_eq!(route(Method::GET, "/Groups/1"), Operation::Groups);
+        assert_eq!(
+            route(Method::GET, "/Groups/1"),
+            Operation::Group(GroupOperation::Get("1".into()))
+        );
+        assert_eq!(
+            route(Method::POST, "/groups/.search"),
+            Operation::Group(GroupOperation::Search)
+        );
+        assert_eq!(route(Method::PATCH, "/Groups/1").label(), "group_patch");
+        assert!(route(Method::DELETE, "/Groups/1").is_write());
+        assert_eq!(route(Method::PUT, "/Groups/9").resource_id(), Some("9"));
+        assert_eq!(
+            route(Method::POST, "/Groups/1"),
+            Operation::NotAllowed {
+                allowed: "GET, PUT, PATCH, DELETE",
+                resource: true
+            }
+        );
         assert_eq!(route(Method::GET, "/Users/7/x"), Operation::Unknown);
         assert_eq!(route(Method::GET, "/Other/.search"), Operation::Unknown);
     }
@@ -224,7 +317,7 @@ mod tests {
         assert_eq!(route(Method::POST, "/Users/7").label(), "other");
         assert!(route(Method::DELETE, "/Users/7").is_write());
         assert!(!route(Method::GET, "/Users/7").is_write());
-        assert_eq!(route(Method::PUT, "/Users/7").user_id(), Some("7"));
-        assert_eq!(route(Method::POST, "/Users").user_id(), None);
+        assert_eq!(route(Method::PUT, "/Users/7").resource_id(), Some("7"));
+        assert_eq!(route(Method::POST, "/Users").resource_id(), None);
     }
 }

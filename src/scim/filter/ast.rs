@@ -108,7 +108,7 @@ impl Literal {
     }
 }
 
-/// A parsed filter, with every attribute path resolved against the User schema.
+/// A parsed filter, with every attribute path resolved against the schemas of one resource type.
 ///
 /// Its [`Display`](std::fmt::Display) form is valid filter syntax with canonical attribute names,
 /// and parsing it gives back the same tree.

@@ -1,5 +1,5 @@
 //! SCIM filters (RFC 7644 §3.4.2.2): parsing into a [`Filter`] tree resolved against the User
-//! schema, evaluation against a resource's JSON, and printing back to filter syntax.
+//! (or Group) schema, evaluation against a resource's JSON, and printing back to filter syntax.
 //!
 //! The grammar accepted is the RFC's, with the leniencies real clients need:
 //!
@@ -29,7 +29,7 @@ mod tests;
 pub use ast::{CompareOp, Filter, Literal, MAX_DEPTH, MAX_FILTER_LEN};
 
 use crate::scim::error::ScimError;
-use crate::scim::schema::{AttrDef, AttrType, Home};
+use crate::scim::schema::{AttrDef, AttrType, Home, ResourceKind};
 use serde_json::Value;
 
 /// Parses a `filter` query parameter (already URL-decoded).
@@ -38,7 +38,13 @@ use serde_json::Value;
 /// to the attribute's type, input over [`MAX_FILTER_LEN`] bytes or nested deeper than
 /// [`MAX_DEPTH`].
 pub fn parse(input: &str) -> Result<Filter, ScimError> {
-    parser::parse(input)
+    parser::parse(ResourceKind::User, input)
+}
+
+/// Parses a `filter` over resources of `kind` (attribute names resolve against its schemas), with
+/// the errors of [`parse`].
+pub fn parse_for(kind: ResourceKind, input: &str) -> Result<Filter, ScimError> {
+    parser::parse(kind, input)
 }
 
 /// Evaluates against a SCIM resource in JSON form (canonical key case expected, but keys are

@@ -13,7 +13,7 @@
 use super::ast::{CompareOp, Filter, Literal, MAX_DEPTH, MAX_FILTER_LEN};
 use super::lexer::{shorten, tokenize, Tok, Token};
 use crate::scim::error::ScimError;
-use crate::scim::schema::{self, AttrDef, AttrType, Home, Resolved};
+use crate::scim::schema::{self, AttrDef, AttrType, Home, Resolved, ResourceKind};
 use std::iter::Peekable;
 use std::vec::IntoIter;
 
@@ -26,15 +26,15 @@ fn invalid(detail: impl Into<String>) -> ScimError {
 /// Where attribute names are resolved.
 #[derive(Clone, Copy)]
 enum Scope {
-    /// Against the User schemas (top level of a filter).
-    Top,
+    /// Against the schemas of a resource type (top level of a filter).
+    Top(ResourceKind),
     /// As sub-attributes of a complex attribute (inside `attr[…]`).
     Within(Home, &'static AttrDef),
 }
 
-/// Parses a complete filter.
-pub(super) fn parse(input: &str) -> Result<Filter> {
-    run(input, 0, Scope::Top)
+/// Parses a complete filter over resources of `kind`.
+pub(super) fn parse(kind: ResourceKind, input: &str) -> Result<Filter> {
+    run(input, 0, Scope::Top(kind))
 }
 
 /// Parses the inside of `parent[…]`.
@@ -282,19 +282,19 @@ fn word_literal(word: &str) -> Option<Literal> {
 
 fn resolve_path(word: &str, scope: Scope) -> Result<Resolved> {
     match scope {
-        Scope::Top => resolve_top(word),
+        Scope::Top(kind) => resolve_top(kind, word),
         Scope::Within(home, parent) => resolve_sub(home, parent, word),
     }
 }
 
-/// Resolves `[urn:]attr[.sub]` against the User schemas.
-fn resolve_top(word: &str) -> Result<Resolved> {
+/// Resolves `[urn:]attr[.sub]` against the schemas of `kind`.
+fn resolve_top(kind: ResourceKind, word: &str) -> Result<Resolved> {
     let (urn, rest) = split_urn(word);
     let (name, sub) = match rest.split_once('.') {
         Some((name, sub)) => (name, Some(sub)),
         None => (rest, None),
     };
-    schema::resolve(urn, name, sub)
+    schema::resolve_for(kind, urn, name, sub)
         .ok_or_else(|| invalid(format!("unknown attribute '{}'", shorten(word))))
 }
 

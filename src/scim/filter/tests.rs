@@ -1244,3 +1244,20 @@ fn unqualified_extension_attributes_resolve_to_the_extension() {
     assert!(!eval(r#"costCenter pr"#, &user));
     assert_invalid_filter(&rejected(&format!("{CORE}:department pr")));
 }
+
+#[test]
+fn group_filters_resolve_against_the_group_schema() {
+    let group = json!({"id": "7", "displayName": "Sales EMEA", "externalId": "e-7",
+        "members": [{"value": "1"}, {"value": "2"}]});
+    let group_eval = |text: &str| matches(&parse_for(ResourceKind::Group, text).unwrap(), &group);
+    assert!(group_eval(r#"displayName eq "sales emea""#));
+    assert!(!group_eval(r#"externalId eq "E-7""#));
+    assert!(group_eval(
+        r#"urn:ietf:params:scim:schemas:core:2.0:Group:displayName sw "Sales""#
+    ));
+    assert!(group_eval(r#"members[value eq "2"]"#));
+    assert!(group_eval(r#"members.value eq "1" and id eq "7""#));
+    for user_only in ["userName eq \"a\"", &format!("{CORE}:displayName eq \"x\"")] {
+        assert_invalid_filter(&parse_for(ResourceKind::Group, user_only).unwrap_err());
+    }
+}
