@@ -2,8 +2,8 @@
 //! ETag and error rules as `/Users`. A PATCH answers `204` unless configured to return the group.
 
 use super::group_directory::GroupDirectory;
-use super::handler::{json_body, search_of, SearchParams};
 use super::operation::GroupOperation;
+use super::request::{json_body, search_of, SearchParams};
 use crate::auth::Tenant;
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter;

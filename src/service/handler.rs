@@ -4,11 +4,11 @@
 use super::directory::{Replacement, UserDirectory};
 use super::groups::GroupService;
 use super::operation::Operation;
+use super::request::{json_body, search_of, SearchParams};
 use crate::auth::{Keyring, Principal, Tenant};
 use crate::scim::discovery;
 use crate::scim::error::ScimError;
 use crate::scim::filter;
-use crate::scim::json;
 use crate::scim::message::{empty_filter, list_response, Query, ScimRequest, ScimResponse};
 use crate::scim::normalize::{check_core_schema, normalize_user};
 use crate::scim::patch;
@@ -338,112 +338,6 @@ fn check_if_match(req: &ScimRequest, current: &ScimUser) -> Result<(), ScimError
         ),
         _ => Ok(()),
     }
-}
-
-/// A list or search query, from query parameters or a SearchRequest body.
-pub(super) struct SearchParams {
-    /// `filter`.
-    pub filter: Option<String>,
-    /// `startIndex` (1-based).
-    pub start: usize,
-    /// `count`.
-    pub count: usize,
-    /// `attributes`.
-    pub attributes: Option<String>,
-    /// `excludedAttributes`.
-    pub excluded: Option<String>,
-}
-
-impl SearchParams {
-    /// The query of a `GET` list; `count` defaults to `max_results`.
-    pub fn from_query(raw: &str, max_results: usize) -> Result<SearchParams, ScimError> {
-        let q = Query::parse(raw)?;
-        if q.get("sortBy")?.is_some() {
-            return Err(sorting_unsupported());
-        }
-        Ok(SearchParams {
-            filter: q.filter()?.map(str::to_string),
-            start: q.number("startIndex", 1)?,
-            count: q.number("count", max_results)?,
-            attributes: q.get("attributes")?.map(str::to_string),
-            excluded: q.get("excludedAttributes")?.map(str::to_string),
-        })
-    }
-
-    /// The query of a `POST .search` body.
-    pub fn from_body(body: &Value, max_results: usize) -> Result<SearchParams, ScimError> {
-        if body.get("sortBy").is_some_and(|v| !v.is_null()) {
-            return Err(sorting_unsupported());
-        }
-        Ok(SearchParams {
-            filter: body_text(body, "filter")?,
-            start: body_number(body, "startIndex", 1)?,
-            count: body_number(body, "count", max_results)?,
-            attributes: body_text(body, "attributes")?,
-            excluded: body_text(body, "excludedAttributes")?,
-        })
-    }
-}
-
-/// The 1-based start and the page size a search asks for, within `max_results`.
-pub(super) fn search_of(params: &SearchParams, max_results: usize) -> (usize, usize) {
-    (params.start.max(1), params.count.min(max_results))
-}
-
-fn sorting_unsupported() -> ScimError {
-    ScimError::invalid_value("sorting is not supported (see /ServiceProviderConfig)")
-}
-
-/// A string (or list of strings, comma-joined) member of a SearchRequest.
-fn body_text(body: &Value, key: &str) -> Result<Option<String>, ScimError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| i.as_str().map(str::to_string))
-            .collect::<Option<Vec<_>>>()
-            .map(|v| Some(v.join(",")))
-            .ok_or_else(|| ScimError::invalid_value(format!("{key} must be a list of strings"))),
-        Some(_) => Err(ScimError::invalid_value(format!(
-            "{key} has the wrong type"
-        ))),
-    }
-}
-
-/// An integer member of a SearchRequest.
-fn body_number(body: &Value, key: &str, default: usize) -> Result<usize, ScimError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_i64()
-            .map(|n| usize::try_from(n.max(0)).unwrap_or(0))
-            .ok_or_else(|| ScimError::invalid_value(format!("{key} must be an integer"))),
-    }
-}
-
-/// The parsed JSON body of a write, checking its content type.
-pub(super) fn json_body(req: &ScimRequest) -> Result<Value, ScimError> {
-    if let Some(ct) = &req.content_type {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if !(mime == "application/json" || mime == "application/scim+json" || mime.is_empty()) {
-            return Err(ScimError::new(
-                415,
-                None,
-                format!("unsupported Content-Type {ct:?}: send application/scim+json"),
-            ));
-        }
-    }
-    if req.body.is_empty() {
-        return Err(ScimError::invalid_syntax("the request body is empty"));
-    }
-    json::parse_strict(&req.body)
-        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
 /// The normalised User of a POST or PUT body, which must name the core schema in `schemas`.

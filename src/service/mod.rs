@@ -1,6 +1,7 @@
 //! The SCIM service: routes SCIM requests ([`operation`]) and answers them for every
-//! tenant ([`handler`], and [`groups`] for `/Groups`) over a directory of users ([`directory`])
-//! and one of groups ([`group_directory`]), the seams the config-driven backend implements. Knows nothing of
+//! tenant ([`handler`], and [`groups`] for `/Groups`; [`request`] reads their queries and
+//! bodies) over a directory of users ([`directory`]) and one of groups
+//! ([`group_directory`]), the seams the config-driven backend implements. Knows nothing of
 //! pingora, the store engine or the backend's native API.
 
 pub mod directory;
@@ -8,6 +9,7 @@ pub mod group_directory;
 pub mod groups;
 pub mod handler;
 pub mod operation;
+pub mod request;
 
 pub use directory::{Replacement, SearchPage, UserDirectory};
 pub use group_directory::{GroupDirectory, GroupPage};
