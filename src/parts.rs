@@ -5,11 +5,13 @@ use crate::backend::calls::Backend;
 use crate::backend::client::Client;
 use crate::backend::credentials::{CredentialError, Credentials};
 use crate::backend::directory::Directory;
+use crate::backend::group_calls::GroupBackend;
+use crate::backend::groups::Groups;
 use crate::backend::peer::UpstreamPeer;
 use crate::config::Config;
 use crate::guard::gate::Guard;
 use crate::guard::jwt::JwtKeyError;
-use crate::service::{ScimService, UserDirectory};
+use crate::service::{GroupService, GroupSettings, ScimService, UserDirectory};
 use crate::store::engine::{self, StoreSettings};
 use crate::store::{OpenError, Store};
 use crate::telemetry::timed_store::TimedStore;
@@ -97,23 +99,39 @@ impl Parts {
             b.read_timeout,
             config.server.max_backend_calls,
         ));
-        let backend = Backend::new(
+        let backend = Arc::new(Backend::new(
             config.users.clone(),
             client.clone(),
             credentials,
             telemetry.clone(),
-        );
+        ));
         let directory: Arc<dyn UserDirectory> = Arc::new(Directory::new(
-            Arc::new(backend),
+            backend.clone(),
             store.clone(),
             config.scim.max_scan,
         ));
-        let scim = ScimService::new(
+        let mut scim = ScimService::new(
             directory.clone(),
             config.keyring.clone(),
             config.scim.max_results,
             telemetry.clone(),
         );
+        if let Some(api) = &config.groups {
+            let settings = GroupSettings {
+                max_members_per_request: api.max_members_per_request,
+                patch_returns_group: api.patch_returns_group,
+            };
+            let groups = Groups::new(
+                GroupBackend::new(backend, api.clone()),
+                store.clone(),
+                config.scim.max_scan,
+            );
+            scim = scim.with_groups(GroupService::new(
+                Arc::new(groups),
+                settings,
+                config.scim.max_results,
+            ));
+        }
         let guard = config
             .guard
             .clone()

@@ -4,7 +4,7 @@
 
 use super::client::{CallError, Client, Request, Response};
 use super::credentials::{self, Credentials};
-use super::spec::{ErrorRule, Operation, Paging, Part, Template, UserApi, Var};
+use super::spec::{ErrorRule, ListOperation, Operation, Paging, Part, Template, UserApi, Var};
 use super::throttle::{self, Pacer};
 use super::version::{self, Version};
 use crate::auth::Tenant;
@@ -52,19 +52,35 @@ pub(super) struct Vars<'a> {
     name: &'a str,
     tenant: &'a str,
     id: Option<&'a str>,
+    member: Option<&'a str>,
     page: Option<u64>,
     offset: Option<u64>,
     size: Option<u64>,
 }
 
 impl<'a> Vars<'a> {
-    /// The variables of a call about one user.
-    pub(super) fn user(tenant: &'a Tenant, id: &'a str) -> Self {
+    /// The variables of a call about the whole tenant.
+    pub(super) fn tenant(tenant: &'a Tenant) -> Self {
         Vars {
             name: &tenant.name,
             tenant: &tenant.backend_name,
-            id: Some(id),
             ..Vars::default()
+        }
+    }
+
+    /// The variables of a call about one user (or group).
+    pub(super) fn user(tenant: &'a Tenant, id: &'a str) -> Self {
+        Vars {
+            id: Some(id),
+            ..Vars::tenant(tenant)
+        }
+    }
+
+    /// The variables of a call about one member of a group.
+    pub(super) fn member(tenant: &'a Tenant, group: &'a str, member: &'a str) -> Self {
+        Vars {
+            member: Some(member),
+            ..Vars::user(tenant, group)
         }
     }
 
@@ -83,6 +99,7 @@ impl<'a> Vars<'a> {
         match v {
             Var::Tenant => self.tenant.to_string(),
             Var::Id => self.id.unwrap_or_default().to_string(),
+            Var::Member => self.member.unwrap_or_default().to_string(),
             Var::Page => self.page.map(|n| n.to_string()).unwrap_or_default(),
             Var::Offset => self.offset.map(|n| n.to_string()).unwrap_or_default(),
             Var::Size => self.size.map(|n| n.to_string()).unwrap_or_default(),
@@ -98,6 +115,20 @@ pub struct Backend {
     credentials: Credentials,
     pub(super) telemetry: Arc<Telemetry>,
     pacer: Pacer,
+}
+
+/// A paged list call and how to read its answers.
+pub(super) struct Listing<'a> {
+    /// The call and its paging.
+    pub list: &'a ListOperation,
+    /// Error translations of its answers.
+    pub errors: &'a [ErrorRule],
+    /// Metric label.
+    pub label: &'static str,
+    /// What the call does, for error details.
+    pub what: &'static str,
+    /// Template variables besides paging.
+    pub vars: Vars<'a>,
 }
 
 /// One call to make: the operation, its variables, and what else goes on the request.
@@ -136,7 +167,7 @@ impl<'a> Call<'a> {
         }
     }
 
-    fn body(mut self, body: &'a Value) -> Self {
+    pub(super) fn body(mut self, body: &'a Value) -> Self {
         self.body = Some(body);
         self
     }
@@ -178,12 +209,31 @@ impl Backend {
         offset: usize,
         count: usize,
     ) -> Result<NativePage, ScimError> {
-        let size = count.clamp(1, self.api.list.max_size);
+        let listing = Listing {
+            list: &self.api.list,
+            errors: &self.api.errors,
+            label: "list",
+            what: "list users",
+            vars: Vars::tenant(tenant),
+        };
+        self.list_pages(&listing, search, offset, count).await
+    }
+
+    /// Items `[offset, offset + count)` of a paged list call, optionally narrowed by a query
+    /// parameter, read a backend page at a time.
+    pub(super) async fn list_pages(
+        &self,
+        listing: &Listing<'_>,
+        search: Option<(&str, &str)>,
+        offset: usize,
+        count: usize,
+    ) -> Result<NativePage, ScimError> {
+        let size = count.clamp(1, listing.list.max_size);
         let mut page = NativePage::default();
         let mut at = offset - offset % size;
         let mut skip = offset % size;
         while page.items.len() < count {
-            let got = self.list_call(tenant, search, at, size).await?;
+            let got = self.list_call(listing, search, at, size).await?;
             let n = got.items.len();
             page.total = page.total.or(got.total);
             page.items.extend(
@@ -204,17 +254,15 @@ impl Backend {
 
     async fn list_call(
         &self,
-        tenant: &Tenant,
+        listing: &Listing<'_>,
         search: Option<(&str, &str)>,
         at: usize,
         size: usize,
     ) -> Result<NativePage, ScimError> {
-        let list = &self.api.list;
+        let list = listing.list;
         let mut vars = Vars {
-            name: &tenant.name,
-            tenant: &tenant.backend_name,
             size: Some(size as u64),
-            ..Vars::default()
+            ..listing.vars
         };
         let mut query: Vec<(String, String)> = Vec::new();
         match &list.paging {
@@ -237,17 +285,17 @@ impl Backend {
         if let Some((param, value)) = search {
             query.push((param.to_string(), value.to_string()));
         }
-        let mut call = Call::new("list", "list users", &list.call, vars);
+        let mut call = Call::new(listing.label, listing.what, &list.call, vars);
         call.query = &query;
         call.retry = true;
         let resp = self.call(call).await?;
-        let body = expect_success(&self.api.errors, &resp, "list users")?;
-        let json = parse_json(&body, "list users")?;
+        let body = expect_success(listing.errors, &resp, listing.what)?;
+        let json = parse_json(&body, listing.what)?;
         let items = json
             .pointer(&list.results)
             .and_then(Value::as_array)
             .cloned()
-            .ok_or_else(|| mismatch("list users", &format!("no array at {:?}", list.results)))?;
+            .ok_or_else(|| mismatch(listing.what, &format!("no array at {:?}", list.results)))?;
         let total = list
             .total
             .as_ref()
@@ -298,11 +346,7 @@ impl Backend {
 
     /// Creates a user from its native form; answers the created native user.
     pub async fn create(&self, tenant: &Tenant, native: &Value) -> Result<Value, ScimError> {
-        let vars = Vars {
-            name: &tenant.name,
-            tenant: &tenant.backend_name,
-            ..Vars::default()
-        };
+        let vars = Vars::tenant(tenant);
         let call = Call::new("create", "create user", &self.api.create, vars).body(native);
         let resp = self.call(call).await?;
         self.user_from(&self.api.create, &resp, "create user")

@@ -20,8 +20,19 @@ pub fn to_native(
     write: Write,
     base: Option<Base>,
 ) -> Result<Value, ScimError> {
+    fields_to_native(&api.fields, resource, write, base)
+}
+
+/// [`to_native`] over any list of field mappings (a group's, whose SCIM side is the Group
+/// schema).
+pub fn fields_to_native(
+    fields: &[FieldMap],
+    resource: &Value,
+    write: Write,
+    base: Option<Base>,
+) -> Result<Value, ScimError> {
     let mut native = Value::Object(Map::new());
-    for field in &api.fields {
+    for field in fields {
         let writes = match field.on {
             WriteOn::Always => true,
             WriteOn::Create => write == Write::Create,
@@ -94,8 +105,13 @@ fn compose(pieces: &[Piece], resource: &Value) -> Option<String> {
 /// wrote it. A mapped attribute SCIM left unset and whose backend value is the field's `default`
 /// stays unset, so it round-trips. `id` and `meta` are added by the caller.
 pub fn from_native(api: &UserApi, native: &Value, shadow: Option<&Value>) -> Value {
+    fields_from_native(&api.fields, native, shadow)
+}
+
+/// [`from_native`] over any list of field mappings.
+pub fn fields_from_native(fields: &[FieldMap], native: &Value, shadow: Option<&Value>) -> Value {
     let mut resource = shadow.cloned().unwrap_or_else(|| Value::Object(Map::new()));
-    for field in &api.fields {
+    for field in fields {
         let Some(target) = &field.scim else { continue };
         if let Some(list) = &field.list {
             native_list::read(field, list, target, native, shadow, &mut resource);

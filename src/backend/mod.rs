@@ -12,6 +12,9 @@ pub mod client;
 pub mod convert;
 pub mod credentials;
 pub mod directory;
+pub mod group_calls;
+pub mod group_spec;
+pub mod groups;
 #[cfg(test)]
 mod directory_tests;
 #[cfg(test)]

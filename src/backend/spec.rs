@@ -14,8 +14,10 @@ use std::time::Duration;
 pub enum Var {
     /// The tenant's backend name (`{tenant}`).
     Tenant,
-    /// The user's native id (`{id}`).
+    /// The user's (or group's) native id (`{id}`).
     Id,
+    /// A member's native user id, in per-member group calls (`{member}`).
+    Member,
     /// The page number of a list call.
     Page,
     /// The offset of a list call.
@@ -30,6 +32,7 @@ impl Var {
         Some(match name {
             "tenant" => Var::Tenant,
             "id" => Var::Id,
+            "member" => Var::Member,
             "page" => Var::Page,
             "offset" => Var::Offset,
             "size" => Var::Size,

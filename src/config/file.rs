@@ -20,6 +20,8 @@ pub struct File {
     pub tenants: Vec<TenantFile>,
     pub users: UsersFile,
     #[serde(default)]
+    pub groups: Option<GroupsFile>,
+    #[serde(default)]
     pub guard: Option<GuardFile>,
     #[serde(default)]
     pub proxy: ProxyFile,
@@ -370,6 +372,61 @@ pub struct ErrorFile {
     pub scim_type: Option<Spanned<String>>,
     #[serde(default)]
     pub detail: Option<String>,
+}
+
+/// `[groups]`: the backend's native group API (SCIM `/Groups` is served only with it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsFile {
+    #[serde(default)]
+    pub id_field: Option<String>,
+    #[serde(default)]
+    pub created_field: Option<String>,
+    #[serde(default)]
+    pub modified_field: Option<String>,
+    #[serde(default)]
+    pub time_format: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_members_per_request: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub member_calls_at_once: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub patch_answer: Option<Spanned<String>>,
+    pub list: ListFile,
+    pub get: OperationFile,
+    pub create: OperationFile,
+    pub update: OperationFile,
+    pub delete: OperationFile,
+    #[serde(default)]
+    pub filters: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub fields: Vec<FieldFile>,
+    #[serde(default)]
+    pub errors: Vec<ErrorFile>,
+    pub members: Spanned<MembersFile>,
+}
+
+/// `[groups.members]`: where the backend keeps who is in a group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersFile {
+    pub model: Spanned<String>,
+    #[serde(default)]
+    pub add: Option<OperationFile>,
+    #[serde(default)]
+    pub remove: Option<OperationFile>,
+    #[serde(default)]
+    pub list: Option<ListFile>,
+    #[serde(default)]
+    pub value: Option<Spanned<String>>,
+    #[serde(default)]
+    pub display: Option<String>,
+    #[serde(default)]
+    pub field: Option<Spanned<String>>,
+    #[serde(default)]
+    pub native_type: Option<Spanned<String>>,
+    #[serde(default)]
+    pub search: Option<Spanned<String>>,
 }
 
 /// `[guard]`: self-service routes blocked for SCIM-managed accounts.

@@ -6,6 +6,7 @@ pub mod validate;
 
 use crate::auth::{Keyring, Tenant};
 use crate::backend::settings::BackendSettings;
+use crate::backend::group_spec::GroupApi;
 use crate::backend::spec::UserApi;
 use crate::forwarded::Forwarding;
 use crate::guard::rules::GuardSettings;
@@ -35,6 +36,8 @@ pub struct Config {
     pub keyring: Keyring,
     /// The backend's native user API.
     pub users: UserApi,
+    /// The backend's native group API (`/Groups` is served only with it).
+    pub groups: Option<GroupApi>,
     /// Self-service routes guarded for SCIM-managed accounts (none when `[guard]` is absent).
     pub guard: Option<GuardSettings>,
     /// How proxied traffic is carried.

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 mod backend;
 mod fields;
+mod groups;
 mod store;
 mod validator;
 
@@ -61,6 +62,10 @@ impl Validator<'_> {
             b
         });
         let users = self.users(&file.users);
+        let groups = match &file.groups {
+            Some(g) => Some(self.groups(g)?),
+            None => None,
+        };
         let proxy = self.proxy(&file.proxy);
         let guard = match &file.guard {
             Some(g) => Some(self.guard(g, dir)?),
@@ -75,6 +80,7 @@ impl Validator<'_> {
             tenants,
             keyring,
             users: users?,
+            groups,
             guard,
             proxy,
             env_vars: std::mem::take(&mut self.env_vars),
@@ -432,7 +438,7 @@ impl Validator<'_> {
     }
 
     fn users(&mut self, u: &UsersFile) -> Option<UserApi> {
-        let list = self.list(&u.list);
+        let list = self.list(&u.list, &[Var::Tenant]);
         let get = self.operation(&u.get, &[Var::Tenant, Var::Id]);
         let create = self.operation(&u.create, &[Var::Tenant]);
         let update = self.update(&u.update);
@@ -588,7 +594,7 @@ impl Validator<'_> {
         })
     }
 
-    fn template(&mut self, t: &Spanned<String>, allowed: &[Var]) -> Option<Template> {
+    pub(super) fn template(&mut self, t: &Spanned<String>, allowed: &[Var]) -> Option<Template> {
         match Template::parse(t.get_ref()) {
             Ok(tpl) => {
                 for part in &tpl.parts {
@@ -607,7 +613,7 @@ impl Validator<'_> {
         }
     }
 
-    fn pointer(&mut self, p: Option<&Spanned<String>>) -> String {
+    pub(super) fn pointer(&mut self, p: Option<&Spanned<String>>) -> String {
         match p {
             Some(s) if !s.get_ref().is_empty() && !s.get_ref().starts_with('/') => {
                 self.at(
@@ -624,7 +630,7 @@ impl Validator<'_> {
         }
     }
 
-    fn operation(&mut self, o: &OperationFile, allowed: &[Var]) -> Option<Operation> {
+    pub(super) fn operation(&mut self, o: &OperationFile, allowed: &[Var]) -> Option<Operation> {
         let method = match http::Method::from_str(&o.method.get_ref().to_ascii_uppercase()) {
             Ok(m) => Some(m),
             Err(_) => {
@@ -657,7 +663,7 @@ impl Validator<'_> {
         })
     }
 
-    fn list(&mut self, l: &ListFile) -> Option<ListOperation> {
+    pub(super) fn list(&mut self, l: &ListFile, allowed: &[Var]) -> Option<ListOperation> {
         let op = OperationFile {
             method: l.method.clone(),
             path: l.path.clone(),
@@ -665,7 +671,7 @@ impl Validator<'_> {
             result: None,
             body: None,
         };
-        let call = self.operation(&op, &[Var::Tenant]);
+        let call = self.operation(&op, allowed);
         let results = self.pointer(Some(&l.results));
         let total = l.total.as_ref().map(|t| self.pointer(Some(t)));
         let p = &l.paging;
@@ -699,14 +705,14 @@ impl Validator<'_> {
 
     /// `[users.filters]`: string attributes, or an element pinned as a field mapping pins it
     /// (`'emails[type eq "work"].value' = "mail"` needs a field mapping that exact element).
-    fn filters(
+    pub(super) fn filters(
         &mut self,
         f: &std::collections::BTreeMap<String, Spanned<String>>,
         fields: &[Option<FieldMap>],
     ) -> Vec<SearchParam> {
         let mut out = Vec::new();
         for (attr, param) in f {
-            match search_target(attr, fields) {
+            match search_target(self.kind, attr, fields) {
                 Ok(target) => out.push(SearchParam {
                     target,
                     param: param.get_ref().clone(),
@@ -717,7 +723,7 @@ impl Validator<'_> {
         out
     }
 
-    fn error_rule(&mut self, e: &ErrorFile) -> Option<ErrorRule> {
+    pub(super) fn error_rule(&mut self, e: &ErrorFile) -> Option<ErrorRule> {
         let bad_status = |s: u16| !(100..=599).contains(&s);
         if bad_status(e.status) || e.scim_status.is_some_and(|s| !(400..=599).contains(&s)) {
             let at = e.scim_type.as_ref().map(|t| t.span().start).unwrap_or(0);
@@ -779,10 +785,14 @@ fn parse_hash(text: &str) -> Option<[u8; 32]> {
 
 /// The SCIM side of a `[users.filters]` entry: a string attribute, or an element pinned exactly
 /// as a field mapping pins it.
-fn search_target(attr: &str, fields: &[Option<FieldMap>]) -> Result<ScimTarget, String> {
-    let not_string = || format!("{attr:?} is not a string attribute of the User schema");
+fn search_target(
+    kind: schema::ResourceKind,
+    attr: &str,
+    fields: &[Option<FieldMap>],
+) -> Result<ScimTarget, String> {
+    let not_string = || format!("{attr:?} is not a string attribute of the {kind:?} schema");
     if !attr.contains('[') {
-        return match schema::resolve_path(attr) {
+        return match schema::resolve_path_for(kind, attr) {
             Some(r) if r.leaf().ty == schema::AttrType::String => Ok(ScimTarget {
                 attr: r,
                 element: None,
@@ -790,7 +800,7 @@ fn search_target(attr: &str, fields: &[Option<FieldMap>]) -> Result<ScimTarget, 
             _ => Err(not_string()),
         };
     }
-    let target = fields::parse_scim_target(attr).map_err(|e| e.to_string())?;
+    let target = fields::parse_scim_target_for(kind, attr).map_err(|e| e.to_string())?;
     if target.attr.leaf().ty != schema::AttrType::String {
         return Err(not_string());
     }

@@ -10,7 +10,7 @@ use crate::backend::spec::{
 };
 use crate::config::file::FieldFile;
 use crate::scim::filter;
-use crate::scim::schema::{self, AttrDef, AttrType, Mutability, Resolved};
+use crate::scim::schema::{self, AttrDef, AttrType, Mutability, Resolved, ResourceKind};
 use serde_json::Value;
 use serde_spanned::Spanned;
 use std::collections::BTreeMap;
@@ -84,7 +84,7 @@ impl Validator<'_> {
     }
 
     fn scim_target(&mut self, s: &Spanned<String>) -> Option<ScimTarget> {
-        match parse_scim_target(s.get_ref()) {
+        match parse_scim_target_for(self.kind, s.get_ref()) {
             Ok(t) => Some(t),
             Err(e) => {
                 self.at(s, e.to_string());
@@ -230,7 +230,7 @@ impl Validator<'_> {
 
     /// `compose = "{name.givenName} {name.familyName}"`: literal text and simple attributes.
     fn compose(&mut self, c: &Spanned<String>) -> Option<Vec<Piece>> {
-        match parse_compose(c.get_ref()) {
+        match parse_compose(self.kind, c.get_ref()) {
             Ok(p) => Some(p),
             Err(e) => {
                 self.at(c, e);
@@ -409,8 +409,13 @@ pub enum TargetError {
 /// multi-valued attribute, all of it (`emails`) or the elements matching pins
 /// (`emails[type eq "other"]`), stored as a native list.
 pub fn parse_scim_target(text: &str) -> Result<ScimTarget, TargetError> {
+    parse_scim_target_for(ResourceKind::User, text)
+}
+
+/// Parses a mapping's SCIM side over the schemas of `kind` (see [`parse_scim_target`]).
+pub fn parse_scim_target_for(kind: ResourceKind, text: &str) -> Result<ScimTarget, TargetError> {
     let Some(open) = text.find('[') else {
-        let attr = schema::resolve_path(text)
+        let attr = schema::resolve_path_for(kind, text)
             .ok_or_else(|| TargetError::NotAttribute(text.to_string()))?;
         if attr.attr.mutability == Mutability::ReadOnly {
             return Err(TargetError::ReadOnly(text.to_string()));
@@ -432,7 +437,7 @@ pub fn parse_scim_target(text: &str) -> Result<ScimTarget, TargetError> {
     let close = text
         .rfind(']')
         .ok_or_else(|| TargetError::Unclosed(text.to_string()))?;
-    let parent = schema::resolve_path(&text[..open])
+    let parent = schema::resolve_path_for(kind, &text[..open])
         .ok_or_else(|| TargetError::UnknownAttribute(text.to_string()))?;
     let inner = filter::parse_element_filter(parent.attr, parent.home, &text[open + 1..close])
         .map_err(|e| TargetError::Filter(e.detail))?;
@@ -467,7 +472,7 @@ pub fn parse_scim_target(text: &str) -> Result<ScimTarget, TargetError> {
 
 /// Parses a composed field's template: text with `{attribute}` placeholders naming simple SCIM
 /// attributes (`{name.givenName}`, `{emails[type eq "work"].value}`).
-fn parse_compose(text: &str) -> Result<Vec<Piece>, String> {
+fn parse_compose(kind: ResourceKind, text: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('{') {
@@ -478,7 +483,8 @@ fn parse_compose(text: &str) -> Result<Vec<Piece>, String> {
             .find('}')
             .ok_or_else(|| format!("compose {text:?}: unclosed '{{'"))?;
         let name = &rest[open + 1..open + close];
-        let target = parse_scim_target(name).map_err(|e| format!("compose {text:?}: {e}"))?;
+        let target =
+            parse_scim_target_for(kind, name).map_err(|e| format!("compose {text:?}: {e}"))?;
         if is_list(&target) {
             return Err(format!(
                 "compose {text:?}: {{{name}}} is a list; pin one element's sub-attribute"

@@ -2,6 +2,7 @@
 //! file names, and small conversions every section's checks share.
 
 use crate::config::{ConfigError, EnvVarUse, Problem};
+use crate::scim::schema::ResourceKind;
 use serde_json::Value;
 use serde_spanned::Spanned;
 use std::path::Path;
@@ -13,6 +14,8 @@ pub(super) struct Validator<'a> {
     pub(super) problems: Vec<Problem>,
     /// The environment variables the file names, with their positions.
     pub(super) env_vars: Vec<EnvVarUse>,
+    /// Whose schema field mappings and filters name attributes of (`[users]` or `[groups]`).
+    pub(super) kind: ResourceKind,
 }
 
 impl<'a> Validator<'a> {
@@ -22,6 +25,7 @@ impl<'a> Validator<'a> {
             text,
             problems: Vec::new(),
             env_vars: Vec::new(),
+            kind: ResourceKind::User,
         }
     }
 
