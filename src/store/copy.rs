@@ -1,11 +1,12 @@
-//! Moving a deployment from SQLite to PostgreSQL: the rows of a SQLite store (users with their
-//! managed flags, resources and timestamps, and pending creates) copied into a PostgreSQL store
-//! in one transaction. A row already there with the same data is left alone, so a second run has
-//! nothing to do; a row already there with other data stops the copy unless it may overwrite;
-//! before committing, every row of the source is read back from PostgreSQL and compared.
+//! Moving a deployment from SQLite to PostgreSQL: the rows of a SQLite store (users and groups
+//! with their managed flags, resources and timestamps, pending creates of both, and managed
+//! memberships) copied into a PostgreSQL store in one transaction. A row already there with the
+//! same data is left alone, so a second run has nothing to do; a row already there with other
+//! data stops the copy unless it may overwrite; before committing, every row of the source is
+//! read back from PostgreSQL and compared.
 
 use super::postgres::PostgresStore;
-use super::rows::{CopyError, CopyReport, Keyed};
+use super::rows::{CopyError, CopyReport};
 use super::sqlite::SqliteStore;
 use std::path::Path;
 
@@ -20,15 +21,8 @@ pub async fn sqlite_to_postgres(
         return Err(CopyError::NoSource(from.to_path_buf()));
     }
     let source = SqliteStore::open(from)?.rows().await?;
-    let shadows = source
-        .users
-        .iter()
-        .map(|u| (u.key(), &u.shadow))
-        .chain(source.pending.iter().map(|p| (p.key(), &p.shadow)));
-    for (key, shadow) in shadows {
-        if serde_json::from_str::<serde_json::Value>(shadow).is_err() {
-            return Err(CopyError::NotARecord(key));
-        }
+    if let Some(key) = source.first_not_a_record() {
+        return Err(CopyError::NotARecord(key));
     }
     to.import(source, overwrite).await
 }

@@ -1,7 +1,8 @@
-//! The store seam: what the gateway keeps beside the backend, per tenant and backend user id —
-//! the SCIM resource as last written (so attributes the backend cannot hold round-trip),
-//! `externalId`, the SCIM-managed flag, the `meta` timestamps and notes of creates in flight —
-//! and the exclusive holds that serialise writes to one resource. Every operation is async from
+//! The store seam: what the gateway keeps beside the backend, per tenant and backend user or
+//! group id — the SCIM resource as last written (so attributes the backend cannot hold
+//! round-trip), `externalId`, the SCIM-managed flag, the `meta` timestamps and notes of creates
+//! in flight, and which group memberships the identity provider made — and the exclusive holds
+//! that serialise writes to one resource. Every operation is async from
 //! the caller's side; an engine decides how it waits: [`sqlite`] for one gateway, [`postgres`]
 //! for a fleet of gateways sharing one database. [`engine`] opens the engine a config names;
 //! [`copy`] moves a SQLite store's [`rows`] into PostgreSQL.
@@ -84,6 +85,39 @@ impl UserRecord {
     }
 }
 
+/// What the store knows of one group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRecord {
+    /// The SCIM group as last written through the gateway: `displayName`, `externalId`,
+    /// extension attributes; no `id`, `meta` or `members` (memberships are kept apart).
+    pub shadow: Value,
+    /// True while the identity provider owns the group.
+    pub managed: bool,
+    /// `meta.created`.
+    pub created: String,
+    /// `meta.lastModified`.
+    pub last_modified: String,
+}
+
+impl GroupRecord {
+    /// The group's `externalId`, which engines index.
+    pub fn external_id(&self) -> Option<String> {
+        self.shadow
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    /// The group's `displayName` as pending group creates key it (lower case), whose note a
+    /// recorded group makes obsolete.
+    pub fn pending_key(&self) -> Option<String> {
+        self.shadow
+            .get("displayName")
+            .and_then(Value::as_str)
+            .map(str::to_lowercase)
+    }
+}
+
 /// A store failure, by what failed. The text is the engine's own account of it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -119,6 +153,11 @@ pub enum ResourceKey<'a> {
     /// Creates of one userName, compared ignoring case as SCIM compares userName. Held while a
     /// create checks that the name is free and takes it, it reserves the name.
     UserName(&'a str),
+    /// Writes to one group, by id; compared ignoring case, as [`ResourceKey::User`].
+    Group(&'a str),
+    /// Creates of one group `displayName`, compared ignoring case. Held while a create checks
+    /// that the name is free and takes it, it reserves the name.
+    GroupName(&'a str),
 }
 
 impl ResourceKey<'_> {
@@ -127,6 +166,8 @@ impl ResourceKey<'_> {
         match self {
             ResourceKey::User(id) => format!("user:{}", id.to_lowercase()),
             ResourceKey::UserName(name) => format!("userName:{}", name.to_lowercase()),
+            ResourceKey::Group(id) => format!("group:{}", id.to_lowercase()),
+            ResourceKey::GroupName(name) => format!("groupName:{}", name.to_lowercase()),
         }
     }
 }
@@ -207,7 +248,8 @@ pub trait Store: Send + Sync {
     /// Inserts or replaces a user's record, and forgets a pending create of its userName.
     async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError>;
 
-    /// Forgets a user (after SCIM deleted it).
+    /// Forgets a user (after SCIM deleted it), with its managed memberships in every group of
+    /// the tenant.
     async fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError>;
 
     /// Whether the identity provider owns the account `id`.
@@ -237,6 +279,85 @@ pub trait Store: Send + Sync {
 
     /// Forgets a pending create (the backend refused it, or it was undone).
     async fn clear_pending_create(&self, tenant: &str, user_name: &str) -> Result<(), StoreError>;
+
+    /// The record of one group.
+    async fn get_group(&self, tenant: &str, id: &str) -> Result<Option<GroupRecord>, StoreError>;
+
+    /// The records of several groups, keyed by id (missing ones are absent); one statement
+    /// or a few, however many ids.
+    async fn get_groups(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, GroupRecord>, StoreError>;
+
+    /// Ids of the tenant's groups whose `externalId` is `external_id` (case-exact), ordered.
+    async fn find_groups_by_external_id(
+        &self,
+        tenant: &str,
+        external_id: &str,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Inserts or replaces a group's record, and forgets a pending group create of its
+    /// `displayName`. Memberships are left as they are.
+    async fn put_group(&self, tenant: &str, id: &str, rec: &GroupRecord) -> Result<(), StoreError>;
+
+    /// Forgets a group (after SCIM deleted it), with every managed membership of it.
+    async fn delete_group(&self, tenant: &str, id: &str) -> Result<(), StoreError>;
+
+    /// Notes a group create before it is sent to the backend, as [`Store::put_pending_create`]
+    /// does for users; `display_name` is compared ignoring case.
+    async fn put_pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+        rec: &GroupRecord,
+    ) -> Result<(), StoreError>;
+
+    /// The group of a create that reached the backend but was never recorded, by
+    /// `displayName` (compared ignoring case).
+    async fn pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+    ) -> Result<Option<GroupRecord>, StoreError>;
+
+    /// Forgets a pending group create (the backend refused it, or it was undone).
+    async fn clear_pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Notes that SCIM made `users` members of `group`: managed memberships. Members already
+    /// noted stay as they are; one statement or a few, however many users.
+    async fn add_memberships(
+        &self,
+        tenant: &str,
+        group: &str,
+        users: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// Forgets the managed memberships of `users` in `group`; users without one are passed
+    /// over. One statement or a few, however many users.
+    async fn remove_memberships(
+        &self,
+        tenant: &str,
+        group: &str,
+        users: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// The users whose membership of `group` SCIM made, ordered by id.
+    async fn managed_members(&self, tenant: &str, group: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Whether SCIM made `user` a member of `group`, both ids compared ignoring ASCII case (as
+    /// [`Store::is_managed_ignoring_case`] compares them), for the guard.
+    async fn is_managed_membership(
+        &self,
+        tenant: &str,
+        group: &str,
+        user: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Checks the store can be written now, before a write reaches the backend. SQLite proves it
     /// with a committed write (so a full disk shows); PostgreSQL asks the server whether it takes

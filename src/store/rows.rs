@@ -1,18 +1,19 @@
-//! A store's rows as every engine holds them, and what copying rows from one store into
-//! another means: which are missing, alike or different there ([`plan`]), whether the target
-//! now holds them all ([`verify`]), and the counts and errors of a copy.
+//! A store's rows as every engine holds them (users, groups, pending creates of both, managed
+//! memberships), and what copying rows from one store into another means: which are missing,
+//! alike or different there ([`Plans`]), whether the target now holds them all ([`verify`]),
+//! and the counts and errors of a copy.
 
 use super::{OpenError, StoreError};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 
-/// One row of the users table, as both engines hold it.
+/// One row of the users or the groups table, as both engines hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRow {
+pub struct RecordRow {
     /// The tenant.
     pub tenant: String,
-    /// The backend's user id.
+    /// The backend's user or group id.
     pub id: String,
     /// `externalId` (indexed).
     pub external_id: Option<String>,
@@ -26,35 +27,87 @@ pub struct UserRow {
     pub last_modified: String,
 }
 
-/// One pending create, as both engines hold it.
+/// One pending create of a user or a group, as both engines hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRow {
     /// The tenant.
     pub tenant: String,
-    /// The userName, folded to lower case.
-    pub user_name: String,
+    /// The `userName` or group `displayName`, folded to lower case.
+    pub name: String,
     /// The SCIM resource as JSON text.
     pub shadow: String,
     /// When it was noted.
     pub created: String,
 }
 
+/// One managed membership, as both engines hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRow {
+    /// The tenant.
+    pub tenant: String,
+    /// The backend's group id.
+    pub group_id: String,
+    /// The backend's user id.
+    pub user_id: String,
+}
+
 /// Every row of a store.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rows {
     /// The users table.
-    pub users: Vec<UserRow>,
-    /// The pending creates.
+    pub users: Vec<RecordRow>,
+    /// The pending creates of users.
     pub pending: Vec<PendingRow>,
+    /// The groups table.
+    pub groups: Vec<RecordRow>,
+    /// The pending creates of groups.
+    pub pending_groups: Vec<PendingRow>,
+    /// The managed memberships.
+    pub memberships: Vec<MembershipRow>,
+}
+
+impl Rows {
+    /// Every tenant with a row, each once, in order.
+    pub fn tenants(&self) -> Vec<String> {
+        let records = self.users.iter().chain(&self.groups).map(|r| &r.tenant);
+        let pending = self.pending.iter().chain(&self.pending_groups);
+        records
+            .chain(pending.map(|p| &p.tenant))
+            .chain(self.memberships.iter().map(|m| &m.tenant))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// The key of the first row whose resource is not JSON text (`user tenant/id`), if any.
+    pub fn first_not_a_record(&self) -> Option<String> {
+        let not_json = |shadow: &str| serde_json::from_str::<serde_json::Value>(shadow).is_err();
+        let records = [("user", &self.users), ("group", &self.groups)];
+        let pending = [
+            ("pending create", &self.pending),
+            ("pending group create", &self.pending_groups),
+        ];
+        let record = records.iter().find_map(|(kind, rows)| {
+            let row = rows.iter().find(|r| not_json(&r.shadow))?;
+            Some(format!("{kind} {}", row.key()))
+        });
+        record.or_else(|| {
+            pending.iter().find_map(|(kind, rows)| {
+                let row = rows.iter().find(|r| not_json(&r.shadow))?;
+                Some(format!("{kind} {}", row.key()))
+            })
+        })
+    }
 }
 
 /// A row with a key unique in its table.
 pub trait Keyed {
-    /// `tenant/id` or `tenant/userName`.
+    /// `tenant/id`, `tenant/name` or `tenant/group/user`.
     fn key(&self) -> String;
 }
 
-impl Keyed for UserRow {
+impl Keyed for RecordRow {
     fn key(&self) -> String {
         format!("{}/{}", self.tenant, self.id)
     }
@@ -62,7 +115,13 @@ impl Keyed for UserRow {
 
 impl Keyed for PendingRow {
     fn key(&self) -> String {
-        format!("{}/{}", self.tenant, self.user_name)
+        format!("{}/{}", self.tenant, self.name)
+    }
+}
+
+impl Keyed for MembershipRow {
+    fn key(&self) -> String {
+        format!("{}/{}/{}", self.tenant, self.group_id, self.user_id)
     }
 }
 
@@ -75,6 +134,13 @@ pub struct TablePlan<R> {
     pub differing: Vec<R>,
     /// Source rows the target holds alike.
     pub same: usize,
+}
+
+impl<R> TablePlan<R> {
+    /// The rows to write: missing ones, then differing ones.
+    pub fn to_write(&self) -> Vec<&R> {
+        self.missing.iter().chain(&self.differing).collect()
+    }
 }
 
 /// Compares `source` rows with the `target`'s.
@@ -95,20 +161,87 @@ pub fn plan<R: Keyed + PartialEq + Clone>(source: &[R], target: &[R]) -> TablePl
     plan
 }
 
+/// What a copy does to every table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plans {
+    /// The users table.
+    pub users: TablePlan<RecordRow>,
+    /// The pending creates of users.
+    pub pending: TablePlan<PendingRow>,
+    /// The groups table.
+    pub groups: TablePlan<RecordRow>,
+    /// The pending creates of groups.
+    pub pending_groups: TablePlan<PendingRow>,
+    /// The managed memberships.
+    pub memberships: TablePlan<MembershipRow>,
+}
+
+impl Plans {
+    /// Every table of `source` compared with the `target`'s.
+    pub fn of(source: &Rows, target: &Rows) -> Plans {
+        Plans {
+            users: plan(&source.users, &target.users),
+            pending: plan(&source.pending, &target.pending),
+            groups: plan(&source.groups, &target.groups),
+            pending_groups: plan(&source.pending_groups, &target.pending_groups),
+            memberships: plan(&source.memberships, &target.memberships),
+        }
+    }
+
+    /// The counts of the plans carried out (`overwrite`: differing rows were replaced).
+    pub fn report(&self, overwrite: bool) -> CopyReport {
+        CopyReport {
+            users: TableCount::of(&self.users, overwrite),
+            pending: TableCount::of(&self.pending, overwrite),
+            groups: TableCount::of(&self.groups, overwrite),
+            pending_groups: TableCount::of(&self.pending_groups, overwrite),
+            memberships: TableCount::of(&self.memberships, overwrite),
+        }
+    }
+
+    /// The differing rows as a [`CopyError::Differs`], if any.
+    pub fn differences(&self) -> Option<CopyError> {
+        fn keys<'a, R: Keyed>(
+            kind: &'static str,
+            plan: &'a TablePlan<R>,
+        ) -> impl Iterator<Item = String> + 'a {
+            plan.differing
+                .iter()
+                .map(move |r| format!("{kind} {}", r.key()))
+        }
+        let keys: Vec<String> = keys("user", &self.users)
+            .chain(keys("pending create", &self.pending))
+            .chain(keys("group", &self.groups))
+            .chain(keys("pending group create", &self.pending_groups))
+            .chain(keys("membership", &self.memberships))
+            .collect();
+        if keys.is_empty() {
+            return None;
+        }
+        let mut sample = keys.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        if keys.len() > 5 {
+            sample.push_str(", …");
+        }
+        Some(CopyError::Differs {
+            count: keys.len(),
+            sample,
+        })
+    }
+}
+
 /// Every source row is in the target with the same data, or what is not.
 pub fn verify(source: &Rows, target: &Rows) -> Result<(), String> {
-    let users = plan(&source.users, &target.users);
-    let pending = plan(&source.pending, &target.pending);
-    if users.same == source.users.len() && pending.same == source.pending.len() {
+    let counts = Plans::of(source, target).report(false);
+    let short: Vec<String> = counts
+        .tables()
+        .iter()
+        .filter(|(_, c)| c.unchanged < c.source)
+        .map(|(name, c)| format!("{} of {} {name}", c.source - c.unchanged, c.source))
+        .collect();
+    if short.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "{} of {} users and {} of {} pending creates are missing or different",
-        source.users.len() - users.same,
-        source.users.len(),
-        source.pending.len() - pending.same,
-        source.pending.len()
-    ))
+    Err(format!("{} are missing or different", short.join(", ")))
 }
 
 /// The counts of one table after a copy.
@@ -141,34 +274,57 @@ impl TableCount {
 pub struct CopyReport {
     /// The users table.
     pub users: TableCount,
-    /// The pending creates.
+    /// The pending creates of users.
     pub pending: TableCount,
+    /// The groups table.
+    pub groups: TableCount,
+    /// The pending creates of groups.
+    pub pending_groups: TableCount,
+    /// The managed memberships.
+    pub memberships: TableCount,
+}
+
+impl CopyReport {
+    /// Every table's counts, with the table's name in the report.
+    pub fn tables(&self) -> [(&'static str, TableCount); 5] {
+        [
+            ("users", self.users),
+            ("pending creates", self.pending),
+            ("groups", self.groups),
+            ("pending group creates", self.pending_groups),
+            ("memberships", self.memberships),
+        ]
+    }
 }
 
 impl fmt::Display for CopyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (u, p) = (&self.users, &self.pending);
-        if u.copied + u.overwritten + p.copied + p.overwritten == 0 {
+        let tables = self.tables();
+        let sources = tables
+            .iter()
+            .map(|(name, c)| format!("{} {name}", c.source))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if tables.iter().all(|(_, c)| c.copied + c.overwritten == 0) {
             return write!(
                 f,
                 "nothing to do: PostgreSQL already holds every row of the SQLite store \
-                 ({} users, {} pending creates)",
-                u.source, p.source
+                 ({sources})"
             );
         }
+        let done = tables
+            .iter()
+            .map(|(name, c)| {
+                format!(
+                    "{name}: {} copied, {} overwritten, {} already there",
+                    c.copied, c.overwritten, c.unchanged
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
         write!(
             f,
-            "users: {} copied, {} overwritten, {} already there; pending creates: {} copied, \
-             {} overwritten, {} already there\nverified: PostgreSQL holds all {} users and {} \
-             pending creates of the SQLite store",
-            u.copied,
-            u.overwritten,
-            u.unchanged,
-            p.copied,
-            p.overwritten,
-            p.unchanged,
-            u.source,
-            p.source
+            "{done}\nverified: PostgreSQL holds all {sources} of the SQLite store"
         )
     }
 }
@@ -205,41 +361,12 @@ pub enum CopyError {
     Verify(String),
 }
 
-/// The differing rows of two plans as a [`CopyError::Differs`], if any.
-pub(crate) fn differences(
-    users: &TablePlan<UserRow>,
-    pending: &TablePlan<PendingRow>,
-) -> Option<CopyError> {
-    let keys: Vec<String> = users
-        .differing
-        .iter()
-        .map(|r| format!("user {}", r.key()))
-        .chain(
-            pending
-                .differing
-                .iter()
-                .map(|r| format!("pending create {}", r.key())),
-        )
-        .collect();
-    if keys.is_empty() {
-        return None;
-    }
-    let mut sample = keys.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
-    if keys.len() > 5 {
-        sample.push_str(", …");
-    }
-    Some(CopyError::Differs {
-        count: keys.len(),
-        sample,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn user(id: &str, shadow: &str) -> UserRow {
-        UserRow {
+    fn user(id: &str, shadow: &str) -> RecordRow {
+        RecordRow {
             tenant: "acme".into(),
             id: id.into(),
             external_id: None,
@@ -247,6 +374,14 @@ mod tests {
             managed: true,
             created: "c".into(),
             last_modified: "m".into(),
+        }
+    }
+
+    fn member(group: &str, user: &str) -> MembershipRow {
+        MembershipRow {
+            tenant: "acme".into(),
+            group_id: group.into(),
+            user_id: user.into(),
         }
     }
 
@@ -258,6 +393,7 @@ mod tests {
         assert_eq!(p.missing, [user("1", "{}")]);
         assert_eq!(p.same, 1);
         assert_eq!(p.differing, [user("3", "{}")]);
+        assert_eq!(p.to_write(), [&user("1", "{}"), &user("3", "{}")]);
         assert_eq!(
             TableCount::of(&p, false),
             TableCount {
@@ -267,9 +403,20 @@ mod tests {
                 overwritten: 0
             }
         );
-        let err = differences(&p, &plan(&[], &[])).unwrap().to_string();
+        let source = Rows {
+            groups: source.to_vec(),
+            ..Rows::default()
+        };
+        let target = Rows {
+            groups: target.to_vec(),
+            ..Rows::default()
+        };
+        let err = Plans::of(&source, &target)
+            .differences()
+            .unwrap()
+            .to_string();
         assert!(
-            err.contains("user acme/3") && err.contains("--overwrite"),
+            err.contains("group acme/3") && err.contains("--overwrite"),
             "{err}"
         );
     }
@@ -278,14 +425,56 @@ mod tests {
     fn verification_names_what_is_missing() {
         let source = Rows {
             users: vec![user("1", "{}"), user("2", "{}")],
-            pending: vec![],
+            memberships: vec![member("g", "1"), member("g", "2")],
+            ..Rows::default()
         };
         assert_eq!(verify(&source, &source), Ok(()));
         let partial = Rows {
             users: vec![user("1", "{}")],
-            pending: vec![],
+            memberships: vec![member("g", "2")],
+            ..Rows::default()
         };
         let err = verify(&source, &partial).unwrap_err();
-        assert!(err.contains("1 of 2 users"), "{err}");
+        assert_eq!(
+            err,
+            "1 of 2 users, 1 of 2 memberships are missing or different"
+        );
+    }
+
+    #[test]
+    fn tenants_and_rows_that_are_not_records_are_found_in_every_table() {
+        let mut rows = Rows {
+            users: vec![user("1", "{}")],
+            memberships: vec![MembershipRow {
+                tenant: "zeta".into(),
+                ..member("g", "1")
+            }],
+            ..Rows::default()
+        };
+        assert_eq!(rows.tenants(), ["acme", "zeta"]);
+        assert_eq!(rows.first_not_a_record(), None);
+        rows.groups.push(user("g", "{not json"));
+        assert_eq!(rows.first_not_a_record().as_deref(), Some("group acme/g"));
+    }
+
+    #[test]
+    fn a_report_counts_every_table() {
+        let source = Rows {
+            users: vec![user("1", "{}")],
+            memberships: vec![member("g", "1")],
+            ..Rows::default()
+        };
+        let report = Plans::of(&source, &Rows::default()).report(false);
+        let text = report.to_string();
+        assert!(
+            text.contains("memberships: 1 copied, 0 overwritten, 0 already there"),
+            "{text}"
+        );
+        let again = Plans::of(&source, &source).report(false).to_string();
+        assert!(
+            again.contains("nothing to do")
+                && again.contains("0 groups, 0 pending group creates, 1 memberships"),
+            "{again}"
+        );
     }
 }

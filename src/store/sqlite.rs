@@ -1,10 +1,13 @@
 //! The SQLite engine of the store seam, for one gateway: one file in WAL mode. Writes run in
 //! order on a thread of their own with one-shot replies; reads run on tokio's blocking pool over
 //! a few read connections (WAL lets them read while a write is in progress), so a slow or locked
-//! disk never stalls an async worker. Holds are in-process lock stripes.
+//! disk never stalls an async worker. Holds are in-process lock stripes. Groups, their pending
+//! creates and memberships are kept by [`groups`].
 
-use super::rows::{PendingRow, Rows, UserRow};
-use super::{Held, ResourceKey, Store, StoreError, UserRecord};
+mod groups;
+
+use super::rows::{MembershipRow, PendingRow, RecordRow, Rows};
+use super::{GroupRecord, Held, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
@@ -32,6 +35,9 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// work email addresses a user's resource holds, folded to lower case: ASCII letters, and the
 /// Kelvin sign (U+212A) to `k`, the one other letter whose lower case is ASCII; so a lookup of an
 /// ASCII address finds every address that equals it ignoring case as the filter compares.
+/// Groups mirror users (`groups_external_id_id`); a membership's primary key answers a group's
+/// members in id order, `memberships_user` a user's memberships (for its delete), and
+/// `memberships_folded` whether a membership is managed with both ids ignoring case.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
     tenant        TEXT NOT NULL,
@@ -60,6 +66,33 @@ CREATE TABLE IF NOT EXISTS pending_creates (
     created   TEXT NOT NULL,
     PRIMARY KEY (tenant, user_name)
 );
+CREATE TABLE IF NOT EXISTS groups (
+    tenant        TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    external_id   TEXT,
+    shadow        TEXT NOT NULL,
+    managed       INTEGER NOT NULL DEFAULT 0,
+    created       TEXT NOT NULL,
+    last_modified TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX IF NOT EXISTS groups_external_id_id ON groups (tenant, external_id, id);
+CREATE TABLE IF NOT EXISTS pending_group_creates (
+    tenant       TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    shadow       TEXT NOT NULL,
+    created      TEXT NOT NULL,
+    PRIMARY KEY (tenant, display_name)
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    tenant   TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    user_id  TEXT NOT NULL,
+    PRIMARY KEY (tenant, group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS memberships_user ON memberships (tenant, user_id);
+CREATE INDEX IF NOT EXISTS memberships_folded
+    ON memberships (tenant, group_id COLLATE NOCASE, user_id COLLATE NOCASE);
 CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
 ";
 
@@ -78,6 +111,8 @@ const IS_MANAGED_FOLDED: &str =
     "SELECT 1 FROM users WHERE tenant = ?1 AND id = ?2 COLLATE NOCASE AND managed = 1 LIMIT 1";
 const SELECT_PENDING: &str =
     "SELECT shadow, created FROM pending_creates WHERE tenant = ?1 AND user_name = ?2";
+/// Every membership of one user (`memberships_user`): part of deleting the user.
+const FORGET_USER_MEMBERSHIPS: &str = "DELETE FROM memberships WHERE tenant = ?1 AND user_id = ?2";
 
 /// The lookups by key and the page of a walk, with the index each must search (for the
 /// query-plan test; a table without rowid is searched by its `PRIMARY KEY`).
@@ -90,6 +125,17 @@ const LOOKUPS: &[(&str, &str)] = &[
     (IS_MANAGED, "INDEX sqlite_autoindex_users_1"),
     (IS_MANAGED_FOLDED, "INDEX users_id_folded"),
     (SELECT_PENDING, "INDEX sqlite_autoindex_pending_creates_1"),
+    (groups::SELECT_GROUP, "INDEX sqlite_autoindex_groups_1"),
+    (
+        groups::SELECT_GROUPS_BY_EXTERNAL_ID,
+        "INDEX groups_external_id_id",
+    ),
+    (
+        groups::SELECT_PENDING_GROUP,
+        "INDEX sqlite_autoindex_pending_group_creates_1",
+    ),
+    (groups::SELECT_MEMBERS, "PRIMARY KEY"),
+    (groups::IS_MANAGED_MEMBERSHIP, "INDEX memberships_folded"),
 ];
 
 /// The rows of `work_emails` for the user in the row `$row` (`NEW`, or the alias of a table
@@ -288,41 +334,64 @@ impl SqliteStore {
     /// Every row of the store as it is held (for copying it into another engine).
     pub async fn rows(&self) -> Result<Rows, StoreError> {
         self.read(|conn| {
-            let users = conn
-                .prepare(
-                    "SELECT tenant, id, external_id, shadow, managed, created, last_modified
-                     FROM users ORDER BY tenant, id",
-                )?
-                .query_map([], |r| {
-                    Ok(UserRow {
-                        tenant: r.get(0)?,
-                        id: r.get(1)?,
-                        external_id: r.get(2)?,
-                        shadow: r.get(3)?,
-                        managed: r.get(4)?,
-                        created: r.get(5)?,
-                        last_modified: r.get(6)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            let pending = conn
-                .prepare(
-                    "SELECT tenant, user_name, shadow, created FROM pending_creates
-                     ORDER BY tenant, user_name",
-                )?
-                .query_map([], |r| {
-                    Ok(PendingRow {
-                        tenant: r.get(0)?,
-                        user_name: r.get(1)?,
-                        shadow: r.get(2)?,
-                        created: r.get(3)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(Rows { users, pending })
+            Ok(Rows {
+                users: record_rows(conn, "users")?,
+                pending: pending_rows(conn, "pending_creates", "user_name")?,
+                groups: record_rows(conn, "groups")?,
+                pending_groups: pending_rows(conn, "pending_group_creates", "display_name")?,
+                memberships: conn
+                    .prepare(
+                        "SELECT tenant, group_id, user_id FROM memberships
+                         ORDER BY tenant, group_id, user_id",
+                    )?
+                    .query_map([], |r| {
+                        Ok(MembershipRow {
+                            tenant: r.get(0)?,
+                            group_id: r.get(1)?,
+                            user_id: r.get(2)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<_>>()?,
+            })
         })
         .await
     }
+}
+
+/// Every row of the users or the groups `table`, in key order.
+fn record_rows(conn: &Connection, table: &str) -> rusqlite::Result<Vec<RecordRow>> {
+    conn.prepare(&format!(
+        "SELECT tenant, id, external_id, shadow, managed, created, last_modified
+         FROM {table} ORDER BY tenant, id"
+    ))?
+    .query_map([], |r| {
+        Ok(RecordRow {
+            tenant: r.get(0)?,
+            id: r.get(1)?,
+            external_id: r.get(2)?,
+            shadow: r.get(3)?,
+            managed: r.get(4)?,
+            created: r.get(5)?,
+            last_modified: r.get(6)?,
+        })
+    })?
+    .collect()
+}
+
+/// Every row of the pending creates `table`, whose folded name is in `name`, in key order.
+fn pending_rows(conn: &Connection, table: &str, name: &str) -> rusqlite::Result<Vec<PendingRow>> {
+    conn.prepare(&format!(
+        "SELECT tenant, {name}, shadow, created FROM {table} ORDER BY tenant, {name}"
+    ))?
+    .query_map([], |r| {
+        Ok(PendingRow {
+            tenant: r.get(0)?,
+            name: r.get(1)?,
+            shadow: r.get(2)?,
+            created: r.get(3)?,
+        })
+    })?
+    .collect()
 }
 
 #[async_trait]
@@ -418,9 +487,12 @@ impl Store for SqliteStore {
     async fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM users WHERE tenant = ?1 AND id = ?2")?
-                .execute(params![tenant, id])
-                .map(drop)
+            let tx = conn.transaction()?;
+            tx.prepare_cached(FORGET_USER_MEMBERSHIPS)?
+                .execute(params![tenant, id])?;
+            tx.prepare_cached("DELETE FROM users WHERE tenant = ?1 AND id = ?2")?
+                .execute(params![tenant, id])?;
+            tx.commit()
         })
         .await
     }
@@ -488,6 +560,90 @@ impl Store for SqliteStore {
                 .map(drop)
         })
         .await
+    }
+
+    async fn get_group(&self, tenant: &str, id: &str) -> Result<Option<GroupRecord>, StoreError> {
+        self.group(tenant, id).await
+    }
+
+    async fn get_groups(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, GroupRecord>, StoreError> {
+        self.groups(tenant, ids).await
+    }
+
+    async fn find_groups_by_external_id(
+        &self,
+        tenant: &str,
+        external_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.group_ids_by_external_id(tenant, external_id).await
+    }
+
+    async fn put_group(&self, tenant: &str, id: &str, rec: &GroupRecord) -> Result<(), StoreError> {
+        self.record_group(tenant, id, rec).await
+    }
+
+    async fn delete_group(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        self.forget_group(tenant, id).await
+    }
+
+    async fn put_pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+        rec: &GroupRecord,
+    ) -> Result<(), StoreError> {
+        self.note_group_create(tenant, display_name, rec).await
+    }
+
+    async fn pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+    ) -> Result<Option<GroupRecord>, StoreError> {
+        self.noted_group_create(tenant, display_name).await
+    }
+
+    async fn clear_pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+    ) -> Result<(), StoreError> {
+        self.forget_group_create(tenant, display_name).await
+    }
+
+    async fn add_memberships(
+        &self,
+        tenant: &str,
+        group: &str,
+        users: &[String],
+    ) -> Result<(), StoreError> {
+        self.add_members(tenant, group, users).await
+    }
+
+    async fn remove_memberships(
+        &self,
+        tenant: &str,
+        group: &str,
+        users: &[String],
+    ) -> Result<(), StoreError> {
+        self.remove_members(tenant, group, users).await
+    }
+
+    async fn managed_members(&self, tenant: &str, group: &str) -> Result<Vec<String>, StoreError> {
+        self.members_of(tenant, group).await
+    }
+
+    async fn is_managed_membership(
+        &self,
+        tenant: &str,
+        group: &str,
+        user: &str,
+    ) -> Result<bool, StoreError> {
+        self.membership_is_managed(tenant, group, user).await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
@@ -607,6 +763,15 @@ mod tests {
         }
     }
 
+    fn group(ext: &str) -> GroupRecord {
+        GroupRecord {
+            shadow: json!({"externalId": ext, "displayName": "Admins"}),
+            managed: true,
+            created: "2026-01-01T00:00:00Z".into(),
+            last_modified: "2026-01-02T00:00:00Z".into(),
+        }
+    }
+
     fn open() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
@@ -622,7 +787,31 @@ mod tests {
             .put_pending_create("a", "X@Y.z", &record("ext-3", true))
             .await
             .unwrap();
+        store.put_group("a", "g1", &group("ext-g")).await.unwrap();
+        store
+            .put_pending_group_create("b", "Staff", &group("ext-s"))
+            .await
+            .unwrap();
+        let users = ["2".to_string(), "1".into()];
+        store.add_memberships("a", "g1", &users).await.unwrap();
         let rows = store.rows().await.unwrap();
+        assert_eq!(rows.groups.len(), 1);
+        assert_eq!(
+            (
+                rows.groups[0].id.as_str(),
+                rows.groups[0].external_id.as_deref()
+            ),
+            ("g1", Some("ext-g"))
+        );
+        assert_eq!(rows.groups[0].shadow, group("ext-g").shadow.to_string());
+        assert_eq!(rows.pending_groups[0].name, "staff");
+        assert_eq!(
+            rows.memberships
+                .iter()
+                .map(|m| (m.tenant.as_str(), m.group_id.as_str(), m.user_id.as_str()))
+                .collect::<Vec<_>>(),
+            [("a", "g1", "1"), ("a", "g1", "2")]
+        );
         assert_eq!(
             rows.users
                 .iter()
@@ -644,7 +833,7 @@ mod tests {
         );
         assert_eq!(rows.users[0].last_modified, "2026-01-02T00:00:00Z");
         assert_eq!(rows.pending.len(), 1);
-        assert_eq!(rows.pending[0].user_name, "x@y.z");
+        assert_eq!(rows.pending[0].name, "x@y.z");
     }
 
     #[tokio::test]
@@ -672,9 +861,11 @@ mod tests {
     /// SQLite's plan for `sql`, one line per step.
     fn plan_of(conn: &Connection, sql: &str) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        // A page of a walk takes its size too.
-        let args: &[&dyn rusqlite::ToSql] = if sql.contains("?3") {
+        // A page of a walk takes its size too; a membership, a user id.
+        let args: &[&dyn rusqlite::ToSql] = if sql.contains("LIMIT ?3") {
             &[&"acme", &"x", &100]
+        } else if sql.contains("?3") {
+            &[&"acme", &"x", &"y"]
         } else {
             &[&"acme", &"x"]
         };
@@ -704,6 +895,15 @@ mod tests {
             let id = format!("u{n:03}");
             store
                 .put("acme", &id, &record(&format!("ext-{n}"), true))
+                .await
+                .unwrap();
+            let group_id = format!("g{n:03}");
+            store
+                .put_group("acme", &group_id, &group(&format!("ext-{n}")))
+                .await
+                .unwrap();
+            store
+                .add_memberships("acme", &format!("g{:03}", n % 10), &[id])
                 .await
                 .unwrap();
         }

@@ -2,7 +2,7 @@
 //! kind, whichever engine is behind it.
 
 use super::Telemetry;
-use crate::store::{Held, PoolUse, ResourceKey, Store, StoreError, UserRecord};
+use crate::store::{GroupRecord, Held, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::future::Future;
@@ -127,6 +127,104 @@ impl Store for TimedStore {
     async fn clear_pending_create(&self, tenant: &str, user_name: &str) -> Result<(), StoreError> {
         let call = self.inner.clear_pending_create(tenant, user_name);
         self.timed("clear_pending_create", call).await
+    }
+
+    async fn get_group(&self, tenant: &str, id: &str) -> Result<Option<GroupRecord>, StoreError> {
+        self.timed("get_group", self.inner.get_group(tenant, id))
+            .await
+    }
+
+    async fn get_groups(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, GroupRecord>, StoreError> {
+        self.timed("get_groups", self.inner.get_groups(tenant, ids))
+            .await
+    }
+
+    async fn find_groups_by_external_id(
+        &self,
+        tenant: &str,
+        external_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let call = self.inner.find_groups_by_external_id(tenant, external_id);
+        self.timed("find_groups_by_external_id", call).await
+    }
+
+    async fn put_group(&self, tenant: &str, id: &str, rec: &GroupRecord) -> Result<(), StoreError> {
+        self.timed("put_group", self.inner.put_group(tenant, id, rec))
+            .await
+    }
+
+    async fn delete_group(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        self.timed("delete_group", self.inner.delete_group(tenant, id))
+            .await
+    }
+
+    async fn put_pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+        rec: &GroupRecord,
+    ) -> Result<(), StoreError> {
+        let call = self
+            .inner
+            .put_pending_group_create(tenant, display_name, rec);
+        self.timed("put_pending_group_create", call).await
+    }
+
+    async fn pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+    ) -> Result<Option<GroupRecord>, StoreError> {
+        let call = self.inner.pending_group_create(tenant, display_name);
+        self.timed("pending_group_create", call).await
+    }
+
+    async fn clear_pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+    ) -> Result<(), StoreError> {
+        let call = self.inner.clear_pending_group_create(tenant, display_name);
+        self.timed("clear_pending_group_create", call).await
+    }
+
+    async fn add_memberships(
+        &self,
+        tenant: &str,
+        group: &str,
+        users: &[String],
+    ) -> Result<(), StoreError> {
+        let call = self.inner.add_memberships(tenant, group, users);
+        self.timed("add_memberships", call).await
+    }
+
+    async fn remove_memberships(
+        &self,
+        tenant: &str,
+        group: &str,
+        users: &[String],
+    ) -> Result<(), StoreError> {
+        let call = self.inner.remove_memberships(tenant, group, users);
+        self.timed("remove_memberships", call).await
+    }
+
+    async fn managed_members(&self, tenant: &str, group: &str) -> Result<Vec<String>, StoreError> {
+        let call = self.inner.managed_members(tenant, group);
+        self.timed("managed_members", call).await
+    }
+
+    async fn is_managed_membership(
+        &self,
+        tenant: &str,
+        group: &str,
+        user: &str,
+    ) -> Result<bool, StoreError> {
+        let call = self.inner.is_managed_membership(tenant, group, user);
+        self.timed("is_managed_membership", call).await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {

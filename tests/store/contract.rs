@@ -1,7 +1,7 @@
 //! What every store engine promises, as functions of a store (main.rs runs each on every engine).
 
 use crate::record;
-use scimgate::store::{ResourceKey, Store, UserRecord};
+use scimgate::store::{GroupRecord, ResourceKey, Store, UserRecord};
 use serde_json::json;
 use std::time::Duration;
 
@@ -430,4 +430,412 @@ pub async fn work_emails_are_found_ignoring_case_and_follow_writes(store: &dyn S
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A group record with this externalId and flag, for displayName `Admins`.
+pub fn group(ext: &str, managed: bool) -> GroupRecord {
+    GroupRecord {
+        shadow: json!({"displayName": "Admins", "externalId": ext}),
+        managed,
+        created: "2026-02-01T00:00:00Z".into(),
+        last_modified: "2026-02-02T00:00:00Z".into(),
+    }
+}
+
+/// `n` user ids.
+fn user_ids(n: usize) -> Vec<String> {
+    (0..n).map(|n| format!("usr_{n:04}")).collect()
+}
+
+pub async fn group_records_round_trip(store: &dyn Store) {
+    store
+        .put_group("acme", "g7", &group("ext-1", true))
+        .await
+        .unwrap();
+    store
+        .put_group("acme", "g8", &group("ext-8", false))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_group("acme", "g7").await.unwrap(),
+        Some(group("ext-1", true))
+    );
+    assert_eq!(store.get_group("other", "g7").await.unwrap(), None);
+    assert_eq!(
+        store.get("acme", "g7").await.unwrap(),
+        None,
+        "a group is no user"
+    );
+    store
+        .put("acme", "u1", &record("ext-u", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_group("acme", "u1").await.unwrap(),
+        None,
+        "a user is no group"
+    );
+    let ids = ["g7".to_string(), "g8".into(), "g9".into(), "g7".into()];
+    let many = store.get_groups("acme", &ids).await.unwrap();
+    assert_eq!(many.len(), 2);
+    assert_eq!(many["g8"], group("ext-8", false));
+    assert!(store.get_groups("acme", &[]).await.unwrap().is_empty());
+    assert!(store.get_groups("other", &ids).await.unwrap().is_empty());
+    let mut renamed = group("ext-2", false);
+    renamed.shadow = json!({"displayName": "Admins 2", "externalId": "ext-2", "x": [1, 2.5]});
+    renamed.last_modified = "2026-02-03T00:00:00Z".into();
+    store.put_group("acme", "g7", &renamed).await.unwrap();
+    let back = store.get_group("acme", "g7").await.unwrap().unwrap();
+    assert_eq!(back, renamed, "overwritten");
+    assert_eq!(back.shadow.to_string(), renamed.shadow.to_string());
+    store.delete_group("acme", "g7").await.unwrap();
+    assert_eq!(store.get_group("acme", "g7").await.unwrap(), None);
+    store.delete_group("acme", "g7").await.unwrap();
+    assert_eq!(
+        store.get_group("acme", "g8").await.unwrap(),
+        Some(group("ext-8", false))
+    );
+    assert_eq!(store.all("acme").await.unwrap().len(), 1, "users untouched");
+}
+
+pub async fn group_external_ids_are_found_case_exactly_and_follow_replacements(store: &dyn Store) {
+    let find = |ext: &'static str| store.find_groups_by_external_id("acme", ext);
+    store
+        .put_group("acme", "g7", &group("ext-1", true))
+        .await
+        .unwrap();
+    store
+        .put("acme", "u1", &record("ext-1", true))
+        .await
+        .unwrap();
+    assert_eq!(find("ext-1").await.unwrap(), ["g7"], "groups only");
+    assert!(find("EXT-1").await.unwrap().is_empty(), "case-exact");
+    store
+        .put_group("acme", "g7", &group("ext-2", true))
+        .await
+        .unwrap();
+    assert!(find("ext-1").await.unwrap().is_empty());
+    store
+        .put_group("acme", "g3", &group("ext-2", false))
+        .await
+        .unwrap();
+    store
+        .put_group("acme", "G5", &group("ext-2", false))
+        .await
+        .unwrap();
+    assert_eq!(
+        find("ext-2").await.unwrap(),
+        ["G5", "g3", "g7"],
+        "every holder, in byte order"
+    );
+    assert!(store
+        .find_groups_by_external_id("other", "ext-2")
+        .await
+        .unwrap()
+        .is_empty());
+    let mut without = group("x", true);
+    without.shadow = json!({"displayName": "No ext"});
+    assert_eq!(without.external_id(), None);
+    store.put_group("acme", "g3", &without).await.unwrap();
+    assert_eq!(find("ext-2").await.unwrap(), ["G5", "g7"]);
+    store.delete_group("acme", "g7").await.unwrap();
+    assert_eq!(find("ext-2").await.unwrap(), ["G5"], "a deleted group");
+}
+
+pub async fn pending_group_creates_are_kept_until_recorded_or_cleared(store: &dyn Store) {
+    store
+        .put_pending_group_create("acme", "ADMINS", &group("ext-1", true))
+        .await
+        .unwrap();
+    let pending = store
+        .pending_group_create("acme", "admins")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending.shadow, group("ext-1", true).shadow);
+    assert!(pending.managed);
+    assert_eq!(pending.created, group("ext-1", true).created);
+    assert_eq!(pending.last_modified, pending.created);
+    assert!(store
+        .pending_group_create("other", "admins")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        store
+            .pending_create("acme", "admins")
+            .await
+            .unwrap()
+            .is_none(),
+        "a group's note is no user's"
+    );
+    store
+        .put_pending_group_create("acme", "Admins", &group("ext-again", true))
+        .await
+        .unwrap();
+    let again = store.pending_group_create("acme", "aDmInS").await.unwrap();
+    assert_eq!(
+        again.unwrap().shadow["externalId"],
+        "ext-again",
+        "a note again replaces the first"
+    );
+    store
+        .put_group("acme", "g1", &group("ext-1", true))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .pending_group_create("acme", "admins")
+            .await
+            .unwrap()
+            .is_none(),
+        "recording the group (displayName Admins) clears it"
+    );
+    store
+        .put_pending_group_create("acme", "Staff", &group("ext-9", true))
+        .await
+        .unwrap();
+    store
+        .clear_pending_group_create("acme", "STAFF")
+        .await
+        .unwrap();
+    assert!(store
+        .pending_group_create("acme", "staff")
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .clear_pending_group_create("acme", "staff")
+        .await
+        .unwrap();
+}
+
+pub async fn memberships_are_added_and_removed_idempotently(store: &dyn Store) {
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    store
+        .add_memberships("acme", "g1", &ids(&["u2", "u1", "U3"]))
+        .await
+        .unwrap();
+    store
+        .add_memberships("acme", "g1", &ids(&["u1", "u4", "u4"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.managed_members("acme", "g1").await.unwrap(),
+        ["U3", "u1", "u2", "u4"],
+        "each once, ordered"
+    );
+    store.add_memberships("acme", "g1", &[]).await.unwrap();
+    store
+        .remove_memberships("acme", "g1", &ids(&["u1", "u9", "u1"]))
+        .await
+        .unwrap();
+    store
+        .remove_memberships("acme", "g1", &ids(&["u1"]))
+        .await
+        .unwrap();
+    store.remove_memberships("acme", "g1", &[]).await.unwrap();
+    assert_eq!(
+        store.managed_members("acme", "g1").await.unwrap(),
+        ["U3", "u2", "u4"]
+    );
+    store
+        .remove_memberships("acme", "g1", &ids(&["u3"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.managed_members("acme", "g1").await.unwrap().len(),
+        3,
+        "removal compares ids exactly"
+    );
+    assert!(store
+        .managed_members("acme", "g2")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .managed_members("other", "g1")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn a_thousand_memberships_change_at_once(store: &dyn Store) {
+    let users = user_ids(1000);
+    let started = std::time::Instant::now();
+    store.add_memberships("acme", "g1", &users).await.unwrap();
+    store.add_memberships("acme", "g1", &users).await.unwrap();
+    assert_eq!(store.managed_members("acme", "g1").await.unwrap(), users);
+    for user in [&users[0], &users[999]] {
+        assert!(store
+            .is_managed_membership("acme", "g1", user)
+            .await
+            .unwrap());
+    }
+    store
+        .remove_memberships("acme", "g1", &users[..600])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.managed_members("acme", "g1").await.unwrap(),
+        users[600..]
+    );
+    store
+        .remove_memberships("acme", "g1", &users)
+        .await
+        .unwrap();
+    assert!(store
+        .managed_members("acme", "g1")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a few statements, not thousands: {:?}",
+        started.elapsed()
+    );
+}
+
+pub async fn deleting_a_group_or_a_user_forgets_their_memberships(store: &dyn Store) {
+    let users = user_ids(3);
+    store
+        .put_group("acme", "g1", &group("e1", true))
+        .await
+        .unwrap();
+    store
+        .put_group("acme", "g2", &group("e2", true))
+        .await
+        .unwrap();
+    for user in &users {
+        store.put("acme", user, &record(user, true)).await.unwrap();
+    }
+    store.add_memberships("acme", "g1", &users).await.unwrap();
+    store.add_memberships("acme", "g2", &users).await.unwrap();
+    store.add_memberships("other", "g1", &users).await.unwrap();
+    store.delete_group("acme", "g1").await.unwrap();
+    assert!(store
+        .managed_members("acme", "g1")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.managed_members("acme", "g2").await.unwrap(), users);
+    assert_eq!(
+        store.managed_members("other", "g1").await.unwrap(),
+        users,
+        "another tenant's group of that id"
+    );
+    store
+        .put_group("acme", "g1", &group("e1", true))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .managed_members("acme", "g1")
+            .await
+            .unwrap()
+            .is_empty(),
+        "a group made again with that id starts with no members"
+    );
+    store
+        .add_memberships("acme", "g1", &users[..1])
+        .await
+        .unwrap();
+    store.delete("acme", &users[0]).await.unwrap();
+    assert!(store
+        .managed_members("acme", "g1")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.managed_members("acme", "g2").await.unwrap(),
+        users[1..]
+    );
+    assert_eq!(
+        store.managed_members("other", "g1").await.unwrap(),
+        users,
+        "another tenant's user of that id"
+    );
+    store.delete("acme", "USR_0001").await.unwrap();
+    assert_eq!(
+        store.managed_members("acme", "g2").await.unwrap(),
+        users[1..],
+        "a delete compares the id exactly"
+    );
+    store.delete("acme", "never-recorded").await.unwrap();
+}
+
+pub async fn managed_memberships_are_found_ignoring_ascii_case_per_tenant(store: &dyn Store) {
+    let users = ["usr_Bob".to_string(), "usr_Émile".into()];
+    store
+        .add_memberships("acme", "Grp_Admins", &users)
+        .await
+        .unwrap();
+    let managed = |tenant: &'static str, group: &'static str, user: &'static str| {
+        store.is_managed_membership(tenant, group, user)
+    };
+    assert!(managed("acme", "Grp_Admins", "usr_Bob").await.unwrap());
+    assert!(managed("acme", "grp_admins", "USR_BOB").await.unwrap());
+    assert!(managed("acme", "GRP_ADMINS", "USR_Émile").await.unwrap());
+    assert!(
+        !managed("acme", "grp_admins", "usr_émile").await.unwrap(),
+        "ASCII letters only, as a case-insensitive backend compares ids"
+    );
+    assert!(!managed("acme", "grp_admins", "usr_eve").await.unwrap());
+    assert!(!managed("acme", "grp_staff", "usr_bob").await.unwrap());
+    assert!(!managed("acme", "usr_bob", "grp_admins").await.unwrap());
+    assert!(
+        !managed("other", "grp_admins", "usr_bob").await.unwrap(),
+        "other tenant"
+    );
+    assert!(!managed("acme", "grp_admins", "usr_b\0ob").await.unwrap());
+    store
+        .remove_memberships("acme", "Grp_Admins", &users[..1])
+        .await
+        .unwrap();
+    assert!(!managed("acme", "grp_admins", "usr_bob").await.unwrap());
+    assert!(managed("acme", "grp_admins", "usr_Émile").await.unwrap());
+}
+
+pub async fn group_keys_exclude_each_other_only(store: &dyn Store) {
+    assert_eq!(ResourceKey::Group("Grp_X").folded(), "group:grp_x");
+    assert_eq!(
+        ResourceKey::GroupName("Admins").folded(),
+        "groupName:admins"
+    );
+    let held = store
+        .serialise("acme", ResourceKey::Group("grp_admins"))
+        .await
+        .unwrap();
+    assert!(!holds_at_once(store, "acme", ResourceKey::Group("grp_admins")).await);
+    assert!(
+        !holds_at_once(store, "acme", ResourceKey::Group("GRP_ADMINS")).await,
+        "ids are compared ignoring case"
+    );
+    for other in [
+        ResourceKey::User("grp_admins"),
+        ResourceKey::UserName("grp_admins"),
+        ResourceKey::GroupName("grp_admins"),
+    ] {
+        assert!(holds_at_once(store, "acme", other).await, "{other:?}");
+    }
+    let name = store
+        .serialise("acme", ResourceKey::GroupName("Admins"))
+        .await
+        .unwrap();
+    assert!(!holds_at_once(store, "acme", ResourceKey::GroupName("ADMINS")).await);
+    for other in [
+        ResourceKey::Group("admins"),
+        ResourceKey::User("admins"),
+        ResourceKey::UserName("admins"),
+    ] {
+        assert!(holds_at_once(store, "acme", other).await, "{other:?}");
+    }
+    let mut free = 0;
+    for tenant in ["t1", "t2", "t3", "t4"] {
+        free += usize::from(holds_at_once(store, tenant, ResourceKey::GroupName("admins")).await);
+    }
+    assert!(free > 0, "another tenant's name is another key");
+    drop((held, name));
+    assert!(holds_at_once(store, "acme", ResourceKey::Group("grp_admins")).await);
+    assert!(holds_at_once(store, "acme", ResourceKey::GroupName("admins")).await);
 }

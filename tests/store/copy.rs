@@ -6,7 +6,7 @@ use scimgate::commands::{self, CommandError};
 use scimgate::store::postgres::PostgresStore;
 use scimgate::store::rows::CopyError;
 use scimgate::store::sqlite::SqliteStore;
-use scimgate::store::{Store, UserRecord};
+use scimgate::store::{GroupRecord, Store, UserRecord};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -41,7 +41,17 @@ fn user(user_name: &str, ext: &str, managed: bool) -> UserRecord {
     }
 }
 
-/// A SQLite store with users in two tenants and a pending create.
+fn group(display_name: &str, ext: &str, managed: bool) -> GroupRecord {
+    GroupRecord {
+        shadow: json!({"displayName": display_name, "externalId": ext, "x-note": "Ö"}),
+        managed,
+        created: "2026-03-03T10:00:00Z".into(),
+        last_modified: "2026-03-04T11:00:00.5Z".into(),
+    }
+}
+
+/// A SQLite store with users and groups in two tenants, a pending create of each, and managed
+/// memberships.
 fn sqlite_store(path: &Path) {
     runtime().block_on(async {
         let s = SqliteStore::open(path).unwrap();
@@ -55,6 +65,20 @@ fn sqlite_store(path: &Path) {
             .await
             .unwrap();
         s.put_pending_create("acme", "Dee@Acme.test", &record("e-4", true))
+            .await
+            .unwrap();
+        s.put_group("acme", "g1", &group("Admins", "ge-1", true))
+            .await
+            .unwrap();
+        s.put_group("umbrella", "g1", &group("Staff", "ge-2", false))
+            .await
+            .unwrap();
+        s.put_pending_group_create("acme", "Ops", &group("Ops", "ge-3", true))
+            .await
+            .unwrap();
+        let both = ["1".to_string(), "2".into()];
+        s.add_memberships("acme", "g1", &both).await.unwrap();
+        s.add_memberships("umbrella", "g1", &both[..1])
             .await
             .unwrap();
     });
@@ -77,14 +101,31 @@ fn a_copy_carries_every_row_and_a_second_has_nothing_to_do() {
         report.contains("users: 3 copied, 0 overwritten, 0 already there"),
         "{report}"
     );
-    assert!(report.contains("pending creates: 1 copied"), "{report}");
+    assert!(report.contains("; pending creates: 1 copied"), "{report}");
     assert!(
-        report.contains("verified: PostgreSQL holds all 3 users and 1 pending creates"),
+        report.contains("groups: 2 copied, 0 overwritten, 0 already there"),
+        "{report}"
+    );
+    assert!(
+        report.contains("pending group creates: 1 copied"),
+        "{report}"
+    );
+    assert!(report.contains("memberships: 3 copied"), "{report}");
+    assert!(
+        report.contains(
+            "verified: PostgreSQL holds all 3 users, 1 pending creates, 2 groups, 1 pending \
+             group creates, 3 memberships of the SQLite store"
+        ),
         "{report}"
     );
     let again = copy(&from, &config, false).unwrap();
     assert!(again.contains("nothing to do"), "{again}");
-    assert!(again.contains("3 users, 1 pending creates"), "{again}");
+    assert!(
+        again.contains(
+            "3 users, 1 pending creates, 2 groups, 1 pending group creates, 3 memberships"
+        ),
+        "{again}"
+    );
 
     // What the gateway reads through either engine is the same.
     runtime().block_on(async {
@@ -106,6 +147,27 @@ fn a_copy_carries_every_row_and_a_second_has_nothing_to_do() {
                 .await
                 .unwrap()
         );
+        let g1 = ["g1".to_string()];
+        for tenant in ["acme", "umbrella"] {
+            assert_eq!(
+                pg.get_groups(tenant, &g1).await.unwrap(),
+                sqlite.get_groups(tenant, &g1).await.unwrap()
+            );
+            assert_eq!(
+                pg.managed_members(tenant, "g1").await.unwrap(),
+                sqlite.managed_members(tenant, "g1").await.unwrap()
+            );
+        }
+        assert_eq!(pg.managed_members("acme", "g1").await.unwrap(), ["1", "2"]);
+        assert_eq!(
+            pg.find_groups_by_external_id("umbrella", "ge-2")
+                .await
+                .unwrap(),
+            ["g1"]
+        );
+        assert!(pg.is_managed_membership("acme", "G1", "2").await.unwrap());
+        let ops = pg.pending_group_create("acme", "ops").await.unwrap();
+        assert_eq!(ops.unwrap().shadow["externalId"], "ge-3");
     });
 }
 
@@ -120,14 +182,18 @@ fn rows_with_other_data_stop_the_copy_unless_it_may_overwrite() {
     copy(&from, &config, false).unwrap();
     db.execute("UPDATE users SET managed = false WHERE tenant = 'acme' AND id = '1'");
     db.execute("DELETE FROM users WHERE tenant = 'umbrella'");
+    db.execute("UPDATE groups SET shadow = '{}' WHERE tenant = 'umbrella' AND id = 'g1'");
+    db.execute("DELETE FROM memberships WHERE tenant = 'acme' AND user_id = '2'");
     let err = copy(&from, &config, false).unwrap_err();
     assert!(
-        matches!(err, CommandError::Copy(CopyError::Differs { count: 1, .. })),
+        matches!(err, CommandError::Copy(CopyError::Differs { count: 2, .. })),
         "{err:?}"
     );
     let text = err.to_string();
     assert!(
-        text.contains("user acme/1") && text.contains("--overwrite"),
+        text.contains("user acme/1")
+            && text.contains("group umbrella/g1")
+            && text.contains("--overwrite"),
         "{text}"
     );
     let still = runtime().block_on(async {
@@ -141,6 +207,14 @@ fn rows_with_other_data_stop_the_copy_unless_it_may_overwrite() {
     let report = copy(&from, &config, true).unwrap();
     assert!(
         report.contains("users: 1 copied, 1 overwritten, 1 already there"),
+        "{report}"
+    );
+    assert!(
+        report.contains("groups: 0 copied, 1 overwritten, 1 already there"),
+        "{report}"
+    );
+    assert!(
+        report.contains("memberships: 1 copied, 0 overwritten, 2 already there"),
         "{report}"
     );
     assert!(copy(&from, &config, false)

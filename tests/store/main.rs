@@ -1,5 +1,5 @@
-//! The store seam's tests. [`contract`] is what every engine promises (records, the external id
-//! index, the managed flag, pending creates, holds), run against SQLite and against PostgreSQL;
+//! The store seam's tests. [`contract`] is what every engine promises (user and group records,
+//! the external id indexes, the managed flag, pending creates, managed memberships, holds), run against SQLite and against PostgreSQL;
 //! the rest is PostgreSQL's own: [`migrations`], holds across gateways ([`fleet`]), failures
 //! ([`faults`]), the copy from SQLite ([`copy`]) and the lookups' query [`plans`]. PostgreSQL tests each get a database of
 //! their own (tests/support/pg.rs) and are skipped, saying so, where no server is configured.
@@ -98,4 +98,12 @@ on_every_engine!(
     a_walk_reads_every_record_once_a_page_at_a_time,
     serialise_excludes_holders_of_one_key_only,
     a_user_name_is_reserved_ignoring_case,
+    group_records_round_trip,
+    group_external_ids_are_found_case_exactly_and_follow_replacements,
+    pending_group_creates_are_kept_until_recorded_or_cleared,
+    memberships_are_added_and_removed_idempotently,
+    a_thousand_memberships_change_at_once,
+    deleting_a_group_or_a_user_forgets_their_memberships,
+    managed_memberships_are_found_ignoring_ascii_case_per_tenant,
+    group_keys_exclude_each_other_only,
 );

@@ -1,11 +1,11 @@
-//! Every lookup by key the identity providers' cycles make, and every page of a walk over a
-//! tenant's records, is one search of its index on PostgreSQL, with enough rows that the planner
+//! Every lookup by key the identity providers' cycles make (users, groups, memberships), and
+//! every page of a walk over a tenant's records, is one search of its index on PostgreSQL, with enough rows that the planner
 //! has a choice (SQLite's plans are checked in the engine's own tests).
 
 use crate::pg;
-use scimgate::store::postgres::{PostgresStore, LOOKUPS};
+use scimgate::store::postgres::{PostgresStore, GROUP_LOOKUPS, LOOKUPS};
 
-/// Users and pending creates in two tenants, with statistics.
+/// Users, groups, pending creates of both and memberships in two tenants, with statistics.
 const ROWS: &str = r#"
 INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified)
     SELECT t, 'u' || lpad(n::text, 6, '0'), 'ext-' || n,
@@ -13,18 +13,33 @@ INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modif
     FROM generate_series(1, 5000) AS n, (VALUES ('acme'), ('globex')) AS tenants(t);
 INSERT INTO pending_creates (tenant, user_name, shadow, created)
     SELECT 'acme', 'user' || n || '@acme.test', '{}', 'c' FROM generate_series(1, 2000) AS n;
+INSERT INTO groups (tenant, id, external_id, shadow, managed, created, last_modified)
+    SELECT t, 'g' || lpad(n::text, 6, '0'), 'ext-' || n, '{}', n % 2 = 0, 'c', 'm'
+    FROM generate_series(1, 5000) AS n, (VALUES ('acme'), ('globex')) AS tenants(t);
+INSERT INTO pending_group_creates (tenant, display_name, shadow, created)
+    SELECT 'acme', 'group ' || n, '{}', 'c' FROM generate_series(1, 2000) AS n;
+INSERT INTO memberships (tenant, group_id, user_id)
+    SELECT t, 'u' || lpad((n % 50)::text, 6, '0'), 'u' || lpad(n::text, 6, '0')
+    FROM generate_series(1, 5000) AS n, (VALUES ('acme'), ('globex')) AS tenants(t);
 ANALYZE users;
 ANALYZE pending_creates;
 ANALYZE work_emails;
+ANALYZE groups;
+ANALYZE pending_group_creates;
+ANALYZE memberships;
 "#;
 
 /// PostgreSQL's plan for `sql` with a tenant and a key, one line per node.
 async fn plan_of(client: &tokio_postgres::Client, sql: &str) -> String {
     let explain = format!("EXPLAIN (COSTS OFF) {sql}");
-    // A page of a walk takes its size too.
-    let rows = if sql.contains("$3") {
+    // A page of a walk takes its size too; a membership, a user id.
+    let rows = if sql.contains("LIMIT $3") {
         client
             .query(&explain, &[&"acme", &"u004242", &100i64])
+            .await
+    } else if sql.contains("$3") {
+        client
+            .query(&explain, &[&"acme", &"u000042", &"u004242"])
             .await
     } else {
         client.query(&explain, &[&"acme", &"u004242"]).await
@@ -46,7 +61,7 @@ async fn every_lookup_by_key_is_one_index_search() {
     let client = db.client().await;
     for planner in ["RESET enable_seqscan", "SET enable_seqscan = off"] {
         client.batch_execute(planner).await.unwrap();
-        for (sql, index) in LOOKUPS {
+        for (sql, index) in LOOKUPS.iter().chain(GROUP_LOOKUPS) {
             let plan = plan_of(&client, sql).await;
             assert!(
                 plan.contains(&format!("Index Scan using {index} on "))

@@ -3,12 +3,11 @@
 //! read back and compared before the commit.
 
 use super::super::rows::{
-    differences, plan, verify, CopyError, CopyReport, PendingRow, Rows, TableCount, UserRow,
+    verify, CopyError, CopyReport, MembershipRow, PendingRow, Plans, RecordRow, Rows,
 };
 use super::super::StoreError;
 use super::errors::classify;
 use super::{column, PostgresStore};
-use std::collections::BTreeSet;
 use tokio_postgres::{GenericClient, Row};
 
 /// Advisory lock key of a copy run (a scimgate constant: "scimcopy" in ASCII).
@@ -25,10 +24,29 @@ const UPSERT_USERS: &str = "INSERT INTO users
         shadow = EXCLUDED.shadow, managed = EXCLUDED.managed, created = EXCLUDED.created,
         last_modified = EXCLUDED.last_modified";
 
+const UPSERT_GROUPS: &str = "INSERT INTO groups
+        (tenant, id, external_id, shadow, managed, created, last_modified)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[],
+        $6::text[], $7::text[])
+    ON CONFLICT (tenant, id) DO UPDATE SET external_id = EXCLUDED.external_id,
+        shadow = EXCLUDED.shadow, managed = EXCLUDED.managed, created = EXCLUDED.created,
+        last_modified = EXCLUDED.last_modified";
+
 const UPSERT_PENDING: &str = "INSERT INTO pending_creates (tenant, user_name, shadow, created)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
     ON CONFLICT (tenant, user_name) DO UPDATE SET shadow = EXCLUDED.shadow,
         created = EXCLUDED.created";
+
+const UPSERT_PENDING_GROUPS: &str = "INSERT INTO pending_group_creates
+        (tenant, display_name, shadow, created)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+    ON CONFLICT (tenant, display_name) DO UPDATE SET shadow = EXCLUDED.shadow,
+        created = EXCLUDED.created";
+
+/// A membership is its key: one already there is the same.
+const INSERT_MEMBERSHIPS: &str = "INSERT INTO memberships (tenant, group_id, user_id)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+    ON CONFLICT DO NOTHING";
 
 impl PostgresStore {
     /// Writes the `source` rows this store lacks; rows it holds with other data stop the copy
@@ -44,37 +62,31 @@ impl PostgresStore {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COPY_LOCK])
                 .await
                 .map_err(failed)?;
-            let tenants: Vec<String> = source
-                .users
-                .iter()
-                .map(|u| u.tenant.clone())
-                .chain(source.pending.iter().map(|p| p.tenant.clone()))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let target = rows_of(&*tx, &tenants).await?;
-            let users = plan(&source.users, &target.users);
-            let pending = plan(&source.pending, &target.pending);
+            let tenants = source.tenants();
+            let plans = Plans::of(&source, &rows_of(&*tx, &tenants).await?);
             if !overwrite {
-                if let Some(e) = differences(&users, &pending) {
+                if let Some(e) = plans.differences() {
                     return Err(e);
                 }
             }
-            let write_users: Vec<&UserRow> = users.missing.iter().chain(&users.differing).collect();
-            let write_pending: Vec<&PendingRow> =
-                pending.missing.iter().chain(&pending.differing).collect();
-            for batch in write_users.chunks(BATCH) {
-                upsert_users(&*tx, batch).await?;
+            for batch in plans.users.to_write().chunks(BATCH) {
+                upsert_records(&*tx, UPSERT_USERS, batch).await?;
             }
-            for batch in write_pending.chunks(BATCH) {
-                upsert_pending(&*tx, batch).await?;
+            for batch in plans.pending.to_write().chunks(BATCH) {
+                upsert_pending(&*tx, UPSERT_PENDING, batch).await?;
+            }
+            for batch in plans.groups.to_write().chunks(BATCH) {
+                upsert_records(&*tx, UPSERT_GROUPS, batch).await?;
+            }
+            for batch in plans.pending_groups.to_write().chunks(BATCH) {
+                upsert_pending(&*tx, UPSERT_PENDING_GROUPS, batch).await?;
+            }
+            for batch in plans.memberships.to_write().chunks(BATCH) {
+                insert_memberships(&*tx, batch).await?;
             }
             verify(&source, &rows_of(&*tx, &tenants).await?).map_err(CopyError::Verify)?;
             tx.commit().await.map_err(failed)?;
-            Ok(CopyReport {
-                users: TableCount::of(&users, overwrite),
-                pending: TableCount::of(&pending, overwrite),
-            })
+            Ok(plans.report(overwrite))
         })
         .await
     }
@@ -82,30 +94,46 @@ impl PostgresStore {
 
 /// Every row of `tenants`.
 async fn rows_of(client: &impl GenericClient, tenants: &[String]) -> Result<Rows, CopyError> {
-    let users = client
-        .query(
-            "SELECT tenant, id, external_id, shadow, managed, created, last_modified
-             FROM users WHERE tenant = ANY($1)",
-            &[&tenants],
-        )
-        .await
-        .map_err(failed)?;
-    let pending = client
-        .query(
-            "SELECT tenant, user_name, shadow, created FROM pending_creates
-             WHERE tenant = ANY($1)",
-            &[&tenants],
-        )
-        .await
-        .map_err(failed)?;
+    let select =
+        |sql: &'static str| async move { client.query(sql, &[&tenants]).await.map_err(failed) };
+    let users = select(
+        "SELECT tenant, id, external_id, shadow, managed, created, last_modified
+         FROM users WHERE tenant = ANY($1)",
+    )
+    .await?;
+    let pending = select(
+        "SELECT tenant, user_name, shadow, created FROM pending_creates WHERE tenant = ANY($1)",
+    )
+    .await?;
+    let groups = select(
+        "SELECT tenant, id, external_id, shadow, managed, created, last_modified
+         FROM groups WHERE tenant = ANY($1)",
+    )
+    .await?;
+    let pending_groups = select(
+        "SELECT tenant, display_name, shadow, created FROM pending_group_creates
+         WHERE tenant = ANY($1)",
+    )
+    .await?;
+    let memberships =
+        select("SELECT tenant, group_id, user_id FROM memberships WHERE tenant = ANY($1)").await?;
     Ok(Rows {
-        users: users.iter().map(user_row).collect::<Result<_, _>>()?,
+        users: users.iter().map(record_row).collect::<Result<_, _>>()?,
         pending: pending.iter().map(pending_row).collect::<Result<_, _>>()?,
+        groups: groups.iter().map(record_row).collect::<Result<_, _>>()?,
+        pending_groups: pending_groups
+            .iter()
+            .map(pending_row)
+            .collect::<Result<_, _>>()?,
+        memberships: memberships
+            .iter()
+            .map(membership_row)
+            .collect::<Result<_, _>>()?,
     })
 }
 
-fn user_row(r: &Row) -> Result<UserRow, StoreError> {
-    Ok(UserRow {
+fn record_row(r: &Row) -> Result<RecordRow, StoreError> {
+    Ok(RecordRow {
         tenant: column(r, 0)?,
         id: column(r, 1)?,
         external_id: column(r, 2)?,
@@ -119,19 +147,32 @@ fn user_row(r: &Row) -> Result<UserRow, StoreError> {
 fn pending_row(r: &Row) -> Result<PendingRow, StoreError> {
     Ok(PendingRow {
         tenant: column(r, 0)?,
-        user_name: column(r, 1)?,
+        name: column(r, 1)?,
         shadow: column(r, 2)?,
         created: column(r, 3)?,
     })
 }
 
-async fn upsert_users(client: &impl GenericClient, rows: &[&UserRow]) -> Result<(), CopyError> {
-    let text = |f: fn(&UserRow) -> &String| rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>();
+fn membership_row(r: &Row) -> Result<MembershipRow, StoreError> {
+    Ok(MembershipRow {
+        tenant: column(r, 0)?,
+        group_id: column(r, 1)?,
+        user_id: column(r, 2)?,
+    })
+}
+
+/// Writes users or groups (`sql`: [`UPSERT_USERS`] or [`UPSERT_GROUPS`]).
+async fn upsert_records(
+    client: &impl GenericClient,
+    sql: &str,
+    rows: &[&RecordRow],
+) -> Result<(), CopyError> {
+    let text = |f: fn(&RecordRow) -> &String| rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>();
     let external_ids: Vec<Option<String>> = rows.iter().map(|r| r.external_id.clone()).collect();
     let managed: Vec<bool> = rows.iter().map(|r| r.managed).collect();
     client
         .execute(
-            UPSERT_USERS,
+            sql,
             &[
                 &text(|r| &r.tenant),
                 &text(|r| &r.id),
@@ -147,20 +188,43 @@ async fn upsert_users(client: &impl GenericClient, rows: &[&UserRow]) -> Result<
         .map_err(failed)
 }
 
+/// Writes pending creates of users or groups (`sql`: [`UPSERT_PENDING`] or
+/// [`UPSERT_PENDING_GROUPS`]).
 async fn upsert_pending(
     client: &impl GenericClient,
+    sql: &str,
     rows: &[&PendingRow],
 ) -> Result<(), CopyError> {
     let text =
         |f: fn(&PendingRow) -> &String| rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>();
     client
         .execute(
-            UPSERT_PENDING,
+            sql,
             &[
                 &text(|r| &r.tenant),
-                &text(|r| &r.user_name),
+                &text(|r| &r.name),
                 &text(|r| &r.shadow),
                 &text(|r| &r.created),
+            ],
+        )
+        .await
+        .map(drop)
+        .map_err(failed)
+}
+
+async fn insert_memberships(
+    client: &impl GenericClient,
+    rows: &[&MembershipRow],
+) -> Result<(), CopyError> {
+    let text =
+        |f: fn(&MembershipRow) -> &String| rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>();
+    client
+        .execute(
+            INSERT_MEMBERSHIPS,
+            &[
+                &text(|r| &r.tenant),
+                &text(|r| &r.group_id),
+                &text(|r| &r.user_id),
             ],
         )
         .await

@@ -139,6 +139,41 @@ END
 $$;
 "#,
     },
+    Migration {
+        version: 5,
+        name: "groups, pending group creates, managed memberships",
+        // Groups mirror users. A membership's primary key answers a group's members in id
+        // order; `memberships_user` a user's memberships (for its delete); and
+        // `memberships_folded` whether a membership is managed with both ids ignoring ASCII case.
+        sql: r#"
+CREATE TABLE groups (
+    tenant        TEXT COLLATE "C" NOT NULL,
+    id            TEXT COLLATE "C" NOT NULL,
+    external_id   TEXT COLLATE "C",
+    shadow        TEXT NOT NULL,
+    managed       BOOLEAN NOT NULL DEFAULT FALSE,
+    created       TEXT NOT NULL,
+    last_modified TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX groups_external_id_id ON groups (tenant, external_id, id);
+CREATE TABLE pending_group_creates (
+    tenant       TEXT COLLATE "C" NOT NULL,
+    display_name TEXT COLLATE "C" NOT NULL,
+    shadow       TEXT NOT NULL,
+    created      TEXT NOT NULL,
+    PRIMARY KEY (tenant, display_name)
+);
+CREATE TABLE memberships (
+    tenant   TEXT COLLATE "C" NOT NULL,
+    group_id TEXT COLLATE "C" NOT NULL,
+    user_id  TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (tenant, group_id, user_id)
+);
+CREATE INDEX memberships_user ON memberships (tenant, user_id);
+CREATE INDEX memberships_folded ON memberships (tenant, lower(group_id), lower(user_id));
+"#,
+    },
 ];
 
 /// Advisory lock key taken by every migration run (a scimgate constant: "scimgate" in ASCII).

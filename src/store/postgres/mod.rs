@@ -13,19 +13,23 @@
 //! there, so it does not matter which runtime (or thread) calls. A statement that takes longer
 //! than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
 //! abandoned by the gateway, whose connection is then closed rather than reused. Failures map to
-//! [`StoreError`] kinds as [`errors`] describes.
+//! [`StoreError`] kinds as [`errors`] describes. Groups, their pending creates and memberships
+//! are kept by [`groups`].
 
 mod errors;
+mod groups;
 mod holds;
 mod import;
 mod migrations;
 mod runtime;
 pub mod settings;
 
+#[doc(hidden)]
+pub use groups::GROUP_LOOKUPS;
 pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
 
-use super::{Held, OpenError, PoolUse, ResourceKey, Store, StoreError, UserRecord};
+use super::{GroupRecord, Held, OpenError, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use errors::{classify, no_answer, pool_failure, undecodable};
@@ -71,6 +75,13 @@ impl PostgresStore {
             rows.iter().map(|r| column(r, 0)).collect()
         })
         .await
+    }
+
+    /// Runs `sql`, a write by `tenant` and one key, for its effect.
+    async fn write_by(&self, sql: &'static str, tenant: &str, key: &str) -> Result<(), StoreError> {
+        let (tenant, key) = (tenant.to_string(), key.to_string());
+        self.on_db(|db| async move { db.query(sql, &[&tenant, &key]).await.map(drop) })
+            .await
     }
 
     /// Connects, then applies missing migrations (`migrate = "auto"`) or checks that the
@@ -227,15 +238,18 @@ const PUT: &str = "WITH up AS (
         shadow = EXCLUDED.shadow, managed = EXCLUDED.managed, created = EXCLUDED.created,
         last_modified = EXCLUDED.last_modified
 ) DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $8";
-const DELETE: &str = "DELETE FROM users WHERE tenant = $1 AND id = $2";
+/// The user and its memberships in every group, atomically.
+const DELETE: &str = "WITH gone AS (
+    DELETE FROM memberships WHERE tenant = $1 AND user_id = $2
+) DELETE FROM users WHERE tenant = $1 AND id = $2";
 const IS_MANAGED: &str =
     "SELECT EXISTS (SELECT 1 FROM users WHERE tenant = $1 AND id = $2 AND managed)";
 /// `lower` under the "C" collation folds ASCII letters only (the index `users_managed_folded`).
 const IS_MANAGED_FOLDED: &str = "SELECT EXISTS (SELECT 1 FROM users WHERE tenant = $1 \
                                  AND lower(id) = lower($2::text COLLATE \"C\") AND managed)";
 
-/// The lookups by key and the page of a walk, each with the index it must search: what the
-/// query-plan test checks.
+/// The lookups of users by key and the page of a walk, each with the index it must search: what
+/// the query-plan test checks (with [`GROUP_LOOKUPS`]).
 #[doc(hidden)]
 pub const LOOKUPS: &[(&str, &str)] = &[
     (SELECT_RECORD, "users_pkey"),
@@ -350,9 +364,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
-        let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.on_db(|db| async move { db.query(DELETE, &[&tenant, &id]).await.map(drop) })
-            .await
+        self.write_by(DELETE, tenant, id).await
     }
 
     async fn is_managed(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
@@ -413,6 +425,90 @@ impl Store for PostgresStore {
                 .map(drop)
         })
         .await
+    }
+
+    async fn get_group(&self, tenant: &str, id: &str) -> Result<Option<GroupRecord>, StoreError> {
+        self.group(tenant, id).await
+    }
+
+    async fn get_groups(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, GroupRecord>, StoreError> {
+        self.groups(tenant, ids).await
+    }
+
+    async fn find_groups_by_external_id(
+        &self,
+        tenant: &str,
+        external_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.group_ids_by_external_id(tenant, external_id).await
+    }
+
+    async fn put_group(&self, tenant: &str, id: &str, rec: &GroupRecord) -> Result<(), StoreError> {
+        self.record_group(tenant, id, rec).await
+    }
+
+    async fn delete_group(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
+        self.forget_group(tenant, id).await
+    }
+
+    async fn put_pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+        rec: &GroupRecord,
+    ) -> Result<(), StoreError> {
+        self.note_group_create(tenant, display_name, rec).await
+    }
+
+    async fn pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+    ) -> Result<Option<GroupRecord>, StoreError> {
+        self.noted_group_create(tenant, display_name).await
+    }
+
+    async fn clear_pending_group_create(
+        &self,
+        tenant: &str,
+        display_name: &str,
+    ) -> Result<(), StoreError> {
+        self.forget_group_create(tenant, display_name).await
+    }
+
+    async fn add_memberships(
+        &self,
+        tenant: &str,
+        group: &str,
+        users: &[String],
+    ) -> Result<(), StoreError> {
+        self.add_members(tenant, group, users).await
+    }
+
+    async fn remove_memberships(
+        &self,
+        tenant: &str,
+        group: &str,
+        users: &[String],
+    ) -> Result<(), StoreError> {
+        self.remove_members(tenant, group, users).await
+    }
+
+    async fn managed_members(&self, tenant: &str, group: &str) -> Result<Vec<String>, StoreError> {
+        self.members_of(tenant, group).await
+    }
+
+    async fn is_managed_membership(
+        &self,
+        tenant: &str,
+        group: &str,
+        user: &str,
+    ) -> Result<bool, StoreError> {
+        self.membership_is_managed(tenant, group, user).await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
