@@ -231,7 +231,10 @@ mod tests {
             })
         );
         let cleared = project_fields(&obj(json!({"name": "A", "description": null})));
-        assert_eq!(cleared.ok().and_then(|f| f.description), Some(String::new()));
+        assert_eq!(
+            cleared.ok().and_then(|f| f.description),
+            Some(String::new())
+        );
         for body in [
             json!({}),
             json!({"name": ""}),

@@ -75,7 +75,9 @@ impl Store {
     pub fn project(&self, team: &str, id: i64) -> rusqlite::Result<Option<Project>> {
         self.conn()
             .query_row(
-                &format!("SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = ?1 AND p.team = ?2"),
+                &format!(
+                    "SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = ?1 AND p.team = ?2"
+                ),
                 params![id, team],
                 project_from_row,
             )
@@ -278,4 +280,112 @@ fn project_from_row(row: &Row<'_>) -> rusqlite::Result<Project> {
         created_at: row.get(5)?,
         updated_at: row.get(6)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::schema::SCHEMA_VERSION;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn temp_db(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "scimgate-demo-projects-{name}-{}-{}",
+            std::process::id(),
+            crate::demo::crypto::new_session_token()
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join("legacy.db")
+    }
+
+    fn names(store: &Store, member: i64) -> rusqlite::Result<Vec<String>> {
+        Ok(store
+            .member_projects(member)?
+            .into_iter()
+            .map(|p| p.name)
+            .collect())
+    }
+
+    #[test]
+    fn join_outcomes() -> TestResult {
+        let store = Store::open(&temp_db("join"), "pw")?;
+        assert_eq!(store.add_project_member("acme", 1, 3)?, Join::Member);
+        assert_eq!(store.add_project_member("acme", 1, 3)?, Join::Member);
+        assert_eq!(store.add_project_member("acme", 9, 3)?, Join::NoProject);
+        assert_eq!(store.add_project_member("other", 1, 3)?, Join::NoProject);
+        assert_eq!(store.add_project_member("acme", 1, 99)?, Join::NotInTeam);
+        assert_eq!(store.project_members(1, 50, 0)?.total, 3);
+        assert!(store.remove_project_member("acme", 1, 3)?);
+        assert!(store.remove_project_member("acme", 1, 3)?);
+        assert!(!store.remove_project_member("other", 1, 2)?);
+        assert_eq!(names(&store, 2)?, vec!["Launch"]);
+        Ok(())
+    }
+
+    #[test]
+    fn names_are_unique_per_team_ignoring_case() -> TestResult {
+        let store = Store::open(&temp_db("names"), "pw")?;
+        let fields = |name: &str| ProjectFields {
+            name: name.into(),
+            description: None,
+        };
+        let taken = store.insert_project("acme", &fields("launch"));
+        assert!(matches!(taken, Err(WriteError::NameTaken)));
+        let other = store.insert_project("beta", &fields("launch"))?;
+        assert_eq!((other.team.as_str(), other.member_count), ("beta", 0));
+        let second = store.insert_project("acme", &fields("Second"))?;
+        let clash = store.update_project("acme", second.id, &fields("LAUNCH"));
+        assert!(matches!(clash, Err(WriteError::NameTaken)));
+        assert!(store
+            .update_project("acme", other.id, &fields("x"))?
+            .is_none());
+        assert_eq!(store.projects("acme", Some("SECOND"), 50, 0)?.total, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn member_deletion_cascades() -> TestResult {
+        let store = Store::open(&temp_db("cascade"), "pw")?;
+        assert!(store.delete(2)?);
+        let left = store.project_members(1, 50, 0)?;
+        assert_eq!((left.total, left.members[0].member_id), (1, 1));
+        assert!(store.delete_project("acme", 1)?);
+        assert!(names(&store, 1)?.is_empty());
+        Ok(())
+    }
+
+    /// A data file of schema version 1 (members and sessions only) gains the project tables
+    /// and the seeded project, with those seeded members it still has.
+    #[test]
+    fn upgrades_a_version_1_file() -> TestResult {
+        let path = temp_db("upgrade");
+        drop(Store::open(&path, "pw")?);
+        {
+            let conn = rusqlite::Connection::open(&path)?;
+            conn.execute_batch(
+                "DROP TABLE project_members; DROP TABLE projects;
+                 DELETE FROM members WHERE email = 'bob@acme.test';
+                 PRAGMA user_version = 1;",
+            )?;
+        }
+        let store = Store::open(&path, "other")?;
+        let version: i64 = store
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert_eq!(version, SCHEMA_VERSION);
+        let page = store.projects("acme", None, 50, 0)?;
+        assert_eq!(page.total, 1);
+        assert_eq!(page.projects[0].name, "Launch");
+        assert_eq!(page.projects[0].member_count, 1, "bob is gone");
+        assert_eq!(
+            store.list("acme", None, 50, 0)?.total,
+            2,
+            "no member re-seeded"
+        );
+        drop(store);
+        let store = Store::open(&path, "pw")?;
+        assert_eq!(store.projects("acme", None, 50, 0)?.total, 1, "seeded once");
+        Ok(())
+    }
 }
