@@ -1,5 +1,6 @@
-//! The legacy API itself: authentication, permissions and one handler per route.
-//! Free of pingora types; [`Api::handle`] maps a parsed request to a JSON reply.
+//! The legacy API itself: authentication, permissions, routing and the member handlers (the
+//! project handlers are in `project_api`). Free of pingora types; [`Api::handle`] maps a parsed
+//! request to a JSON reply.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -13,13 +14,9 @@ use super::input::{
     PROFILE_FIELDS,
 };
 use super::model::{Member, MemberChanges, NewMember, Status};
+use super::query::ListQuery;
 use super::route::Route;
 use super::store::Store;
-
-/// Default page size of member listings.
-const DEFAULT_PER_PAGE: u64 = 50;
-/// Largest page size; larger requests are clamped.
-const MAX_PER_PAGE: u64 = 200;
 
 /// A request as the API sees it.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +39,7 @@ pub(crate) struct ApiReply {
 }
 
 impl ApiReply {
-    fn json(status: StatusCode, body: Value) -> Self {
+    pub(super) fn json(status: StatusCode, body: Value) -> Self {
         ApiReply {
             status,
             body: Some(body),
@@ -50,7 +47,7 @@ impl ApiReply {
         }
     }
 
-    fn no_content() -> Self {
+    pub(super) fn no_content() -> Self {
         ApiReply {
             status: StatusCode::NO_CONTENT,
             body: None,
@@ -59,11 +56,7 @@ impl ApiReply {
     }
 
     fn member(status: StatusCode, member: &Member) -> Result<Self, ApiError> {
-        let body = serde_json::to_value(member).map_err(|e| {
-            tracing::error!(error = %e, "cannot serialise member");
-            ApiError::internal()
-        })?;
-        Ok(Self::json(status, body))
+        Ok(Self::json(status, to_json(member)?))
     }
 
     /// The reply for an error.
@@ -79,9 +72,17 @@ impl ApiReply {
     }
 }
 
+/// `value` as JSON.
+pub(super) fn to_json(value: &impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialise a reply");
+        ApiError::internal()
+    })
+}
+
 /// Who is calling.
 #[derive(Debug)]
-enum Caller {
+pub(super) enum Caller {
     /// The service token: admin of every team, no member record.
     Service,
     /// A logged-in, active member.
@@ -100,7 +101,7 @@ impl Caller {
         matches!(self, Caller::Member(m) if m.id == id)
     }
 
-    fn require_admin(&self, team: &str) -> Result<(), ApiError> {
+    pub(super) fn require_admin(&self, team: &str) -> Result<(), ApiError> {
         match self {
             _ if self.may_admin(team) => Ok(()),
             Caller::Member(m) if m.team == team => Err(ApiError::forbidden(format!(
@@ -112,7 +113,7 @@ impl Caller {
         }
     }
 
-    fn require_member(&self) -> Result<&Member, ApiError> {
+    pub(super) fn require_member(&self) -> Result<&Member, ApiError> {
         match self {
             Caller::Member(m) => Ok(m),
             Caller::Service => Err(ApiError::forbidden(
@@ -206,10 +207,10 @@ fn login(store: &Store, body: &[u8]) -> Result<ApiReply, ApiError> {
 }
 
 /// An authenticated request being handled.
-struct Ctx<'a> {
-    store: &'a Store,
-    caller: &'a Caller,
-    body: &'a [u8],
+pub(super) struct Ctx<'a> {
+    pub(super) store: &'a Store,
+    pub(super) caller: &'a Caller,
+    pub(super) body: &'a [u8],
 }
 
 impl Ctx<'_> {
@@ -230,16 +231,30 @@ impl Ctx<'_> {
             (Route::Member(team, id), "GET") => self.get_member(&team, id),
             (Route::Member(team, id), "PUT") => self.put_member(&team, id),
             (Route::Member(team, id), _) => self.delete_member(&team, id),
+            (Route::MemberProjects(team, id), _) => self.member_projects(&team, id),
+            (Route::Projects(team), "GET") => self.list_projects(&team, query),
+            (Route::Projects(team), _) => self.create_project(&team),
+            (Route::Project(team, id), "GET") => self.get_project(&team, id),
+            (Route::Project(team, id), "PUT") => self.put_project(&team, id),
+            (Route::Project(team, id), _) => self.delete_project(&team, id),
+            (Route::ProjectMembers(team, id), _) => self.list_project_members(&team, id, query),
+            (Route::ProjectMember(team, id, member), "PUT") => {
+                self.add_project_member(&team, id, member)
+            }
+            (Route::ProjectMember(team, id, member), _) => {
+                self.remove_project_member(&team, id, member)
+            }
+            (Route::LeaveProject(id), _) => self.leave_project(id),
             (Route::Login, _) => Err(ApiError::method_not_allowed()),
         }
     }
 
-    fn object(&self) -> Result<Object, ApiError> {
+    pub(super) fn object(&self) -> Result<Object, ApiError> {
         parse_object(self.body)
     }
 
     /// The member `id` if it belongs to `team`.
-    fn member_in_team(&self, team: &str, id: i64) -> Result<Member, ApiError> {
+    pub(super) fn member_in_team(&self, team: &str, id: i64) -> Result<Member, ApiError> {
         self.store
             .member(id)?
             .filter(|m| m.team == team)
@@ -255,17 +270,13 @@ impl Ctx<'_> {
     /// `GET /api/teams/{team}/members`.
     fn list_members(&self, team: &str, query: Option<&str>) -> Result<ApiReply, ApiError> {
         self.caller.require_admin(team)?;
-        let q = ListQuery::parse(query.unwrap_or(""))?;
-        let offset = (q.page - 1).saturating_mul(q.per_page);
-        let limit = u32::try_from(q.per_page).unwrap_or(u32::MAX);
-        let page = self.store.list(team, q.email.as_deref(), limit, offset)?;
-        let members = serde_json::to_value(&page.members).map_err(|e| {
-            tracing::error!(error = %e, "cannot serialise members");
-            ApiError::internal()
-        })?;
+        let q = ListQuery::parse(query.unwrap_or(""), Some("email"))?;
+        let page = self
+            .store
+            .list(team, q.filter.as_deref(), q.limit(), q.offset())?;
         Ok(ApiReply::json(
             StatusCode::OK,
-            json!({ "members": members, "total": page.total, "page": q.page, "per_page": q.per_page }),
+            json!({ "members": to_json(&page.members)?, "total": page.total, "page": q.page, "per_page": q.per_page }),
         ))
     }
 
@@ -283,11 +294,17 @@ impl Ctx<'_> {
 
     /// `GET /api/teams/{team}/members/{id}`.
     fn get_member(&self, team: &str, id: i64) -> Result<ApiReply, ApiError> {
-        let is_self = matches!(self.caller, Caller::Member(m) if m.id == id && m.team == team);
-        if !is_self {
-            self.caller.require_admin(team)?;
-        }
+        self.require_self_or_admin(team, id)?;
         ApiReply::member(StatusCode::OK, &self.member_in_team(team, id)?)
+    }
+
+    /// Passes the member `id` of `team` themselves and the team's admins.
+    pub(super) fn require_self_or_admin(&self, team: &str, id: i64) -> Result<(), ApiError> {
+        let is_self = matches!(self.caller, Caller::Member(m) if m.id == id && m.team == team);
+        if is_self {
+            return Ok(());
+        }
+        self.caller.require_admin(team)
     }
 
     /// `PUT /api/teams/{team}/members/{id}`.
@@ -368,46 +385,6 @@ fn initial_password(obj: &Object) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Query parameters of a member listing.
-#[derive(Debug, PartialEq, Eq)]
-struct ListQuery {
-    email: Option<String>,
-    /// 1-based.
-    page: u64,
-    /// Clamped to [`MAX_PER_PAGE`].
-    per_page: u64,
-}
-
-impl ListQuery {
-    fn parse(query: &str) -> Result<Self, ApiError> {
-        let mut q = ListQuery {
-            email: None,
-            page: 1,
-            per_page: DEFAULT_PER_PAGE,
-        };
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            if value.is_empty() {
-                continue;
-            }
-            match key.as_ref() {
-                "email" => q.email = Some(value.into_owned()),
-                "page" => q.page = positive(&key, &value)?,
-                "per_page" => q.per_page = positive(&key, &value)?.min(MAX_PER_PAGE),
-                _ => {}
-            }
-        }
-        Ok(q)
-    }
-}
-
-fn positive(key: &str, value: &str) -> Result<u64, ApiError> {
-    value
-        .parse::<u64>()
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(|| ApiError::invalid(format!("{key} must be a positive integer")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,22 +443,6 @@ mod tests {
             .and_then(|b| b["error"].as_str())
             .unwrap_or("")
             .to_owned()
-    }
-
-    #[test]
-    fn list_query_parsing() {
-        let q = ListQuery::parse("page=2&per_page=500&email=a%40b&x=1");
-        assert_eq!(
-            q.map_err(|e| e.message),
-            Ok(ListQuery {
-                email: Some("a@b".into()),
-                page: 2,
-                per_page: 200
-            })
-        );
-        assert!(ListQuery::parse("page=0").is_err());
-        assert!(ListQuery::parse("per_page=abc").is_err());
-        assert_eq!(ListQuery::parse("page=").map(|q| q.page).ok(), Some(1));
     }
 
     #[test]

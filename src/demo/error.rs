@@ -122,6 +122,15 @@ impl ApiError {
         )
     }
 
+    /// 409: another project of the team already uses this name.
+    pub fn name_taken() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "name_taken",
+            "another project of this team already uses this name",
+        )
+    }
+
     /// 413: the request body is over the size cap.
     pub fn too_large(limit: usize) -> Self {
         Self::new(

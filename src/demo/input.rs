@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::model::{MemberChanges, Role, Status};
+use super::project::ProjectFields;
 
 /// Longest accepted text field, in characters.
 const MAX_FIELD_CHARS: usize = 512;
@@ -74,6 +75,19 @@ fn read_field(obj: &Object, field: Field, changes: &mut MemberChanges) -> Result
         Field::Role => changes.role = optional_enum(obj, "role", Role::parse)?,
     }
     Ok(())
+}
+
+/// The body of a project create or `PUT`: `name` is required and not blank, `description` is
+/// optional (`null` clears it); other keys are ignored.
+pub(crate) fn project_fields(obj: &Object) -> Result<ProjectFields, ApiError> {
+    let name = check_length("name", required_string(obj, "name")?)?;
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid("name must not be empty"));
+    }
+    Ok(ProjectFields {
+        name,
+        description: clearable_text(obj, "description")?,
+    })
 }
 
 /// A string field that may be absent but not null.
@@ -202,6 +216,35 @@ mod tests {
             json!({"last_name": "x".repeat(MAX_FIELD_CHARS + 1)}),
         ] {
             let r = parse_changes(&obj(body.clone()), ADMIN_FIELDS);
+            assert_eq!(r.map_err(|e| e.code), Err("invalid"), "{body}");
+        }
+    }
+
+    #[test]
+    fn project_fields_need_a_name() {
+        let fields = project_fields(&obj(json!({"name": "Apollo", "x": 1})));
+        assert_eq!(
+            fields.map_err(|e| e.message),
+            Ok(ProjectFields {
+                name: "Apollo".into(),
+                description: None
+            })
+        );
+        let cleared = project_fields(&obj(json!({"name": "A", "description": null})));
+        assert_eq!(
+            cleared.ok().and_then(|f| f.description),
+            Some(String::new())
+        );
+        for body in [
+            json!({}),
+            json!({"name": ""}),
+            json!({"name": "  "}),
+            json!({"name": null}),
+            json!({"name": 3}),
+            json!({"name": "A", "description": 3}),
+            json!({"name": "x".repeat(MAX_FIELD_CHARS + 1)}),
+        ] {
+            let r = project_fields(&obj(body.clone()));
             assert_eq!(r.map_err(|e| e.code), Err("invalid"), "{body}");
         }
     }

@@ -9,8 +9,13 @@
 //! - `GET /api/me` → the caller's member record
 //! - `GET|POST /api/teams/{team}/members` (team admin): `?email=&page=&per_page=` listing, create
 //! - `GET|PUT|DELETE /api/teams/{team}/members/{id}` (team admin; GET also the member itself)
+//! - `GET /api/teams/{team}/members/{id}/projects` (team admin or the member itself)
+//! - `GET|POST /api/teams/{team}/projects` (team admin): `?name=&page=&per_page=` listing, create
+//! - `GET|PUT|DELETE /api/teams/{team}/projects/{id}` (team admin)
+//! - `GET /api/teams/{team}/projects/{id}/members` (team admin): `?page=&per_page=`
+//! - `PUT|DELETE /api/teams/{team}/projects/{id}/members/{member_id}` (team admin; idempotent)
 //! - self-service: `PUT /api/me/password`, `PUT /api/me/email`, `PATCH /api/users/{id}`,
-//!   `DELETE /api/teams/{team}/members/me`
+//!   `DELETE /api/teams/{team}/members/me`, `DELETE /api/projects/{id}/members/me`
 //!
 //! Callers authenticate with `Authorization: Bearer <token>`: a login session, or the service
 //! token given to [`LegacyBackend::open`], which acts as admin of every team.
@@ -21,7 +26,12 @@ mod error;
 mod http;
 mod input;
 mod model;
+mod project;
+mod project_api;
+mod project_store;
+mod query;
 mod route;
+mod schema;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -49,7 +59,8 @@ pub struct LegacyBackend {
 impl LegacyBackend {
     /// Opens the SQLite file at `db_path` (WAL mode), creating it and seeding team `acme`
     /// (`admin@acme.test` as admin, `bob@acme.test`, `carol@acme.test`, all with
-    /// `seed_password`) on first open. `service_token` authenticates as admin of every team.
+    /// `seed_password`, and project `Launch` with the admin and bob) on first open; a file of
+    /// an older schema is upgraded. `service_token` authenticates as admin of every team.
     pub fn open(
         db_path: &Path,
         service_token: &str,

@@ -27,6 +27,18 @@ pub(crate) enum Route {
     LeaveTeam(String),
     /// `/api/teams/{team}/members/{id}`
     Member(String, i64),
+    /// `/api/teams/{team}/members/{id}/projects`
+    MemberProjects(String, i64),
+    /// `/api/teams/{team}/projects`
+    Projects(String),
+    /// `/api/teams/{team}/projects/{id}`
+    Project(String, i64),
+    /// `/api/teams/{team}/projects/{id}/members`
+    ProjectMembers(String, i64),
+    /// `/api/teams/{team}/projects/{id}/members/{member_id}`
+    ProjectMember(String, i64, i64),
+    /// `/api/projects/{id}/members/me`
+    LeaveProject(i64),
 }
 
 impl Route {
@@ -45,6 +57,11 @@ impl Route {
             ["api", "teams", team, "members", id] => {
                 parse_id(id).map(|id| Route::Member((*team).to_owned(), id))
             }
+            ["api", "teams", team, "members", id, "projects"] => {
+                parse_id(id).map(|id| Route::MemberProjects((*team).to_owned(), id))
+            }
+            ["api", "teams", team, "projects", rest @ ..] => project_route(team, rest),
+            ["api", "projects", id, "members", "me"] => parse_id(id).map(Route::LeaveProject),
             _ => None,
         }
     }
@@ -58,7 +75,11 @@ impl Route {
             Route::User(_) => &[Method::PATCH],
             Route::Members(_) => &[Method::GET, Method::POST],
             Route::LeaveTeam(_) => &[Method::DELETE],
-            Route::Member(..) => &[Method::GET, Method::PUT, Method::DELETE],
+            Route::Member(..) | Route::Project(..) => &[Method::GET, Method::PUT, Method::DELETE],
+            Route::MemberProjects(..) | Route::ProjectMembers(..) => &[Method::GET],
+            Route::Projects(_) => &[Method::GET, Method::POST],
+            Route::ProjectMember(..) => &[Method::PUT, Method::DELETE],
+            Route::LeaveProject(_) => &[Method::DELETE],
         }
     }
 
@@ -69,6 +90,21 @@ impl Route {
             .map(Method::as_str)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// The routes under `/api/teams/{team}/projects`; `rest` is what follows `projects`.
+fn project_route(team: &str, rest: &[&str]) -> Option<Route> {
+    let team = team.to_owned();
+    match rest {
+        [] => Some(Route::Projects(team)),
+        [id] => parse_id(id).map(|id| Route::Project(team, id)),
+        [id, "members"] => parse_id(id).map(|id| Route::ProjectMembers(team, id)),
+        [id, "members", member] => {
+            let (id, member) = (parse_id(id)?, parse_id(member)?);
+            Some(Route::ProjectMember(team, id, member))
+        }
+        _ => None,
     }
 }
 
@@ -121,6 +157,27 @@ mod tests {
                 "/api/teams/acme/members/3",
                 Some(Route::Member("acme".into(), 3)),
             ),
+            (
+                "/api/teams/acme/members/3/projects",
+                Some(Route::MemberProjects("acme".into(), 3)),
+            ),
+            (
+                "/api/teams/acme/projects",
+                Some(Route::Projects("acme".into())),
+            ),
+            (
+                "/api/teams/acme/projects/4",
+                Some(Route::Project("acme".into(), 4)),
+            ),
+            (
+                "/api/teams/acme/projects/4/members",
+                Some(Route::ProjectMembers("acme".into(), 4)),
+            ),
+            (
+                "/api/teams/acme/projects/4/members/2",
+                Some(Route::ProjectMember("acme".into(), 4, 2)),
+            ),
+            ("/api/projects/4/members/me", Some(Route::LeaveProject(4))),
         ];
         for (path, want) in cases {
             assert_eq!(Route::parse(path), want, "{path}");
@@ -138,6 +195,12 @@ mod tests {
             "/api/users/99999999999999999999",
             "/api/teams/acme/members/x",
             "/api/teams/acme",
+            "/api/teams/acme/projects/x",
+            "/api/teams/acme/projects/1/members/me",
+            "/api/teams/acme/projects/1/members/2/x",
+            "/api/teams/acme/projects/1/owners",
+            "/api/projects/1",
+            "/api/projects/1/members/2",
             "/API/me",
             "/api/me/%FF",
         ] {
@@ -154,6 +217,10 @@ mod tests {
         assert_eq!(
             Route::parse("/api/teams/a%2Fb/members"),
             Some(Route::Members("a/b".into()))
+        );
+        assert_eq!(
+            Route::parse("/api/projects/01/./members/x/../me/"),
+            Some(Route::LeaveProject(1))
         );
     }
 

@@ -1,4 +1,5 @@
-//! SQLite storage of the demo backend: schema, seed data, members and sessions.
+//! SQLite storage of the demo backend: opening and upgrading the database, seed data, members
+//! and sessions (projects are in `project_store`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,33 +11,7 @@ use time::OffsetDateTime;
 use super::crypto::hash_password;
 use super::error::{ApiError, DemoError};
 use super::model::{Member, NewMember, Role, Status};
-
-/// Schema version written to `PRAGMA user_version` once the database is created and seeded.
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS members (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    team          TEXT NOT NULL,
-    email         TEXT NOT NULL COLLATE NOCASE UNIQUE,
-    password_hash TEXT,
-    first_name    TEXT NOT NULL DEFAULT '',
-    last_name     TEXT NOT NULL DEFAULT '',
-    display_name  TEXT NOT NULL DEFAULT '',
-    title         TEXT,
-    status        TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
-    role          TEXT NOT NULL CHECK (role IN ('admin', 'member')),
-    created_at    TEXT NOT NULL,
-    updated_at    TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS members_by_team ON members (team, id);
-CREATE TABLE IF NOT EXISTS sessions (
-    token_digest TEXT PRIMARY KEY,
-    member_id    INTEGER NOT NULL REFERENCES members (id) ON DELETE CASCADE,
-    created_at   TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_by_member ON sessions (member_id);
-";
+use super::schema::{SCHEMA_VERSION, STEPS};
 
 const COLUMNS: &str =
     "id, team, email, first_name, last_name, display_name, title, status, role, created_at, updated_at";
@@ -51,11 +26,20 @@ const SEED: &[(&str, &str, &str, Role)] = &[
 /// Team of the seeded members.
 const SEED_TEAM: &str = "acme";
 
+/// The seeded project of [`SEED_TEAM`]: (name, description, emails of its members).
+const SEED_PROJECT: (&str, &str, &[&str]) = (
+    "Launch",
+    "Product launch planning",
+    &["admin@acme.test", "bob@acme.test"],
+);
+
 /// Why a write failed.
 #[derive(Debug)]
 pub(crate) enum WriteError {
     /// The email is used by another member (case-insensitively).
     EmailTaken,
+    /// The name is used by another project of the team (case-insensitively).
+    NameTaken,
     /// Any other database failure.
     Db(rusqlite::Error),
 }
@@ -64,6 +48,7 @@ impl std::fmt::Display for WriteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WriteError::EmailTaken => f.write_str("email already taken"),
+            WriteError::NameTaken => f.write_str("project name already taken"),
             WriteError::Db(e) => write!(f, "database error: {e}"),
         }
     }
@@ -72,12 +57,13 @@ impl std::fmt::Display for WriteError {
 impl std::error::Error for WriteError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            WriteError::EmailTaken => None,
+            WriteError::EmailTaken | WriteError::NameTaken => None,
             WriteError::Db(e) => Some(e),
         }
     }
 }
 
+/// Member writes: a unique violation is a taken email.
 impl From<rusqlite::Error> for WriteError {
     fn from(e: rusqlite::Error) -> Self {
         if is_unique_violation(&e) {
@@ -92,12 +78,14 @@ impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::EmailTaken => ApiError::email_taken(),
+            WriteError::NameTaken => ApiError::name_taken(),
             WriteError::Db(e) => ApiError::from(e),
         }
     }
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+/// Whether `e` is a violated `UNIQUE` constraint.
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
@@ -146,38 +134,34 @@ impl Store {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version < SCHEMA_VERSION {
-            self.create_and_seed(seed_password)?;
+            self.upgrade(version, seed_password)?;
         }
         Ok(())
     }
 
-    fn create_and_seed(&mut self, seed_password: &str) -> rusqlite::Result<()> {
+    /// Runs the schema steps after `from` and seeds what each step introduces, in one
+    /// transaction: a fresh database gets the members and the project, a version 1 file gets
+    /// the project (with those seeded members it still has).
+    fn upgrade(&mut self, from: i64, seed_password: &str) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute_batch(SCHEMA)?;
-        let count: i64 = tx.query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))?;
-        if count == 0 {
-            for new in &Store::seed_rows(seed_password) {
-                insert_row(&tx, new)?;
+        for (step, sql) in (1..).zip(STEPS) {
+            if step <= from {
+                continue;
+            }
+            tx.execute_batch(sql)?;
+            match step {
+                1 => seed_members(&tx, seed_password)?,
+                2 => seed_project(&tx)?,
+                _ => {}
             }
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()
     }
 
-    fn seed_rows(seed_password: &str) -> Vec<NewMember> {
-        SEED.iter()
-            .map(|(email, first, last, role)| NewMember {
-                team: SEED_TEAM.to_owned(),
-                email: (*email).to_owned(),
-                first_name: (*first).to_owned(),
-                last_name: (*last).to_owned(),
-                display_name: format!("{first} {last}"),
-                title: None,
-                status: Status::Active,
-                role: *role,
-                password_hash: Some(hash_password(seed_password)),
-            })
-            .collect()
+    /// The connection, for the queries of the other tables.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     /// The member with this id.
@@ -292,7 +276,8 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a member and their sessions; `false` if there was no such member.
+    /// Deletes a member, their sessions and (by cascade) their project memberships; `false` if
+    /// there was no such member.
     pub fn delete(&self, id: i64) -> rusqlite::Result<bool> {
         self.drop_sessions(id)?;
         Ok(self
@@ -335,6 +320,53 @@ impl Store {
             .execute("DELETE FROM sessions WHERE member_id = ?1", [member_id])?;
         Ok(())
     }
+}
+
+/// Seeds [`SEED`] into an empty members table.
+fn seed_members(conn: &Connection, seed_password: &str) -> rusqlite::Result<()> {
+    let count: i64 = conn.query_row("SELECT COUNT(*) FROM members", [], |r| r.get(0))?;
+    if count > 0 {
+        return Ok(());
+    }
+    for (email, first, last, role) in SEED {
+        let new = NewMember {
+            team: SEED_TEAM.to_owned(),
+            email: (*email).to_owned(),
+            first_name: (*first).to_owned(),
+            last_name: (*last).to_owned(),
+            display_name: format!("{first} {last}"),
+            title: None,
+            status: Status::Active,
+            role: *role,
+            password_hash: Some(hash_password(seed_password)),
+        };
+        insert_row(conn, &new)?;
+    }
+    Ok(())
+}
+
+/// Seeds [`SEED_PROJECT`] unless the team already has a project of that name, with those of
+/// its members that are still in the team.
+fn seed_project(conn: &Connection) -> rusqlite::Result<()> {
+    let (name, description, emails) = SEED_PROJECT;
+    let now = now_rfc3339()?;
+    let added = conn.execute(
+        "INSERT INTO projects (team, name, description, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT DO NOTHING",
+        params![SEED_TEAM, name, description, now],
+    )?;
+    if added == 0 {
+        return Ok(());
+    }
+    let project = conn.last_insert_rowid();
+    for email in emails {
+        conn.execute(
+            "INSERT INTO project_members (project_id, member_id, added_at)
+             SELECT ?1, id, ?2 FROM members WHERE email = ?3 AND team = ?4",
+            params![project, now, email, SEED_TEAM],
+        )?;
+    }
+    Ok(())
 }
 
 fn insert_row(conn: &Connection, new: &NewMember) -> rusqlite::Result<i64> {

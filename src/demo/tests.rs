@@ -12,6 +12,8 @@ use crate::gateway::server::{build, server_conf, Running};
 
 use super::{legacy_service, LegacyBackend};
 
+mod projects;
+
 const SERVICE_TOKEN: &str = "svc-token";
 const PASSWORD: &str = "demo-pass";
 
