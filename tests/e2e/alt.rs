@@ -32,7 +32,8 @@ pub(super) fn alt_gateway_with(adjust: impl FnOnce(&mut Config)) -> (Gateway, Al
 }
 
 /// Like [`alt_gateway_with`], with the config file's text given (`tests/fixtures/alt.toml` with
-/// changes).
+/// changes, or another alt fixture such as [`super::alt_upstream::ALT_USER_GROUPS`], whose
+/// group members are kept on the accounts).
 pub(super) fn alt_gateway_from(
     toml: &str,
     adjust: impl FnOnce(&mut Config),

@@ -8,7 +8,11 @@ use scimgate::gateway::server;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-const ALT: &str = include_str!("../fixtures/alt.toml");
+/// `tests/fixtures/alt.toml`: SCIM Groups as teams with their members on the team.
+pub const ALT: &str = include_str!("../fixtures/alt.toml");
+/// `tests/fixtures/alt-user-groups.toml`: the same with the members kept on the accounts.
+pub const ALT_USER_GROUPS: &str = include_str!("../fixtures/alt-user-groups.toml");
+/// Where a fixture's mapping parts start (users, then groups): all kept from here on.
 const USERS_MARK: &str = "# ---- the alt backend's account API";
 
 /// One tenant: its name, its backend name (the alt organisation), and extra TOML lines inside
@@ -33,8 +37,20 @@ pub fn alt_toml(
     listen: SocketAddr,
     dir: &std::path::Path,
 ) -> (String, Vec<TenantKey>) {
-    let head = &ALT[..ALT.find("[backend]").expect("[backend] in alt.toml")];
-    let users = &ALT[ALT.find(USERS_MARK).expect("users part of alt.toml")..];
+    alt_toml_from(ALT, backend, tenants, listen, dir)
+}
+
+/// Like [`alt_toml`], from the text of another alt fixture (e.g. [`ALT_USER_GROUPS`]): its
+/// users and groups parts are kept as they are.
+pub fn alt_toml_from(
+    fixture: &str,
+    backend: &str,
+    tenants: &[TenantSpec<'_>],
+    listen: SocketAddr,
+    dir: &std::path::Path,
+) -> (String, Vec<TenantKey>) {
+    let head = &fixture[..fixture.find("[backend]").expect("[backend] in the fixture")];
+    let users = &fixture[fixture.find(USERS_MARK).expect("users part of the fixture")..];
     let mut keys = Vec::new();
     let mut text = head
         .replace(

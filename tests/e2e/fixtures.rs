@@ -68,3 +68,82 @@ fn lax_config_fixture_has_two_tenants_and_no_uniqueness_rule() -> TestResult {
     assert!(config.guard.is_some());
     Ok(())
 }
+
+#[test]
+fn alt_user_groups_config_fixture_loads() -> TestResult {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alt-user-groups.toml");
+    scimgate::config::from_str(include_str!("../fixtures/alt-user-groups.toml"), &path)
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The fixture's settings without comments and without its `[groups.members]` table.
+fn without_members(text: &str) -> (Vec<&str>, Vec<&str>) {
+    let mut rest = Vec::new();
+    let mut members = Vec::new();
+    let mut in_members = false;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        if line.starts_with('[') {
+            in_members = line == "[groups.members]";
+        }
+        if in_members {
+            members.push(line);
+        } else {
+            rest.push(line);
+        }
+    }
+    (rest, members)
+}
+
+#[test]
+fn alt_fixtures_differ_only_in_where_group_members_are_kept() {
+    use super::alt_upstream::{ALT, ALT_USER_GROUPS};
+
+    let (alt, on_team) = without_members(ALT);
+    let (user_groups, on_user) = without_members(ALT_USER_GROUPS);
+    assert_eq!(alt, user_groups);
+    assert!(alt.contains(&"[groups]"), "{alt:?}");
+    assert_eq!(
+        on_team,
+        [
+            "[groups.members]",
+            "model = \"group_field\"",
+            "field = \"member_ids\"",
+            "native_type = \"string\"",
+            ""
+        ]
+    );
+    assert_eq!(
+        on_user,
+        [
+            "[groups.members]",
+            "model = \"user_field\"",
+            "field = \"team_ids\"",
+            "native_type = \"string\"",
+            "search = \"team\"",
+            ""
+        ]
+    );
+}
+
+#[test]
+fn alt_upstream_configs_keep_the_groups_part() {
+    use super::alt_upstream::{alt_toml, alt_toml_from, ALT_USER_GROUPS};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listen = "127.0.0.1:1".parse().expect("addr");
+    let backend = "[backend]\naddress = \"127.0.0.1:2\"\n";
+    for (text, model) in [
+        (alt_toml(backend, &[], listen, dir.path()).0, "group_field"),
+        (
+            alt_toml_from(ALT_USER_GROUPS, backend, &[], listen, dir.path()).0,
+            "user_field",
+        ),
+    ] {
+        let users = text.find("\n[users]\n").expect("[users]");
+        let groups = text.find("\n[groups]\n").expect("[groups]");
+        assert!(users < groups, "{text}");
+        assert!(text.contains(&format!("model = \"{model}\"")), "{text}");
+        assert!(text.contains("address = \"127.0.0.1:2\""), "{text}");
+    }
+}

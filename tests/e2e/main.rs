@@ -8,6 +8,7 @@
 mod alt;
 #[path = "../support/alt_backend.rs"]
 mod alt_backend;
+mod alt_teams;
 mod alt_upstream;
 mod backend_auth;
 mod backend_tls;

@@ -8,15 +8,23 @@
 //! changed only through separate `deactivate`/`activate` calls.
 //!
 //! Routes (JSON in and out; `{org}` is any organisation name, each has its own accounts):
-//! - `GET /v1/orgs/{org}/accounts?offset=&limit=&login=` → `{"data":[..],"meta":{"total","offset","limit"}}`
+//! - `GET /v1/orgs/{org}/accounts?offset=&limit=&login=&team=` → `{"data":[..],"meta":{"total","offset","limit"}}`
 //!   (offset 0 and limit 20 by default, limit clamped to 50; `login` matches exactly, ignoring case;
-//!   creation order)
-//! - `POST /v1/orgs/{org}/accounts` `{"account":{login,given,family,nick}}` → 201 `{"data":{..}}`
+//!   `team` keeps the accounts whose `team_ids` hold that team id; creation order)
+//! - `POST /v1/orgs/{org}/accounts` `{"account":{login,given,family,nick,team_ids}}` → 201 `{"data":{..}}`
 //! - `GET|PATCH|DELETE /v1/orgs/{org}/accounts/{id}` → `{"data":{..}}` / `{"data":{..}}` / 204
 //! - `POST /v1/orgs/{org}/accounts/{id}/deactivate` and `.../activate` → `{"data":{..}}`
+//! - the teams of an organisation, in the same style (see the `teams` module):
+//!   `GET|POST /v1/orgs/{org}/teams` and `GET|PATCH|DELETE /v1/orgs/{org}/teams/{id}`
+//!
+//! Team membership is kept twice, independently, so that configs can use either record: a team's
+//! `member_ids` (account ids) and an account's `team_ids` (team ids). Only deletions reach across:
+//! deleting a team takes its id out of every account's `team_ids`, deleting an account takes its
+//! id out of every team's `member_ids`.
 //!
 //! Errors are `{"errors":[{"code": ...}]}` (with `"data":null` for `unauthenticated` and
-//! `not_found`): 401 `unauthenticated`, 404 `not_found`, 409 `duplicate_login`, 400 `validation`,
+//! `not_found`): 401 `unauthenticated`, 404 `not_found`, 409 `duplicate_login` and
+//! `title_taken`, 400 `validation`, `unknown_team` and `unknown_member`,
 //! 405 `method_not_allowed`, 413 `too_large`, and `injected` for faults set with
 //! [`AltBackend::fail_next`]. [`AltBackend::respond_next`] injects any other answer, and
 //! [`AltBackend::delay_next`] holds a request back before answering it.
@@ -30,6 +38,9 @@
 
 // Each test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
+
+#[path = "alt_teams.rs"]
+mod teams;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -74,6 +85,8 @@ pub type AuthCheck = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
 struct State {
     /// Every organisation's accounts, in creation order.
     accounts: Vec<Account>,
+    /// Every organisation's teams, in creation order.
+    teams: Vec<teams::Team>,
     /// Pending faults, oldest first.
     faults: Vec<Fault>,
     /// Pending delays, oldest first.
@@ -127,6 +140,8 @@ struct Account {
     family: Option<String>,
     nick: Option<String>,
     active: bool,
+    /// The teams (of the same organisation) the account says it belongs to.
+    team_ids: Vec<String>,
     created: String,
     modified: String,
 }
@@ -141,6 +156,7 @@ impl Account {
             "family": self.family,
             "nick": self.nick,
             "active": self.active,
+            "team_ids": self.team_ids,
             "created": self.created,
             "modified": self.modified,
         })
@@ -228,12 +244,25 @@ impl AltBackend {
     /// new account, or the error code (`duplicate_login`, `validation`).
     pub fn seed(&self, org: &str, account: Value) -> Result<Value, String> {
         let body = json!({ "account": account }).to_string();
-        let reply = create(&mut self.state(), org, body.as_bytes());
-        match reply.body {
-            Some(v) if reply.status == StatusCode::CREATED => Ok(v["data"].clone()),
-            Some(v) => Err(v["errors"][0]["code"].as_str().unwrap_or("").to_owned()),
-            None => Err(String::new()),
-        }
+        created(create(&mut self.state(), org, body.as_bytes()))
+    }
+
+    /// The teams of `org` as the API shows them, in creation order.
+    pub fn teams(&self, org: &str) -> Vec<Value> {
+        self.state()
+            .teams
+            .iter()
+            .filter(|t| t.org == org)
+            .map(teams::Team::to_json)
+            .collect()
+    }
+
+    /// Creates a team directly, as if `POST /v1/orgs/{org}/teams` had been called with
+    /// `{"team": team}`. Answers the new team, or the error code (`title_taken`, `validation`,
+    /// `unknown_member`).
+    pub fn seed_team(&self, org: &str, team: Value) -> Result<Value, String> {
+        let body = json!({ "team": team }).to_string();
+        created(teams::create(&mut self.state(), org, body.as_bytes()))
     }
 
     /// Makes the next request whose path (without query) contains `path_contains` answer
@@ -411,6 +440,24 @@ impl Reply {
     }
 }
 
+/// The created object of a 201 reply, else the reply's error code.
+fn created(reply: Reply) -> Result<Value, String> {
+    match reply.body {
+        Some(v) if reply.status == StatusCode::CREATED => Ok(v["data"].clone()),
+        Some(v) => Err(v["errors"][0]["code"].as_str().unwrap_or("").to_owned()),
+        None => Err(String::new()),
+    }
+}
+
+/// An empty 204 reply.
+fn no_content() -> Reply {
+    Reply {
+        status: StatusCode::NO_CONTENT,
+        body: None,
+        allow: None,
+    }
+}
+
 /// `{"errors":[{"code": code}]}`.
 fn error(status: StatusCode, code: &str) -> Reply {
     Reply::json(status, json!({ "errors": [{ "code": code }] }))
@@ -434,11 +481,7 @@ fn injected(status: u16, body: Option<Value>) -> Reply {
         .filter(|s| (200..=599).contains(&s.as_u16()))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status == StatusCode::NO_CONTENT {
-        return Reply {
-            status,
-            body: None,
-            allow: None,
-        };
+        return no_content();
     }
     match body {
         Some(body) => Reply::json(status, body),
@@ -467,6 +510,10 @@ enum Route {
         id: String,
         activate: bool,
     },
+    /// `/v1/orgs/{org}/teams`
+    Teams { org: String },
+    /// `/v1/orgs/{org}/teams/{id}`
+    Team { org: String, id: String },
 }
 
 impl Route {
@@ -492,6 +539,11 @@ impl Route {
                     activate: *action == "activate",
                 })
             }
+            ["v1", "orgs", org, "teams"] => Some(Route::Teams { org: decode(org)? }),
+            ["v1", "orgs", org, "teams", id] => Some(Route::Team {
+                org: decode(org)?,
+                id: decode(id)?,
+            }),
             _ => None,
         }
     }
@@ -505,6 +557,8 @@ impl Route {
                 activate: false, ..
             } => "/v1/orgs/{org}/accounts/{id}/deactivate",
             Route::SetActive { activate: true, .. } => "/v1/orgs/{org}/accounts/{id}/activate",
+            Route::Teams { .. } => "/v1/orgs/{org}/teams",
+            Route::Team { .. } => "/v1/orgs/{org}/teams/{id}",
         }
     }
 }
@@ -523,11 +577,8 @@ fn dispatch(state: &mut State, req: &Incoming<'_>, route: &Route, body: &[u8]) -
         Route::Item { org, id } if method == Method::DELETE => match find(state, org, id) {
             Some(at) => {
                 state.accounts.remove(at);
-                Reply {
-                    status: StatusCode::NO_CONTENT,
-                    body: None,
-                    allow: None,
-                }
+                teams::forget_member(state, org, id);
+                no_content()
             }
             None => missing(StatusCode::NOT_FOUND, "not_found"),
         },
@@ -546,6 +597,8 @@ fn dispatch(state: &mut State, req: &Incoming<'_>, route: &Route, body: &[u8]) -
             }
         }
         Route::SetActive { .. } => not_allowed("POST"),
+        Route::Teams { org } => teams::collection(state, method, org, req.query, body),
+        Route::Team { org, id } => teams::item(state, method, org, id, body),
     }
 }
 
@@ -571,44 +624,71 @@ fn login_taken(state: &State, org: &str, login: &str, except: Option<&str>) -> b
         .any(|a| a.org == org && Some(a.id.as_str()) != except && a.login.to_lowercase() == login)
 }
 
-fn list(state: &State, org: &str, query: Option<&str>) -> Reply {
-    let mut offset = 0;
-    let mut limit = DEFAULT_LIMIT;
-    let mut login = None;
-    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match key.as_ref() {
-            "offset" | "limit" if value.is_empty() => {}
-            "offset" => match value.parse::<usize>() {
-                Ok(n) => offset = n,
-                Err(_) => return validation(),
-            },
-            "limit" => match value.parse::<usize>() {
-                Ok(n) => limit = n.min(MAX_LIMIT),
-                Err(_) => return validation(),
-            },
-            "login" => login = Some(value.to_lowercase()),
-            _ => {}
+/// A list call's query: its page and its other parameters.
+struct ListQuery {
+    offset: usize,
+    limit: usize,
+    /// The parameters other than `offset` and `limit`, in order.
+    params: Vec<(String, String)>,
+}
+
+impl ListQuery {
+    /// Reads `offset` (default 0) and `limit` (default [`DEFAULT_LIMIT`], clamped to
+    /// [`MAX_LIMIT`]); `None` when either is not a number.
+    fn parse(query: Option<&str>) -> Option<ListQuery> {
+        let mut q = ListQuery {
+            offset: 0,
+            limit: DEFAULT_LIMIT,
+            params: Vec::new(),
+        };
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match key.as_ref() {
+                "offset" | "limit" if value.is_empty() => {}
+                "offset" => q.offset = value.parse().ok()?,
+                "limit" => q.limit = value.parse::<usize>().ok()?.min(MAX_LIMIT),
+                _ => q.params.push((key.into_owned(), value.into_owned())),
+            }
         }
+        Some(q)
     }
-    let matching: Vec<&Account> = state
+
+    /// The last value of parameter `key`.
+    fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The page of `matching` this query asks for, in the list envelope.
+    fn page(&self, matching: &[Value]) -> Reply {
+        let data: Vec<&Value> = matching.iter().skip(self.offset).take(self.limit).collect();
+        Reply::json(
+            StatusCode::OK,
+            json!({
+                "data": data,
+                "meta": { "total": matching.len(), "offset": self.offset, "limit": self.limit },
+            }),
+        )
+    }
+}
+
+fn list(state: &State, org: &str, query: Option<&str>) -> Reply {
+    let Some(q) = ListQuery::parse(query) else {
+        return validation();
+    };
+    let login = q.param("login").map(str::to_lowercase);
+    let team = q.param("team");
+    let matching: Vec<Value> = state
         .accounts
         .iter()
         .filter(|a| a.org == org)
         .filter(|a| login.as_ref().is_none_or(|l| a.login.to_lowercase() == *l))
+        .filter(|a| team.is_none_or(|t| a.team_ids.iter().any(|id| id == t)))
+        .map(Account::to_json)
         .collect();
-    let data: Vec<Value> = matching
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|a| a.to_json())
-        .collect();
-    Reply::json(
-        StatusCode::OK,
-        json!({
-            "data": data,
-            "meta": { "total": matching.len(), "offset": offset, "limit": limit },
-        }),
-    )
+    q.page(&matching)
 }
 
 /// The `account` object of a create or update body.
@@ -627,6 +707,29 @@ fn login_value(v: &Value) -> Option<String> {
     v.as_str()
         .filter(|s| !s.trim().is_empty())
         .map(str::to_owned)
+}
+
+/// A list of ids: an array of non-empty strings, kept in order without repeats.
+fn id_list(v: &Value) -> Option<Vec<String>> {
+    let mut ids: Vec<String> = Vec::new();
+    for item in v.as_array()? {
+        let id = item.as_str().filter(|s| !s.is_empty())?;
+        if !ids.iter().any(|known| known == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    Some(ids)
+}
+
+/// Checks an account's `team_ids` input: `Err` is the reply refusing it (`validation` when it is
+/// not a list of ids, `unknown_team` when one is not a team of `org`).
+fn team_ids_input(state: &State, org: &str, v: &Value) -> Result<Vec<String>, Reply> {
+    let ids = id_list(v).ok_or_else(validation)?;
+    if ids.iter().all(|id| teams::find(state, org, id).is_some()) {
+        Ok(ids)
+    } else {
+        Err(error(StatusCode::BAD_REQUEST, "unknown_team"))
+    }
 }
 
 /// An optional text field: `Ok(None)` for null, `Err` for anything but a string or null.
@@ -657,10 +760,17 @@ fn create(state: &mut State, org: &str, body: &[u8]) -> Reply {
     ) else {
         return validation();
     };
+    let team_ids = match input.get("team_ids") {
+        Some(v) => match team_ids_input(state, org, v) {
+            Ok(ids) => ids,
+            Err(reply) => return reply,
+        },
+        None => Vec::new(),
+    };
     if login_taken(state, org, &login, None) {
         return error(StatusCode::CONFLICT, "duplicate_login");
     }
-    let id = new_id(state);
+    let id = new_id("acc", |id| state.accounts.iter().any(|a| a.id == id));
     let now = now();
     let account = Account {
         id,
@@ -670,6 +780,7 @@ fn create(state: &mut State, org: &str, body: &[u8]) -> Reply {
         family,
         nick,
         active: true,
+        team_ids,
         created: now.clone(),
         modified: now,
     };
@@ -704,17 +815,29 @@ fn update(state: &mut State, org: &str, id: &str, body: &[u8]) -> Reply {
             }
         }
     }
+    if let Some(v) = input.get("team_ids") {
+        match team_ids_input(state, org, v) {
+            Ok(ids) => next.team_ids = ids,
+            Err(reply) => return reply,
+        }
+    }
     if login_taken(state, org, &next.login, Some(id)) {
         return error(StatusCode::CONFLICT, "duplicate_login");
     }
     let current = &mut state.accounts[at];
-    let changed = (&next.login, &next.given, &next.family, &next.nick)
-        != (
-            &current.login,
-            &current.given,
-            &current.family,
-            &current.nick,
-        );
+    let changed = (
+        &next.login,
+        &next.given,
+        &next.family,
+        &next.nick,
+        &next.team_ids,
+    ) != (
+        &current.login,
+        &current.given,
+        &current.family,
+        &current.nick,
+        &current.team_ids,
+    );
     if changed {
         next.modified = now();
         *current = next;
@@ -722,12 +845,12 @@ fn update(state: &mut State, org: &str, id: &str, body: &[u8]) -> Reply {
     Reply::data(StatusCode::OK, current)
 }
 
-/// A fresh `acc_` + 12 hex digits id, unique across organisations.
-fn new_id(state: &State) -> String {
+/// A fresh `{prefix}_` + 12 hex digits id that `taken` does not know.
+fn new_id(prefix: &str, taken: impl Fn(&str) -> bool) -> String {
     loop {
         let bytes: [u8; 6] = rand::thread_rng().gen();
-        let id = format!("acc_{}", hex::encode(bytes));
-        if !state.accounts.iter().any(|a| a.id == id) {
+        let id = format!("{prefix}_{}", hex::encode(bytes));
+        if !taken(&id) {
             return id;
         }
     }
