@@ -2,8 +2,8 @@
 //! update and delete a group, and, for per-member backends, add, remove and list its members.
 //! They share the user calls' client, credentials, pacing and metrics ([`Backend::call`]).
 
-use super::client::Response;
 use super::calls::{expect_success, mismatch, valid_id, Backend, Call, Listing, NativePage, Vars};
+use super::client::Response;
 use super::group_spec::{GroupApi, Membership};
 use super::paths::get_path;
 use super::spec::{ErrorRule, Operation};
@@ -89,7 +89,12 @@ impl GroupBackend {
         if !valid_id(id) {
             return Ok(None);
         }
-        let mut call = Call::new("group_get", "get group", &self.api.get, Vars::user(tenant, id));
+        let mut call = Call::new(
+            "group_get",
+            "get group",
+            &self.api.get,
+            Vars::user(tenant, id),
+        );
         call.retry = true;
         let resp = self.backend.call(call).await?;
         if resp.status == 404 {
@@ -155,7 +160,12 @@ impl GroupBackend {
         let vars = Vars::user(tenant, id);
         let resp = self
             .backend
-            .call(Call::new("group_delete", "delete group", &self.api.delete, vars))
+            .call(Call::new(
+                "group_delete",
+                "delete group",
+                &self.api.delete,
+                vars,
+            ))
             .await?;
         if resp.status == 404 {
             return Ok(false);

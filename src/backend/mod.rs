@@ -12,13 +12,13 @@ pub mod client;
 pub mod convert;
 pub mod credentials;
 pub mod directory;
-pub mod group_calls;
-pub mod group_spec;
-pub mod groups;
 #[cfg(test)]
 mod directory_tests;
 #[cfg(test)]
 mod fake;
+pub mod group_calls;
+pub mod group_spec;
+pub mod groups;
 pub mod mapping;
 pub mod native;
 pub mod native_list;

@@ -5,8 +5,8 @@ mod file;
 pub mod validate;
 
 use crate::auth::{Keyring, Tenant};
-use crate::backend::settings::BackendSettings;
 use crate::backend::group_spec::GroupApi;
+use crate::backend::settings::BackendSettings;
 use crate::backend::spec::UserApi;
 use crate::forwarded::Forwarding;
 use crate::guard::rules::GuardSettings;

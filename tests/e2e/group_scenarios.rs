@@ -34,7 +34,9 @@ pub fn create(gw: &Gateway, name: &str, external_id: &str) -> String {
     assert_eq!(r.header("content-type"), Some("application/scim+json"));
     let created = r.json();
     let id = created["id"].as_str().expect("id").to_string();
-    assert!(r.header("location").is_some_and(|l| l.ends_with(&format!("/Groups/{id}"))));
+    assert!(r
+        .header("location")
+        .is_some_and(|l| l.ends_with(&format!("/Groups/{id}"))));
     assert_eq!(created["displayName"], name);
     assert_eq!(created["externalId"], external_id);
     id
@@ -71,7 +73,11 @@ fn set(ids: &[&String]) -> BTreeSet<String> {
 }
 
 fn values(ids: &[&String]) -> Value {
-    Value::Array(ids.iter().map(|id| json!({"$ref": null, "value": id})).collect())
+    Value::Array(
+        ids.iter()
+            .map(|id| json!({"$ref": null, "value": id}))
+            .collect(),
+    )
 }
 
 /// A `displayName eq` lookup as Entra sends it; answers the ListResponse.
@@ -99,13 +105,29 @@ pub fn entra_cycle(gw: &Gateway) {
     assert_eq!(by_external["Resources"][0]["id"], id.as_str());
     assert_eq!(lookup(gw, "displayName eq \"nobody\"")["totalResults"], 0);
 
-    patch(gw, &id, json!([{"op": "Replace", "path": "displayName", "value": "Sales EU"}]));
-    let got = gw.scim("GET", &format!("/Groups/{id}?excludedAttributes=members"), None);
+    patch(
+        gw,
+        &id,
+        json!([{"op": "Replace", "path": "displayName", "value": "Sales EU"}]),
+    );
+    let got = gw.scim(
+        "GET",
+        &format!("/Groups/{id}?excludedAttributes=members"),
+        None,
+    );
     assert_eq!(got.json()["displayName"], "Sales EU");
     assert!(got.json().get("members").is_none());
 
-    patch(gw, &id, json!([{"op": "Add", "path": "members", "value": values(&[&u[0]])}]));
-    patch(gw, &id, json!([{"op": "Add", "path": "members", "value": values(&[&u[1], &u[2], &u[3]])}]));
+    patch(
+        gw,
+        &id,
+        json!([{"op": "Add", "path": "members", "value": values(&[&u[0]])}]),
+    );
+    patch(
+        gw,
+        &id,
+        json!([{"op": "Add", "path": "members", "value": values(&[&u[1], &u[2], &u[3]])}]),
+    );
     assert_eq!(members(gw, &id), set(&[&u[0], &u[1], &u[2], &u[3]]));
     let full = gw.scim("GET", &format!("/Groups/{id}"), None).json();
     let first = full["members"]
@@ -115,23 +137,61 @@ pub fn entra_cycle(gw: &Gateway) {
         .find(|m| m["value"] == u[0].as_str())
         .cloned()
         .unwrap();
-    assert!(first["$ref"].as_str().unwrap().ends_with(&format!("/Users/{}", u[0])));
-    assert!(first["display"].is_string(), "members carry a display name: {first}");
+    assert!(first["$ref"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/Users/{}", u[0])));
+    assert!(
+        first["display"].is_string(),
+        "members carry a display name: {first}"
+    );
 
-    patch(gw, &id, json!([{"op": "Add", "path": "members", "value": values(&[&u[0]])}]));
-    assert_eq!(members(gw, &id).len(), 4, "re-adding a member changes nothing");
+    patch(
+        gw,
+        &id,
+        json!([{"op": "Add", "path": "members", "value": values(&[&u[0]])}]),
+    );
+    assert_eq!(
+        members(gw, &id).len(),
+        4,
+        "re-adding a member changes nothing"
+    );
 
-    patch(gw, &id, json!([{"op": "Remove", "path": "members", "value": [{"value": u[0]}]}]));
-    assert_eq!(members(gw, &id), set(&[&u[1], &u[2], &u[3]]), "only the listed member goes");
-    patch(gw, &id, json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", u[1])}]));
+    patch(
+        gw,
+        &id,
+        json!([{"op": "Remove", "path": "members", "value": [{"value": u[0]}]}]),
+    );
+    assert_eq!(
+        members(gw, &id),
+        set(&[&u[1], &u[2], &u[3]]),
+        "only the listed member goes"
+    );
+    patch(
+        gw,
+        &id,
+        json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", u[1])}]),
+    );
     assert_eq!(members(gw, &id), set(&[&u[2], &u[3]]));
-    patch(gw, &id, json!([{"op": "Remove", "path": "members", "value": [{"value": u[0]}]}]));
-    assert_eq!(members(gw, &id).len(), 2, "removing an absent member changes nothing");
+    patch(
+        gw,
+        &id,
+        json!([{"op": "Remove", "path": "members", "value": [{"value": u[0]}]}]),
+    );
+    assert_eq!(
+        members(gw, &id).len(),
+        2,
+        "removing an absent member changes nothing"
+    );
 
     let r = gw.scim("DELETE", &format!("/Groups/{id}"), None);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_scim_error(&gw.scim("GET", &format!("/Groups/{id}"), None), 404, None);
-    let r = patch_reply(gw, &id, json!([{"op": "Add", "path": "members", "value": values(&[&u[2]])}]));
+    let r = patch_reply(
+        gw,
+        &id,
+        json!([{"op": "Add", "path": "members", "value": values(&[&u[2]])}]),
+    );
     assert_scim_error(&r, 404, None);
     assert_eq!(lookup(gw, "displayName eq \"Sales EU\"")["totalResults"], 0);
 }
@@ -148,16 +208,36 @@ pub fn okta_push(gw: &Gateway) {
     let page = gw.scim("GET", "/Groups?startIndex=1&count=100", None);
     assert_eq!(page.status, 200, "{}", page.text());
     let listed = page.json();
-    assert!(listed["Resources"].as_array().unwrap().iter().any(|g| g["id"] == id.as_str()));
+    assert!(listed["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["id"] == id.as_str()));
 
-    patch(gw, &id, json!([{"op": "replace", "value": {"id": id, "displayName": "Eng"}}]));
-    patch(gw, &id, json!([{"op": "add", "path": "members", "value": [{"value": u[0]}, {"value": u[1]}]}]));
-    patch(gw, &id, json!([
-        {"op": "remove", "path": format!("members[value eq \"{}\"]", u[0])},
-        {"op": "add", "path": "members", "value": [{"value": u[2], "display": "x"}]}
-    ]));
+    patch(
+        gw,
+        &id,
+        json!([{"op": "replace", "value": {"id": id, "displayName": "Eng"}}]),
+    );
+    patch(
+        gw,
+        &id,
+        json!([{"op": "add", "path": "members", "value": [{"value": u[0]}, {"value": u[1]}]}]),
+    );
+    patch(
+        gw,
+        &id,
+        json!([
+            {"op": "remove", "path": format!("members[value eq \"{}\"]", u[0])},
+            {"op": "add", "path": "members", "value": [{"value": u[2], "display": "x"}]}
+        ]),
+    );
     assert_eq!(members(gw, &id), set(&[&u[1], &u[2]]));
-    patch(gw, &id, json!([{"op": "replace", "path": "members", "value": [{"value": u[0]}]}]));
+    patch(
+        gw,
+        &id,
+        json!([{"op": "replace", "path": "members", "value": [{"value": u[0]}]}]),
+    );
     assert_eq!(members(gw, &id), set(&[&u[0]]));
 
     let put = json!({"schemas": [GROUP], "displayName": "Eng", "members": [{"value": u[1]}, {"value": u[2]}]});
@@ -168,7 +248,11 @@ pub fn okta_push(gw: &Gateway) {
     let r = gw.scim("PUT", &format!("/Groups/{id}"), Some(&rename_only));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["displayName"], "Engineering");
-    assert_eq!(members(gw, &id), set(&[&u[1], &u[2]]), "a PUT without members keeps them");
+    assert_eq!(
+        members(gw, &id),
+        set(&[&u[1], &u[2]]),
+        "a PUT without members keeps them"
+    );
 }
 
 /// Bad input: an unknown member id is `400 invalidValue` with nothing applied; a taken
@@ -177,23 +261,47 @@ pub fn bad_input(gw: &Gateway) {
     let u = users(gw, "bad-g", 1);
     let a = create(gw, "Alpha", "ext-alpha");
     let b = create(gw, "Beta", "ext-beta");
-    patch(gw, &a, json!([{"op": "add", "path": "members", "value": [{"value": u[0]}]}]));
-    let r = patch_reply(gw, &a, json!([
-        {"op": "remove", "path": "members", "value": [{"value": u[0]}]},
-        {"op": "add", "path": "members", "value": [{"value": "999999"}]}
-    ]));
+    patch(
+        gw,
+        &a,
+        json!([{"op": "add", "path": "members", "value": [{"value": u[0]}]}]),
+    );
+    let r = patch_reply(
+        gw,
+        &a,
+        json!([
+            {"op": "remove", "path": "members", "value": [{"value": u[0]}]},
+            {"op": "add", "path": "members", "value": [{"value": "999999"}]}
+        ]),
+    );
     assert_scim_error(&r, 400, Some("invalidValue"));
-    assert!(r.json()["detail"].as_str().unwrap().contains("999999"), "{}", r.text());
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("999999"),
+        "{}",
+        r.text()
+    );
     assert_eq!(members(gw, &a), set(&[&u[0]]), "nothing was applied");
 
     let dup = json!({"schemas": [GROUP], "displayName": "ALPHA"});
-    assert_scim_error(&gw.scim("POST", "/Groups", Some(&dup)), 409, Some("uniqueness"));
-    let r = patch_reply(gw, &b, json!([{"op": "replace", "path": "displayName", "value": "alpha"}]));
+    assert_scim_error(
+        &gw.scim("POST", "/Groups", Some(&dup)),
+        409,
+        Some("uniqueness"),
+    );
+    let r = patch_reply(
+        gw,
+        &b,
+        json!([{"op": "replace", "path": "displayName", "value": "alpha"}]),
+    );
     assert_scim_error(&r, 409, Some("uniqueness"));
     assert_eq!(lookup(gw, "displayName eq \"Beta\"")["totalResults"], 1);
 
     let nested = json!({"schemas": [GROUP], "displayName": "Gamma", "members": [{"value": a, "type": "Group"}]});
-    assert_scim_error(&gw.scim("POST", "/Groups", Some(&nested)), 400, Some("invalidValue"));
+    assert_scim_error(
+        &gw.scim("POST", "/Groups", Some(&nested)),
+        400,
+        Some("invalidValue"),
+    );
     assert_eq!(lookup(gw, "displayName eq \"Gamma\"")["totalResults"], 0);
 }
 
@@ -205,7 +313,11 @@ pub fn concurrent_adds(gw: &Gateway) {
         for member in &u {
             let id = &id;
             s.spawn(move || {
-                patch(gw, id, json!([{"op": "add", "path": "members", "value": [{"value": member}]}]));
+                patch(
+                    gw,
+                    id,
+                    json!([{"op": "add", "path": "members", "value": [{"value": member}]}]),
+                );
             });
         }
     });
@@ -217,10 +329,25 @@ pub fn many_members(gw: &Gateway, n: usize) {
     let u = users(gw, "many-g", n);
     let id = create(gw, "Everyone", "ext-everyone");
     let all: Vec<Value> = u.iter().map(|id| json!({"value": id})).collect();
-    patch(gw, &id, json!([{"op": "Add", "path": "members", "value": all}]));
+    patch(
+        gw,
+        &id,
+        json!([{"op": "Add", "path": "members", "value": all}]),
+    );
     assert_eq!(members(gw, &id).len(), n);
-    let r = gw.scim("GET", &format!("/Groups?filter={}&excludedAttributes=members", enc("displayName eq \"Everyone\"")), None);
+    let r = gw.scim(
+        "GET",
+        &format!(
+            "/Groups?filter={}&excludedAttributes=members",
+            enc("displayName eq \"Everyone\"")
+        ),
+        None,
+    );
     assert!(r.json()["Resources"][0].get("members").is_none());
-    patch(gw, &id, json!([{"op": "Remove", "path": "members", "value": all}]));
+    patch(
+        gw,
+        &id,
+        json!([{"op": "Remove", "path": "members", "value": all}]),
+    );
     assert!(members(gw, &id).is_empty());
 }

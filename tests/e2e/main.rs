@@ -21,6 +21,8 @@ mod fail_closed;
 mod fixtures;
 mod fleet;
 mod fleet_processes;
+mod group_scenarios;
+mod groups;
 mod guard;
 mod harness;
 mod hostile;

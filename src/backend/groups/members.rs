@@ -9,6 +9,7 @@ use super::super::paths::{get_path, set_path};
 use super::super::spec::NativeType;
 use crate::auth::Tenant;
 use crate::scim::error::ScimError;
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
@@ -50,7 +51,9 @@ pub fn id_text(v: &Value) -> Option<String> {
 fn native_id(id: &str, id_type: NativeType) -> Result<Value, ScimError> {
     match id_type {
         NativeType::Integer => id.parse::<i64>().map(Value::from).map_err(|_| {
-            ScimError::invalid_value(format!("{id:?} is not an id of this service (ids are integers)"))
+            ScimError::invalid_value(format!(
+                "{id:?} is not an id of this service (ids are integers)"
+            ))
         }),
         _ => Ok(Value::String(id.to_string())),
     }
@@ -160,20 +163,31 @@ impl GroupBackend {
         ids: &[String],
     ) -> Result<Vec<String>, ScimError> {
         let users: &Backend = self.users();
-        let checks = stream::iter(ids.iter().map(|id| async move {
-            users.get(tenant, id).await.map(|found| (id, found.is_some()))
-        }))
-        .buffered(self.api().member_calls_at_once)
-        .collect::<Vec<_>>()
-        .await;
-        let mut unknown = Vec::new();
+        let checks = ids
+            .iter()
+            .map(|id| {
+                async move {
+                    users
+                        .get(tenant, id)
+                        .await
+                        .map(|found| (id, found.is_some()))
+                }
+                .boxed()
+            })
+            .collect();
+        let checks = at_most(checks, self.api().member_calls_at_once).await;
+        let mut unknown = std::collections::HashSet::new();
         for check in checks {
             let (id, known) = check?;
             if !known {
-                unknown.push(id.clone());
+                unknown.insert(id);
             }
         }
-        Ok(unknown)
+        Ok(ids
+            .iter()
+            .filter(|id| unknown.contains(id))
+            .cloned()
+            .collect())
     }
 
     /// Adds `add` to and removes `remove` from group `id` (`native` as just read, under the
@@ -188,13 +202,23 @@ impl GroupBackend {
     ) -> Applied {
         match &self.api().members {
             Membership::Calls { .. } => self.member_calls(tenant, id, add, remove).await,
-            Membership::OnGroup { field, key, id_type } => {
-                let written = edited_list(get_path(native, field), key.as_deref(), *id_type, add, remove)
-                    .map(|list| {
-                        let mut body = Value::Object(serde_json::Map::new());
-                        set_path(&mut body, field, list);
-                        body
-                    });
+            Membership::OnGroup {
+                field,
+                key,
+                id_type,
+            } => {
+                let written = edited_list(
+                    get_path(native, field),
+                    key.as_deref(),
+                    *id_type,
+                    add,
+                    remove,
+                )
+                .map(|list| {
+                    let mut body = Value::Object(serde_json::Map::new());
+                    set_path(&mut body, field, list);
+                    body
+                });
                 let outcome = match written {
                     Ok(body) => self.update(tenant, id, &body).await,
                     Err(e) => Err(e),
@@ -216,7 +240,8 @@ impl GroupBackend {
                 }
             }
             Membership::OnUser { field, id_type, .. } => {
-                self.user_updates(tenant, id, field, *id_type, add, remove).await
+                self.user_updates(tenant, id, field, *id_type, add, remove)
+                    .await
             }
         }
     }
@@ -232,13 +257,16 @@ impl GroupBackend {
             .iter()
             .map(|m| (m, true))
             .chain(remove.iter().map(|m| (m, false)));
-        let results = stream::iter(calls.map(|(member, adding)| async move {
-            let r = self.member_call(tenant, group, member, adding).await;
-            (member, adding, r)
-        }))
-        .buffer_unordered(self.api().member_calls_at_once)
-        .collect::<Vec<_>>()
-        .await;
+        let tasks = calls
+            .map(|(member, adding)| {
+                async move {
+                    let r = self.member_call(tenant, group, member, adding).await;
+                    (member, adding, r)
+                }
+                .boxed()
+            })
+            .collect();
+        let results = at_most(tasks, self.api().member_calls_at_once).await;
         let mut applied = Applied::default();
         for (member, adding, result) in results {
             match result {
@@ -281,36 +309,40 @@ impl GroupBackend {
             .chain(remove.iter().map(|m| (m, false)));
         let paths = &paths;
         let group_id = &group_id;
-        let results = stream::iter(edits.map(|(member, adding)| async move {
-            let read = match users.get_versioned(tenant, member).await {
-                Ok(Some(read)) => read,
-                Ok(None) if adding => {
-                    let e = ScimError::invalid_value(format!("no user with id {member:?}"));
-                    return (member, adding, Err(e));
+        let tasks = edits
+            .map(|(member, adding)| {
+                async move {
+                    let read = match users.get_versioned(tenant, member).await {
+                        Ok(Some(read)) => read,
+                        Ok(None) if adding => {
+                            let e = ScimError::invalid_value(format!("no user with id {member:?}"));
+                            return (member, adding, Err(e));
+                        }
+                        Ok(None) => return (member, adding, Ok(None)),
+                        Err(e) => return (member, adding, Err(e)),
+                    };
+                    let (plus, minus): (&[String], &[String]) = if adding {
+                        (std::slice::from_ref(group_id), &[])
+                    } else {
+                        (&[], std::slice::from_ref(group_id))
+                    };
+                    let change = |native: &Value| {
+                        let list =
+                            edited_list(get_path(native, field), None, id_type, plus, minus)?;
+                        let mut body = Value::Object(serde_json::Map::new());
+                        set_path(&mut body, field, list);
+                        Ok(body)
+                    };
+                    let r = users
+                        .modify(tenant, member, Some(read), paths, change)
+                        .await
+                        .map(|u| u.map(|_| ()));
+                    (member, adding, r)
                 }
-                Ok(None) => return (member, adding, Ok(None)),
-                Err(e) => return (member, adding, Err(e)),
-            };
-            let (plus, minus): (&[String], &[String]) = if adding {
-                (std::slice::from_ref(group_id), &[])
-            } else {
-                (&[], std::slice::from_ref(group_id))
-            };
-            let change = |native: &Value| {
-                let list = edited_list(get_path(native, field), None, id_type, plus, minus)?;
-                let mut body = Value::Object(serde_json::Map::new());
-                set_path(&mut body, field, list);
-                Ok(body)
-            };
-            let r = users
-                .modify(tenant, member, Some(read), paths, change)
-                .await
-                .map(|u| u.map(|_| ()));
-            (member, adding, r)
-        }))
-        .buffer_unordered(self.api().member_calls_at_once)
-        .collect::<Vec<_>>()
-        .await;
+                .boxed()
+            })
+            .collect();
+        let results = at_most(tasks, self.api().member_calls_at_once).await;
         let mut applied = Applied::default();
         for (member, adding, result) in results {
             match result {
@@ -325,6 +357,17 @@ impl GroupBackend {
         }
         applied
     }
+}
+
+/// Runs `tasks` with at most `at_once` in flight, answering in completion order.
+///
+/// The tasks are boxed before they reach the stream: a stream mapping borrowed items
+/// through a closure makes the `Send` bound of the directory's futures unprovable.
+async fn at_most<'a, T: Send + 'a>(tasks: Vec<BoxFuture<'a, T>>, at_once: usize) -> Vec<T> {
+    stream::iter(tasks)
+        .buffer_unordered(at_once.max(1))
+        .collect()
+        .await
 }
 
 #[cfg(test)]
@@ -355,9 +398,18 @@ mod tests {
     fn lists_of_objects_keep_what_the_backend_added() {
         let key = vec!["user_id".to_string()];
         let current = json!([{"user_id": "a", "role": "owner"}]);
-        let out = edited_list(Some(&current), Some(&key), NativeType::String, &ids(&["b", "a"]), &[])
-            .unwrap();
-        assert_eq!(out, json!([{"user_id": "a", "role": "owner"}, {"user_id": "b"}]));
+        let out = edited_list(
+            Some(&current),
+            Some(&key),
+            NativeType::String,
+            &ids(&["b", "a"]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!([{"user_id": "a", "role": "owner"}, {"user_id": "b"}])
+        );
         assert_eq!(ids_in(Some(&out), Some(&key)), ids(&["a", "b"]));
     }
 

@@ -99,10 +99,11 @@ impl Groups {
         record: Option<&GroupRecord>,
         members: bool,
     ) -> Result<ScimGroup, ScimError> {
-        let id = self
-            .native
-            .id_of(native)
-            .ok_or_else(|| ScimError::bad_gateway("a group from the user service has no id where groups.id_field says"))?;
+        let id = self.native.id_of(native).ok_or_else(|| {
+            ScimError::bad_gateway(
+                "a group from the user service has no id where groups.id_field says",
+            )
+        })?;
         let listed = if members {
             let listed = self.native.members(tenant, &id, native).await?;
             Some(self.with_display(tenant, listed).await?)
@@ -160,9 +161,17 @@ impl Groups {
         if unknown.is_empty() {
             return Ok(());
         }
-        let named: Vec<&str> = unknown.iter().take(NAMED_IN_ERRORS).map(String::as_str).collect();
+        let named: Vec<&str> = unknown
+            .iter()
+            .take(NAMED_IN_ERRORS)
+            .map(String::as_str)
+            .collect();
         let more = unknown.len().saturating_sub(NAMED_IN_ERRORS);
-        let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
         Err(ScimError::invalid_value(format!(
             "no user has the member id {}{tail}: nothing was changed",
             named.join(", ")
@@ -184,7 +193,9 @@ impl Groups {
         )?;
         let found = self.candidates(tenant, &taken).await?;
         for native in found {
-            let Some(id) = self.native.id_of(&native) else { continue };
+            let Some(id) = self.native.id_of(&native) else {
+                continue;
+            };
             if Some(id.as_str()) == except {
                 continue;
             }
@@ -192,7 +203,9 @@ impl Groups {
             let same = view
                 .get("displayName")
                 .and_then(Value::as_str)
-                .is_some_and(|n| n.eq_ignore_ascii_case(name) || n.to_lowercase() == name.to_lowercase());
+                .is_some_and(|n| {
+                    n.eq_ignore_ascii_case(name) || n.to_lowercase() == name.to_lowercase()
+                });
             if same {
                 return Err(ScimError::uniqueness(format!(
                     "a group with displayName {name:?} already exists (id {id})"
@@ -251,7 +264,11 @@ impl Groups {
                 ),
             ));
         }
-        Ok(self.native.list(tenant, None, 0, self.max_scan).await?.items)
+        Ok(self
+            .native
+            .list(tenant, None, 0, self.max_scan)
+            .await?
+            .items)
     }
 
     /// Records a write: the group's record and the memberships it added and removed.
@@ -279,10 +296,19 @@ impl Groups {
 
     /// Removes a group just created after a later step failed, so no half-applied create
     /// remains.
-    async fn undo_create(&self, tenant: &Tenant, id: &str, name: &str, cause: ScimError) -> ScimError {
+    async fn undo_create(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        name: &str,
+        cause: ScimError,
+    ) -> ScimError {
         match self.native.delete(tenant, id).await {
             Ok(_) => {
-                let _ = self.store.clear_pending_group_create(&tenant.name, name).await;
+                let _ = self
+                    .store
+                    .clear_pending_group_create(&tenant.name, name)
+                    .await;
                 let detail = format!("{}; the group created in the user service (id {id}) was deleted again, nothing was applied", cause.detail);
                 cause.with_detail(detail)
             }
@@ -316,7 +342,10 @@ fn not_found(id: &str) -> ScimError {
 
 /// `list` without the ids of `remove`, in order.
 fn without(list: &[String], remove: &HashSet<&String>) -> Vec<String> {
-    list.iter().filter(|m| !remove.contains(m)).cloned().collect()
+    list.iter()
+        .filter(|m| !remove.contains(m))
+        .cloned()
+        .collect()
 }
 
 #[async_trait]
@@ -346,7 +375,9 @@ impl GroupDirectory for Groups {
         members: bool,
     ) -> Result<Option<ScimGroup>, ScimError> {
         match self.read(tenant, id).await? {
-            Some((native, record)) => Ok(Some(self.view(tenant, &native, record.as_ref(), members).await?)),
+            Some((native, record)) => Ok(Some(
+                self.view(tenant, &native, record.as_ref(), members).await?,
+            )),
             None => Ok(None),
         }
     }
@@ -359,7 +390,8 @@ impl GroupDirectory for Groups {
     ) -> Result<ScimGroup, ScimError> {
         let members = group.members.clone().unwrap_or_default();
         self.check_members(tenant, &members).await?;
-        self.ensure_name_free(tenant, &group.display_name, None).await?;
+        self.ensure_name_free(tenant, &group.display_name, None)
+            .await?;
         self.store.check_writable().await.map_err(store_error)?;
         let shadow = view::shadow(
             &group.display_name,
@@ -382,17 +414,26 @@ impl GroupDirectory for Groups {
         let created = match self.native.create(tenant, &body).await {
             Ok(c) => c,
             Err(e) => {
-                let _ = self.store.clear_pending_group_create(&tenant.name, name).await;
+                let _ = self
+                    .store
+                    .clear_pending_group_create(&tenant.name, name)
+                    .await;
                 return Err(e);
             }
         };
         let Some(id) = self.native.id_of(&created) else {
-            let _ = self.store.clear_pending_group_create(&tenant.name, name).await;
+            let _ = self
+                .store
+                .clear_pending_group_create(&tenant.name, name)
+                .await;
             return Err(ScimError::bad_gateway(
                 "create group: the created group has no id where groups.id_field says",
             ));
         };
-        let applied = self.native.apply_members(tenant, &id, &created, &members, &[]).await;
+        let applied = self
+            .native
+            .apply_members(tenant, &id, &created, &members, &[])
+            .await;
         if let Some(e) = partial(&id, &applied) {
             return Err(self.undo_create(tenant, &id, name, e).await);
         }
@@ -421,7 +462,9 @@ impl GroupDirectory for Groups {
             .display_name
             .clone()
             .unwrap_or_else(|| current.display_name.clone());
-        if name != current.display_name && name.to_lowercase() != current.display_name.to_lowercase() {
+        if name != current.display_name
+            && name.to_lowercase() != current.display_name.to_lowercase()
+        {
             self.ensure_name_free(tenant, &name, Some(id)).await?;
         }
         let external_id = match &change.external_id {
@@ -443,7 +486,10 @@ impl GroupDirectory for Groups {
                     .collect();
                 let target_set: HashSet<&String> = target.iter().collect();
                 let present_set: HashSet<&String> = present.iter().collect();
-                (without(target, &present_set), without(&present, &target_set))
+                (
+                    without(target, &present_set),
+                    without(&present, &target_set),
+                )
             }
             None => (change.members.add.clone(), change.members.remove.clone()),
         };
@@ -451,7 +497,16 @@ impl GroupDirectory for Groups {
         self.store.check_writable().await.map_err(store_error)?;
         let shadow = view::shadow(&name, external_id.as_deref(), &extensions);
         let api = self.native.api();
-        let before = mapping::fields_to_native(&api.fields, &view::shadow(&current.display_name, current.external_id.as_deref(), &current.extensions), Write::Update, None)?;
+        let before = mapping::fields_to_native(
+            &api.fields,
+            &view::shadow(
+                &current.display_name,
+                current.external_id.as_deref(),
+                &current.extensions,
+            ),
+            Write::Update,
+            None,
+        )?;
         let after = mapping::fields_to_native(&api.fields, &shadow, Write::Update, None)?;
         let native = if before == after {
             native
@@ -464,7 +519,9 @@ impl GroupDirectory for Groups {
         let applied = if add.is_empty() && remove.is_empty() {
             Applied::default()
         } else {
-            self.native.apply_members(tenant, id, &native, &add, &remove).await
+            self.native
+                .apply_members(tenant, id, &native, &add, &remove)
+                .await
         };
         let record = GroupRecord {
             shadow,
@@ -478,8 +535,14 @@ impl GroupDirectory for Groups {
         if let Some(e) = partial(id, &applied) {
             return Err(e);
         }
-        let native = if members && matches!(api.members, super::group_spec::Membership::OnGroup { .. }) && !(add.is_empty() && remove.is_empty()) {
-            self.native.get(tenant, id).await?.ok_or_else(|| not_found(id))?
+        let native = if members
+            && matches!(api.members, super::group_spec::Membership::OnGroup { .. })
+            && !(add.is_empty() && remove.is_empty())
+        {
+            self.native
+                .get(tenant, id)
+                .await?
+                .ok_or_else(|| not_found(id))?
         } else {
             native
         };
@@ -507,7 +570,11 @@ impl GroupDirectory for Groups {
     ) -> Result<GroupPage, ScimError> {
         let Some(filter) = filter else {
             let page = self.native.list(tenant, None, start, count).await?;
-            let ids: Vec<String> = page.items.iter().filter_map(|n| self.native.id_of(n)).collect();
+            let ids: Vec<String> = page
+                .items
+                .iter()
+                .filter_map(|n| self.native.id_of(n))
+                .collect();
             let records = self
                 .store
                 .get_groups(&tenant.name, &ids)
@@ -525,7 +592,9 @@ impl GroupDirectory for Groups {
         let mut matched = Vec::new();
         let mut seen = HashSet::new();
         for native in self.candidates(tenant, filter).await? {
-            let Some(id) = self.native.id_of(&native) else { continue };
+            let Some(id) = self.native.id_of(&native) else {
+                continue;
+            };
             if !seen.insert(id.clone()) {
                 continue;
             }
@@ -534,7 +603,9 @@ impl GroupDirectory for Groups {
                 .get_group(&tenant.name, &id)
                 .await
                 .map_err(store_error)?;
-            let group = self.view(tenant, &native, record.as_ref(), needs_members).await?;
+            let group = self
+                .view(tenant, &native, record.as_ref(), needs_members)
+                .await?;
             if filter::matches(filter, &render(&group, "")) {
                 matched.push(group);
             }

@@ -11,9 +11,16 @@ use crate::store::GroupRecord;
 use serde_json::{Map, Value};
 
 /// The shadow of a group: its `displayName`, `externalId` and extension objects.
-pub fn shadow(display_name: &str, external_id: Option<&str>, extensions: &Map<String, Value>) -> Value {
+pub fn shadow(
+    display_name: &str,
+    external_id: Option<&str>,
+    extensions: &Map<String, Value>,
+) -> Value {
     let mut out = Map::new();
-    out.insert("displayName".into(), Value::String(display_name.to_string()));
+    out.insert(
+        "displayName".into(),
+        Value::String(display_name.to_string()),
+    );
     if let Some(e) = external_id {
         out.insert("externalId".into(), Value::String(e.to_string()));
     }
@@ -58,7 +65,8 @@ pub fn merge(
     let (created, last_modified) = match record {
         Some(r) => (r.created.clone(), r.last_modified.clone()),
         None => {
-            let c = native_time(&api.created_field).unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+            let c =
+                native_time(&api.created_field).unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
             let m = native_time(&api.modified_field).unwrap_or_else(|| c.clone());
             (c, m)
         }

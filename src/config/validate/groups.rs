@@ -81,14 +81,11 @@ impl Validator<'_> {
             .flatten()
             .filter_map(|f| f.scim.as_ref())
             .any(|t| t.attr.attr.name == "displayName");
-        let members = fields
-            .iter()
-            .zip(&g.fields)
-            .find(|(f, _)| {
-                f.as_ref()
-                    .and_then(|f| f.scim.as_ref())
-                    .is_some_and(|t| t.attr.attr.name == "members")
-            });
+        let members = fields.iter().zip(&g.fields).find(|(f, _)| {
+            f.as_ref()
+                .and_then(|f| f.scim.as_ref())
+                .is_some_and(|t| t.attr.attr.name == "members")
+        });
         if let Some((_, file)) = members {
             self.at(
                 &file.native,
@@ -200,7 +197,9 @@ impl Validator<'_> {
             Some((t, other)) => {
                 self.at(
                     t,
-                    format!("groups.members.native_type {other:?}: expected \"string\" or \"integer\""),
+                    format!(
+                        "groups.members.native_type {other:?}: expected \"string\" or \"integer\""
+                    ),
                 );
                 None
             }
