@@ -14,8 +14,8 @@ pub enum Membership {
         add: Operation,
         /// Removes member `{member}` from group `{id}`.
         remove: Operation,
-        /// Lists the members of group `{id}`, paged.
-        list: ListOperation,
+        /// Lists the members of group `{id}`, paged (boxed: the largest part of the enum).
+        list: Box<ListOperation>,
         /// The field of a listed member holding the user's id.
         value: Vec<String>,
         /// The field of a listed member holding a display name, if any.

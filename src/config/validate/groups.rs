@@ -134,7 +134,7 @@ impl Validator<'_> {
                 Some(Membership::Calls {
                     add: add?,
                     remove: remove?,
-                    list: list?,
+                    list: Box::new(list?),
                     value: dotted(value.get_ref()),
                     display: file.display.as_deref().map(dotted),
                 })
