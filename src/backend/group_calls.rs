@@ -181,18 +181,13 @@ impl GroupBackend {
         member: &str,
         add: bool,
     ) -> Result<MemberCall, ScimError> {
-        let Membership::Calls {
-            add: add_op,
-            remove,
-            ..
-        } = &self.api.members
-        else {
+        let Membership::Calls(calls) = &self.api.members else {
             return Err(ScimError::internal("no per-member calls are configured"));
         };
         let (op, label, what): (&Operation, _, _) = if add {
-            (add_op, "group_member_add", "add group member")
+            (&calls.add, "group_member_add", "add group member")
         } else {
-            (remove, "group_member_remove", "remove group member")
+            (&calls.remove, "group_member_remove", "remove group member")
         };
         let vars = Vars::member(tenant, group, member);
         let mut call = Call::new(label, what, op, vars);
@@ -212,11 +207,11 @@ impl GroupBackend {
         offset: usize,
         count: usize,
     ) -> Result<NativePage, ScimError> {
-        let Membership::Calls { list, .. } = &self.api.members else {
+        let Membership::Calls(calls) = &self.api.members else {
             return Err(ScimError::internal("no member list call is configured"));
         };
         let listing = Listing {
-            list,
+            list: &calls.list,
             errors: &self.errors,
             label: "group_member_list",
             what: "list group members",

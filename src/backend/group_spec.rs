@@ -8,19 +8,9 @@ use super::timestamp::TimeFormat;
 /// Where the backend keeps a group's members.
 #[derive(Debug, Clone)]
 pub enum Membership {
-    /// Per-member calls: one call adds a member, one removes it, a list call reads them.
-    Calls {
-        /// Adds member `{member}` to group `{id}`.
-        add: Operation,
-        /// Removes member `{member}` from group `{id}`.
-        remove: Operation,
-        /// Lists the members of group `{id}`, paged (boxed: the largest part of the enum).
-        list: Box<ListOperation>,
-        /// The field of a listed member holding the user's id.
-        value: Vec<String>,
-        /// The field of a listed member holding a display name, if any.
-        display: Option<Vec<String>>,
-    },
+    /// Per-member calls: one call adds a member, one removes it, a list call reads them
+    /// (boxed: by far the largest model).
+    Calls(Box<MemberCalls>),
     /// A list of member ids on the group object, read and written back whole (serialised per
     /// group).
     OnGroup {
@@ -43,11 +33,26 @@ pub enum Membership {
     },
 }
 
+/// The calls of the per-member model.
+#[derive(Debug, Clone)]
+pub struct MemberCalls {
+    /// Adds member `{member}` to group `{id}`.
+    pub add: Operation,
+    /// Removes member `{member}` from group `{id}`.
+    pub remove: Operation,
+    /// Lists the members of group `{id}`, paged.
+    pub list: ListOperation,
+    /// The field of a listed member holding the user's id.
+    pub value: Vec<String>,
+    /// The field of a listed member holding a display name, if any.
+    pub display: Option<Vec<String>>,
+}
+
 impl Membership {
     /// The model's name as the config spells it.
     pub fn name(&self) -> &'static str {
         match self {
-            Membership::Calls { .. } => "calls",
+            Membership::Calls(_) => "calls",
             Membership::OnGroup { .. } => "group_field",
             Membership::OnUser { .. } => "user_field",
         }

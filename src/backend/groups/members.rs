@@ -118,7 +118,8 @@ impl GroupBackend {
         native: &Value,
     ) -> Result<Vec<Listed>, ScimError> {
         match &self.api().members {
-            Membership::Calls { value, display, .. } => {
+            Membership::Calls(calls) => {
+                let (value, display) = (&calls.value, &calls.display);
                 let page = self.list_members(tenant, id, 0, MAX_MEMBERS_READ).await?;
                 Ok(page
                     .items
@@ -201,7 +202,7 @@ impl GroupBackend {
         remove: &[String],
     ) -> Applied {
         match &self.api().members {
-            Membership::Calls { .. } => self.member_calls(tenant, id, add, remove).await,
+            Membership::Calls(_) => self.member_calls(tenant, id, add, remove).await,
             Membership::OnGroup {
                 field,
                 key,

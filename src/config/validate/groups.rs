@@ -2,7 +2,7 @@
 //! errors and the membership model of `[groups.members]`, each mistake at its position.
 
 use super::validator::{dotted, Validator};
-use crate::backend::group_spec::{GroupApi, Membership};
+use crate::backend::group_spec::{GroupApi, MemberCalls, Membership};
 use crate::backend::spec::{ErrorRule, FieldMap, NativeType, Var};
 use crate::backend::timestamp::TimeFormat;
 use crate::config::file::{GroupsFile, MembersFile};
@@ -131,13 +131,13 @@ impl Validator<'_> {
                 let remove = self.operation(remove, member);
                 let list = self.list(list, &[Var::Tenant, Var::Id]);
                 self.unused_member_keys(file, &["field", "native_type", "search"]);
-                Some(Membership::Calls {
+                Some(Membership::Calls(Box::new(MemberCalls {
                     add: add?,
                     remove: remove?,
-                    list: Box::new(list?),
+                    list: list?,
                     value: dotted(value.get_ref()),
                     display: file.display.as_deref().map(dotted),
-                })
+                })))
             }
             "group_field" => {
                 let field = self.member_field(file)?;
