@@ -11,7 +11,7 @@ use crate::backend::peer::UpstreamPeer;
 use crate::config::Config;
 use crate::guard::gate::Guard;
 use crate::guard::jwt::JwtKeyError;
-use crate::service::{GroupService, GroupSettings, ScimService, UserDirectory};
+use crate::service::{GroupDirectory, GroupService, GroupSettings, ScimService, UserDirectory};
 use crate::store::engine::{self, StoreSettings};
 use crate::store::{OpenError, Store};
 use crate::telemetry::timed_store::TimedStore;
@@ -116,18 +116,20 @@ impl Parts {
             config.scim.max_results,
             telemetry.clone(),
         );
-        if let Some(api) = &config.groups {
+        let groups: Option<Arc<dyn GroupDirectory>> = config.groups.as_ref().map(|api| {
+            Arc::new(Groups::new(
+                GroupBackend::new(backend, api.clone()),
+                store.clone(),
+                config.scim.max_scan,
+            )) as Arc<dyn GroupDirectory>
+        });
+        if let (Some(api), Some(groups)) = (&config.groups, &groups) {
             let settings = GroupSettings {
                 max_members_per_request: api.max_members_per_request,
                 patch_returns_group: api.patch_returns_group,
             };
-            let groups = Groups::new(
-                GroupBackend::new(backend, api.clone()),
-                store.clone(),
-                config.scim.max_scan,
-            );
             scim = scim.with_groups(GroupService::new(
-                Arc::new(groups),
+                groups.clone(),
                 settings,
                 config.scim.max_results,
             ));
@@ -149,6 +151,10 @@ impl Parts {
                     directory.clone(),
                     client.clone(),
                 )
+                .map(|guard| match &groups {
+                    Some(groups) => guard.with_groups(groups.clone()),
+                    None => guard,
+                })
                 .map(Arc::new)
             })
             .transpose()?;

@@ -494,6 +494,8 @@ pub struct RuleFile {
     pub member: Option<Spanned<String>>,
     #[serde(default)]
     pub tenant: Option<Spanned<String>>,
+    #[serde(default)]
+    pub group: Option<Spanned<String>>,
 }
 
 /// `[proxy]`: how proxied traffic is carried (timeouts, forwarded headers).

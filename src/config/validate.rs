@@ -71,6 +71,15 @@ impl Validator<'_> {
             Some(g) => Some(self.guard(g, dir)?),
             None => None,
         };
+        if file.groups.is_none() {
+            let rules = file.guard.iter().flat_map(|g| &g.rules);
+            for group in rules.filter_map(|r| r.group.as_ref()) {
+                self.at(
+                    group,
+                    "a rule with group = ... guards memberships that group push manages, which needs a [groups] section".into(),
+                );
+            }
+        }
         let store = self.store(&file.store, dir);
         Some(Config {
             server: server?,
@@ -269,31 +278,12 @@ impl Validator<'_> {
                 Err(_) => self.at(m, format!("{:?} is not an HTTP method", m.get_ref())),
             }
         }
-        let tenant = r.tenant.as_ref().map(|t| {
-            let name = t.get_ref().trim_start_matches('{').trim_end_matches('}');
-            if !r.path.get_ref().contains(&format!("{{{name}}}")) {
-                self.at(
-                    t,
-                    format!("tenant = {name:?} is not a {{parameter}} of the rule's path"),
-                );
-            }
-            name.to_string()
-        });
-        let member = match r.member.as_ref().map(|m| (m, m.get_ref().as_str())) {
-            None | Some((_, "me")) => Member::Caller,
-            Some((m, name)) => {
-                let name = name
-                    .trim_start_matches('{')
-                    .trim_end_matches('}')
-                    .to_string();
-                if !r.path.get_ref().contains(&format!("{{{name}}}")) {
-                    self.at(
-                        m,
-                        format!("member = {name:?} is not a {{parameter}} of the rule's path"),
-                    );
-                }
-                Member::Param(name)
-            }
+        let tenant = r.tenant.as_ref().map(|t| self.path_param(r, t, "tenant"));
+        let group = r.group.as_ref().map(|g| self.path_param(r, g, "group"));
+        let member = match r.member.as_ref() {
+            None => Member::Caller,
+            Some(m) if m.get_ref() == "me" => Member::Caller,
+            Some(m) => Member::Param(self.path_param(r, m, "member")),
         };
         Some(Rule {
             name: r.name.get_ref().clone(),
@@ -302,7 +292,24 @@ impl Validator<'_> {
             fields: r.fields.clone(),
             member,
             tenant,
+            group,
         })
+    }
+
+    /// The name of the path parameter `key = "{name}"` of rule `r` refers to (braces optional),
+    /// reported when the rule's path has no such parameter.
+    fn path_param(&mut self, r: &RuleFile, value: &Spanned<String>, key: &str) -> String {
+        let name = value
+            .get_ref()
+            .trim_start_matches('{')
+            .trim_end_matches('}');
+        if !r.path.get_ref().contains(&format!("{{{name}}}")) {
+            self.at(
+                value,
+                format!("{key} = {name:?} is not a {{parameter}} of the rule's path"),
+            );
+        }
+        name.to_string()
     }
 
     fn addresses(&mut self, list: &[Spanned<String>]) -> Vec<SocketAddr> {

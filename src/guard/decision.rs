@@ -54,22 +54,24 @@ pub fn affected<'a>(
     }
 }
 
-/// Ids compared the way a lenient backend reads them: case-insensitively, and numeric ids
-/// without leading zeros (`007` is user 7).
-pub fn same_member(a: &str, b: &str) -> bool {
-    fn norm(s: &str) -> String {
-        if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) {
-            let t = s.trim_start_matches('0');
-            if t.is_empty() {
-                "0".into()
-            } else {
-                t.into()
-            }
+/// An id as a lenient backend reads it: numeric ids without leading zeros (`007` is 7), others
+/// in lower case.
+pub fn lenient_id(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) {
+        let t = s.trim_start_matches('0');
+        if t.is_empty() {
+            "0".into()
         } else {
-            s.to_ascii_lowercase()
+            t.into()
         }
+    } else {
+        s.to_ascii_lowercase()
     }
-    norm(a) == norm(b)
+}
+
+/// Ids compared the way a lenient backend reads them (see [`lenient_id`]).
+pub fn same_member(a: &str, b: &str) -> bool {
+    lenient_id(a) == lenient_id(b)
 }
 
 /// Blocks when the request changes the caller's own account and that account is managed.
@@ -104,6 +106,7 @@ mod tests {
             fields: fields.iter().map(|s| s.to_string()).collect(),
             member,
             tenant: None,
+            group: None,
         }
     }
 

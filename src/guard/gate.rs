@@ -14,7 +14,7 @@ use super::route::{self, RouteTemplate};
 use super::rules::GuardSettings;
 use crate::auth::Tenant;
 use crate::backend::client::Client;
-use crate::service::UserDirectory;
+use crate::service::{GroupDirectory, UserDirectory};
 use http::{HeaderMap, Method, Version};
 use serde_json::Value;
 use std::sync::Arc;
@@ -65,6 +65,8 @@ pub struct Guard {
     tenants: Vec<Arc<Tenant>>,
     scim_tenants: Vec<String>,
     directory: Arc<dyn UserDirectory>,
+    /// Says which memberships group push manages, when groups are served.
+    groups: Option<Arc<dyn GroupDirectory>>,
     /// Where identity lookups (`whoami` calls) go.
     backend: Arc<Client>,
 }
@@ -98,8 +100,15 @@ impl Guard {
             tenants,
             scim_tenants,
             directory,
+            groups: None,
             backend,
         })
+    }
+
+    /// The same guard, answering membership rules (`group = ...`) from `groups`.
+    pub fn with_groups(mut self, groups: Arc<dyn GroupDirectory>) -> Self {
+        self.groups = Some(groups);
+        self
     }
 
     /// Largest body read on a guarded route.
@@ -228,7 +237,17 @@ impl Guard {
             .as_ref()
             .and_then(|name| pending.params.iter().find(|(k, _)| k == name))
             .map(|(_, v)| v.as_str());
-        let (tenant, managed) = self.managed(&caller, path_tenant).await?;
+        let group = rule
+            .group
+            .as_ref()
+            .and_then(|name| pending.params.iter().find(|(k, _)| k == name))
+            .map(|(_, v)| v.as_str());
+        let (tenant, managed) = match (&rule.group, group) {
+            (None, _) => self.managed(&caller, path_tenant, None).await?,
+            (Some(_), Some(group)) => self.managed(&caller, path_tenant, Some(group)).await?,
+            // The route matched without its group parameter: nothing to look up, refuse.
+            (Some(_), None) => (None, true),
+        };
         match decision::decide(rule, &pending.params, &carried, &caller, managed) {
             Verdict::Pass => Ok(()),
             Verdict::Block => {
@@ -255,10 +274,13 @@ impl Guard {
     /// something only in the caller's tenant (and the route's), and a caller whose tenant is
     /// unknown counts as managed. With `all_members_managed`, a member of a SCIM-enabled tenant
     /// (the caller's or the route's) is managed, and so is a caller whose tenant is unknown.
+    /// With `group`, what is asked is whether group push manages the caller's membership of that
+    /// group (`all_members_managed` does not make every membership managed).
     async fn managed(
         &self,
         caller: &Caller,
         path_tenant: Option<&str>,
+        group: Option<&str>,
     ) -> Result<(Option<String>, bool), Refusal> {
         let named = |b: &str| {
             self.tenants
@@ -273,7 +295,7 @@ impl Guard {
             return Ok((None, true));
         }
         let own: Vec<&Arc<Tenant>> = caller_tenant.into_iter().chain(path_tenant).collect();
-        if self.settings.all_members_managed {
+        if self.settings.all_members_managed && group.is_none() {
             if let Some(t) = own.iter().find(|t| self.scim_tenants.contains(&t.name)) {
                 return Ok((Some(t.name.clone()), true));
             }
@@ -284,11 +306,22 @@ impl Guard {
             self.tenants.iter().collect()
         };
         for t in asked {
-            let managed = self
-                .directory
-                .is_managed(t, &caller.id)
-                .await
-                .map_err(|e| Refusal::StoreUnavailable(e.detail))?;
+            let managed = match (group, &self.groups) {
+                (None, _) => self.directory.is_managed(t, &caller.id).await,
+                (Some(group), Some(groups)) => {
+                    // As sent and as the backend reads it (`007` is group 7).
+                    let lenient = decision::lenient_id(group);
+                    match groups.is_managed_membership(t, group, &caller.id).await {
+                        Ok(false) if lenient != group.to_ascii_lowercase() => {
+                            groups.is_managed_membership(t, &lenient, &caller.id).await
+                        }
+                        answer => answer,
+                    }
+                }
+                // Refused at load: a membership rule needs [groups].
+                (Some(_), None) => Ok(true),
+            }
+            .map_err(|e| Refusal::StoreUnavailable(e.detail))?;
             if managed {
                 return Ok((Some(t.name.clone()), true));
             }

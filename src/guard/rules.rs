@@ -31,6 +31,9 @@ pub struct Rule {
     pub member: Member,
     /// The path parameter naming the backend's tenant (team), when the route has one.
     pub tenant: Option<String>,
+    /// The path parameter naming a group: the rule then guards the affected member's
+    /// membership of that group, blocked only when group push manages it.
+    pub group: Option<String>,
 }
 
 /// How the caller of a guarded route is identified.

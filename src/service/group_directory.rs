@@ -65,6 +65,15 @@ pub trait GroupDirectory: Send + Sync {
         members: bool,
     ) -> Result<ScimGroup, ScimError>;
 
+    /// Whether group push made `user` a member of `group` (ids compared ignoring ASCII case, as
+    /// a lenient backend reads them), for the guard: read from the store every time.
+    async fn is_managed_membership(
+        &self,
+        tenant: &Tenant,
+        group: &str,
+        user: &str,
+    ) -> Result<bool, ScimError>;
+
     /// Deletes a group; its memberships stop being managed.
     async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError>;
 

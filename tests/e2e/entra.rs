@@ -153,7 +153,10 @@ fn discovery_endpoints_and_405() {
     let spc = gw.scim("GET", "/ServiceProviderConfig", None).json();
     assert_eq!(spc["patch"]["supported"], true);
     let schemas = gw.scim("GET", "/Schemas", None).json();
-    assert_eq!(schemas["totalResults"], 2);
+    assert_eq!(
+        schemas["totalResults"], 3,
+        "User, EnterpriseUser and Group: {schemas}"
+    );
     let rt = gw.scim("GET", "/ResourceTypes", None).json();
     assert_eq!(rt["Resources"][0]["endpoint"], "/Users");
     let one = gw.scim(
@@ -165,7 +168,7 @@ fn discovery_endpoints_and_405() {
     for path in ["/ServiceProviderConfig", "/Schemas", "/ResourceTypes"] {
         assert_scim_error(&gw.scim("POST", path, Some(&json!({}))), 405, None);
     }
-    assert_scim_error(&gw.scim("GET", "/Groups", None), 404, None);
+    assert_scim_error(&gw.scim("GET", "/Groups/999999", None), 404, None);
 }
 
 #[test]

@@ -1396,15 +1396,14 @@ fn endpoint_cases(cases: &mut Vec<Case>, victim: &str) {
         cases.push(case);
     }
     let not_found = [
-        ("GET", "/Groups".to_string()),
-        ("POST", "/Groups".to_string()),
-        ("GET", "/Groups/1".to_string()),
+        ("GET", "/Groups/999999".to_string()),
+        ("GET", "/Groups/1/extra".to_string()),
         ("GET", "/Me".to_string()),
         ("GET", String::new()),
         ("GET", "/".to_string()),
         ("GET", format!("/Users/{victim}/extra")),
         ("GET", "/Schemas/urn:nope".to_string()),
-        ("GET", "/ResourceTypes/Group".to_string()),
+        ("GET", "/ResourceTypes/Team".to_string()),
         ("GET", "/Foo".to_string()),
         ("GET", "/..%2Fapi%2Fme".to_string()),
         ("GET", "/Users/%2e%2e/%2e%2e/api/me".to_string()),
@@ -1417,6 +1416,11 @@ fn endpoint_cases(cases: &mut Vec<Case>, victim: &str) {
         }
         cases.push(case);
     }
+    cases.push(
+        Case::new("a Group without schemas", "POST", "/Groups")
+            .json(&json!({"displayName": "x"}))
+            .expect(400, Some("invalidSyntax")),
+    );
     cases.push(
         Case::new("Bulk is not supported", "POST", "/Bulk")
             .json(&json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": []}))

@@ -24,6 +24,7 @@ mod fleet_processes;
 mod group_scenarios;
 mod groups;
 mod guard;
+mod guard_groups;
 mod harness;
 mod hostile;
 mod http;

@@ -549,6 +549,18 @@ impl GroupDirectory for Groups {
         self.view(tenant, &native, Some(&record), members).await
     }
 
+    async fn is_managed_membership(
+        &self,
+        tenant: &Tenant,
+        group: &str,
+        user: &str,
+    ) -> Result<bool, ScimError> {
+        self.store
+            .is_managed_membership(&tenant.name, group, user)
+            .await
+            .map_err(store_error)
+    }
+
     async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
         self.store.check_writable().await.map_err(store_error)?;
         if !self.native.delete(tenant, id).await? {
