@@ -848,7 +848,32 @@ mod tests {
             .map(|f| (f.target.attr.canonical(), f.param.as_str()))
             .collect();
         assert_eq!(filters, [("userName".to_string(), "email")]);
-        assert_eq!(c.guard.unwrap().rules.len(), 4);
+        let rules = c.guard.unwrap().rules;
+        assert_eq!(rules.len(), 6);
+        assert_eq!(rules[4].group.as_deref(), Some("project"));
+        assert!(c.groups.is_some());
+    }
+
+    #[test]
+    fn a_membership_rule_needs_groups_and_a_group_parameter() {
+        let start = DEMO.find("[groups]").unwrap();
+        let end = DEMO.find("# ---- the guard").unwrap();
+        let without_groups = format!("{}{}", &DEMO[..start], &DEMO[end..]);
+        let found = problems(&without_groups);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.message.contains("needs a [groups] section")),
+            "{found:?}"
+        );
+        let wrong_param = DEMO.replacen("group = \"project\"", "group = \"proj\"", 1);
+        let found = problems(&wrong_param);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.message.contains("group = \"proj\" is not a {parameter}")),
+            "{found:?}"
+        );
     }
 
     /// `[users.filters]` with the pinned element `emails[type eq "work"].value`, and (when
