@@ -32,6 +32,7 @@ MIB = 1024 * 1024
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SCIM_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 # Targets from the issue.
 TARGET_S2_RATIO = 20.0
@@ -41,6 +42,9 @@ TARGET_INCREMENTAL = 1.5
 TARGET_RSS_MIB = 64.0
 TARGET_PG_READ = 0.9  # PostgreSQL store vs SQLite store, GET and lookup throughput
 TARGET_PG_WRITE = 0.75  # the same for POST and PATCH
+TARGET_GROUP_PATCH = 1.3  # a group PATCH adding 100 members vs the native calls it makes
+GROUP_MEMBERS = 100
+MEMBER_CALLS_AT_ONCE = 8  # conf/demo.toml [groups] member_calls_at_once
 
 # The variable holding the bench role's PostgreSQL password (run.sh sets it); the gateways of
 # S6 are told its name with `[store] password_env`.
@@ -1104,11 +1108,86 @@ http {{
             (outdir / "latency.svg").write_text(svg(self.curves, meta))
         log(f"wrote {outdir}/results.md, results.json" + (", latency.svg" if self.curves else ""))
 
+    # ---- S7: a group PATCH adding many members
+
+    def s7(self):
+        """One SCIM PATCH adding GROUP_MEMBERS members to a project, against the native calls
+        the gateway makes for it, made by the same load generator with the same parallelism:
+        the project read, its member list, one user read per new member (the existence check)
+        and one member PUT each. Each round then removes the members again (not timed), and
+        the two sides alternate which goes first."""
+        log(f"S7 group PATCH: {GROUP_MEMBERS} members, scimgate vs the native calls")
+        n = GROUP_MEMBERS
+        scim_h = [bearer(self.scim_token), SCIM_CT]
+        adm_h = [bearer(self.admin), JSON_CT]
+        res = self.load.count(self.gw_port, [step(
+            "POST", "/scim/v2/Users", scim_h,
+            json.dumps(self.scim_user("grp{n}@bench.test", "{n}")), ok=[201],
+            capture={"id": "/id"})], n, 4, collect="id")
+        check_clean("S7 seed users", res, n)
+        ids = [str(i) for i in res["collected"]]
+        group = {"schemas": [SCIM_GROUP], "displayName": "bench-scim"}
+        st, created = call(self.gw_port, "POST", "/scim/v2/Groups",
+                           {"Authorization": f"Bearer {self.scim_token}",
+                            "Content-Type": "application/scim+json"}, group)
+        if st != 201:
+            raise RuntimeError(f"S7: POST /Groups answered {st}: {created}")
+        gid = created["id"]
+        st, native = call(self.legacy, "POST", "/api/teams/acme/projects",
+                          {"Authorization": f"Bearer {self.admin}",
+                           "Content-Type": "application/json"}, {"name": "bench-native"})
+        if st != 201:
+            raise RuntimeError(f"S7: POST project answered {st}: {native}")
+        pid = native["id"]
+        members = [{"value": i} for i in ids]
+        patch = lambda op: json.dumps({"schemas": [PATCH_OP], "Operations": [
+            {"op": op, "path": "members", "value": members}]})
+        project = f"/api/teams/acme/projects/{pid}"
+        secs = {"scimgate": [], "native": []}
+        for r in range(max(3, self.prof["rounds"] * 2)):
+            order = ("native", "scimgate") if r % 2 == 0 else ("scimgate", "native")
+            for name in order:
+                if name == "scimgate":
+                    res = self.load.count(self.gw_port, [step(
+                        "PATCH", f"/scim/v2/Groups/{gid}", scim_h, patch("add"), ok=[204])],
+                        1, 1, watch=[self.gw_proc.pid])
+                    check_clean("S7 scimgate add", res, 1)
+                    secs[name].append(res["seconds"])
+                    res = self.load.count(self.gw_port, [step(
+                        "PATCH", f"/scim/v2/Groups/{gid}", scim_h, patch("remove"), ok=[204])],
+                        1, 1)
+                    check_clean("S7 scimgate remove", res, 1)
+                    continue
+                total = 0.0
+                for steps, count, conns in (
+                        ([step("GET", project, adm_h), step("GET", project + "/members", adm_h)],
+                         1, 1),
+                        ([step("GET", "/api/teams/acme/members/{v}", adm_h)], n,
+                         MEMBER_CALLS_AT_ONCE),
+                        ([step("PUT", project + "/members/{v}", adm_h)], n,
+                         MEMBER_CALLS_AT_ONCE)):
+                    res = self.load.count(self.legacy, steps, count, conns, values=ids)
+                    check_clean("S7 native", res, count)
+                    total += res["seconds"]
+                secs[name].append(total)
+                res = self.load.count(self.legacy, [step("DELETE", project + "/members/{v}",
+                                                         adm_h)], n, MEMBER_CALLS_AT_ONCE,
+                                      values=ids)
+                check_clean("S7 native remove", res, n)
+        S = f"7. Group PATCH adding {n} members (demo projects, {MEMBER_CALLS_AT_ONCE} calls at once)"
+        native_s, gw_s = median(secs["native"]), median(secs["scimgate"])
+        self.figure(S, "the native calls it makes, direct", native_s * 1000, "ms", "itself",
+                    native_s * 1000, note=f"{len(secs['native'])} rounds, median")
+        self.figure(S, "one SCIM PATCH through scimgate", gw_s * 1000, "ms", "native",
+                    native_s * 1000, target=f"≤ {TARGET_GROUP_PATCH}× native",
+                    verdict=gw_s <= TARGET_GROUP_PATCH * native_s,
+                    note=f"{len(secs['scimgate'])} rounds, median")
+
     def run(self):
         self.load_before = os.getloadavg()
         try:
             self.start_all()
-            for name in ("s1", "s2", "s3", "s4", "s5", "s6"):
+            for name in ("s1", "s2", "s3", "s4", "s5", "s6", "s7"):
                 if not self.args.only or name in self.args.only.split(","):
                     getattr(self, name)()
         finally:
@@ -1307,7 +1386,7 @@ def main():
                     help="scimgate RUST_LOG=warn and nginx access_log off")
     ap.add_argument("--keep-tmp", action="store_true")
     ap.add_argument("--only", default="",
-                    help="comma-separated scenarios to run (s1,s2,s3,s4,s5,s6); default all")
+                    help="comma-separated scenarios to run (s1,...,s7); default all")
     ap.add_argument("--pg", default="",
                     help="S6: a PostgreSQL URL of the bench role and its maintenance database "
                          "(postgres://USER@HOST:PORT/postgres); password in "
