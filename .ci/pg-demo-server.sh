@@ -9,7 +9,7 @@
 #   CONFORMANCE_SERVER_CMD='bash .ci/pg-demo-server.sh' SCIMGATE=target/release/scimgate \
 #     bash .ci/conformance.sh
 # Environment: SCIMGATE, PORT and TOKEN (set by conformance.sh), SCIMGATE_TEST_PG,
-# SCIMGATE_TEST_PG_PASSWORD.
+# SCIMGATE_TEST_PG_PASSWORD; PATCH_ANSWER (default no_content) sets [groups] patch_answer.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,9 +67,10 @@ EOF
 export SCIMGATE_DEMO_SERVICE_TOKEN="$SESSION"
 
 # conf/demo.toml with this run's ports, the conformance key and the PostgreSQL store.
-python3 - "$ROOT/conf/demo.toml" "$WORK/scimgate.toml" "$PORT" "$LEGACY" "$TOKEN" "$STORE_URL" <<'EOF'
+python3 - "$ROOT/conf/demo.toml" "$WORK/scimgate.toml" "$PORT" "$LEGACY" "$TOKEN" "$STORE_URL" \
+  "${PATCH_ANSWER:-no_content}" <<'EOF'
 import hashlib, re, sys
-src, out, port, legacy, token, url = sys.argv[1:]
+src, out, port, legacy, token, url, patch_answer = sys.argv[1:]
 text = open(src).read()
 swaps = [
     ('listen = ["127.0.0.1:8080"]', f'listen = ["127.0.0.1:{port}"]'),
@@ -77,6 +78,7 @@ swaps = [
     ('path = "scimgate.sqlite"', f'url = "{url}"\npassword_env = "SCIMGATE_TEST_PG_PASSWORD"'),
     ('backend = "acme"\n', 'backend = "acme"\nkeys = [{ id = "conformance", sha256 = "%s" }]\n'
      % hashlib.sha256(token.encode()).hexdigest()),
+    ('patch_answer = "no_content"', f'patch_answer = "{patch_answer}"'),
 ]
 for old, new in swaps:
     if text.count(old) != 1:

@@ -125,7 +125,8 @@ pub fn members(value: &Value) -> Result<Option<Vec<String>>, ScimError> {
 }
 
 /// The id of one member object (`{"value": "<user id>"}`; `$ref` and `display` are ignored). A
-/// member whose `type` is not `User` is refused: nested groups are not provisioned.
+/// member of `type` `Group` is refused: nested groups are not provisioned. Any other `type`
+/// is not trusted either way: the id must name a user of the tenant, which is checked later.
 pub fn member_id(item: &Value) -> Result<String, ScimError> {
     let Some(object) = item.as_object() else {
         return Err(ScimError::invalid_value(
@@ -139,10 +140,10 @@ pub fn member_id(item: &Value) -> Result<String, ScimError> {
             .map(|(_, v)| v)
     };
     if let Some(kind) = field("type").and_then(Value::as_str) {
-        if !kind.eq_ignore_ascii_case("User") {
-            return Err(ScimError::invalid_value(format!(
-                "a member of type {kind:?} cannot be provisioned: only users are group members here"
-            )));
+        if kind.eq_ignore_ascii_case("Group") {
+            return Err(ScimError::invalid_value(
+                "a member of type \"Group\" cannot be provisioned: only users are group members here",
+            ));
         }
     }
     match field("value") {
