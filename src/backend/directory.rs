@@ -8,6 +8,7 @@ use super::native::NativeUsers;
 use super::paths;
 use super::search::{self, Anchor};
 use super::timestamp;
+use super::undo;
 use crate::auth::Tenant;
 use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
@@ -74,17 +75,7 @@ impl Directory {
                 .clear_pending_create(&tenant.name, user_name)
                 .await;
         }
-        match undone {
-            Ok(_) => {
-                let detail = format!("{}; the user created in the user service (id {id}) was deleted again, nothing was applied", cause.detail);
-                cause.with_detail(detail)
-            }
-            Err(undo) => {
-                tracing::error!(tenant = %tenant.name, id, cause = %cause, undo = %undo, "create half-applied");
-                let detail = format!("{}; the user was created in the user service as id {id} and could not be removed ({}): delete it there or retry", cause.detail, undo.detail);
-                cause.with_detail(detail)
-            }
-        }
+        undo::explained(cause, "user", tenant, id, undone)
     }
 
     /// Writes a normalised resource over a user: a PUT, or the result of a PATCH of the user as

@@ -5,6 +5,7 @@
 use super::calls::{expect_success, mismatch, valid_id, Backend, Call, Listing, NativePage, Vars};
 use super::client::Response;
 use super::group_spec::{GroupApi, Membership};
+use super::mapping::id_text;
 use super::paths::get_path;
 use super::spec::{ErrorRule, Operation};
 use crate::auth::Tenant;
@@ -57,11 +58,7 @@ impl GroupBackend {
 
     /// The native id of a native group.
     pub fn id_of(&self, native: &Value) -> Option<String> {
-        match get_path(native, &self.api.id_field)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
+        get_path(native, &self.api.id_field).and_then(id_text)
     }
 
     /// Groups `[offset, offset + count)` of the list, optionally narrowed by a query parameter.

@@ -168,8 +168,15 @@ pub fn restrictions(api: &UserApi) -> Restrictions {
 
 /// The native id of a native user, as a string.
 pub fn native_id(api: &UserApi, native: &Value) -> Option<String> {
-    match get_path(native, &api.id_field)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+    get_path(native, &api.id_field)
+        .and_then(id_text)
+        .filter(|id| !id.is_empty())
+}
+
+/// The text of a native id value (a string or a number), whatever object holds it.
+pub fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }

@@ -30,6 +30,7 @@ pub mod settings;
 pub mod spec;
 pub mod throttle;
 pub mod timestamp;
+pub mod undo;
 pub mod update;
 pub mod upstream_tls;
 pub mod version;

@@ -7,7 +7,6 @@ use super::{
 };
 use crate::auth::{ApiKey, Keyring, Tenant};
 use crate::backend::spec::*;
-use crate::backend::timestamp::TimeFormat;
 use crate::forwarded::{Cidr, Forwarding};
 use crate::guard::channels;
 use crate::guard::jwt::{self, JwtKey, JwtSettings};
@@ -464,12 +463,7 @@ impl Validator<'_> {
                 "users.deactivate and users.reactivate go together".into(),
             );
         }
-        let time_format = match &u.time_format {
-            Some(t) => TimeFormat::parse(t.get_ref())
-                .map_err(|e| self.at(t, format!("users.{e}")))
-                .ok(),
-            None => Some(TimeFormat::Rfc3339),
-        };
+        let time_format = self.time_format(u.time_format.as_ref(), "users");
         let fields: Vec<Option<FieldMap>> = u.fields.iter().map(|f| self.field(f)).collect();
         let filters = self.filters(&u.filters, &fields);
         let errors: Vec<Option<ErrorRule>> = u.errors.iter().map(|e| self.error_rule(e)).collect();
@@ -828,6 +822,7 @@ fn search_target(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::timestamp::TimeFormat;
     use crate::config::Problem;
     use serde_json::Value;
 

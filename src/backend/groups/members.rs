@@ -5,6 +5,7 @@
 use super::super::calls::Backend;
 use super::super::group_calls::{GroupBackend, MemberCall};
 use super::super::group_spec::Membership;
+use super::super::mapping::id_text;
 use super::super::paths::{get_path, set_path};
 use super::super::spec::NativeType;
 use crate::auth::Tenant;
@@ -36,15 +37,6 @@ pub struct Applied {
     pub failed: Option<(String, ScimError)>,
     /// The group vanished meanwhile.
     pub group_gone: bool,
-}
-
-/// The id text of a native id value.
-pub fn id_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// A SCIM id as the native list holds ids.

@@ -9,6 +9,7 @@ mod view;
 use super::directory::store_error;
 use super::group_calls::GroupBackend;
 use super::mapping::{self, Write};
+use super::undo;
 use crate::auth::Tenant;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
@@ -303,21 +304,14 @@ impl Groups {
         name: &str,
         cause: ScimError,
     ) -> ScimError {
-        match self.native.delete(tenant, id).await {
-            Ok(_) => {
-                let _ = self
-                    .store
-                    .clear_pending_group_create(&tenant.name, name)
-                    .await;
-                let detail = format!("{}; the group created in the user service (id {id}) was deleted again, nothing was applied", cause.detail);
-                cause.with_detail(detail)
-            }
-            Err(undo) => {
-                tracing::error!(tenant = %tenant.name, id, cause = %cause, undo = %undo, "group create half-applied");
-                let detail = format!("{}; the group was created in the user service as id {id} and could not be removed ({}): delete it there or retry", cause.detail, undo.detail);
-                cause.with_detail(detail)
-            }
+        let undone = self.native.delete(tenant, id).await;
+        if undone.is_ok() {
+            let _ = self
+                .store
+                .clear_pending_group_create(&tenant.name, name)
+                .await;
         }
+        undo::explained(cause, "group", tenant, id, undone)
     }
 }
 

@@ -4,7 +4,6 @@
 use super::validator::{dotted, Validator};
 use crate::backend::group_spec::{GroupApi, MemberCalls, Membership};
 use crate::backend::spec::{ErrorRule, FieldMap, NativeType, Var};
-use crate::backend::timestamp::TimeFormat;
 use crate::config::file::{GroupsFile, MembersFile};
 use crate::scim::schema::ResourceKind;
 use serde_spanned::Spanned;
@@ -22,12 +21,7 @@ impl Validator<'_> {
         let create = self.operation(&g.create, &[Var::Tenant]);
         let update = self.operation(&g.update, one);
         let delete = self.operation(&g.delete, one);
-        let time_format = match &g.time_format {
-            Some(t) => TimeFormat::parse(t.get_ref())
-                .map_err(|e| self.at(t, format!("groups.{e}")))
-                .ok(),
-            None => Some(TimeFormat::Rfc3339),
-        };
+        let time_format = self.time_format(g.time_format.as_ref(), "groups");
         self.kind = ResourceKind::Group;
         let fields: Vec<Option<FieldMap>> = g.fields.iter().map(|f| self.field(f)).collect();
         let filters = self.filters(&g.filters, &fields);

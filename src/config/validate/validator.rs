@@ -1,6 +1,7 @@
 //! The validator's bookkeeping: problems with their `line:column`, the environment variables a
 //! file names, and small conversions every section's checks share.
 
+use crate::backend::timestamp::TimeFormat;
 use crate::config::{ConfigError, EnvVarUse, Problem};
 use crate::scim::schema::ResourceKind;
 use serde_json::Value;
@@ -48,6 +49,21 @@ impl<'a> Validator<'a> {
 
     pub(super) fn at<T>(&mut self, spanned: &Spanned<T>, message: String) {
         self.report(spanned.span().start, message);
+    }
+
+    /// The `time_format` of `section` (`users`, `groups`): RFC 3339 when absent, `None` (reported)
+    /// when it does not parse.
+    pub(super) fn time_format(
+        &mut self,
+        text: Option<&Spanned<String>>,
+        section: &str,
+    ) -> Option<TimeFormat> {
+        match text {
+            Some(t) => TimeFormat::parse(t.get_ref())
+                .map_err(|e| self.at(t, format!("{section}.{e}")))
+                .ok(),
+            None => Some(TimeFormat::Rfc3339),
+        }
     }
 
     /// A required, non-empty environment variable name given by `setting`, recorded with its
