@@ -23,9 +23,6 @@
 #   CONFORMANCE_ALLOW_SKIPPED=1   do not fail on SKIPPED checks (default: fail,
 #                                 exactly like `scim2 test`'s own exit code)
 #   CONFORMANCE_LOG_DIR           where the full logs go (default: a mktemp dir)
-#   CONFORMANCE_KNOWN_FAILURES    extended regex; a non-SUCCESS check whose reason (the line
-#                                 after its status) matches it is reported as known and not
-#                                 counted (default: the Group member echo checks, see KNOWN below)
 #
 # Exit status: 0 only if every check reported SUCCESS (SKIPPED tolerated with
 # CONFORMANCE_ALLOW_SKIPPED=1), at least one check ran, and the Users CRUD
@@ -63,14 +60,6 @@ PINS=(
   "colorama==0.4.6"
 )
 SELFTEST_PINS=("scim2-server==0.8.3")
-
-# Known, documented failures (the closing note of 2026-12-06 and the README's Groups section):
-# scim2-tester PATCHes Group `members` with a random `type` and no `display`, then demands the
-# exact object back, while scimgate answers the members the backend holds (`type` "User", the
-# user's display name); and its root `/.search` asks for `members`, which scimgate's root search
-# (Users only) does not know. Anything else that fails still fails the run.
-KNOWN_DEFAULT="Attribute 'members' was not (added|replaced) or has unexpected value|unknown attribute \"members\" in attributes or excludedAttributes"
-KNOWN="${CONFORMANCE_KNOWN_FAILURES-$KNOWN_DEFAULT}"
 
 SELF_TEST=0
 if [[ "${1:-}" == "--self-test" ]]; then
@@ -251,14 +240,7 @@ count() { grep -cE "^$1 [A-Za-z0-9_]+\$" "$CLEAN_LOG" || true; }
 N_SUCCESS=$(count SUCCESS)
 N_SKIPPED=$(count SKIPPED)
 N_TOTAL=$(grep -cE "$STATUS_RE" "$CLEAN_LOG" || true)
-N_KNOWN=0
-if [[ -n "$KNOWN" ]]; then
-  N_KNOWN=$(awk -v re="$STATUS_RE" -v known="$KNOWN" '
-    $0 ~ re { pending = ($1 != "SUCCESS" && $1 != "SKIPPED"); next }
-    pending { if ($0 ~ known) n++; pending = 0 }
-    END { print n + 0 }' "$CLEAN_LOG")
-fi
-N_OTHER=$((N_TOTAL - N_SUCCESS - N_SKIPPED - N_KNOWN))
+N_OTHER=$((N_TOTAL - N_SUCCESS - N_SKIPPED))
 
 # Per-check table.
 echo "== scim2-tester results against $BASE_URL =="
@@ -284,7 +266,7 @@ REASONS=()
 ((FAILED == 0)) || REASONS+=("$FAILED check(s) not SUCCESS (SKIPPED: $N_SKIPPED, allowed: $ALLOW_SKIPPED)")
 grep -qE '^SUCCESS object_creation$' "$CLEAN_LOG" ||
   REASONS+=("the Users CRUD checks were not reached or failed (no 'SUCCESS object_creation')")
-if ((CLI_RC != 0)) && ! { ((N_OTHER == 0)) && { ((N_KNOWN > 0)) || { ((N_SKIPPED > 0)) && [[ "$ALLOW_SKIPPED" == 1 ]]; }; }; }; then
+if ((CLI_RC != 0)) && ! { ((N_OTHER == 0)) && ((N_SKIPPED > 0)) && [[ "$ALLOW_SKIPPED" == 1 ]]; }; then
   REASONS+=("scim2 test exited $CLI_RC")
 fi
 
@@ -299,7 +281,7 @@ if ((${#REASONS[@]} > 0)); then
 fi
 
 echo "scim2 test exit code: $CLI_RC; logs in $LOG_DIR"
-echo "conformance: ${N_SUCCESS} passed, ${FAILED} failed, ${SHOWN_SKIPPED} skipped, ${N_KNOWN} known failures"
+echo "conformance: ${N_SUCCESS} passed, ${FAILED} failed, ${SHOWN_SKIPPED} skipped"
 if ((${#REASONS[@]} > 0)); then
   for r in "${REASONS[@]}"; do log "FAIL: $r"; done
   exit 1

@@ -10,7 +10,9 @@
 # One check is known to fail and is accepted, by name, because it contradicts a requirement:
 # "PATCH /Groups/{id} add member" adds the member id "fake-member-id", which names no user, and
 # demands 200; scimgate answers 400 invalidValue with nothing applied (a member that names no
-# user must not be a silent success). Any other failure fails this script.
+# user must not be a silent success). scim-sanity's own "entra" profile lists the same answer as
+# what Microsoft's SCIM server does ("referential integrity enforced"). Any other failure fails
+# this script.
 #
 # Usage: .ci/scim-sanity.sh [PATH_TO_SCIMGATE]   (default target/release/scimgate)
 # Environment: SCIMGATE_TEST_PG and SCIMGATE_TEST_PG_PASSWORD (eval .ci/postgres.sh), SANITY_PORT

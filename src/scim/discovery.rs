@@ -163,7 +163,7 @@ fn attribute(a: &AttrDef, path: &str, restrictions: &Restrictions) -> Value {
         "required": a.required,
         "caseExact": a.case_exact,
         "mutability": a.mutability.as_str(),
-        "returned": "default",
+        "returned": a.returned.as_str(),
         "uniqueness": if unique_in_tenant(a) { "server" } else { "none" },
     });
     if let Some(o) = v.as_object_mut() {
@@ -176,6 +176,8 @@ fn attribute(a: &AttrDef, path: &str, restrictions: &Restrictions) -> Value {
         }
         if let Some(values) = restrictions.values_of(path) {
             o.insert("canonicalValues".into(), json!(values));
+        } else if !a.canonical_values.is_empty() {
+            o.insert("canonicalValues".into(), json!(a.canonical_values));
         }
         if a.ty == super::schema::AttrType::Reference {
             let types = if a.name == "$ref" {
@@ -270,6 +272,19 @@ mod tests {
         assert_eq!(attrs[0]["name"], "displayName");
         assert_eq!(attrs[0]["uniqueness"], "server");
         assert_eq!(attrs[1]["name"], "members");
+        let sub = |name: &str| {
+            attrs[1]["subAttributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(sub("display")["returned"], "request");
+        assert_eq!(sub("value")["returned"], "default");
+        assert_eq!(sub("type")["canonicalValues"], json!(["User"]));
+        assert!(sub("value").get("canonicalValues").is_none());
         assert!(schema_by_id("b", GROUP_SCHEMA, &Restrictions::default(), false).is_none());
         let user = &all[0]["attributes"];
         let display = user

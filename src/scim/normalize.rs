@@ -4,8 +4,8 @@
 
 use crate::scim::error::ScimError;
 use crate::scim::schema::{
-    self, AttrDef, AttrType, Home, Mutability, Resolved, COMMON, ENTERPRISE, ENTERPRISE_SCHEMA,
-    USER, USER_SCHEMA,
+    self, AttrDef, AttrType, Home, Mutability, Resolved, Returned, COMMON, ENTERPRISE,
+    ENTERPRISE_SCHEMA, USER, USER_SCHEMA,
 };
 use serde_json::{Map, Value};
 
@@ -32,6 +32,8 @@ static EXTRA: &[AttrDef] = &[
         required: false,
         sub_attributes: &[],
         description: "The user's cleartext password, never returned.",
+        returned: Returned::Default,
+        canonical_values: &[],
     },
     AttrDef {
         name: "groups",
@@ -42,6 +44,8 @@ static EXTRA: &[AttrDef] = &[
         required: false,
         sub_attributes: GROUP_SUBS,
         description: "The groups the user belongs to.",
+        returned: Returned::Default,
+        canonical_values: &[],
     },
 ];
 
@@ -55,6 +59,8 @@ const fn read_only_string(name: &'static str, description: &'static str) -> Attr
         required: false,
         sub_attributes: &[],
         description,
+        returned: Returned::Default,
+        canonical_values: &[],
     }
 }
 

@@ -5,12 +5,18 @@ use super::error::ScimError;
 use super::schema::{self, Home, Resolved, ResourceKind, ENTERPRISE_SCHEMA};
 use serde_json::{Map, Value};
 
-/// What to return of each resource.
-#[derive(Debug, Clone, Default)]
-pub enum Projection {
+/// What to return of each resource: what `attributes` or `excludedAttributes` select, less the
+/// attributes returned only on request (`returned: "request"`) that the client did not name.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    pick: Pick,
+    unrequested: Vec<Resolved>,
+}
+
+#[derive(Debug, Clone)]
+enum Pick {
     /// Every attribute returned by default.
-    #[default]
-    Default,
+    All,
     /// Only these (plus the always-returned ones).
     Only(Vec<Resolved>),
     /// All but these.
@@ -18,6 +24,11 @@ pub enum Projection {
 }
 
 impl Projection {
+    /// What a resource of `kind` returns when the client selects nothing: the answer to a write.
+    pub fn everything(kind: ResourceKind) -> Projection {
+        Projection::of(kind, Pick::All)
+    }
+
     /// Builds a projection of Users from the two query parameters (comma-separated attribute
     /// paths).
     pub fn parse(
@@ -33,46 +44,90 @@ impl Projection {
         attributes: Option<&str>,
         excluded: Option<&str>,
     ) -> Result<Projection, ScimError> {
-        let list = |text: &str| -> Result<Vec<Resolved>, ScimError> {
-            text.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|p| {
-                    schema::resolve_path_for(kind, p).ok_or_else(|| {
-                        ScimError::invalid_value(format!(
-                            "unknown attribute {p:?} in attributes or excludedAttributes"
-                        ))
-                    })
-                })
-                .collect()
+        let [projection] = Projection::parse_across([kind], attributes, excluded)?;
+        Ok(projection)
+    }
+
+    /// One projection per kind, for a search across resource types (the root `/.search`): every
+    /// path must name an attribute of at least one kind, and selects in the kinds that have it.
+    pub fn parse_across<const N: usize>(
+        kinds: [ResourceKind; N],
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+    ) -> Result<[Projection; N], ScimError> {
+        let (text, only) = match (attributes, excluded) {
+            (Some(a), _) if !a.trim().is_empty() => (a, true),
+            (_, Some(e)) if !e.trim().is_empty() => (e, false),
+            _ => return Ok(kinds.map(Projection::everything)),
         };
-        Ok(match (attributes, excluded) {
-            (Some(a), _) if !a.trim().is_empty() => Projection::Only(list(a)?),
-            (_, Some(e)) if !e.trim().is_empty() => Projection::Except(list(e)?),
-            _ => Projection::Default,
-        })
+        let paths: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(p) = paths.iter().find(|p| {
+            kinds
+                .iter()
+                .all(|&k| schema::resolve_path_for(k, p).is_none())
+        }) {
+            return Err(ScimError::invalid_value(format!(
+                "unknown attribute {p:?} in attributes or excludedAttributes"
+            )));
+        }
+        Ok(kinds.map(|kind| {
+            let resolved = paths
+                .iter()
+                .filter_map(|p| schema::resolve_path_for(kind, p))
+                .collect();
+            let pick = if only {
+                Pick::Only(resolved)
+            } else {
+                Pick::Except(resolved)
+            };
+            Projection::of(kind, pick)
+        }))
+    }
+
+    fn of(kind: ResourceKind, pick: Pick) -> Projection {
+        let named = |r: &Resolved| match &pick {
+            Pick::Only(keep) => keep.iter().any(|k| same(k, r)),
+            Pick::All | Pick::Except(_) => false,
+        };
+        let unrequested = schema::returned_on_request(kind)
+            .into_iter()
+            .filter(|r| !named(r))
+            .collect();
+        Projection { pick, unrequested }
     }
 
     /// Whether the answer holds the top-level attribute `name` (or part of it), so that a
     /// costly attribute (a group's `members`) is read only when it is returned.
     pub fn returns(&self, name: &str) -> bool {
-        match self {
-            Projection::Default => true,
-            Projection::Only(keep) => keep.iter().any(|r| r.attr.name == name),
-            Projection::Except(drop) => {
-                !drop.iter().any(|r| r.attr.name == name && r.sub.is_none())
-            }
+        match &self.pick {
+            Pick::All => true,
+            Pick::Only(keep) => keep.iter().any(|r| r.attr.name == name),
+            Pick::Except(drop) => !drop.iter().any(|r| r.attr.name == name && r.sub.is_none()),
         }
     }
 
     /// Applies the projection to a full resource.
     pub fn apply(&self, resource: Value) -> Value {
-        match self {
-            Projection::Default => resource,
-            Projection::Only(keep) => only(&resource, keep),
-            Projection::Except(drop) => except(resource, drop),
+        let picked = match &self.pick {
+            Pick::All => resource,
+            Pick::Only(keep) => only(&resource, keep),
+            Pick::Except(drop) => except(resource, drop),
+        };
+        if self.unrequested.is_empty() {
+            picked
+        } else {
+            except(picked, &self.unrequested)
         }
     }
+}
+
+/// Whether two references name the same attribute or sub-attribute.
+fn same(a: &Resolved, b: &Resolved) -> bool {
+    a.home == b.home && a.attr.name == b.attr.name && a.sub.map(|s| s.name) == b.sub.map(|s| s.name)
 }
 
 fn only(resource: &Value, keep: &[Resolved]) -> Value {
@@ -82,16 +137,23 @@ fn only(resource: &Value, keep: &[Resolved]) -> Value {
             out.insert(key.into(), v.clone());
         }
     }
-    for r in keep {
-        let Some(src) = home(resource, r.home) else {
+    for (i, r) in keep.iter().enumerate() {
+        let same_attr = |k: &&Resolved| k.home == r.home && k.attr.name == r.attr.name;
+        if keep[..i].iter().any(|k| same_attr(&k)) {
+            continue;
+        }
+        let Some(value) = home(resource, r.home).and_then(|src| src.get(r.attr.name)) else {
             continue;
         };
-        let Some(value) = src.get(r.attr.name) else {
-            continue;
-        };
-        let picked = match r.sub {
-            None => value.clone(),
-            Some(sub) => pick_sub(value, sub.name),
+        let wanted: Vec<&Resolved> = keep.iter().filter(same_attr).collect();
+        let picked = if wanted.iter().any(|k| k.sub.is_none()) {
+            value.clone()
+        } else {
+            let subs: Vec<&str> = wanted
+                .iter()
+                .filter_map(|k| k.sub.map(|s| s.name))
+                .collect();
+            pick_subs(value, &subs)
         };
         if picked.is_null() {
             continue;
@@ -107,38 +169,34 @@ fn only(resource: &Value, keep: &[Resolved]) -> Value {
                 None => continue,
             },
         };
-        merge_into(dest, r.attr.name, picked);
+        dest.insert(r.attr.name.to_string(), picked);
     }
     Value::Object(out)
 }
 
-fn pick_sub(value: &Value, sub: &str) -> Value {
+/// The named sub-attributes of a complex value, or of each value of a multi-valued one (values
+/// holding none of them are left out).
+fn pick_subs(value: &Value, subs: &[&str]) -> Value {
     match value {
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|i| pick_sub(i, sub))
+                .map(|i| pick_subs(i, subs))
                 .filter(|v| !v.is_null())
                 .collect(),
         ),
-        Value::Object(o) => match o.get(sub) {
-            Some(v) => {
-                let mut m = Map::new();
-                m.insert(sub.to_string(), v.clone());
-                Value::Object(m)
+        Value::Object(o) => {
+            let picked: Map<String, Value> = subs
+                .iter()
+                .filter_map(|&sub| Some((sub.to_string(), o.get(sub)?.clone())))
+                .collect();
+            if picked.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(picked)
             }
-            None => Value::Null,
-        },
-        _ => Value::Null,
-    }
-}
-
-fn merge_into(dest: &mut Map<String, Value>, key: &str, value: Value) {
-    match (dest.get_mut(key), value) {
-        (Some(Value::Object(existing)), Value::Object(add)) => existing.extend(add),
-        (_, v) => {
-            dest.insert(key.to_string(), v);
         }
+        _ => Value::Null,
     }
 }
 
@@ -239,6 +297,56 @@ mod tests {
             serde_json::json!({"schemas": ["g"], "id": "1", "displayName": "D"})
         );
         assert!(Projection::parse_for(kind, Some("userName"), None).is_err());
+    }
+
+    #[test]
+    fn member_display_is_returned_only_when_named() {
+        let group = json!({"schemas": ["g"], "id": "1", "displayName": "D",
+            "members": [{"value": "2", "display": "B", "type": "User"}]});
+        let p = |a: Option<&str>, e: Option<&str>| {
+            Projection::parse_for(ResourceKind::Group, a, e)
+                .unwrap()
+                .apply(group.clone())
+        };
+        let bare = json!([{"value": "2", "type": "User"}]);
+        assert_eq!(p(None, None)["members"], bare);
+        assert_eq!(p(None, Some("displayName"))["members"], bare);
+        assert_eq!(p(Some("members"), None)["members"], bare);
+        assert_eq!(
+            p(Some("members.display"), None)["members"],
+            json!([{"display": "B"}])
+        );
+        assert_eq!(
+            p(Some("members.value,members.display"), None)["members"],
+            json!([{"value": "2", "display": "B"}])
+        );
+        assert_eq!(
+            Projection::everything(ResourceKind::Group).apply(group.clone())["members"],
+            bare
+        );
+        assert_eq!(
+            Projection::everything(ResourceKind::User).apply(user()),
+            user()
+        );
+    }
+
+    #[test]
+    fn a_search_across_types_selects_in_the_types_that_know_the_path() {
+        let kinds = [ResourceKind::User, ResourceKind::Group];
+        let [users, groups] =
+            Projection::parse_across(kinds, None, Some("members,emails")).unwrap();
+        assert!(users.apply(user()).get("emails").is_none());
+        let group = json!({"schemas": ["g"], "id": "1", "displayName": "D", "members": []});
+        assert_eq!(
+            groups.apply(group),
+            json!({"schemas": ["g"], "id": "1", "displayName": "D"})
+        );
+        let [users, groups] = Projection::parse_across(kinds, Some("userName"), None).unwrap();
+        assert_eq!(users.apply(user())["userName"], "a");
+        assert!(!groups.returns("members"));
+        let err = Projection::parse_across(kinds, Some("userName,nope"), None).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.detail.contains("nope"), "{}", err.detail);
     }
 
     #[test]

@@ -74,6 +74,25 @@ impl Mutability {
     }
 }
 
+/// When an attribute is returned (RFC 7643 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returned {
+    /// Unless `attributes` or `excludedAttributes` leave it out.
+    Default,
+    /// Only when `attributes` names it (or one of its sub-attributes).
+    Request,
+}
+
+impl Returned {
+    /// The wire spelling used in `/Schemas`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Returned::Default => "default",
+            Returned::Request => "request",
+        }
+    }
+}
+
 /// One attribute definition.
 #[derive(Debug)]
 pub struct AttrDef {
@@ -93,6 +112,10 @@ pub struct AttrDef {
     pub sub_attributes: &'static [AttrDef],
     /// One-line description for `/Schemas`.
     pub description: &'static str,
+    /// When it is returned.
+    pub returned: Returned,
+    /// The only values the gateway accepts, advertised as `canonicalValues` (empty: any).
+    pub canonical_values: &'static [&'static str],
 }
 
 impl AttrDef {
@@ -136,6 +159,8 @@ const fn attr(name: &'static str, ty: AttrType, description: &'static str) -> At
         required: false,
         sub_attributes: &[],
         description,
+        returned: Returned::Default,
+        canonical_values: &[],
     }
 }
 
@@ -351,10 +376,15 @@ const MEMBER_SUBS: &[AttrDef] = &[
     },
     AttrDef {
         mutability: Mutability::ReadOnly,
-        ..string("display", "The member's display name.")
+        returned: Returned::Request,
+        ..string(
+            "display",
+            "The member's display name, returned when asked for by name.",
+        )
     },
     AttrDef {
         mutability: Mutability::Immutable,
+        canonical_values: &["User"],
         ..string(
             "type",
             "The member's resource type (only \"User\" is provisioned).",
@@ -415,6 +445,36 @@ pub fn resolve_for(
         ResourceKind::User => resolve(schema, name, sub),
         ResourceKind::Group => resolve_group(schema, name, sub),
     }
+}
+
+/// The attributes of `kind` returned only when asked for by name (`returned: "request"`).
+pub fn returned_on_request(kind: ResourceKind) -> Vec<Resolved> {
+    let schemas: &[(Home, &'static SchemaDef)] = match kind {
+        ResourceKind::User => &[(Home::Core, &USER), (Home::Enterprise, &ENTERPRISE)],
+        ResourceKind::Group => &[(Home::Core, &GROUP)],
+    };
+    let mut out = Vec::new();
+    for &(home, schema) in schemas {
+        for attr in schema.attributes {
+            if attr.returned == Returned::Request {
+                out.push(Resolved {
+                    home,
+                    attr,
+                    sub: None,
+                });
+            }
+            let subs = attr.sub_attributes.iter();
+            out.extend(
+                subs.filter(|s| s.returned == Returned::Request)
+                    .map(|sub| Resolved {
+                        home,
+                        attr,
+                        sub: Some(sub),
+                    }),
+            );
+        }
+    }
+    out
 }
 
 /// Where an attribute lives in a resource's JSON.

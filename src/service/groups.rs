@@ -3,13 +3,13 @@
 
 use super::group_directory::GroupDirectory;
 use super::operation::GroupOperation;
-use super::request::{json_body, search_of, SearchParams};
+use super::request::{json_body, parse_filter, search_of, Page, SearchParams};
 use crate::auth::Tenant;
 use crate::scim::error::{ScimError, ScimType};
-use crate::scim::filter;
+use crate::scim::filter::Filter;
 use crate::scim::group::change::{self, GroupChange};
 use crate::scim::group::{input, render, ScimGroup};
-use crate::scim::message::{empty_filter, list_response, Query, ScimRequest, ScimResponse};
+use crate::scim::message::{Query, ScimRequest, ScimResponse};
 use crate::scim::projection::Projection;
 use crate::scim::resource::{if_match_accepts, version};
 use crate::scim::schema::ResourceKind;
@@ -77,32 +77,40 @@ impl GroupService {
         tenant: &Tenant,
         params: SearchParams,
     ) -> Result<ScimResponse, ScimError> {
-        let filter = match params.filter.as_deref() {
-            Some(text) if text.trim().is_empty() => return Err(empty_filter()),
-            Some(text) => Some(filter::parse_for(ResourceKind::Group, text)?),
-            None => None,
-        };
+        let filter = parse_filter(ResourceKind::Group, params.filter.as_deref())?;
         let projection = projection(params.attributes.as_deref(), params.excluded.as_deref())?;
         let (start, count) = search_of(&params, self.max_results);
         let page = self
-            .directory
-            .search(
-                tenant,
-                filter.as_ref(),
-                start - 1,
-                count,
-                projection.returns("members"),
-            )
+            .page(req, tenant, filter.as_ref(), &projection, start - 1, count)
             .await?;
-        let resources = page
+        Ok(page.answer(start))
+    }
+
+    /// The groups matching `filter`, skipping `skip` and returning at most `count`, rendered
+    /// and projected.
+    pub async fn page(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        projection: &Projection,
+        skip: usize,
+        count: usize,
+    ) -> Result<Page, ScimError> {
+        let members = projection.returns("members");
+        let found = self
+            .directory
+            .search(tenant, filter, skip, count, members)
+            .await?;
+        let resources = found
             .groups
             .iter()
             .map(|g| projection.apply(render(g, &req.base_url)))
             .collect();
-        Ok(ScimResponse::json(
-            200,
-            &list_response(resources, page.total, start),
-        ))
+        Ok(Page {
+            resources,
+            total: found.total,
+        })
     }
 
     async fn get(
@@ -135,7 +143,13 @@ impl GroupService {
             .await?;
         let created = self.directory.create(tenant, group, now).await?;
         let location = format!("{}/Groups/{}", req.base_url, created.id);
-        Ok(answer(201, &created, req, &Projection::Default).with_header("Location", location))
+        Ok(answer(
+            201,
+            &created,
+            req,
+            &Projection::everything(ResourceKind::Group),
+        )
+        .with_header("Location", location))
     }
 
     async fn replace(
@@ -147,7 +161,12 @@ impl GroupService {
     ) -> Result<ScimResponse, ScimError> {
         let change = GroupChange::replacing(input::parse(&json_body(req)?)?);
         let group = self.apply(req, tenant, id, &change, now, true).await?;
-        Ok(answer(200, &group, req, &Projection::Default))
+        Ok(answer(
+            200,
+            &group,
+            req,
+            &Projection::everything(ResourceKind::Group),
+        ))
     }
 
     async fn patch(
@@ -160,7 +179,12 @@ impl GroupService {
         let change = change::parse(&json_body(req)?)?;
         let group = self.apply(req, tenant, id, &change, now, false).await?;
         if self.settings.patch_returns_group {
-            Ok(answer(200, &group, req, &Projection::Default))
+            Ok(answer(
+                200,
+                &group,
+                req,
+                &Projection::everything(ResourceKind::Group),
+            ))
         } else {
             Ok(ScimResponse::no_content()
                 .with_header("ETag", version(&render(&group, &req.base_url))))

@@ -4,16 +4,17 @@
 use super::directory::{Replacement, UserDirectory};
 use super::groups::GroupService;
 use super::operation::Operation;
-use super::request::{json_body, search_of, SearchParams};
+use super::request::{json_body, parse_filter, search_of, Page, SearchParams};
 use crate::auth::{Keyring, Principal, Tenant};
 use crate::scim::discovery;
 use crate::scim::error::ScimError;
-use crate::scim::filter;
-use crate::scim::message::{empty_filter, list_response, Query, ScimRequest, ScimResponse};
+use crate::scim::filter::Filter;
+use crate::scim::message::{list_response, Query, ScimRequest, ScimResponse};
 use crate::scim::normalize::{check_core_schema, normalize_user};
 use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource::{if_match_accepts, render, version, ScimUser};
+use crate::scim::schema::ResourceKind;
 use crate::telemetry::Telemetry;
 use serde_json::Value;
 use std::sync::Arc;
@@ -126,6 +127,7 @@ impl ScimService {
             Operation::ResourceType(id) => discovery::resource_type(base, id, groups)
                 .map(|t| ScimResponse::json(200, &t))
                 .ok_or_else(|| ScimError::not_found(format!("no resource type {id:?}"))),
+            Operation::RootSearch => self.root_search(req, tenant).await,
             Operation::Search => self.post_search(req, tenant).await,
             Operation::List => self.list(req, tenant).await,
             Operation::Create => self.create(req, tenant, now).await,
@@ -160,7 +162,7 @@ impl ScimService {
         self.search(req, tenant, params).await
     }
 
-    /// `POST /.search` and `POST /Users/.search` (RFC 7644 §3.4.3): the query in a JSON body.
+    /// `POST /Users/.search` (RFC 7644 §3.4.3): the query in a JSON body.
     async fn post_search(
         &self,
         req: &ScimRequest,
@@ -176,26 +178,85 @@ impl ScimService {
         tenant: &Tenant,
         s: SearchParams,
     ) -> Result<ScimResponse, ScimError> {
-        let filter = match s.filter.as_deref() {
-            Some(text) if text.trim().is_empty() => return Err(empty_filter()),
-            Some(text) => Some(filter::parse(text)?),
-            None => None,
-        };
-        let (start, count) = search_of(&s, self.max_results);
+        let filter = parse_filter(ResourceKind::User, s.filter.as_deref())?;
         let projection = Projection::parse(s.attributes.as_deref(), s.excluded.as_deref())?;
+        let (start, count) = search_of(&s, self.max_results);
         let page = self
-            .directory
-            .search(tenant, filter.as_ref(), start - 1, count)
+            .user_page(req, tenant, filter.as_ref(), &projection, start - 1, count)
             .await?;
-        let resources = page
+        Ok(page.answer(start))
+    }
+
+    /// `POST /.search` (RFC 7644 §3.4.3): one list over Users, then Groups when they are served.
+    /// `filter` applies to each resource type whose schemas know every attribute it names (the
+    /// others have no match); every `attributes` path must name an attribute of some type.
+    async fn root_search(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+    ) -> Result<ScimResponse, ScimError> {
+        let params = SearchParams::from_body(&json_body(req)?, self.max_results)?;
+        let Some(groups) = &self.groups else {
+            return self.search(req, tenant, params).await;
+        };
+        let text = params.filter.as_deref();
+        let (user_filter, group_filter) = match (
+            parse_filter(ResourceKind::User, text),
+            parse_filter(ResourceKind::Group, text),
+        ) {
+            (Err(e), Err(_)) => return Err(e),
+            (users, groups) => (users.ok(), groups.ok()),
+        };
+        let [user_projection, group_projection] = Projection::parse_across(
+            [ResourceKind::User, ResourceKind::Group],
+            params.attributes.as_deref(),
+            params.excluded.as_deref(),
+        )?;
+        let (start, count) = search_of(&params, self.max_results);
+        let skip = start - 1;
+        let mut page = match &user_filter {
+            Some(f) => {
+                self.user_page(req, tenant, f.as_ref(), &user_projection, skip, count)
+                    .await?
+            }
+            None => Page {
+                resources: Vec::new(),
+                total: 0,
+            },
+        };
+        if let Some(f) = &group_filter {
+            let left = count - page.resources.len();
+            let group_skip = skip.saturating_sub(page.total);
+            let g = groups
+                .page(req, tenant, f.as_ref(), &group_projection, group_skip, left)
+                .await?;
+            page.resources.extend(g.resources);
+            page.total += g.total;
+        }
+        Ok(page.answer(start))
+    }
+
+    /// The users matching `filter`, skipping `skip` and returning at most `count`, rendered and
+    /// projected.
+    async fn user_page(
+        &self,
+        req: &ScimRequest,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        projection: &Projection,
+        skip: usize,
+        count: usize,
+    ) -> Result<Page, ScimError> {
+        let found = self.directory.search(tenant, filter, skip, count).await?;
+        let resources = found
             .users
             .iter()
             .map(|u| projection.apply(render(u, &req.base_url)))
             .collect();
-        Ok(ScimResponse::json(
-            200,
-            &list_response(resources, page.total, start),
-        ))
+        Ok(Page {
+            resources,
+            total: found.total,
+        })
     }
 
     async fn get(
@@ -231,7 +292,7 @@ impl ScimService {
             .directory
             .create(tenant, without_password(resource), now)
             .await?;
-        let r = self.answer(201, &user, req, &Projection::Default);
+        let r = self.answer(201, &user, req, &Projection::everything(ResourceKind::User));
         let location = format!("{}/Users/{}", req.base_url, user.id);
         Ok(r.with_header("Location", location))
     }
@@ -259,7 +320,7 @@ impl ScimService {
                 Replacement::Put,
             )
             .await?;
-        Ok(self.answer(200, &user, req, &Projection::Default))
+        Ok(self.answer(200, &user, req, &Projection::everything(ResourceKind::User)))
     }
 
     async fn patch(
@@ -285,7 +346,7 @@ impl ScimService {
                 .replace(tenant, id, patched, now, Replacement::Patch)
                 .await?
         };
-        Ok(self.answer(200, &user, req, &Projection::Default))
+        Ok(self.answer(200, &user, req, &Projection::everything(ResourceKind::User)))
     }
 
     async fn delete(

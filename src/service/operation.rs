@@ -36,7 +36,9 @@ pub enum Operation {
     ResourceTypes,
     /// `GET /ResourceTypes/{name}`.
     ResourceType(String),
-    /// `POST /.search` or `POST /Users/.search` (RFC 7644 §3.4.3).
+    /// `POST /.search` (RFC 7644 §3.4.3): every resource type served.
+    RootSearch,
+    /// `POST /Users/.search` (RFC 7644 §3.4.3).
     Search,
     /// `GET /Users`.
     List,
@@ -96,7 +98,7 @@ impl Operation {
             [r, id] if is(r, "Schemas") => get_only(Operation::Schema(id.to_string())),
             [r] if is(r, "ResourceTypes") => get_only(Operation::ResourceTypes),
             [r, id] if is(r, "ResourceTypes") => get_only(Operation::ResourceType(id.to_string())),
-            [r] if is(r, ".search") => search(Operation::Search, false),
+            [r] if is(r, ".search") => search(Operation::RootSearch, false),
             [u, r] if is(u, "Users") && is(r, ".search") => search(Operation::Search, true),
             [g, r] if is(g, "Groups") && is(r, ".search") => {
                 search(Operation::Group(GroupOperation::Search), true)
@@ -153,7 +155,7 @@ impl Operation {
     /// The label of metrics and the provisioning log.
     pub fn label(&self) -> &'static str {
         match self {
-            Operation::Search => "search",
+            Operation::RootSearch | Operation::Search => "search",
             Operation::List => "list",
             Operation::Create => "create",
             Operation::Get(_) => "get",
@@ -260,7 +262,7 @@ mod tests {
 
     #[test]
     fn search_discovery_and_unsupported_endpoints() {
-        assert_eq!(route(Method::POST, "/.search"), Operation::Search);
+        assert_eq!(route(Method::POST, "/.search"), Operation::RootSearch);
         assert_eq!(route(Method::POST, "/Users/.search"), Operation::Search);
         assert_eq!(
             route(Method::GET, "/Users/.search"),

@@ -2,8 +2,10 @@
 //! `.search`, and the JSON body of a write, shared by the User and Group handlers.
 
 use crate::scim::error::ScimError;
+use crate::scim::filter::{self, Filter};
 use crate::scim::json;
-use crate::scim::message::{Query, ScimRequest};
+use crate::scim::message::{empty_filter, list_response, Query, ScimRequest, ScimResponse};
+use crate::scim::schema::ResourceKind;
 use serde_json::Value;
 
 /// A list or search query, from query parameters or a SearchRequest body.
@@ -54,6 +56,30 @@ impl SearchParams {
 /// The 1-based start and the page size a search asks for, within `max_results`.
 pub fn search_of(params: &SearchParams, max_results: usize) -> (usize, usize) {
     (params.start.max(1), params.count.min(max_results))
+}
+
+/// A search's `filter`, parsed against the schemas of `kind`; an empty one is an error.
+pub fn parse_filter(kind: ResourceKind, text: Option<&str>) -> Result<Option<Filter>, ScimError> {
+    match text {
+        Some(t) if t.trim().is_empty() => Err(empty_filter()),
+        Some(t) => filter::parse_for(kind, t).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// One page of a search: the rendered, projected resources and the number of all matches.
+pub struct Page {
+    /// The page's resources.
+    pub resources: Vec<Value>,
+    /// All matches.
+    pub total: usize,
+}
+
+impl Page {
+    /// The `ListResponse` answer, for a page starting at the 1-based `start`.
+    pub fn answer(self, start: usize) -> ScimResponse {
+        ScimResponse::json(200, &list_response(self.resources, self.total, start))
+    }
 }
 
 fn sorting_unsupported() -> ScimError {

@@ -129,21 +129,30 @@ pub fn entra_cycle(gw: &Gateway) {
         json!([{"op": "Add", "path": "members", "value": values(&[&u[1], &u[2], &u[3]])}]),
     );
     assert_eq!(members(gw, &id), set(&[&u[0], &u[1], &u[2], &u[3]]));
-    let full = gw.scim("GET", &format!("/Groups/{id}"), None).json();
-    let first = full["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["value"] == u[0].as_str())
-        .cloned()
-        .unwrap();
+    let member = |query: &str| {
+        let full = gw.scim("GET", &format!("/Groups/{id}{query}"), None).json();
+        full["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["value"] == u[0].as_str())
+            .cloned()
+            .unwrap()
+    };
+    let first = member("");
     assert!(first["$ref"]
         .as_str()
         .unwrap()
         .ends_with(&format!("/Users/{}", u[0])));
+    assert_eq!(first["type"], "User");
     assert!(
-        first["display"].is_string(),
-        "members carry a display name: {first}"
+        first.get("display").is_none(),
+        "display is returned on request only: {first}"
+    );
+    let named = member("?attributes=members.value,members.display");
+    assert!(
+        named["display"].is_string(),
+        "members carry a display name when asked: {named}"
     );
 
     patch(

@@ -151,3 +151,78 @@ fn a_group_patch_can_answer_the_group() {
     assert_eq!(r.json()["displayName"], "Answered 2");
     assert!(r.header("etag").is_some());
 }
+
+#[test]
+fn a_root_search_lists_users_then_groups() {
+    let gw = Gateway::demo();
+    let u = groups::users(&gw, "root-s", 2);
+    let g = groups::create(&gw, "Root searched", "ext-root-s0");
+    groups::patch(
+        &gw,
+        &g,
+        json!([{"op": "add", "path": "members", "value": [{"value": u[0]}]}]),
+    );
+    let total = |path: &str| gw.scim("GET", path, None).json()["totalResults"].clone();
+    let (users, all_groups) = (total("/Users?count=0"), total("/Groups?count=0"));
+    let listed_groups = gw.scim("GET", "/Groups", None).json()["Resources"].clone();
+    assert_eq!(
+        all_groups,
+        listed_groups.as_array().unwrap().len(),
+        "count=0 still counts"
+    );
+    let search = |body: serde_json::Value| {
+        let r = gw.scim("POST", "/.search", Some(&body));
+        assert_eq!(r.status, 200, "{body}: {}", r.text());
+        r.json()
+    };
+    let sum = users.as_u64().unwrap() + all_groups.as_u64().unwrap();
+
+    let everything = search(json!({"excludedAttributes": ["members"], "count": 1000}));
+    assert_eq!(everything["totalResults"], sum);
+    let listed = everything["Resources"].as_array().unwrap();
+    let last = listed.last().unwrap();
+    assert_eq!(last["id"], g.as_str(), "groups follow the users");
+    assert!(last.get("members").is_none() && last["displayName"] == "Root searched");
+    assert!(listed
+        .iter()
+        .any(|r| r["id"] == u[1].as_str() && r["userName"].is_string()));
+
+    let by_external_id = search(json!({"filter": "externalId sw \"ext-root-s0\""}));
+    assert_eq!(by_external_id["totalResults"], 2, "{by_external_id}");
+    let by_user_name = search(json!({"filter": "userName eq \"root-s0@example.test\""}));
+    assert_eq!(by_user_name["totalResults"], 1, "only users know userName");
+    let group_only = search(json!({"filter": "members.value eq \"".to_string() + &u[0] + "\""}));
+    assert_eq!(group_only["totalResults"], 1, "{group_only}");
+    assert_eq!(group_only["Resources"][0]["id"], g.as_str());
+
+    let first_group = search(json!({"startIndex": users.as_u64().unwrap() + 1, "count": 1}));
+    assert_eq!(first_group["totalResults"], sum);
+    assert_eq!(first_group["Resources"].as_array().unwrap().len(), 1);
+    assert!(first_group["Resources"][0]["schemas"][0]
+        .as_str()
+        .unwrap()
+        .ends_with(":Group"));
+
+    let names = search(json!({"attributes": ["userName", "displayName"], "count": 1000}));
+    let group = names["Resources"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(group["displayName"], "Root searched");
+    assert!(group.get("members").is_none(), "{group}");
+
+    let body = json!({"attributes": ["nope"]});
+    assert_scim_error(
+        &gw.scim("POST", "/.search", Some(&body)),
+        400,
+        Some("invalidValue"),
+    );
+    let body = json!({"filter": "nope eq 1"});
+    assert_scim_error(
+        &gw.scim("POST", "/.search", Some(&body)),
+        400,
+        Some("invalidFilter"),
+    );
+}

@@ -575,7 +575,9 @@ impl GroupDirectory for Groups {
         members: bool,
     ) -> Result<GroupPage, ScimError> {
         let Some(filter) = filter else {
-            let page = self.native.list(tenant, None, start, count).await?;
+            // `count = 0` still reads one group: the list call is what reports the total.
+            let mut page = self.native.list(tenant, None, start, count.max(1)).await?;
+            page.items.truncate(count);
             let ids: Vec<String> = page
                 .items
                 .iter()
