@@ -1,6 +1,6 @@
 //! Moving a deployment from SQLite to PostgreSQL: the rows of a SQLite store (users and groups
-//! with their managed flags, resources and timestamps, pending creates of both, and managed
-//! memberships) copied into a PostgreSQL store in one transaction. A row already there with the
+//! with their managed flags, resources and timestamps, pending creates of both, managed
+//! memberships, and store tenants with their SCIM API keys) copied into a PostgreSQL store in one transaction. A row already there with the
 //! same data is left alone, so a second run has nothing to do; a row already there with other
 //! data stops the copy unless it may overwrite; before committing, every row of the source is
 //! read back from PostgreSQL and compared.

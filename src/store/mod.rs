@@ -1,19 +1,22 @@
 //! The store seam: what the gateway keeps beside the backend, per tenant and backend user or
 //! group id — the SCIM resource as last written (so attributes the backend cannot hold
 //! round-trip), `externalId`, the SCIM-managed flag, the `meta` timestamps and notes of creates
-//! in flight, and which group memberships the identity provider made — and the exclusive holds
-//! that serialise writes to one resource. Every operation is async from
+//! in flight, and which group memberships the identity provider made — the tenants and SCIM API
+//! keys kept beside the config's ([`keys`]), and the exclusive holds that serialise writes to one
+//! resource. Every operation is async from
 //! the caller's side; an engine decides how it waits: [`sqlite`] for one gateway, [`postgres`]
 //! for a fleet of gateways sharing one database. [`engine`] opens the engine a config names;
 //! [`copy`] moves a SQLite store's [`rows`] into PostgreSQL.
 
 pub mod copy;
 pub mod engine;
+pub mod keys;
 pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use keys::{KeyAdded, LiveKey, Revocation, StoreKey};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -370,6 +373,40 @@ pub trait Store: Send + Sync {
     /// unrelated keys share a lock); an engine serving a fleet of gateways holds the key for all
     /// of them.
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError>;
+
+    /// Enables the store tenant `name` (the backend's team), creating it as enabled by `by` at
+    /// `now` if new. True when it was not enabled before; enabling an enabled tenant changes
+    /// nothing.
+    async fn enable_tenant(&self, name: &str, by: &str, now: &str) -> Result<bool, StoreError>;
+
+    /// Disables the store tenant `name` and revokes every live key of it at `now`, in one
+    /// transaction; answers how many keys it revoked (none for an unknown tenant).
+    async fn disable_tenant(&self, name: &str, now: &str) -> Result<usize, StoreError>;
+
+    /// Stores `key` (as given, with no last use and not revoked) if its tenant is an enabled
+    /// store tenant and no stored key has its id or hash.
+    async fn add_key(&self, key: &StoreKey) -> Result<KeyAdded, StoreError>;
+
+    /// The keys of the store tenant `tenant`, revoked ones included, ordered by id.
+    async fn tenant_keys(&self, tenant: &str) -> Result<Vec<StoreKey>, StoreError>;
+
+    /// Every stored key, revoked ones included, ordered by tenant and id.
+    async fn all_keys(&self) -> Result<Vec<StoreKey>, StoreError>;
+
+    /// Revokes the key `id` at `now`; with `tenant`, only a key of that tenant.
+    async fn revoke_key(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+        now: &str,
+    ) -> Result<Revocation, StoreError>;
+
+    /// The live key whose hash is `sha256` (hex): not revoked, its tenant enabled.
+    async fn live_key(&self, sha256: &str) -> Result<Option<LiveKey>, StoreError>;
+
+    /// Notes that the key `id` authenticated a request at `at` (a later time is never
+    /// replaced by an earlier one).
+    async fn touch_key(&self, id: &str, at: &str) -> Result<(), StoreError>;
 
     /// How the engine's connection pools are used now, for metrics; none for an engine
     /// without pools.

@@ -1,8 +1,9 @@
 //! A store's rows as every engine holds them (users, groups, pending creates of both, managed
-//! memberships), and what copying rows from one store into another means: which are missing,
+//! memberships, store tenants and their SCIM API keys), and what copying rows from one store into another means: which are missing,
 //! alike or different there ([`Plans`]), whether the target now holds them all ([`verify`]),
 //! and the counts and errors of a copy.
 
+use super::keys::{StoreKey, StoreTenant};
 use super::{OpenError, StoreError};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -64,6 +65,10 @@ pub struct Rows {
     pub pending_groups: Vec<PendingRow>,
     /// The managed memberships.
     pub memberships: Vec<MembershipRow>,
+    /// The store tenants.
+    pub tenants: Vec<StoreTenant>,
+    /// The SCIM API keys of store tenants.
+    pub keys: Vec<StoreKey>,
 }
 
 impl Rows {
@@ -74,6 +79,8 @@ impl Rows {
         records
             .chain(pending.map(|p| &p.tenant))
             .chain(self.memberships.iter().map(|m| &m.tenant))
+            .chain(self.tenants.iter().map(|t| &t.name))
+            .chain(self.keys.iter().map(|k| &k.tenant))
             .cloned()
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -103,7 +110,7 @@ impl Rows {
 
 /// A row with a key unique in its table.
 pub trait Keyed {
-    /// `tenant/id`, `tenant/name` or `tenant/group/user`.
+    /// `tenant/id`, `tenant/name`, `tenant/group/user`, or a store tenant's name or key's id.
     fn key(&self) -> String;
 }
 
@@ -122,6 +129,19 @@ impl Keyed for PendingRow {
 impl Keyed for MembershipRow {
     fn key(&self) -> String {
         format!("{}/{}/{}", self.tenant, self.group_id, self.user_id)
+    }
+}
+
+impl Keyed for StoreTenant {
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// A key's id is unique in the whole store (its hash is never shown).
+impl Keyed for StoreKey {
+    fn key(&self) -> String {
+        self.id.clone()
     }
 }
 
@@ -174,6 +194,10 @@ pub struct Plans {
     pub pending_groups: TablePlan<PendingRow>,
     /// The managed memberships.
     pub memberships: TablePlan<MembershipRow>,
+    /// The store tenants.
+    pub tenants: TablePlan<StoreTenant>,
+    /// The SCIM API keys.
+    pub keys: TablePlan<StoreKey>,
 }
 
 impl Plans {
@@ -185,6 +209,8 @@ impl Plans {
             groups: plan(&source.groups, &target.groups),
             pending_groups: plan(&source.pending_groups, &target.pending_groups),
             memberships: plan(&source.memberships, &target.memberships),
+            tenants: plan(&source.tenants, &target.tenants),
+            keys: plan(&source.keys, &target.keys),
         }
     }
 
@@ -196,6 +222,8 @@ impl Plans {
             groups: TableCount::of(&self.groups, overwrite),
             pending_groups: TableCount::of(&self.pending_groups, overwrite),
             memberships: TableCount::of(&self.memberships, overwrite),
+            tenants: TableCount::of(&self.tenants, overwrite),
+            keys: TableCount::of(&self.keys, overwrite),
         }
     }
 
@@ -214,6 +242,8 @@ impl Plans {
             .chain(keys("group", &self.groups))
             .chain(keys("pending group create", &self.pending_groups))
             .chain(keys("membership", &self.memberships))
+            .chain(keys("tenant", &self.tenants))
+            .chain(keys("key", &self.keys))
             .collect();
         if keys.is_empty() {
             return None;
@@ -282,17 +312,23 @@ pub struct CopyReport {
     pub pending_groups: TableCount,
     /// The managed memberships.
     pub memberships: TableCount,
+    /// The store tenants.
+    pub tenants: TableCount,
+    /// The SCIM API keys.
+    pub keys: TableCount,
 }
 
 impl CopyReport {
     /// Every table's counts, with the table's name in the report.
-    pub fn tables(&self) -> [(&'static str, TableCount); 5] {
+    pub fn tables(&self) -> [(&'static str, TableCount); 7] {
         [
             ("users", self.users),
             ("pending creates", self.pending),
             ("groups", self.groups),
             ("pending group creates", self.pending_groups),
             ("memberships", self.memberships),
+            ("tenants", self.tenants),
+            ("keys", self.keys),
         ]
     }
 }

@@ -2,12 +2,16 @@
 //! order on a thread of their own with one-shot replies; reads run on tokio's blocking pool over
 //! a few read connections (WAL lets them read while a write is in progress), so a slow or locked
 //! disk never stalls an async worker. Holds are in-process lock stripes. Groups, their pending
-//! creates and memberships are kept by [`groups`].
+//! creates and memberships are kept by [`groups`]; store tenants and SCIM API keys by [`keys`];
+//! the schema's versions by [`migrations`].
 
 mod groups;
+mod keys;
+mod migrations;
 
+use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey};
 use super::rows::{MembershipRow, PendingRow, RecordRow, Rows};
-use super::{GroupRecord, Held, ResourceKey, Store, StoreError, UserRecord};
+use super::{GroupRecord, Held, OpenError, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
@@ -241,14 +245,16 @@ impl Readers {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store file and its folder.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+    /// Opens (creating if needed) the store file and its folder, and brings its schema to this
+    /// build's version; a file migrated by a newer scimgate is refused.
+    pub fn open(path: &Path) -> Result<SqliteStore, OpenError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let writer = connect(path).map_err(classify)?;
+        let mut writer = connect(path).map_err(classify)?;
+        too_new(migrations::newer(&writer).map_err(classify)?)?;
         let had_work_emails = has_table(&writer, "work_emails").map_err(classify)?;
         writer.execute_batch(SCHEMA).map_err(classify)?;
         writer
@@ -259,6 +265,7 @@ impl SqliteStore {
                 .execute_batch(WORK_EMAILS_BACKFILL)
                 .map_err(classify)?;
         }
+        too_new(migrations::migrate(&mut writer).map_err(classify)?)?;
         let readers = (0..READERS)
             .map(|_| {
                 let conn = connect(path)?;
@@ -333,6 +340,7 @@ impl SqliteStore {
 
     /// Every row of the store as it is held (for copying it into another engine).
     pub async fn rows(&self) -> Result<Rows, StoreError> {
+        let (store_tenants, api_keys) = self.key_tables().await?;
         self.read(|conn| {
             Ok(Rows {
                 users: record_rows(conn, "users")?,
@@ -352,9 +360,27 @@ impl SqliteStore {
                         })
                     })?
                     .collect::<rusqlite::Result<_>>()?,
+                tenants: Vec::new(),
+                keys: Vec::new(),
             })
         })
         .await
+        .map(|rows| Rows {
+            tenants: store_tenants,
+            keys: api_keys,
+            ..rows
+        })
+    }
+}
+
+/// Refuses a file at `found`, a version newer than this build knows.
+fn too_new(found: Option<i32>) -> Result<(), OpenError> {
+    match found {
+        Some(found) => Err(OpenError::SchemaTooNew {
+            found,
+            known: migrations::latest(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -657,6 +683,43 @@ impl Store for SqliteStore {
                 .map(drop)
         })
         .await
+    }
+
+    async fn enable_tenant(&self, name: &str, by: &str, now: &str) -> Result<bool, StoreError> {
+        self.enable(name, by, now).await
+    }
+
+    async fn disable_tenant(&self, name: &str, now: &str) -> Result<usize, StoreError> {
+        self.disable(name, now).await
+    }
+
+    async fn add_key(&self, key: &StoreKey) -> Result<KeyAdded, StoreError> {
+        self.insert_key(key).await
+    }
+
+    async fn tenant_keys(&self, tenant: &str) -> Result<Vec<StoreKey>, StoreError> {
+        self.keys_of(Some(tenant)).await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<StoreKey>, StoreError> {
+        self.keys_of(None).await
+    }
+
+    async fn revoke_key(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+        now: &str,
+    ) -> Result<Revocation, StoreError> {
+        self.revoke(id, tenant, now).await
+    }
+
+    async fn live_key(&self, sha256: &str) -> Result<Option<LiveKey>, StoreError> {
+        self.live(sha256).await
+    }
+
+    async fn touch_key(&self, id: &str, at: &str) -> Result<(), StoreError> {
+        self.touch(id, at).await
     }
 
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {

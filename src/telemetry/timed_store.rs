@@ -2,6 +2,7 @@
 //! kind, whichever engine is behind it.
 
 use super::Telemetry;
+use crate::store::keys::{KeyAdded, LiveKey, Revocation, StoreKey};
 use crate::store::{GroupRecord, Held, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -230,6 +231,47 @@ impl Store for TimedStore {
     async fn check_writable(&self) -> Result<(), StoreError> {
         self.timed("check_writable", self.inner.check_writable())
             .await
+    }
+
+    async fn enable_tenant(&self, name: &str, by: &str, now: &str) -> Result<bool, StoreError> {
+        self.timed("enable_tenant", self.inner.enable_tenant(name, by, now))
+            .await
+    }
+
+    async fn disable_tenant(&self, name: &str, now: &str) -> Result<usize, StoreError> {
+        self.timed("disable_tenant", self.inner.disable_tenant(name, now))
+            .await
+    }
+
+    async fn add_key(&self, key: &StoreKey) -> Result<KeyAdded, StoreError> {
+        self.timed("add_key", self.inner.add_key(key)).await
+    }
+
+    async fn tenant_keys(&self, tenant: &str) -> Result<Vec<StoreKey>, StoreError> {
+        self.timed("tenant_keys", self.inner.tenant_keys(tenant))
+            .await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<StoreKey>, StoreError> {
+        self.timed("all_keys", self.inner.all_keys()).await
+    }
+
+    async fn revoke_key(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+        now: &str,
+    ) -> Result<Revocation, StoreError> {
+        self.timed("revoke_key", self.inner.revoke_key(id, tenant, now))
+            .await
+    }
+
+    async fn live_key(&self, sha256: &str) -> Result<Option<LiveKey>, StoreError> {
+        self.timed("live_key", self.inner.live_key(sha256)).await
+    }
+
+    async fn touch_key(&self, id: &str, at: &str) -> Result<(), StoreError> {
+        self.timed("touch_key", self.inner.touch_key(id, at)).await
     }
 
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {

@@ -3,6 +3,7 @@
 
 use crate::{pg, record};
 use scimgate::commands::{self, CommandError};
+use scimgate::store::keys::{KeyAdded, StoreKey};
 use scimgate::store::postgres::PostgresStore;
 use scimgate::store::rows::CopyError;
 use scimgate::store::sqlite::SqliteStore;
@@ -81,6 +82,20 @@ fn sqlite_store(path: &Path) {
         s.add_memberships("umbrella", "g1", &both[..1])
             .await
             .unwrap();
+        for tenant in ["acme", "globex"] {
+            s.enable_tenant(tenant, "admin@x.test", "2026-03-05T10:00:00Z")
+                .await
+                .unwrap();
+        }
+        for (id, tenant) in [("k-acme", "acme"), ("k-globex", "globex")] {
+            let sha256 = hex::encode(scimgate::auth::hash_key(id.as_bytes()));
+            let key = StoreKey::new(id, &sha256, tenant, "Entra", "ops", "2026-03-05T10:01:00Z");
+            assert_eq!(s.add_key(&key).await.unwrap(), KeyAdded::Added);
+        }
+        s.touch_key("k-acme", "2026-03-06T09:00:00Z").await.unwrap();
+        s.revoke_key("k-globex", None, "2026-03-07T09:00:00Z")
+            .await
+            .unwrap();
     });
 }
 
@@ -111,10 +126,12 @@ fn a_copy_carries_every_row_and_a_second_has_nothing_to_do() {
         "{report}"
     );
     assert!(report.contains("memberships: 3 copied"), "{report}");
+    assert!(report.contains("tenants: 2 copied"), "{report}");
+    assert!(report.contains("keys: 2 copied"), "{report}");
     assert!(
         report.contains(
             "verified: PostgreSQL holds all 3 users, 1 pending creates, 2 groups, 1 pending \
-             group creates, 3 memberships of the SQLite store"
+             group creates, 3 memberships, 2 tenants, 2 keys of the SQLite store"
         ),
         "{report}"
     );
@@ -122,7 +139,8 @@ fn a_copy_carries_every_row_and_a_second_has_nothing_to_do() {
     assert!(again.contains("nothing to do"), "{again}");
     assert!(
         again.contains(
-            "3 users, 1 pending creates, 2 groups, 1 pending group creates, 3 memberships"
+            "3 users, 1 pending creates, 2 groups, 1 pending group creates, 3 memberships, \
+             2 tenants, 2 keys"
         ),
         "{again}"
     );
@@ -168,6 +186,16 @@ fn a_copy_carries_every_row_and_a_second_has_nothing_to_do() {
         assert!(pg.is_managed_membership("acme", "G1", "2").await.unwrap());
         let ops = pg.pending_group_create("acme", "ops").await.unwrap();
         assert_eq!(ops.unwrap().shadow["externalId"], "ge-3");
+        let keys = pg.all_keys().await.unwrap();
+        assert_eq!(keys, sqlite.all_keys().await.unwrap());
+        assert_eq!(
+            keys[0].last_used_at.as_deref(),
+            Some("2026-03-06T09:00:00Z")
+        );
+        assert_eq!(keys[1].revoked_at.as_deref(), Some("2026-03-07T09:00:00Z"));
+        let live = pg.live_key(&keys[0].sha256).await.unwrap().unwrap();
+        assert_eq!((live.id.as_str(), live.tenant.as_str()), ("k-acme", "acme"));
+        assert_eq!(pg.live_key(&keys[1].sha256).await.unwrap(), None);
     });
 }
 

@@ -1,5 +1,6 @@
 //! The store seam's tests. [`contract`] is what every engine promises (user and group records,
-//! the external id indexes, the managed flag, pending creates, managed memberships, holds), run against SQLite and against PostgreSQL;
+//! the external id indexes, the managed flag, pending creates, managed memberships, holds), and
+//! [`keys`] of store tenants and their SCIM API keys, run against SQLite and against PostgreSQL;
 //! the rest is PostgreSQL's own: [`migrations`], holds across gateways ([`fleet`]), failures
 //! ([`faults`]), the copy from SQLite ([`copy`]) and the lookups' query [`plans`]. PostgreSQL tests each get a database of
 //! their own (tests/support/pg.rs) and are skipped, saying so, where no server is configured.
@@ -11,6 +12,7 @@ mod contract;
 mod copy;
 mod faults;
 mod fleet;
+mod keys;
 mod migrations;
 #[path = "../support/pg.rs"]
 mod pg;
@@ -67,27 +69,28 @@ pub fn record(ext: &str, managed: bool) -> UserRecord {
     }
 }
 
-/// One test of [`contract`] per engine: `name::sqlite` and `name::postgres`.
+/// One test of `module` ([`contract`] or [`keys`]) per engine: `name::sqlite` and
+/// `name::postgres`.
 macro_rules! on_every_engine {
-    ($($name:ident),* $(,)?) => {$(
+    ($module:ident: $($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let engine = crate::sqlite().await.unwrap();
-                crate::contract::$name(&*engine.store).await;
+                crate::$module::$name(&*engine.store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(engine) = crate::postgres().await {
-                    crate::contract::$name(&*engine.store).await;
+                    crate::$module::$name(&*engine.store).await;
                 }
             }
         }
     )*};
 }
 
-on_every_engine!(
+on_every_engine!(contract:
     records_round_trip,
     external_ids_are_found_case_exactly_and_follow_replacements,
     work_emails_are_found_ignoring_case_and_follow_writes,
@@ -106,4 +109,11 @@ on_every_engine!(
     deleting_a_group_or_a_user_forgets_their_memberships,
     managed_memberships_are_found_ignoring_ascii_case_per_tenant,
     group_keys_exclude_each_other_only,
+);
+
+on_every_engine!(keys:
+    tenants_are_enabled_once_and_disabling_revokes_their_keys,
+    keys_are_listed_and_found_by_hash_only_while_live,
+    revocation_is_scoped_by_tenant_and_said_once,
+    last_use_only_moves_forward,
 );

@@ -1,7 +1,8 @@
-//! Rows copied into a PostgreSQL store (`scimgate store copy`): one transaction under an
-//! advisory lock (two copies never interleave), rows written in batches, and every source row
+//! Rows copied into a PostgreSQL store (`scimgate store copy`), store tenants and their keys
+//! included: one transaction under an advisory lock (two copies never interleave), rows written in batches, and every source row
 //! read back and compared before the commit.
 
+use super::super::keys::{StoreKey, StoreTenant};
 use super::super::rows::{
     verify, CopyError, CopyReport, MembershipRow, PendingRow, Plans, RecordRow, Rows,
 };
@@ -48,6 +49,20 @@ const INSERT_MEMBERSHIPS: &str = "INSERT INTO memberships (tenant, group_id, use
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
     ON CONFLICT DO NOTHING";
 
+const UPSERT_TENANTS: &str = "INSERT INTO tenants (name, enabled, created_at, created_by)
+    SELECT * FROM unnest($1::text[], $2::bool[], $3::text[], $4::text[])
+    ON CONFLICT (name) DO UPDATE SET enabled = EXCLUDED.enabled,
+        created_at = EXCLUDED.created_at, created_by = EXCLUDED.created_by";
+
+const UPSERT_KEYS: &str = "INSERT INTO api_keys
+        (id, sha256, tenant, label, created_at, created_by, last_used_at, revoked_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::text[], $8::text[])
+    ON CONFLICT (id) DO UPDATE SET sha256 = EXCLUDED.sha256, tenant = EXCLUDED.tenant,
+        label = EXCLUDED.label, created_at = EXCLUDED.created_at,
+        created_by = EXCLUDED.created_by, last_used_at = EXCLUDED.last_used_at,
+        revoked_at = EXCLUDED.revoked_at";
+
 impl PostgresStore {
     /// Writes the `source` rows this store lacks; rows it holds with other data stop the copy
     /// unless `overwrite`. All or nothing, verified before the commit.
@@ -84,6 +99,12 @@ impl PostgresStore {
             for batch in plans.memberships.to_write().chunks(BATCH) {
                 insert_memberships(&*tx, batch).await?;
             }
+            for batch in plans.tenants.to_write().chunks(BATCH) {
+                upsert_tenants(&*tx, batch).await?;
+            }
+            for batch in plans.keys.to_write().chunks(BATCH) {
+                upsert_keys(&*tx, batch).await?;
+            }
             verify(&source, &rows_of(&*tx, &tenants).await?).map_err(CopyError::Verify)?;
             tx.commit().await.map_err(failed)?;
             Ok(plans.report(overwrite))
@@ -117,7 +138,11 @@ async fn rows_of(client: &impl GenericClient, tenants: &[String]) -> Result<Rows
     .await?;
     let memberships =
         select("SELECT tenant, group_id, user_id FROM memberships WHERE tenant = ANY($1)").await?;
+    // Few, and keyed across tenants (a key's id is unique in the store): all of them.
+    let (store_tenants, keys) = super::keys::rows_of(client).await?;
     Ok(Rows {
+        tenants: store_tenants,
+        keys,
         users: users.iter().map(record_row).collect::<Result<_, _>>()?,
         pending: pending.iter().map(pending_row).collect::<Result<_, _>>()?,
         groups: groups.iter().map(record_row).collect::<Result<_, _>>()?,
@@ -225,6 +250,51 @@ async fn insert_memberships(
                 &text(|r| &r.tenant),
                 &text(|r| &r.group_id),
                 &text(|r| &r.user_id),
+            ],
+        )
+        .await
+        .map(drop)
+        .map_err(failed)
+}
+
+async fn upsert_tenants(
+    client: &impl GenericClient,
+    rows: &[&StoreTenant],
+) -> Result<(), CopyError> {
+    let text =
+        |f: fn(&StoreTenant) -> &String| rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>();
+    let enabled: Vec<bool> = rows.iter().map(|r| r.enabled).collect();
+    client
+        .execute(
+            UPSERT_TENANTS,
+            &[
+                &text(|r| &r.name),
+                &enabled,
+                &text(|r| &r.created_at),
+                &text(|r| &r.created_by),
+            ],
+        )
+        .await
+        .map(drop)
+        .map_err(failed)
+}
+
+async fn upsert_keys(client: &impl GenericClient, rows: &[&StoreKey]) -> Result<(), CopyError> {
+    let text = |f: fn(&StoreKey) -> &String| rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>();
+    let maybe =
+        |f: fn(&StoreKey) -> &Option<String>| rows.iter().map(|r| f(r).clone()).collect::<Vec<_>>();
+    client
+        .execute(
+            UPSERT_KEYS,
+            &[
+                &text(|r| &r.id),
+                &text(|r| &r.sha256),
+                &text(|r| &r.tenant),
+                &text(|r| &r.label),
+                &text(|r| &r.created_at),
+                &text(|r| &r.created_by),
+                &maybe(|r| &r.last_used_at),
+                &maybe(|r| &r.revoked_at),
             ],
         )
         .await

@@ -174,6 +174,32 @@ CREATE INDEX memberships_user ON memberships (tenant, user_id);
 CREATE INDEX memberships_folded ON memberships (tenant, lower(group_id), lower(user_id));
 "#,
     },
+    Migration {
+        version: 6,
+        name: "store tenants and SCIM API keys",
+        // A key is kept as the SHA-256 of its secret, never the secret. The unique index on
+        // `sha256` answers the lookup of every request's key; `api_keys_tenant` a tenant's keys
+        // in id order. Times are RFC 3339 text in UTC, compared bytewise.
+        sql: r#"
+CREATE TABLE tenants (
+    name       TEXT COLLATE "C" PRIMARY KEY,
+    enabled    BOOLEAN NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL
+);
+CREATE TABLE api_keys (
+    id           TEXT COLLATE "C" PRIMARY KEY,
+    sha256       TEXT COLLATE "C" NOT NULL UNIQUE,
+    tenant       TEXT COLLATE "C" NOT NULL REFERENCES tenants (name),
+    label        TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    created_by   TEXT NOT NULL,
+    last_used_at TEXT COLLATE "C",
+    revoked_at   TEXT COLLATE "C"
+);
+CREATE INDEX api_keys_tenant ON api_keys (tenant, id);
+"#,
+    },
 ];
 
 /// Advisory lock key taken by every migration run (a scimgate constant: "scimgate" in ASCII).

@@ -14,12 +14,13 @@
 //! than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
 //! abandoned by the gateway, whose connection is then closed rather than reused. Failures map to
 //! [`StoreError`] kinds as [`errors`] describes. Groups, their pending creates and memberships
-//! are kept by [`groups`].
+//! are kept by [`groups`]; store tenants and SCIM API keys by [`keys`].
 
 mod errors;
 mod groups;
 mod holds;
 mod import;
+mod keys;
 mod migrations;
 mod runtime;
 pub mod settings;
@@ -29,6 +30,7 @@ pub use groups::GROUP_LOOKUPS;
 pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
 
+use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey};
 use super::{GroupRecord, Held, OpenError, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -521,6 +523,43 @@ impl Store for PostgresStore {
             ));
         }
         Ok(())
+    }
+
+    async fn enable_tenant(&self, name: &str, by: &str, now: &str) -> Result<bool, StoreError> {
+        self.enable(name, by, now).await
+    }
+
+    async fn disable_tenant(&self, name: &str, now: &str) -> Result<usize, StoreError> {
+        self.disable(name, now).await
+    }
+
+    async fn add_key(&self, key: &StoreKey) -> Result<KeyAdded, StoreError> {
+        self.insert_key(key).await
+    }
+
+    async fn tenant_keys(&self, tenant: &str) -> Result<Vec<StoreKey>, StoreError> {
+        self.keys_of(Some(tenant)).await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<StoreKey>, StoreError> {
+        self.keys_of(None).await
+    }
+
+    async fn revoke_key(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+        now: &str,
+    ) -> Result<Revocation, StoreError> {
+        self.revoke(id, tenant, now).await
+    }
+
+    async fn live_key(&self, sha256: &str) -> Result<Option<LiveKey>, StoreError> {
+        self.live(sha256).await
+    }
+
+    async fn touch_key(&self, id: &str, at: &str) -> Result<(), StoreError> {
+        self.touch(id, at).await
     }
 
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {
