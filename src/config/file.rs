@@ -478,6 +478,12 @@ pub struct IdentityFile {
     #[serde(default)]
     pub tenant_claim: Option<String>,
     #[serde(default)]
+    pub role_field: Option<String>,
+    #[serde(default)]
+    pub role_header: Option<String>,
+    #[serde(default)]
+    pub role_claim: Option<String>,
+    #[serde(default)]
     pub cache_seconds: Option<u64>,
 }
 

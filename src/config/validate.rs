@@ -178,19 +178,23 @@ impl Validator<'_> {
                     );
                     return None;
                 };
-                let tenant = match i.tenant_header.as_deref() {
-                    Some(t) => Some(header_name(self, t)?),
-                    None => None,
+                let mut optional = |h: Option<&str>| match h {
+                    Some(h) => header_name(self, h).map(Some),
+                    None => Some(None),
                 };
+                let tenant = optional(i.tenant_header.as_deref())?;
+                let role = optional(i.role_header.as_deref())?;
                 Some(IdentitySource::Header {
                     name: header_name(self, name)?,
                     tenant,
+                    role,
                     edge: i.edge,
                 })
             }
             "jwt" => Some(IdentitySource::Jwt {
                 claim: i.claim.clone().unwrap_or_else(|| "sub".into()),
                 tenant_claim: i.tenant_claim.clone(),
+                role_claim: i.role_claim.clone(),
                 settings: self.jwt(i, dir)?,
             }),
             "whoami" => {
@@ -206,6 +210,7 @@ impl Validator<'_> {
                     call: self.operation(op, &[])?,
                     id_field: dotted(i.id_field.as_deref().unwrap_or("id")),
                     tenant_field: i.tenant_field.as_deref().map(dotted),
+                    role_field: i.role_field.as_deref().map(dotted),
                     cache: Duration::from_secs(i.cache_seconds.unwrap_or(30)),
                 })
             }

@@ -11,6 +11,8 @@ pub struct Caller {
     pub id: String,
     /// The backend name of the caller's tenant, when known.
     pub tenant: Option<String>,
+    /// The caller's role in their tenant (`admin`), when the identity source says it.
+    pub role: Option<String>,
 }
 
 /// The outcome for one request.
@@ -114,6 +116,7 @@ mod tests {
         Caller {
             id: id.into(),
             tenant: Some("acme".into()),
+            role: None,
         }
     }
 

@@ -54,9 +54,12 @@ impl Identity {
     /// the mode: every spelling of them is refused or stripped.
     pub fn identity_headers(&self) -> Vec<&http::HeaderName> {
         match &self.source {
-            IdentitySource::Header { name, tenant, .. } => {
-                std::iter::once(name).chain(tenant.iter()).collect()
-            }
+            IdentitySource::Header {
+                name, tenant, role, ..
+            } => std::iter::once(name)
+                .chain(tenant.iter())
+                .chain(role.iter())
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -85,7 +88,12 @@ impl Identity {
         client: &Client,
     ) -> Result<Caller, IdentityError> {
         match &self.source {
-            IdentitySource::Header { name, tenant, edge } => {
+            IdentitySource::Header {
+                name,
+                tenant,
+                role,
+                edge,
+            } => {
                 if *edge {
                     return Err(IdentityError::Unauthenticated(format!(
                         "{name} is stripped at the edge and cannot identify callers"
@@ -93,15 +101,20 @@ impl Identity {
                 }
                 let id = single_header(headers, name)?
                     .ok_or_else(|| IdentityError::Unauthenticated(format!("no {name} header")))?;
-                let tenant = match tenant {
-                    Some(t) => single_header(headers, t)?,
-                    None => None,
+                let optional = |h: &Option<http::HeaderName>| match h {
+                    Some(h) => single_header(headers, h),
+                    None => Ok(None),
                 };
-                Ok(Caller { id, tenant })
+                Ok(Caller {
+                    id,
+                    tenant: optional(tenant)?,
+                    role: optional(role)?,
+                })
             }
             IdentitySource::Jwt {
                 claim,
                 tenant_claim,
+                role_claim,
                 ..
             } => {
                 let verifier = self
@@ -117,16 +130,18 @@ impl Identity {
                         "the token's {claim} claim is missing or not a string or integer"
                     ))
                 })?;
-                let tenant = tenant_claim
-                    .as_ref()
-                    .and_then(|c| claims.get(c))
-                    .and_then(text);
-                Ok(Caller { id, tenant })
+                let optional = |c: &Option<String>| c.as_ref().and_then(|c| claims.get(c)).and_then(text);
+                Ok(Caller {
+                    id,
+                    tenant: optional(tenant_claim),
+                    role: optional(role_claim),
+                })
             }
             IdentitySource::Whoami {
                 call,
                 id_field,
                 tenant_field,
+                role_field,
                 cache,
             } => {
                 let creds = credentials(headers);
@@ -137,8 +152,12 @@ impl Identity {
                 if let Some(hit) = self.cache.get(&key).filter(|e| e.0.elapsed() < *cache) {
                     return Ok(hit.1.clone());
                 }
-                let caller =
-                    whoami(client, call, headers, id_field, tenant_field.as_deref()).await?;
+                let fields = Fields {
+                    id: id_field,
+                    tenant: tenant_field.as_deref(),
+                    role: role_field.as_deref(),
+                };
+                let caller = whoami(client, call, headers, &fields).await?;
                 if self.cache.len() >= CACHE_LIMIT {
                     self.cache.clear();
                 }
@@ -163,12 +182,18 @@ fn credentials(headers: &HeaderMap) -> Vec<u8> {
     out
 }
 
+/// Where a whoami answer holds the caller's id, tenant and role.
+struct Fields<'a> {
+    id: &'a [String],
+    tenant: Option<&'a [String]>,
+    role: Option<&'a [String]>,
+}
+
 async fn whoami(
     client: &Client,
     call: &crate::backend::spec::Operation,
     headers: &HeaderMap,
-    id_field: &[String],
-    tenant_field: Option<&[String]>,
+    fields: &Fields<'_>,
 ) -> Result<Caller, IdentityError> {
     let target = call
         .path
@@ -208,13 +233,17 @@ async fn whoami(
         IdentityError::Unavailable("whoami answered something that is not JSON".into())
     })?;
     let user = body.pointer(&call.result).unwrap_or(&body);
-    let id = get_path(user, id_field).and_then(text).ok_or_else(|| {
+    let id = get_path(user, fields.id).and_then(text).ok_or_else(|| {
         IdentityError::Unavailable(
             "whoami's answer has no id where guard.identity.id_field says".into(),
         )
     })?;
-    let tenant = tenant_field.and_then(|f| get_path(user, f)).and_then(text);
-    Ok(Caller { id, tenant })
+    let optional = |f: Option<&[String]>| f.and_then(|f| get_path(user, f)).and_then(text);
+    Ok(Caller {
+        id,
+        tenant: optional(fields.tenant),
+        role: optional(fields.role),
+    })
 }
 
 /// An id or tenant value: a non-empty string or an integer (a float such as `2.0` is not one).
@@ -302,13 +331,19 @@ mod tests {
         let name = http::HeaderName::from_static("x-user-id");
         let mut h = HeaderMap::new();
         h.insert(&name, "42".parse().unwrap());
+        let role = http::HeaderName::from_static("x-user-role");
         let trusted = Identity::new(IdentitySource::Header {
             name: name.clone(),
             tenant: None,
+            role: Some(role.clone()),
             edge: false,
         })
         .unwrap();
-        assert_eq!(trusted.resolve(&h, &client).await.unwrap().id, "42");
+        let caller = trusted.resolve(&h, &client).await.unwrap();
+        assert_eq!((caller.id.as_str(), caller.role), ("42", None));
+        h.insert(&role, "admin".parse().unwrap());
+        let caller = trusted.resolve(&h, &client).await.unwrap();
+        assert_eq!(caller.role.as_deref(), Some("admin"));
         for lenient in ["042", "4 2", "+42", "42.0", "４２"] {
             let mut h = HeaderMap::new();
             h.insert(
@@ -326,6 +361,7 @@ mod tests {
         let edge = Identity::new(IdentitySource::Header {
             name: name.clone(),
             tenant: None,
+            role: Some(role.clone()),
             edge: true,
         })
         .unwrap();
@@ -334,6 +370,6 @@ mod tests {
             Err(IdentityError::Unauthenticated(_))
         ));
         assert!(edge.strips_identity_headers());
-        assert_eq!(edge.identity_headers(), vec![&name]);
+        assert_eq!(edge.identity_headers(), vec![&name, &role]);
     }
 }

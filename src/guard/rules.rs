@@ -46,6 +46,8 @@ pub enum IdentitySource {
         name: HeaderName,
         /// The header holding the caller's tenant, if any.
         tenant: Option<HeaderName>,
+        /// The header holding the caller's role, if any.
+        role: Option<HeaderName>,
         /// Whether clients reach the gateway directly (their copy is stripped).
         edge: bool,
     },
@@ -56,6 +58,8 @@ pub enum IdentitySource {
         claim: String,
         /// The claim holding the caller's tenant, if any.
         tenant_claim: Option<String>,
+        /// The claim holding the caller's role, if any.
+        role_claim: Option<String>,
         /// How the token is verified.
         settings: JwtSettings,
     },
@@ -67,6 +71,8 @@ pub enum IdentitySource {
         id_field: Vec<String>,
         /// The answer's field holding the caller's tenant, if any.
         tenant_field: Option<Vec<String>>,
+        /// The answer's field holding the caller's role, if any.
+        role_field: Option<Vec<String>>,
         /// How long an answer is reused.
         cache: Duration,
     },

@@ -177,5 +177,6 @@ fn event(
                 .to_string()
         }),
         latency_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
+        actor: None,
     }
 }

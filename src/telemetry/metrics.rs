@@ -25,6 +25,7 @@ pub struct Metrics {
     backend_throttled: IntCounterVec,
     throttled_answers: IntCounterVec,
     version_conflicts: IntCounterVec,
+    team_admin_actions: IntCounterVec,
 }
 
 // The metric names and labels are fixed and valid, and each is registered once: a failure here
@@ -121,6 +122,12 @@ impl Metrics {
                 "scimgate_store_errors_total",
                 "Failed store calls by operation and kind (unavailable, busy, corrupt)",
                 &["operation", "kind"],
+            ),
+            team_admin_actions: counter(
+                &registry,
+                "scimgate_team_admin_actions_total",
+                "Team-admin SCIM actions (enable, disable, key_create, key_revoke) by result",
+                &["action", "result"],
             ),
             guard_blocks: counter(
                 &registry,
@@ -242,6 +249,13 @@ impl Metrics {
     /// Counts one guard block.
     pub fn guard_block(&self, rule: &str) {
         self.guard_blocks.with_label_values(&[rule]).inc();
+    }
+
+    /// Counts one team-admin action (`enable`, `disable`, `key_create`, `key_revoke`).
+    pub fn team_admin_action(&self, action: &str, result: &str) {
+        self.team_admin_actions
+            .with_label_values(&[action, result])
+            .inc();
     }
 
     /// Counts one failed authentication.

@@ -1,4 +1,5 @@
-//! The provisioning log: one structured event per SCIM write — the gateway's own version of
+//! The provisioning log: one structured event per SCIM write and per team admin's SCIM action
+//! (enable, disable, key created or revoked, with who did it) — the gateway's own version of
 //! Entra's provisioning logs — emitted as a tracing event and, when configured, appended to a
 //! JSON-lines file that `scimgate log` reads back.
 
@@ -8,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// One SCIM write.
+/// One SCIM write, or one team admin's SCIM action.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ProvisioningEvent {
     /// RFC 3339 time the request finished.
@@ -19,7 +20,8 @@ pub struct ProvisioningEvent {
     pub tenant: String,
     /// The id of the key used (never the secret).
     pub key_id: String,
-    /// `create`, `replace`, `patch` or `delete`.
+    /// `create`, `replace`, `patch` or `delete` (a team admin's: `scim_enable`, `scim_disable`,
+    /// `key_create`, `key_revoke`).
     pub operation: &'static str,
     /// The SCIM id of the user, when known.
     pub scim_id: Option<String>,
@@ -33,6 +35,9 @@ pub struct ProvisioningEvent {
     pub detail: Option<String>,
     /// Time spent, in milliseconds.
     pub latency_ms: f64,
+    /// Who acted, for a team admin's action (their backend user id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// Why the provisioning log file cannot be opened or read.
@@ -108,6 +113,7 @@ impl ProvisioningLog {
             result = e.result,
             latency_ms = e.latency_ms,
             detail = e.detail.as_deref().unwrap_or(""),
+            actor = e.actor.as_deref().unwrap_or("-"),
             "scim write"
         );
         let Some((path, file)) = &self.file else {
@@ -159,6 +165,7 @@ mod tests {
             result: "success",
             detail: None,
             latency_ms: 1.5,
+            actor: None,
         }
     }
 
