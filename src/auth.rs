@@ -1,9 +1,14 @@
 //! SCIM API keys: generation, SHA-256 hashing, constant-time lookup, and the tenant each key is
 //! bound to. Several keys per tenant make rotation a matter of adding one and removing the other.
+//! Keys come from the config file ([`Keyring`]) and from the store ([`store_keys`]), whose
+//! lookups are resolved before a request is authenticated.
+
+pub mod store_keys;
 
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::fmt::Debug;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -88,16 +93,38 @@ impl AuthFailure {
     }
 }
 
-/// All configured keys.
+/// Keys beyond the config's, looked up (by the hash of the presented key) before a request is
+/// authenticated, so that authentication itself never waits.
+pub trait ResolvedKeys: Send + Sync + Debug {
+    /// Who the key with this hash acts as, if a recent lookup found it live.
+    fn principal(&self, hash: &[u8; 32]) -> Option<Principal>;
+}
+
+/// All configured keys, and the keys resolved beyond them.
 #[derive(Debug, Clone, Default)]
 pub struct Keyring {
     keys: Vec<ApiKey>,
+    resolved: Option<Arc<dyn ResolvedKeys>>,
 }
 
 impl Keyring {
     /// A keyring over `keys`.
     pub fn new(keys: Vec<ApiKey>) -> Self {
-        Keyring { keys }
+        Keyring {
+            keys,
+            resolved: None,
+        }
+    }
+
+    /// The same keyring, accepting also the keys `resolved` answers for; a configured key wins.
+    pub fn with_resolved(mut self, resolved: Arc<dyn ResolvedKeys>) -> Self {
+        self.resolved = Some(resolved);
+        self
+    }
+
+    /// The configured keys.
+    pub fn keys(&self) -> &[ApiKey] {
+        &self.keys
     }
 
     /// The tenant of every key (with repeats).
@@ -106,28 +133,51 @@ impl Keyring {
     }
 
     /// Authenticates the values of the request's `Authorization` headers. Every configured hash
-    /// is compared, in constant time, whatever matched.
+    /// is compared, in constant time, whatever matched; a key no configured one matches is
+    /// looked up in the resolved keys.
     pub fn authenticate(&self, headers: &[&[u8]]) -> Result<Principal, AuthFailure> {
-        let header = match headers {
-            [] => return Err(AuthFailure::Missing),
-            [one] => *one,
-            _ => return Err(AuthFailure::Duplicate),
-        };
-        let token = bearer_token(header).ok_or(AuthFailure::Malformed)?;
-        let presented = hash_key(token);
+        let presented = presented_hash(headers)?;
+        if let Some(k) = self.configured(&presented) {
+            return Ok(Principal {
+                tenant: k.tenant.clone(),
+                key_id: k.id.clone(),
+            });
+        }
+        self.resolved
+            .as_ref()
+            .and_then(|r| r.principal(&presented))
+            .ok_or(AuthFailure::Unknown)
+    }
+
+    /// The hash of the request's bearer key when it is well formed and no configured key
+    /// matches it: the key to resolve before [`Keyring::authenticate`].
+    pub fn unconfigured_key(&self, headers: &[&[u8]]) -> Option<[u8; 32]> {
+        let presented = presented_hash(headers).ok()?;
+        self.configured(&presented).is_none().then_some(presented)
+    }
+
+    /// The configured key with this hash, every hash compared in constant time.
+    fn configured(&self, presented: &[u8; 32]) -> Option<&ApiKey> {
         let mut found: Option<&ApiKey> = None;
         for key in &self.keys {
-            if bool::from(key.hash.ct_eq(&presented)) {
+            if bool::from(key.hash.ct_eq(presented)) {
                 found = Some(key);
             }
         }
         found
-            .map(|k| Principal {
-                tenant: k.tenant.clone(),
-                key_id: k.id.clone(),
-            })
-            .ok_or(AuthFailure::Unknown)
     }
+}
+
+/// The hash of the key in the request's one `Authorization: Bearer` header.
+fn presented_hash(headers: &[&[u8]]) -> Result<[u8; 32], AuthFailure> {
+    let header = match headers {
+        [] => return Err(AuthFailure::Missing),
+        [one] => *one,
+        _ => return Err(AuthFailure::Duplicate),
+    };
+    bearer_token(header)
+        .map(hash_key)
+        .ok_or(AuthFailure::Malformed)
 }
 
 /// Extracts the token of `Bearer <token>`; the scheme word is case-insensitive.

@@ -1,6 +1,8 @@
 //! The running gateway's state, built from a validated [`Config`]: the SCIM server, the backend
-//! directory and store, and the backend peer that proxied traffic goes to. Swapped whole on reload.
+//! directory and store, the store's SCIM keys, and the backend peer that proxied traffic goes to.
+//! Swapped whole on reload.
 
+use crate::auth::store_keys::StoreKeys;
 use crate::backend::calls::Backend;
 use crate::backend::client::Client;
 use crate::backend::credentials::{CredentialError, Credentials};
@@ -48,6 +50,9 @@ pub struct Parts {
     pub backend: Arc<Client>,
     /// The gateway's store (for readiness checks).
     pub store: Arc<dyn Store>,
+    /// The SCIM keys and tenants kept in the store: looked up before the SCIM service
+    /// authenticates a key the config does not hold; revoked here at once.
+    pub store_keys: Arc<StoreKeys>,
     /// The backend: where the gateway's own calls and proxied traffic go.
     pub upstream: Arc<UpstreamPeer>,
     /// The self-service guard, when configured.
@@ -110,9 +115,10 @@ impl Parts {
             store.clone(),
             config.scim.max_scan,
         ));
+        let store_keys = Arc::new(StoreKeys::new(store.clone(), config.tenants.clone()));
         let mut scim = ScimService::new(
             directory.clone(),
-            config.keyring.clone(),
+            config.keyring.clone().with_resolved(store_keys.clone()),
             config.scim.max_results,
             telemetry.clone(),
         );
@@ -163,6 +169,7 @@ impl Parts {
             scim,
             backend: client,
             store,
+            store_keys,
             upstream,
             guard,
             telemetry,

@@ -1,8 +1,10 @@
-//! The SCIM way through the proxy: read the body (capped, with a deadline), hand a plain
-//! [`ScimRequest`] to the SCIM server, and record metrics and the provisioning event.
+//! The SCIM way through the proxy: read the body (capped, with a deadline), look up a bearer key
+//! the config does not hold among the store's keys (`503` when the store cannot answer), hand a
+//! plain [`ScimRequest`] to the SCIM server, and record metrics and the provisioning event.
 
 use super::context::{contained, now_rfc3339, RequestCtx, RouteKind};
 use super::http_io::{self, BodyError};
+use crate::backend::directory::store_error;
 use crate::parts::Parts;
 use crate::scim::error::ScimError;
 use crate::scim::message::{ScimRequest, ScimResponse, SCIM_CONTENT_TYPE};
@@ -60,7 +62,15 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, path: &str) -> Scim
     let parts = ctx.parts.clone();
     let at = now.clone();
     let routed = operation.clone();
-    let handled = contained(async move { parts.scim.handle(&req, &routed, &at).await }).await;
+    let handled = contained(async move {
+        let headers: Vec<&[u8]> = req.authorization.iter().map(Vec::as_slice).collect();
+        let keyring = &parts.config.keyring;
+        if let Err(e) = parts.store_keys.prepare(keyring, &headers).await {
+            return (ScimResponse::error(&store_error(e)), None);
+        }
+        parts.scim.handle(&req, &routed, &at).await
+    })
+    .await;
     let (response, principal) = match handled {
         Ok(r) => r,
         Err(failed) => (

@@ -3,6 +3,15 @@
 //! revoked without touching the config. A key is kept as the SHA-256 of its secret (hex), never
 //! the secret. Times are RFC 3339 text in UTC with whole seconds, so they compare as text.
 
+/// Now, as the store keeps times (`2026-05-01T10:00:00Z`).
+pub fn now() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// A tenant kept in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreTenant {
