@@ -319,8 +319,8 @@ mod tests {
                 "backend = \"acme\"\n[tenants.auth]\ntype = \"basic\"\nuser_env = \"SCIMGATE_TEST_UNSET_TENANT_USER\"\npassword_env = \"SCIMGATE_TEST_UNSET_TENANT_PASSWORD\"\n",
             )
             .replace(
-                "source = \"whoami\"\nwhoami = { method = \"GET\", path = \"/api/me\" }\nid_field = \"id\"\ntenant_field = \"team\"\ncache_seconds = 30\n",
-                "source = \"jwt\"\njwt_secret_env = \"SCIMGATE_TEST_UNSET_JWT_SECRET\"\n",
+                "source = \"whoami\"\nwhoami = { method = \"GET\", path = \"/api/me\" }\nid_field = \"id\"\ntenant_field = \"team\"\nrole_field = \"role\"\ncache_seconds = 30\n",
+                "source = \"jwt\"\njwt_secret_env = \"SCIMGATE_TEST_UNSET_JWT_SECRET\"\ntenant_claim = \"team\"\nrole_claim = \"role\"\n",
             )
     }
 

@@ -36,6 +36,7 @@ pub mod proxy;
 pub mod scim;
 pub mod service;
 pub mod store;
+pub mod team_admin;
 pub mod telemetry;
 
 pub use config::Config;

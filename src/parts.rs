@@ -16,6 +16,7 @@ use crate::guard::jwt::JwtKeyError;
 use crate::service::{GroupDirectory, GroupService, GroupSettings, ScimService, UserDirectory};
 use crate::store::engine::{self, StoreSettings};
 use crate::store::{OpenError, Store};
+use crate::team_admin::TeamAdmin;
 use crate::telemetry::timed_store::TimedStore;
 use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
@@ -57,6 +58,9 @@ pub struct Parts {
     pub upstream: Arc<UpstreamPeer>,
     /// The self-service guard, when configured.
     pub guard: Option<Arc<Guard>>,
+    /// The team admins' SCIM page and API, when configured (callers are identified by the
+    /// guard's identity source).
+    pub team_admin: Option<Arc<TeamAdmin>>,
     /// Metrics, provisioning log and limiter (shared by every config version).
     pub telemetry: Arc<Telemetry>,
 }
@@ -164,6 +168,21 @@ impl Parts {
                 .map(Arc::new)
             })
             .transpose()?;
+        let team_admin = config.team_admin.clone().map(|settings| {
+            let operator_tenants = config
+                .tenants
+                .iter()
+                .filter(|t| config.keyring_has_tenant(&t.name))
+                .map(|t| t.backend_name.clone())
+                .collect();
+            Arc::new(TeamAdmin::new(
+                settings,
+                store.clone(),
+                store_keys.clone(),
+                operator_tenants,
+                telemetry.clone(),
+            ))
+        });
         Ok(Parts {
             config,
             scim,
@@ -172,6 +191,7 @@ impl Parts {
             store_keys,
             upstream,
             guard,
+            team_admin,
             telemetry,
         })
     }

@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["service"],
     &["backend"],
     &["guard"],
+    &["team_admin"],
     &["config"],
     &["parts"],
     &["proxy"],

@@ -25,6 +25,17 @@ pub struct File {
     pub guard: Option<GuardFile>,
     #[serde(default)]
     pub proxy: ProxyFile,
+    #[serde(default)]
+    pub team_admin: Option<TeamAdminFile>,
+}
+
+/// `[team_admin]`: the team admins' SCIM page and API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamAdminFile {
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub admin_roles: Option<Vec<String>>,
 }
 
 /// `[server]`: listeners and process settings.

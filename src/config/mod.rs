@@ -11,6 +11,7 @@ use crate::backend::spec::UserApi;
 use crate::forwarded::Forwarding;
 use crate::guard::rules::GuardSettings;
 use crate::store::engine::StoreSettings;
+use crate::team_admin::TeamAdminSettings;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,8 @@ pub struct Config {
     pub groups: Option<GroupApi>,
     /// Self-service routes guarded for SCIM-managed accounts (none when `[guard]` is absent).
     pub guard: Option<GuardSettings>,
+    /// The team admins' SCIM page and API, when configured.
+    pub team_admin: Option<TeamAdminSettings>,
     /// How proxied traffic is carried.
     pub proxy: ProxySettings,
     /// Every environment variable the file names, in file order (`scimgate check` warns about

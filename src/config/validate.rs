@@ -25,6 +25,7 @@ mod backend;
 mod fields;
 mod groups;
 mod store;
+mod team_admin;
 mod validator;
 
 use validator::{dotted, toml_to_json, Validator};
@@ -80,6 +81,10 @@ impl Validator<'_> {
             }
         }
         let store = self.store(&file.store, dir);
+        let team_admin = file
+            .team_admin
+            .as_ref()
+            .and_then(|t| self.team_admin(t, file.guard.as_ref(), &scim.base_path));
         Some(Config {
             server: server?,
             scim,
@@ -90,6 +95,7 @@ impl Validator<'_> {
             users: users?,
             groups,
             guard,
+            team_admin,
             proxy,
             env_vars: std::mem::take(&mut self.env_vars),
         })

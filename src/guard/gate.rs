@@ -111,6 +111,11 @@ impl Guard {
         self
     }
 
+    /// Identifies the caller of a request with `headers`, as the guard's rules do.
+    pub async fn identify(&self, headers: &HeaderMap) -> Result<Caller, IdentityError> {
+        self.identity.resolve(headers, &self.backend).await
+    }
+
     /// Largest body read on a guarded route.
     pub fn max_body_bytes(&self) -> usize {
         self.settings.max_body_bytes

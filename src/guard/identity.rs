@@ -130,7 +130,8 @@ impl Identity {
                         "the token's {claim} claim is missing or not a string or integer"
                     ))
                 })?;
-                let optional = |c: &Option<String>| c.as_ref().and_then(|c| claims.get(c)).and_then(text);
+                let optional =
+                    |c: &Option<String>| c.as_ref().and_then(|c| claims.get(c)).and_then(text);
                 Ok(Caller {
                     id,
                     tenant: optional(tenant_claim),

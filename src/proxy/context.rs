@@ -14,6 +14,8 @@ pub enum RouteKind {
     Guarded,
     /// Passed to the backend unchanged.
     Proxied,
+    /// Answered by the team admins' SCIM page or API.
+    TeamAdmin,
 }
 
 impl RouteKind {
@@ -23,6 +25,7 @@ impl RouteKind {
             RouteKind::Scim => "scim",
             RouteKind::Guarded => "guarded",
             RouteKind::Proxied => "proxied",
+            RouteKind::TeamAdmin => "team_admin",
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The pingora glue: one [`ProxyHttp`] that sends each request one of three ways — the SCIM
-//! server, the guard, or straight through to the backend — and turns failures into answers.
+//! The pingora glue: one [`ProxyHttp`] that sends each request its way — the SCIM server, the
+//! team admins' page and API, the guard, or straight through to the backend — and turns
+//! failures into answers.
 
 mod context;
 mod guard_route;
@@ -9,6 +10,7 @@ mod hop_by_hop;
 mod http_io;
 mod passthrough;
 mod scim_route;
+mod team_admin_route;
 
 use crate::parts::Parts;
 use crate::scim::error::ScimError;
@@ -61,6 +63,13 @@ impl ProxyHttp for Proxy {
             &parts.config.scim.base_path,
         ) {
             return scim_route::serve(session, ctx, rest.to_string()).await;
+        }
+        if let Some(admin) = &parts.team_admin {
+            let path = session.req_header().uri.path();
+            if let Some(rest) = team_admin_route::subpath(path, admin.path()) {
+                let rest = rest.to_string();
+                return team_admin_route::serve(session, ctx, admin.clone(), rest).await;
+            }
         }
         match &parts.guard {
             Some(guard) => guard_route::check(session, ctx, guard.clone()).await,
@@ -125,7 +134,7 @@ impl ProxyHttp for Proxy {
                     let err = ScimError::new(code, None, format!("the gateway failed: {}", e.etype().as_str()));
                     (SCIM_CONTENT_TYPE, err.to_json().to_string())
                 }
-                RouteKind::Proxied | RouteKind::Guarded => (
+                RouteKind::Proxied | RouteKind::Guarded | RouteKind::TeamAdmin => (
                     "application/json",
                     serde_json::json!({"error": "gateway", "status": code, "message": upstream_message(code)}).to_string(),
                 ),

@@ -16,7 +16,7 @@ pub mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use keys::{KeyAdded, LiveKey, Revocation, StoreKey};
+use keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -386,6 +386,9 @@ pub trait Store: Send + Sync {
     /// Stores `key` (as given, with no last use and not revoked) if its tenant is an enabled
     /// store tenant and no stored key has its id or hash.
     async fn add_key(&self, key: &StoreKey) -> Result<KeyAdded, StoreError>;
+
+    /// The store tenant `name`, enabled or not; none when SCIM was never enabled for it.
+    async fn tenant(&self, name: &str) -> Result<Option<StoreTenant>, StoreError>;
 
     /// The keys of the store tenant `tenant`, revoked ones included, ordered by id.
     async fn tenant_keys(&self, tenant: &str) -> Result<Vec<StoreKey>, StoreError>;

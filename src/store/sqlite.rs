@@ -9,7 +9,7 @@ mod groups;
 mod keys;
 mod migrations;
 
-use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey};
+use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use super::rows::{MembershipRow, PendingRow, RecordRow, Rows};
 use super::{GroupRecord, Held, OpenError, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
@@ -695,6 +695,10 @@ impl Store for SqliteStore {
 
     async fn add_key(&self, key: &StoreKey) -> Result<KeyAdded, StoreError> {
         self.insert_key(key).await
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<StoreTenant>, StoreError> {
+        self.tenant_named(name).await
     }
 
     async fn tenant_keys(&self, tenant: &str) -> Result<Vec<StoreKey>, StoreError> {

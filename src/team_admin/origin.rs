@@ -32,7 +32,9 @@ pub fn same_origin(headers: &HeaderMap) -> Result<(), CrossSite> {
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     if !json {
-        return Err(CrossSite("a write must send Content-Type: application/json".into()));
+        return Err(CrossSite(
+            "a write must send Content-Type: application/json".into(),
+        ));
     }
     Ok(())
 }
@@ -68,11 +70,30 @@ mod tests {
     #[test]
     fn cross_site_and_form_writes_are_refused() {
         let refused = [
-            vec![("host", "gw.test"), ("sec-fetch-site", "cross-site"), ("content-type", "application/json")],
-            vec![("host", "gw.test"), ("sec-fetch-site", "same-site"), ("content-type", "application/json")],
-            vec![("host", "gw.test"), ("origin", "https://evil.test"), ("content-type", "application/json")],
-            vec![("host", "gw.test"), ("origin", "null"), ("content-type", "application/json")],
-            vec![("host", "gw.test"), ("content-type", "application/x-www-form-urlencoded")],
+            vec![
+                ("host", "gw.test"),
+                ("sec-fetch-site", "cross-site"),
+                ("content-type", "application/json"),
+            ],
+            vec![
+                ("host", "gw.test"),
+                ("sec-fetch-site", "same-site"),
+                ("content-type", "application/json"),
+            ],
+            vec![
+                ("host", "gw.test"),
+                ("origin", "https://evil.test"),
+                ("content-type", "application/json"),
+            ],
+            vec![
+                ("host", "gw.test"),
+                ("origin", "null"),
+                ("content-type", "application/json"),
+            ],
+            vec![
+                ("host", "gw.test"),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
             vec![("host", "gw.test"), ("content-type", "text/plain")],
             vec![("host", "gw.test")],
         ];

@@ -2,6 +2,7 @@
 //! the path after the prefix. Team names and key ids are single path segments.
 
 use http::Method;
+use percent_encoding::percent_decode_str;
 
 /// What a request to the team-admin API asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +28,12 @@ pub enum AdminOperation {
 impl AdminOperation {
     /// Routes `method` on `path`, the part after `/api`.
     pub fn route(method: &Method, path: &str) -> AdminOperation {
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let decoded: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
+        let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
         let only = |wanted: Method, op: AdminOperation, allow: &'static str| {
             if *method == wanted {
                 op
@@ -38,12 +44,16 @@ impl AdminOperation {
         match segments.as_slice() {
             ["me"] => only(Method::GET, AdminOperation::Me, "GET"),
             ["teams", team] => only(Method::GET, AdminOperation::State(team.to_string()), "GET"),
-            ["teams", team, "enable"] => {
-                only(Method::POST, AdminOperation::Enable(team.to_string()), "POST")
-            }
-            ["teams", team, "disable"] => {
-                only(Method::POST, AdminOperation::Disable(team.to_string()), "POST")
-            }
+            ["teams", team, "enable"] => only(
+                Method::POST,
+                AdminOperation::Enable(team.to_string()),
+                "POST",
+            ),
+            ["teams", team, "disable"] => only(
+                Method::POST,
+                AdminOperation::Disable(team.to_string()),
+                "POST",
+            ),
             ["teams", team, "keys"] => only(
                 Method::POST,
                 AdminOperation::CreateKey(team.to_string()),
@@ -107,6 +117,10 @@ mod tests {
             AdminOperation::NotAllowed("POST")
         );
         assert_eq!(r(&Method::GET, "/teams"), AdminOperation::Unknown);
+        assert_eq!(
+            r(&Method::GET, "/teams/big%20co"),
+            AdminOperation::State("big co".into())
+        );
         assert!(r(&Method::POST, "/teams/acme/keys").writes());
         assert!(!r(&Method::GET, "/teams/acme").writes());
         assert_eq!(r(&Method::POST, "/teams/acme/disable").team(), Some("acme"));

@@ -2,7 +2,7 @@
 //! kind, whichever engine is behind it.
 
 use super::Telemetry;
-use crate::store::keys::{KeyAdded, LiveKey, Revocation, StoreKey};
+use crate::store::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use crate::store::{GroupRecord, Held, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -245,6 +245,10 @@ impl Store for TimedStore {
 
     async fn add_key(&self, key: &StoreKey) -> Result<KeyAdded, StoreError> {
         self.timed("add_key", self.inner.add_key(key)).await
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<StoreTenant>, StoreError> {
+        self.timed("tenant", self.inner.tenant(name)).await
     }
 
     async fn tenant_keys(&self, tenant: &str) -> Result<Vec<StoreKey>, StoreError> {

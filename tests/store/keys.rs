@@ -46,11 +46,19 @@ pub async fn tenants_are_enabled_once_and_disabling_revokes_their_keys(store: &d
         !store.enable_tenant("acme", "someone", T1).await.unwrap(),
         "idempotent"
     );
+    let acme = store.tenant("acme").await.unwrap().expect("acme");
+    assert!(acme.enabled);
+    assert_eq!(
+        (acme.created_at.as_str(), acme.created_by.as_str()),
+        (T0, "admin@acme.test")
+    );
+    assert_eq!(store.tenant("nobody").await.unwrap(), None);
     assert_eq!(store.add_key(&a).await.unwrap(), KeyAdded::Added);
     assert_eq!(store.add_key(&b).await.unwrap(), KeyAdded::Added);
     assert_eq!(store.live_key(&a.sha256).await.unwrap(), live(&a));
 
     assert_eq!(store.disable_tenant("acme", T1).await.unwrap(), 2);
+    assert!(!store.tenant("acme").await.unwrap().expect("kept").enabled);
     assert_eq!(store.live_key(&a.sha256).await.unwrap(), None);
     assert_eq!(store.live_key(&b.sha256).await.unwrap(), None);
     let keys = store.tenant_keys("acme").await.unwrap();

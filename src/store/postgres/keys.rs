@@ -40,6 +40,8 @@ const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = $3 \
 const SELECT_KEY: &str = "SELECT id, sha256, tenant, label, created_at, created_by, \
                           last_used_at, revoked_at FROM api_keys \
                           WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)";
+const SELECT_TENANT: &str =
+    "SELECT name, enabled, created_at, created_by FROM tenants WHERE name = $1";
 const LIVE_KEY: &str = "SELECT k.id, k.tenant FROM api_keys AS k \
                         JOIN tenants AS t ON t.name = k.tenant \
                         WHERE k.sha256 = $1 AND k.revoked_at IS NULL AND t.enabled";
@@ -138,6 +140,16 @@ impl PostgresStore {
                 Some(row) => Revocation::AlreadyRevoked(key_row(row)?),
                 None => Revocation::Unknown,
             })
+        })
+        .await
+    }
+
+    /// [`Store::tenant`](super::super::Store::tenant).
+    pub(super) async fn tenant_named(&self, name: &str) -> Result<Option<StoreTenant>, StoreError> {
+        let name = name.to_string();
+        self.on_db(|db| async move {
+            let rows = db.query(SELECT_TENANT, &[&name]).await?;
+            rows.first().map(tenant_row).transpose()
         })
         .await
     }

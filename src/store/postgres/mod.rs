@@ -30,7 +30,7 @@ pub use groups::GROUP_LOOKUPS;
 pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
 
-use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey};
+use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use super::{GroupRecord, Held, OpenError, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -535,6 +535,10 @@ impl Store for PostgresStore {
 
     async fn add_key(&self, key: &StoreKey) -> Result<KeyAdded, StoreError> {
         self.insert_key(key).await
+    }
+
+    async fn tenant(&self, name: &str) -> Result<Option<StoreTenant>, StoreError> {
+        self.tenant_named(name).await
     }
 
     async fn tenant_keys(&self, tenant: &str) -> Result<Vec<StoreKey>, StoreError> {

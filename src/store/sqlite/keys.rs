@@ -133,6 +133,19 @@ impl SqliteStore {
         .await
     }
 
+    /// [`Store::tenant`](super::super::Store::tenant).
+    pub(super) async fn tenant_named(&self, name: &str) -> Result<Option<StoreTenant>, StoreError> {
+        let name = name.to_string();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT name, enabled, created_at, created_by FROM tenants WHERE name = ?1",
+            )?
+            .query_row(params![name], tenant_at)
+            .optional()
+        })
+        .await
+    }
+
     /// [`Store::live_key`](super::super::Store::live_key).
     pub(super) async fn live(&self, sha256: &str) -> Result<Option<LiveKey>, StoreError> {
         let sha256 = sha256.to_string();
@@ -174,15 +187,17 @@ fn key_rows(conn: &Connection, tenant: Option<&str>) -> rusqlite::Result<Vec<Sto
 /// Every store tenant, by name.
 fn tenant_rows(conn: &Connection) -> rusqlite::Result<Vec<StoreTenant>> {
     conn.prepare("SELECT name, enabled, created_at, created_by FROM tenants ORDER BY name")?
-        .query_map([], |r| {
-            Ok(StoreTenant {
-                name: r.get(0)?,
-                enabled: r.get(1)?,
-                created_at: r.get(2)?,
-                created_by: r.get(3)?,
-            })
-        })?
+        .query_map([], tenant_at)?
         .collect()
+}
+
+fn tenant_at(r: &Row<'_>) -> rusqlite::Result<StoreTenant> {
+    Ok(StoreTenant {
+        name: r.get(0)?,
+        enabled: r.get(1)?,
+        created_at: r.get(2)?,
+        created_by: r.get(3)?,
+    })
 }
 
 fn key_at(r: &Row<'_>) -> rusqlite::Result<StoreKey> {
