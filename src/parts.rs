@@ -158,6 +158,7 @@ impl Parts {
                     settings,
                     config.tenants.clone(),
                     scim_tenants,
+                    store.clone(),
                     directory.clone(),
                     client.clone(),
                 )

@@ -15,6 +15,7 @@ use super::rules::GuardSettings;
 use crate::auth::Tenant;
 use crate::backend::client::Client;
 use crate::service::{GroupDirectory, UserDirectory};
+use crate::store::Store;
 use http::{HeaderMap, Method, Version};
 use serde_json::Value;
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub struct Guard {
     stripped: Vec<String>,
     tenants: Vec<Arc<Tenant>>,
     scim_tenants: Vec<String>,
+    /// Says which teams their admins turned SCIM on or off for.
+    store: Arc<dyn Store>,
     directory: Arc<dyn UserDirectory>,
     /// Says which memberships group push manages, when groups are served.
     groups: Option<Arc<dyn GroupDirectory>>,
@@ -79,6 +82,7 @@ impl Guard {
         settings: GuardSettings,
         tenants: Vec<Arc<Tenant>>,
         scim_tenants: Vec<String>,
+        store: Arc<dyn Store>,
         directory: Arc<dyn UserDirectory>,
         backend: Arc<Client>,
     ) -> Result<Self, JwtKeyError> {
@@ -99,6 +103,7 @@ impl Guard {
             settings,
             tenants,
             scim_tenants,
+            store,
             directory,
             groups: None,
             backend,
@@ -292,25 +297,34 @@ impl Guard {
                 .iter()
                 .find(|t| t.backend_name.eq_ignore_ascii_case(b))
         };
-        let caller_tenant = caller.tenant.as_deref().and_then(named);
-        let path_tenant = path_tenant.and_then(named);
+        let caller_tenant = match caller.tenant.as_deref() {
+            Some(name) => match named(name) {
+                Some(t) => Some(t.clone()),
+                None => self.store_tenant(name).await?,
+            },
+            None => None,
+        };
+        let path_tenant = path_tenant.and_then(named).cloned();
         let unknown = caller_tenant.is_none();
         let doubt = self.settings.all_members_managed || self.settings.ids_per_tenant;
         if unknown && doubt {
             return Ok((None, true));
         }
-        let own: Vec<&Arc<Tenant>> = caller_tenant.into_iter().chain(path_tenant).collect();
+        let own: Vec<Arc<Tenant>> = caller_tenant.iter().cloned().chain(path_tenant).collect();
         if self.settings.all_members_managed && group.is_none() {
-            if let Some(t) = own.iter().find(|t| self.scim_tenants.contains(&t.name)) {
-                return Ok((Some(t.name.clone()), true));
+            for t in &own {
+                if self.scim_on(t).await? == Some(true) {
+                    return Ok((Some(t.name.clone()), true));
+                }
             }
         }
-        let asked: Vec<&Arc<Tenant>> = if self.settings.ids_per_tenant {
+        let asked: Vec<Arc<Tenant>> = if self.settings.ids_per_tenant {
             own
         } else {
-            self.tenants.iter().collect()
+            let store_only = caller_tenant.filter(|t| named(&t.backend_name).is_none());
+            self.tenants.iter().cloned().chain(store_only).collect()
         };
-        for t in asked {
+        for t in &asked {
             let managed = match (group, &self.groups) {
                 (None, _) => self.directory.is_managed(t, &caller.id).await,
                 (Some(group), Some(groups)) => {
@@ -327,11 +341,42 @@ impl Guard {
                 (Some(_), None) => Ok(true),
             }
             .map_err(|e| Refusal::StoreUnavailable(e.detail))?;
-            if managed {
+            // SCIM turned off by the team's admins frees the accounts it wrote.
+            if managed && self.scim_on(t).await? != Some(false) {
                 return Ok((Some(t.name.clone()), true));
             }
         }
         Ok((None, false))
+    }
+
+    /// Whether SCIM is on for `t`: `Some(true)` when the config gives it keys or its admins
+    /// enabled it, `Some(false)` when its admins disabled it, `None` when neither says.
+    async fn scim_on(&self, t: &Tenant) -> Result<Option<bool>, Refusal> {
+        if self.scim_tenants.contains(&t.name) {
+            return Ok(Some(true));
+        }
+        let stored = self
+            .store
+            .tenant(&t.backend_name)
+            .await
+            .map_err(|e| Refusal::StoreUnavailable(e.to_string()))?;
+        Ok(stored.map(|s| s.enabled))
+    }
+
+    /// The tenant whose team admins turned SCIM on (or off) for team `name`, which the config
+    /// does not list.
+    async fn store_tenant(&self, name: &str) -> Result<Option<Arc<Tenant>>, Refusal> {
+        let stored = self
+            .store
+            .tenant(name)
+            .await
+            .map_err(|e| Refusal::StoreUnavailable(e.to_string()))?;
+        Ok(stored.map(|s| {
+            Arc::new(Tenant {
+                name: s.name.clone(),
+                backend_name: s.name,
+            })
+        }))
     }
 }
 

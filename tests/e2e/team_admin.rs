@@ -305,3 +305,112 @@ fn store_keys_survive_a_restart() {
     });
     assert!(used.is_some(), "the key's last use is recorded");
 }
+
+/// A member of `team` made with the backend's service credential; answers their session.
+fn member_of(gw: &Gateway, team: &str, email: &str) -> String {
+    let body = json!({"email": email, "role": "member", "password": PASSWORD}).to_string();
+    let auth = format!("Bearer {DEMO_SERVICE_TOKEN}");
+    let r = gw.request(
+        "POST",
+        &format!("/api/teams/{team}/members"),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body.as_bytes()),
+    );
+    assert!(r.status == 200 || r.status == 201, "{}", r.text());
+    gw.login(email)
+}
+
+/// `session` changes its own email: the guard's answer, or the app's.
+fn change_email(gw: &Gateway, session: &str, to: &str) -> u16 {
+    let auth = format!("Bearer {session}");
+    let body = json!({"email": to}).to_string();
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    gw.request("PUT", "/api/me/email", &headers, Some(body.as_bytes()))
+        .status
+}
+
+#[test]
+fn the_guard_holds_a_teams_scim_accounts_while_its_admins_keep_scim_on() {
+    let gw = Gateway::demo();
+    let admin = admin_of(&gw, "beta", "boss@beta.test");
+    let member = member_of(&gw, "beta", "dana@beta.test");
+    assert_eq!(
+        call(&gw, &admin, "POST", "/teams/beta/enable", None).status,
+        200
+    );
+    let (_, key) = new_key(&gw, &admin, "beta", "Entra ID");
+
+    // The identity provider takes the account over with the team's own key.
+    let filter = super::harness::enc("userName eq \"dana@beta.test\"");
+    let found = gw
+        .scim_as(&key, "GET", &format!("/Users?filter={filter}"), None)
+        .json();
+    let id = found["Resources"][0]["id"]
+        .as_str()
+        .expect("dana")
+        .to_string();
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "externalId", "value": "aad-dana"}]});
+    let r = gw.scim_as(&key, "PATCH", &format!("/Users/{id}"), Some(&patch));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        change_email(&gw, &member, "dana2@beta.test"),
+        403,
+        "SCIM on: held"
+    );
+
+    assert_eq!(
+        call(&gw, &admin, "POST", "/teams/beta/disable", None).status,
+        200
+    );
+    assert_eq!(
+        change_email(&gw, &member, "dana3@beta.test"),
+        200,
+        "SCIM off: free"
+    );
+
+    assert_eq!(
+        call(&gw, &admin, "POST", "/teams/beta/enable", None).status,
+        200
+    );
+    assert_eq!(
+        change_email(&gw, &member, "dana4@beta.test"),
+        403,
+        "on again: held"
+    );
+}
+
+#[test]
+fn with_every_member_managed_scim_on_holds_them_all_and_off_frees_them() {
+    let gw = Gateway::demo_with(|c| {
+        if let Some(g) = c.guard.as_mut() {
+            g.all_members_managed = true;
+        }
+    });
+    let admin = admin_of(&gw, "beta", "boss@beta.test");
+    let member = member_of(&gw, "beta", "erin@beta.test");
+    assert_eq!(
+        call(&gw, &admin, "POST", "/teams/beta/enable", None).status,
+        200
+    );
+    assert_eq!(
+        change_email(&gw, &member, "erin2@beta.test"),
+        403,
+        "every member held"
+    );
+    assert_eq!(
+        call(&gw, &admin, "POST", "/teams/beta/disable", None).status,
+        200
+    );
+    assert_eq!(
+        change_email(&gw, &member, "erin3@beta.test"),
+        200,
+        "SCIM off: free"
+    );
+}
