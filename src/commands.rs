@@ -177,6 +177,21 @@ fn print_demo_banner(opts: &DemoOptions, legacy: SocketAddr) {
     println!("  Password       {}", opts.password);
     println!("  Data           {}\n", opts.data.display());
     println!("Try:\n  curl -H 'Authorization: Bearer {}' '{base}/scim/v2/Users?filter=userName+eq+%22bob@acme.test%22'\n", opts.token);
+    print!("{}", team_admin_steps(&base, &opts.password));
+}
+
+/// How the demo's team admin turns SCIM on and generates a key, as the product page does it:
+/// the page, and the same steps with `curl`.
+fn team_admin_steps(base: &str, password: &str) -> String {
+    let api = format!("{base}/scim-admin/api/teams/acme");
+    let json = "-H 'Content-Type: application/json'";
+    format!(
+        "As the team admin (admin@acme.test), turn SCIM on and generate a key yourself:\n\
+         \x20 Page   {base}/scim-admin/  (paste the session the login below answers)\n\
+         \x20 curl   S=$(curl -s {json} -d '{{\"email\":\"admin@acme.test\",\"password\":\"{password}\"}}' {base}/api/login | sed -E 's/.*\"session\":\"([^\"]+)\".*/\\1/')\n\
+         \x20        curl -X POST -H \"Authorization: Bearer $S\" {json} {api}/enable\n\
+         \x20        curl -X POST -H \"Authorization: Bearer $S\" {json} -d '{{\"label\":\"Entra ID\"}}' {api}/keys\n\n"
+    )
 }
 
 /// `scimgate run --config FILE [--upgrade]`: serves as configured until SIGTERM (graceful) or
