@@ -1,7 +1,9 @@
-//! The command-line subcommands: `demo`, `run`, `check`, `reload`, `log`, `token new`, and
-//! the store's ([`store`]: `store migrate`, `store copy`).
+//! The command-line subcommands: `demo`, `run`, `check`, `reload`, `log`, `token new`, the
+//! keys' ([`token`]: `token list`, `token revoke`) and the store's ([`store`]: `store migrate`,
+//! `store copy`).
 
 pub mod store;
+pub mod token;
 
 use crate::auth::{self, ApiKey};
 use crate::config::{self, Config, ConfigError};
@@ -104,6 +106,35 @@ pub enum CommandError {
     /// No async runtime for a store command.
     #[error("cannot start an async runtime: {0}")]
     Runtime(std::io::Error),
+    /// `token revoke` of a key the config file holds.
+    #[error(
+        "key {id} (tenant {tenant:?}) is a config key, not a store key: remove its \
+         [[tenants.keys]] entry (id = {id:?}) from {} and reload (scimgate reload --config {})",
+        file.display(),
+        file.display()
+    )]
+    ConfigKey {
+        /// The key's id.
+        id: String,
+        /// Its tenant.
+        tenant: String,
+        /// The config file.
+        file: PathBuf,
+    },
+    /// `token revoke` of a key neither the config nor the store holds.
+    #[error("no key with id {0:?} in the config or the store (see scimgate token list)")]
+    UnknownKey(String),
+}
+
+impl CommandError {
+    /// The process's exit code for this failure: 2 when the operator asked for something this
+    /// command does not do (revoking a config key), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CommandError::ConfigKey { .. } => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// Settings of `scimgate demo`.

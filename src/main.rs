@@ -1,5 +1,5 @@
-//! The `scimgate` command line: `demo`, `run`, `check`, `reload`, `log`, `token new`, and
-//! `store migrate` / `store copy` for a PostgreSQL store.
+//! The `scimgate` command line: `demo`, `run`, `check`, `reload`, `log`, `token new` /
+//! `token list` / `token revoke`, and `store migrate` / `store copy` for a PostgreSQL store.
 
 use clap::{Parser, Subcommand};
 use scimgate::commands::{self, CommandError, DemoOptions};
@@ -106,6 +106,21 @@ enum TokenAction {
         #[arg(long)]
         tenant: String,
     },
+    /// List every key, the config's and the store's: id, tenant, label, source, created, created
+    /// by, last used, revoked (never a secret or hash).
+    List {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Revoke a store key at once (a config key is refused: remove it from the file and reload).
+    Revoke {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The key's id (as `token list` shows it).
+        key_id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -130,6 +145,12 @@ fn main() -> ExitCode {
             print!("{}", commands::token_new(&tenant));
             Ok(())
         }
+        Command::Token {
+            action: TokenAction::List { config },
+        } => commands::token::list(&config).map(|report| println!("{report}")),
+        Command::Token {
+            action: TokenAction::Revoke { config, key_id },
+        } => commands::token::revoke(&config, &key_id).map(|report| println!("{report}")),
         Command::Store {
             action: StoreAction::Migrate { config },
         } => commands::store::migrate(&config).map(|report| println!("{report}")),
@@ -146,7 +167,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(message.exit_code())
         }
     }
 }

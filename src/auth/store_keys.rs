@@ -84,31 +84,37 @@ impl StoreKeys {
     /// Who the key with this hash acts as, from a lookup younger than [`CACHE_BOUND`] or from
     /// the store; notes its use. Fails only when the store must be asked and cannot answer.
     pub async fn resolve(&self, hash: &[u8; 32]) -> Result<Option<Principal>, StoreError> {
-        let now = Instant::now();
-        let (remembered, generation) = {
-            let cache = self.cache();
-            let fresh = cache
-                .lookups
-                .get(hash)
-                .filter(|l| now.duration_since(l.at) < CACHE_BOUND);
-            (fresh.map(|l| l.found.clone()), cache.generation)
-        };
-        let found = match remembered {
-            Some(found) => found,
-            None => {
-                let live = self.store.live_key(&hex::encode(hash)).await?;
-                let found = live.map(|k| Principal {
-                    tenant: self.tenant_named(&k.tenant),
-                    key_id: k.id,
-                });
-                self.remember(*hash, found.clone(), now, generation);
-                found
+        // A lookup overtaken by a change made here is not kept and is made again, once.
+        for _ in 0..2 {
+            let now = Instant::now();
+            let (remembered, generation) = {
+                let cache = self.cache();
+                let fresh = cache
+                    .lookups
+                    .get(hash)
+                    .filter(|l| now.duration_since(l.at) < CACHE_BOUND);
+                (fresh.map(|l| l.found.clone()), cache.generation)
+            };
+            let found = match remembered {
+                Some(found) => found,
+                None => {
+                    let live = self.store.live_key(&hex::encode(hash)).await?;
+                    let found = live.map(|k| Principal {
+                        tenant: self.tenant_named(&k.tenant),
+                        key_id: k.id,
+                    });
+                    if !self.remember(*hash, found.clone(), now, generation) {
+                        continue;
+                    }
+                    found
+                }
+            };
+            if let Some(p) = &found {
+                self.touch_when_due(&p.key_id, now);
             }
-        };
-        if let Some(p) = &found {
-            self.touch_when_due(&p.key_id, now);
+            return Ok(found);
         }
-        Ok(found)
+        Ok(None)
     }
 
     /// Enables the store tenant `name` (see [`Store::enable_tenant`]).
@@ -157,11 +163,18 @@ impl StoreKeys {
         }
     }
 
-    /// Keeps a lookup begun at `generation`, unless a change was made through this gateway since.
-    fn remember(&self, hash: [u8; 32], found: Option<Principal>, at: Instant, generation: u64) {
+    /// Keeps a lookup begun at `generation`, unless a change was made through this gateway
+    /// since (then answers false).
+    fn remember(
+        &self,
+        hash: [u8; 32],
+        found: Option<Principal>,
+        at: Instant,
+        generation: u64,
+    ) -> bool {
         let mut cache = self.cache();
         if cache.generation != generation {
-            return;
+            return false;
         }
         if cache.lookups.len() >= MAX_ENTRIES {
             cache
@@ -172,6 +185,7 @@ impl StoreKeys {
             }
         }
         cache.lookups.insert(hash, Lookup { found, at });
+        true
     }
 
     /// Forgets every lookup, and every lookup in flight.

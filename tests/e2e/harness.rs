@@ -24,6 +24,8 @@ pub struct Gateway {
     pub token: String,
     /// The backends the test started with it (for the demo: the legacy service).
     pub backends: Vec<SocketAddr>,
+    /// The running gateway's state (its store and store keys, as the admin API will use them).
+    pub gateway: std::sync::Arc<scimgate::Gateway>,
     _dir: tempfile::TempDir,
     running: Option<Running>,
     /// The PostgreSQL database of a demo run with `SCIMGATE_E2E_STORE=postgres`; dropped after
@@ -132,6 +134,7 @@ impl Gateway {
             addr,
             token,
             backends: backends.to_vec(),
+            gateway: runtime,
             _dir: dir,
             running: Some(running),
             database: None,

@@ -53,6 +53,7 @@ mod shapes_backend;
 mod sloppy_backend;
 mod soak;
 mod store_faults;
+mod store_keys;
 mod team_admin;
 mod tenants;
 mod token_endpoint;

@@ -1,9 +1,10 @@
-//! Every lookup by key the identity providers' cycles make (users, groups, memberships), and
-//! every page of a walk over a tenant's records, is one search of its index on PostgreSQL, with enough rows that the planner
-//! has a choice (SQLite's plans are checked in the engine's own tests).
+//! Every lookup by key the identity providers' cycles make (users, groups, memberships), every
+//! page of a walk over a tenant's records, and the lookup of a request's store key by its hash,
+//! is one search of its index on PostgreSQL, with enough rows that the planner has a choice
+//! (SQLite's plans are checked in the engine's own tests).
 
 use crate::pg;
-use scimgate::store::postgres::{PostgresStore, GROUP_LOOKUPS, LOOKUPS};
+use scimgate::store::postgres::{PostgresStore, GROUP_LOOKUPS, LIVE_KEY, LOOKUPS};
 
 /// Users, groups, pending creates of both and memberships in two tenants, with statistics.
 const ROWS: &str = r#"
@@ -73,5 +74,40 @@ async fn every_lookup_by_key_is_one_index_search() {
                 "{planner}: {sql}\n{plan}"
             );
         }
+    }
+}
+
+/// Store tenants and their keys: 200 tenants of 25 keys each, with statistics.
+const KEY_ROWS: &str = r#"
+INSERT INTO tenants (name, enabled, created_at, created_by)
+    SELECT 't' || n, n % 10 <> 0, 'c', 'admin' FROM generate_series(1, 200) AS n;
+INSERT INTO api_keys (id, sha256, tenant, label, created_at, created_by, revoked_at)
+    SELECT 'k' || n, md5(n::text) || md5((-n)::text), 't' || (n % 200 + 1), '', 'c', 'admin',
+        CASE WHEN n % 7 = 0 THEN 'r' END
+    FROM generate_series(1, 5000) AS n;
+ANALYZE tenants;
+ANALYZE api_keys;
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requests_store_key_is_found_by_one_index_search() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    PostgresStore::open(&db.settings()).await.unwrap();
+    db.execute(KEY_ROWS);
+    let client = db.client().await;
+    let hash = "0".repeat(64);
+    for planner in ["RESET enable_seqscan", "SET enable_seqscan = off"] {
+        client.batch_execute(planner).await.unwrap();
+        let explain = format!("EXPLAIN (COSTS OFF) {LIVE_KEY}");
+        let rows = client.query(&explain, &[&hash]).await.unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("Index Scan using api_keys_sha256_key on api_keys"),
+            "{planner}\n{plan}"
+        );
+        assert!(!plan.contains("Seq Scan on api_keys"), "{planner}\n{plan}");
     }
 }

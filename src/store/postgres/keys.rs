@@ -42,7 +42,9 @@ const SELECT_KEY: &str = "SELECT id, sha256, tenant, label, created_at, created_
                           WHERE id = $1 AND ($2::text IS NULL OR tenant = $2)";
 const SELECT_TENANT: &str =
     "SELECT name, enabled, created_at, created_by FROM tenants WHERE name = $1";
-const LIVE_KEY: &str = "SELECT k.id, k.tenant FROM api_keys AS k \
+/// The lookup of every request's key (by the unique index on `sha256`), for the query-plan test.
+#[doc(hidden)]
+pub const LIVE_KEY: &str = "SELECT k.id, k.tenant FROM api_keys AS k \
                         JOIN tenants AS t ON t.name = k.tenant \
                         WHERE k.sha256 = $1 AND k.revoked_at IS NULL AND t.enabled";
 const TOUCH_KEY: &str = "UPDATE api_keys SET last_used_at = $2 \

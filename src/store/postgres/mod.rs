@@ -27,6 +27,8 @@ pub mod settings;
 
 #[doc(hidden)]
 pub use groups::GROUP_LOOKUPS;
+#[doc(hidden)]
+pub use keys::LIVE_KEY;
 pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
 
