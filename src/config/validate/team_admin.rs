@@ -73,3 +73,64 @@ impl Validator<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::from_str;
+    use std::path::Path;
+
+    const DEMO: &str = include_str!("../../../conf/demo.toml");
+
+    fn messages(text: &str) -> Vec<String> {
+        match from_str(text, Path::new("t.toml")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems.into_iter().map(|p| p.message).collect(),
+        }
+    }
+
+    #[test]
+    fn the_demo_serves_the_page_at_scim_admin() {
+        let c = from_str(DEMO, Path::new("conf/demo.toml")).unwrap();
+        let t = c.team_admin.unwrap();
+        assert_eq!(
+            (t.path.as_str(), t.admin_roles),
+            ("/scim-admin", vec!["admin".to_string()])
+        );
+    }
+
+    #[test]
+    fn bad_paths_a_missing_role_and_no_roles_are_refused() {
+        for (from, to, expected) in [
+            (
+                "path = \"/scim-admin\"",
+                "path = \"scim-admin/\"",
+                "absolute path",
+            ),
+            (
+                "path = \"/scim-admin\"",
+                "path = \"/scim/v2/admin\"",
+                "overlaps",
+            ),
+            ("role_field = \"role\"\n", "", "caller's team and role"),
+            (
+                "admin_roles = [\"admin\"]",
+                "admin_roles = []",
+                "at least one",
+            ),
+        ] {
+            assert!(DEMO.contains(from), "{from}");
+            let found = messages(&DEMO.replace(from, to));
+            assert!(
+                found.iter().any(|m| m.contains(expected)),
+                "{expected}: {found:?}"
+            );
+        }
+        let start = DEMO.find("# ---- the guard").unwrap();
+        let end = DEMO.find("# ---- team admins").unwrap();
+        let found = messages(&format!("{}{}", &DEMO[..start], &DEMO[end..]));
+        assert!(
+            found.iter().any(|m| m.contains("add [guard.identity]")),
+            "{found:?}"
+        );
+    }
+}
