@@ -384,6 +384,28 @@ fn the_guard_holds_a_teams_scim_accounts_while_its_admins_keep_scim_on() {
         403,
         "on again: held"
     );
+    assert_eq!(
+        leave(&gw, &member, "beta"),
+        403,
+        "cannot leave while SCIM is on"
+    );
+    assert_eq!(
+        call(&gw, &admin, "POST", "/teams/beta/disable", None).status,
+        200
+    );
+    let left = leave(&gw, &member, "beta");
+    assert!(
+        (200..300).contains(&left),
+        "leaves once SCIM is off: {left}"
+    );
+}
+
+/// `session` leaves `team` through the app's self-service route.
+fn leave(gw: &Gateway, session: &str, team: &str) -> u16 {
+    let auth = format!("Bearer {session}");
+    let path = format!("/api/teams/{team}/members/me");
+    gw.request("DELETE", &path, &[("Authorization", auth.as_str())], None)
+        .status
 }
 
 #[test]
