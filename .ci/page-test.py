@@ -194,6 +194,10 @@ def main():
         if got != 401:
             raise Deviation(f"{step}: GET /scim/v2/Users with the revoked key answered {got}, not 401")
         log("GET /scim/v2/Users with the revoked key: 401")
+        with open(os.path.join(OUT, "demo.log"), encoding="utf-8", errors="replace") as f:
+            if key in f.read():
+                raise Deviation("the gateway's log holds the generated key")
+        log("the gateway's log does not hold the generated key")
     except Exception:
         try:
             driver.save_screenshot(os.path.join(OUT, "failure.png"))
