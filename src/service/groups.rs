@@ -102,15 +102,8 @@ impl GroupService {
             .directory
             .search(tenant, filter, skip, count, members)
             .await?;
-        let resources = found
-            .groups
-            .iter()
-            .map(|g| projection.apply(render(g, &req.base_url)))
-            .collect();
-        Ok(Page {
-            resources,
-            total: found.total,
-        })
+        let rendered = found.groups.iter().map(|g| render(g, &req.base_url));
+        Ok(Page::projected(rendered, found.total, projection))
     }
 
     async fn get(

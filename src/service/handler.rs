@@ -248,15 +248,8 @@ impl ScimService {
         count: usize,
     ) -> Result<Page, ScimError> {
         let found = self.directory.search(tenant, filter, skip, count).await?;
-        let resources = found
-            .users
-            .iter()
-            .map(|u| projection.apply(render(u, &req.base_url)))
-            .collect();
-        Ok(Page {
-            resources,
-            total: found.total,
-        })
+        let rendered = found.users.iter().map(|u| render(u, &req.base_url));
+        Ok(Page::projected(rendered, found.total, projection))
     }
 
     async fn get(

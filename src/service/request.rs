@@ -5,6 +5,7 @@ use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::json;
 use crate::scim::message::{empty_filter, list_response, Query, ScimRequest, ScimResponse};
+use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceKind;
 use serde_json::Value;
 
@@ -76,6 +77,18 @@ pub struct Page {
 }
 
 impl Page {
+    /// A page of `rendered` resources trimmed to what `projection` returns, of `total` matches.
+    pub fn projected(
+        rendered: impl Iterator<Item = Value>,
+        total: usize,
+        projection: &Projection,
+    ) -> Page {
+        Page {
+            resources: rendered.map(|r| projection.apply(r)).collect(),
+            total,
+        }
+    }
+
     /// The `ListResponse` answer, for a page starting at the 1-based `start`.
     pub fn answer(self, start: usize) -> ScimResponse {
         ScimResponse::json(200, &list_response(self.resources, self.total, start))

@@ -62,9 +62,10 @@ fn state(gw: &Gateway, session: &str, team: &str) -> Value {
     r.json()
 }
 
-/// An admin of another team, made with the backend's service credential.
-fn admin_of(gw: &Gateway, team: &str, email: &str) -> String {
-    let body = json!({"email": email, "role": "admin", "password": PASSWORD}).to_string();
+/// A member of `team` with `role`, made with the backend's service credential; answers their
+/// app session.
+fn join(gw: &Gateway, team: &str, email: &str, role: &str) -> String {
+    let body = json!({"email": email, "role": role, "password": PASSWORD}).to_string();
     let auth = format!("Bearer {DEMO_SERVICE_TOKEN}");
     let r = gw.request(
         "POST",
@@ -77,6 +78,13 @@ fn admin_of(gw: &Gateway, team: &str, email: &str) -> String {
     );
     assert!(r.status == 200 || r.status == 201, "{}", r.text());
     gw.login(email)
+}
+
+/// `admin` turns SCIM on or off for `team`.
+fn switch(gw: &Gateway, admin: &str, team: &str, on: bool) {
+    let action = if on { "enable" } else { "disable" };
+    let r = call(gw, admin, "POST", &format!("/teams/{team}/{action}"), None);
+    assert_eq!(r.status, 200, "{action}: {}", r.text());
 }
 
 #[test]
@@ -182,11 +190,8 @@ fn only_an_admin_of_the_team_may_act_on_it() {
     let gw = Gateway::demo();
     let admin = gw.login("admin@acme.test");
     let member = gw.login("bob@acme.test");
-    let other = admin_of(&gw, "beta", "boss@beta.test");
-    assert_eq!(
-        call(&gw, &admin, "POST", "/teams/acme/enable", None).status,
-        200
-    );
+    let other = join(&gw, "beta", "boss@beta.test", "admin");
+    switch(&gw, &admin, "acme", true);
     let (id, _) = new_key(&gw, &admin, "acme", "Entra ID");
 
     for (method, path) in [
@@ -216,10 +221,7 @@ fn only_an_admin_of_the_team_may_act_on_it() {
         live["revoked_at"].is_null(),
         "nobody else touched the key: {live}"
     );
-    assert_eq!(
-        call(&gw, &other, "POST", "/teams/beta/enable", None).status,
-        200
-    );
+    switch(&gw, &other, "beta", true);
     assert_eq!(state(&gw, &other, "beta")["keys"], json!([]));
 }
 
@@ -306,23 +308,6 @@ fn store_keys_survive_a_restart() {
     assert!(used.is_some(), "the key's last use is recorded");
 }
 
-/// A member of `team` made with the backend's service credential; answers their session.
-fn member_of(gw: &Gateway, team: &str, email: &str) -> String {
-    let body = json!({"email": email, "role": "member", "password": PASSWORD}).to_string();
-    let auth = format!("Bearer {DEMO_SERVICE_TOKEN}");
-    let r = gw.request(
-        "POST",
-        &format!("/api/teams/{team}/members"),
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/json"),
-        ],
-        Some(body.as_bytes()),
-    );
-    assert!(r.status == 200 || r.status == 201, "{}", r.text());
-    gw.login(email)
-}
-
 /// `session` changes its own email: the guard's answer, or the app's.
 fn change_email(gw: &Gateway, session: &str, to: &str) -> u16 {
     let auth = format!("Bearer {session}");
@@ -338,12 +323,9 @@ fn change_email(gw: &Gateway, session: &str, to: &str) -> u16 {
 #[test]
 fn the_guard_holds_a_teams_scim_accounts_while_its_admins_keep_scim_on() {
     let gw = Gateway::demo();
-    let admin = admin_of(&gw, "beta", "boss@beta.test");
-    let member = member_of(&gw, "beta", "dana@beta.test");
-    assert_eq!(
-        call(&gw, &admin, "POST", "/teams/beta/enable", None).status,
-        200
-    );
+    let admin = join(&gw, "beta", "boss@beta.test", "admin");
+    let member = join(&gw, "beta", "dana@beta.test", "member");
+    switch(&gw, &admin, "beta", true);
     let (_, key) = new_key(&gw, &admin, "beta", "Entra ID");
 
     // The identity provider takes the account over with the team's own key.
@@ -365,20 +347,14 @@ fn the_guard_holds_a_teams_scim_accounts_while_its_admins_keep_scim_on() {
         "SCIM on: held"
     );
 
-    assert_eq!(
-        call(&gw, &admin, "POST", "/teams/beta/disable", None).status,
-        200
-    );
+    switch(&gw, &admin, "beta", false);
     assert_eq!(
         change_email(&gw, &member, "dana3@beta.test"),
         200,
         "SCIM off: free"
     );
 
-    assert_eq!(
-        call(&gw, &admin, "POST", "/teams/beta/enable", None).status,
-        200
-    );
+    switch(&gw, &admin, "beta", true);
     assert_eq!(
         change_email(&gw, &member, "dana4@beta.test"),
         403,
@@ -389,10 +365,7 @@ fn the_guard_holds_a_teams_scim_accounts_while_its_admins_keep_scim_on() {
         403,
         "cannot leave while SCIM is on"
     );
-    assert_eq!(
-        call(&gw, &admin, "POST", "/teams/beta/disable", None).status,
-        200
-    );
+    switch(&gw, &admin, "beta", false);
     let left = leave(&gw, &member, "beta");
     assert!(
         (200..300).contains(&left),
@@ -415,21 +388,15 @@ fn with_every_member_managed_scim_on_holds_them_all_and_off_frees_them() {
             g.all_members_managed = true;
         }
     });
-    let admin = admin_of(&gw, "beta", "boss@beta.test");
-    let member = member_of(&gw, "beta", "erin@beta.test");
-    assert_eq!(
-        call(&gw, &admin, "POST", "/teams/beta/enable", None).status,
-        200
-    );
+    let admin = join(&gw, "beta", "boss@beta.test", "admin");
+    let member = join(&gw, "beta", "erin@beta.test", "member");
+    switch(&gw, &admin, "beta", true);
     assert_eq!(
         change_email(&gw, &member, "erin2@beta.test"),
         403,
         "every member held"
     );
-    assert_eq!(
-        call(&gw, &admin, "POST", "/teams/beta/disable", None).status,
-        200
-    );
+    switch(&gw, &admin, "beta", false);
     assert_eq!(
         change_email(&gw, &member, "erin3@beta.test"),
         200,
