@@ -403,3 +403,40 @@ fn with_every_member_managed_scim_on_holds_them_all_and_off_frees_them() {
         "SCIM off: free"
     );
 }
+
+#[test]
+fn a_key_revoked_on_one_instance_of_a_fleet_stops_on_the_other_within_the_bound() {
+    let Some(db) = super::pg::TestDb::create() else {
+        return;
+    };
+    let store = StoreSettings::Postgres(db.settings());
+    let a = Gateway::demo_with(|c| c.store = store.clone());
+    let b = Gateway::demo_with(|c| c.store = store);
+    let admin = a.login("admin@acme.test");
+    switch(&a, &admin, "acme", true);
+    let (id, key) = new_key(&a, &admin, "acme", "Entra ID");
+    let users = |gw: &Gateway| gw.scim_as(&key, "GET", "/Users?count=1", None).status;
+    assert_eq!(
+        users(&b),
+        200,
+        "a key made on one instance acts on the other"
+    );
+
+    let r = call(
+        &a,
+        &admin,
+        "DELETE",
+        &format!("/teams/acme/keys/{id}"),
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(users(&a), 401, "at once where it was revoked");
+    let revoked = std::time::Instant::now();
+    while users(&b) != 401 {
+        assert!(
+            revoked.elapsed() < std::time::Duration::from_secs(7),
+            "still accepted on the other instance past the 5 s bound"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
