@@ -330,10 +330,14 @@ pub fn check(path: &Path) -> Result<String, CommandError> {
             JwtVerifier::load(settings)?;
         }
     }
+    let or_admins = match &config.team_admin {
+        Some(t) => format!(", or its team admins enable SCIM at {}", t.path),
+        None => String::new(),
+    };
     for t in &config.tenants {
         if !config.keyring_has_tenant(&t.name) {
             notes.push(format!(
-                "note: tenant {:?} has no SCIM key yet (scimgate token new --tenant {})",
+                "note: tenant {:?} has no SCIM key in the config (scimgate token new --tenant {}{or_admins})",
                 t.name, t.name
             ));
         }
