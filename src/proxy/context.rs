@@ -71,6 +71,26 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// The SCIM endpoint's URL as clients reach it (the Tenant URL, and the base of `meta.location`):
+/// `[scim] public_url`, else this request's scheme and host with the SCIM base path.
+pub fn scim_base_url(session: &pingora::proxy::Session, parts: &crate::parts::Parts) -> String {
+    let scim = &parts.config.scim;
+    if let Some(u) = &scim.public_url {
+        return u.clone();
+    }
+    let req = session.req_header();
+    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".into());
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}{}", scim.base_path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! the config does not hold among the store's keys (`503` when the store cannot answer), hand a
 //! plain [`ScimRequest`] to the SCIM server, and record metrics and the provisioning event.
 
-use super::context::{contained, now_rfc3339, RequestCtx, RouteKind};
+use super::context::{contained, now_rfc3339, scim_base_url, RequestCtx, RouteKind};
 use super::http_io::{self, BodyError};
 use crate::backend::directory::store_error;
 use crate::parts::Parts;
@@ -107,20 +107,7 @@ fn request(session: &Session, parts: &Parts, path: String, body: bytes::Bytes) -
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let base_url = match &parts.config.scim.public_url {
-        Some(u) => u.clone(),
-        None => {
-            let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-            let host = header(http::header::HOST)
-                .or_else(|| h.uri.authority().map(|a| a.to_string()))
-                .unwrap_or_else(|| "localhost".into());
-            format!(
-                "{}://{host}{}",
-                if tls { "https" } else { "http" },
-                parts.config.scim.base_path
-            )
-        }
-    };
+    let base_url = scim_base_url(session, parts);
     ScimRequest {
         method: h.method.clone(),
         path,

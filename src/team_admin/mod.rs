@@ -136,7 +136,7 @@ impl TeamAdmin {
             }
         }
         let started = Instant::now();
-        let answer = self.run(&operation, &caller, req).await;
+        let answer = self.run(&operation, &caller, req, started).await;
         match answer {
             Ok(r) => r,
             Err(e) => {
@@ -175,8 +175,8 @@ impl TeamAdmin {
         operation: &AdminOperation,
         caller: &Caller,
         req: &AdminRequest<'_>,
+        started: Instant,
     ) -> Result<AdminResponse, StoreError> {
-        let started = Instant::now();
         Ok(match operation {
             AdminOperation::Me => AdminResponse::json(
                 200,

@@ -32,7 +32,8 @@ impl AdminResponse {
         }
     }
 
-    pub(super) fn error(status: u16, error: &str, detail: impl Into<String>) -> Self {
+    /// A JSON error answer: `{"error": error, "detail": detail}`.
+    pub fn error(status: u16, error: &str, detail: impl Into<String>) -> Self {
         AdminResponse::json(status, &json!({"error": error, "detail": detail.into()}))
     }
 }
