@@ -30,11 +30,17 @@ pub enum ScimType {
     InvalidVers,
     /// The request holds sensitive data in its URL.
     Sensitive,
+    /// The `cursor` is not one this service issued for the query (RFC 9865).
+    InvalidCursor,
+    /// The `cursor` is older than `cursorTimeout` (RFC 9865).
+    ExpiredCursor,
+    /// The `count` of a cursor request is not a positive integer (RFC 9865).
+    InvalidCount,
 }
 
 impl ScimType {
     /// Every code.
-    pub const ALL: [ScimType; 10] = [
+    pub const ALL: [ScimType; 13] = [
         ScimType::InvalidFilter,
         ScimType::TooMany,
         ScimType::Uniqueness,
@@ -45,6 +51,9 @@ impl ScimType {
         ScimType::InvalidValue,
         ScimType::InvalidVers,
         ScimType::Sensitive,
+        ScimType::InvalidCursor,
+        ScimType::ExpiredCursor,
+        ScimType::InvalidCount,
     ];
 
     /// The code with this wire spelling.
@@ -65,6 +74,9 @@ impl ScimType {
             ScimType::InvalidValue => "invalidValue",
             ScimType::InvalidVers => "invalidVers",
             ScimType::Sensitive => "sensitive",
+            ScimType::InvalidCursor => "invalidCursor",
+            ScimType::ExpiredCursor => "expiredCursor",
+            ScimType::InvalidCount => "invalidCount",
         }
     }
 }

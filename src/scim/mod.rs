@@ -1,6 +1,7 @@
 //! The SCIM 2.0 server (RFC 7643/7644): protocol types and pure logic (schemas, filters, PATCH,
 //! projection, rendering, discovery) and the request router that drives the backend directory.
 
+pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod filter;
