@@ -36,6 +36,15 @@ pub struct NativePage {
     pub total: Option<usize>,
 }
 
+/// Where a list call reads.
+#[derive(Debug, Clone, Copy)]
+enum Position<'a> {
+    /// At an offset (page- and offset-paged lists).
+    Offset(usize),
+    /// At a continuation (the first page when `None`).
+    Continue(Option<&'a str>),
+}
+
 /// A user as read, with its version when `[users.update.version]` names one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Versioned {
@@ -129,6 +138,18 @@ pub(super) struct Listing<'a> {
     pub what: &'static str,
     /// Template variables besides paging.
     pub vars: Vars<'a>,
+    /// The field of a listed item holding its id (the `after` of keyset paging).
+    pub id_field: &'a [String],
+}
+
+/// A page read at a backend continuation, and the continuation of the page after it (`None`
+/// after the last page).
+#[derive(Debug, Clone, Default)]
+pub struct ContinuedPage {
+    /// The page.
+    pub page: NativePage,
+    /// The next page's token (or, for keyset paging, the last id).
+    pub next: Option<String>,
 }
 
 /// One call to make: the operation, its variables, and what else goes on the request.
@@ -215,8 +236,28 @@ impl Backend {
             label: "list",
             what: "list users",
             vars: Vars::tenant(tenant),
+            id_field: &self.api.id_field,
         };
         self.list_pages(&listing, search, offset, count).await
+    }
+
+    /// At most `size` users from the backend's continuation `token` (the first page when
+    /// `None`), for a backend that pages by continuation ([`Paging::continues`]).
+    pub async fn list_from(
+        &self,
+        tenant: &Tenant,
+        token: Option<&str>,
+        size: usize,
+    ) -> Result<ContinuedPage, ScimError> {
+        let listing = Listing {
+            list: &self.api.list,
+            errors: &self.api.errors,
+            label: "list",
+            what: "list users",
+            vars: Vars::tenant(tenant),
+            id_field: &self.api.id_field,
+        };
+        self.list_continued(&listing, None, token, size).await
     }
 
     /// Items `[offset, offset + count)` of a paged list call, optionally narrowed by a query
@@ -229,11 +270,18 @@ impl Backend {
         count: usize,
     ) -> Result<NativePage, ScimError> {
         let size = count.clamp(1, listing.list.max_size);
+        if listing.list.paging.continues() {
+            return self
+                .list_walking(listing, search, offset, count, size)
+                .await;
+        }
         let mut page = NativePage::default();
         let mut at = offset - offset % size;
         let mut skip = offset % size;
         while page.items.len() < count {
-            let got = self.list_call(listing, search, at, size).await?;
+            let (got, _) = self
+                .list_call(listing, search, Position::Offset(at), size)
+                .await?;
             let n = got.items.len();
             page.total = page.total.or(got.total);
             page.items.extend(
@@ -252,33 +300,112 @@ impl Backend {
         Ok(page)
     }
 
+    /// Items `[offset, offset + count)` of a list paged by continuation: its pages from the
+    /// first, `size` items each.
+    async fn list_walking(
+        &self,
+        listing: &Listing<'_>,
+        search: Option<(&str, &str)>,
+        offset: usize,
+        count: usize,
+        size: usize,
+    ) -> Result<NativePage, ScimError> {
+        let mut page = NativePage::default();
+        let mut token: Option<String> = None;
+        let mut passed = 0usize;
+        loop {
+            let got = self
+                .list_continued(listing, search, token.as_deref(), size)
+                .await?;
+            page.total = page.total.or(got.page.total);
+            for item in got.page.items {
+                if passed >= offset && page.items.len() < count {
+                    page.items.push(item);
+                }
+                passed += 1;
+            }
+            match got.next {
+                Some(next) if page.items.len() < count => token = Some(next),
+                _ => return Ok(page),
+            }
+        }
+    }
+
+    /// One page of a list paged by continuation, at `token` (the first when `None`).
+    pub(super) async fn list_continued(
+        &self,
+        listing: &Listing<'_>,
+        search: Option<(&str, &str)>,
+        token: Option<&str>,
+        size: usize,
+    ) -> Result<ContinuedPage, ScimError> {
+        let size = size.clamp(1, listing.list.max_size);
+        let (page, json) = self
+            .list_call(listing, search, Position::Continue(token), size)
+            .await?;
+        let next = match &listing.list.paging {
+            Paging::Cursor { next, .. } => json
+                .pointer(next)
+                .and_then(super::mapping::id_text)
+                .filter(|t| !t.is_empty()),
+            Paging::After { .. } if page.items.len() >= size => page
+                .items
+                .last()
+                .and_then(|item| super::paths::get_path(item, listing.id_field))
+                .and_then(super::mapping::id_text),
+            _ => None,
+        };
+        Ok(ContinuedPage { page, next })
+    }
+
     async fn list_call(
         &self,
         listing: &Listing<'_>,
         search: Option<(&str, &str)>,
-        at: usize,
+        at: Position<'_>,
         size: usize,
-    ) -> Result<NativePage, ScimError> {
+    ) -> Result<(NativePage, Value), ScimError> {
         let list = listing.list;
         let mut vars = Vars {
             size: Some(size as u64),
             ..listing.vars
         };
         let mut query: Vec<(String, String)> = Vec::new();
+        let offset = match at {
+            Position::Offset(n) => n,
+            Position::Continue(_) => 0,
+        };
         match &list.paging {
             Paging::Page {
                 page,
                 size: s,
                 first,
             } => {
-                let n = first + (at / size) as u64;
+                let n = first + (offset / size) as u64;
                 vars.page = Some(n);
                 query.push((page.clone(), n.to_string()));
                 query.push((s.clone(), size.to_string()));
             }
-            Paging::Offset { offset, size: s } => {
-                vars.offset = Some(at as u64);
-                query.push((offset.clone(), at.to_string()));
+            Paging::Offset {
+                offset: param,
+                size: s,
+            } => {
+                vars.offset = Some(offset as u64);
+                query.push((param.clone(), offset.to_string()));
+                query.push((s.clone(), size.to_string()));
+            }
+            Paging::Cursor {
+                cursor: param,
+                size: s,
+                ..
+            }
+            | Paging::After {
+                after: param,
+                size: s,
+            } => {
+                if let Position::Continue(Some(token)) = at {
+                    query.push((param.clone(), token.to_string()));
+                }
                 query.push((s.clone(), size.to_string()));
             }
         }
@@ -302,7 +429,7 @@ impl Backend {
             .and_then(|p| json.pointer(p))
             .and_then(Value::as_u64)
             .map(|t| t as usize);
-        Ok(NativePage { items, total })
+        Ok((NativePage { items, total }, json))
     }
 
     /// One user by native id; `None` when the backend does not know it.

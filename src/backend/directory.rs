@@ -9,11 +9,14 @@ use super::paths;
 use super::search::{self, Anchor};
 use super::timestamp;
 use super::undo;
+use super::walks;
 use crate::auth::Tenant;
+use crate::scim::cursor::Position;
 use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
+use crate::service::walk::{self, Walk};
 use crate::service::{Replacement, SearchPage, UserDirectory};
 use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
@@ -643,6 +646,45 @@ impl UserDirectory for Directory {
         let mut matches = Matches::new(filter, start, count);
         self.find_matches(tenant, filter, &mut matches).await?;
         Ok(matches.into_page())
+    }
+
+    /// A filtered walk pages the filter's matches (found as a search finds them, within
+    /// `max_scan`) in id order; an unfiltered one the backend's list, by its own continuation
+    /// or, paged by position, resuming after the last id from its offset hint ([`walk::resume`]:
+    /// the list must be in ascending id order).
+    async fn walk(
+        &self,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        from: Option<&Position>,
+        count: usize,
+    ) -> Result<Walk<ScimUser>, ScimError> {
+        if let Some(filter) = filter {
+            let mut matches = Matches::new(filter, 0, usize::MAX);
+            self.find_matches(tenant, filter, &mut matches).await?;
+            let users = matches.into_page().users;
+            return walk::sorted_after(users, |u| u.id.clone(), from, count);
+        }
+        let api = self.backend.api();
+        let natives = if api.list.paging.continues() {
+            walks::by_continuation(from, count, |token, size| async move {
+                self.backend.list_from(tenant, token.as_deref(), size).await
+            })
+            .await?
+        } else {
+            let size = api.list.max_size;
+            let id = |n: &Value| mapping::native_id(api, n);
+            walk::resume(from, count, size, id, |lo, n| async move {
+                let page = self.backend.list(tenant, None, lo, n).await?;
+                Ok((page.items, page.total))
+            })
+            .await?
+        };
+        Ok(Walk {
+            items: self.merge_page(tenant, &natives.items).await?,
+            total: natives.total,
+            next: natives.next,
+        })
     }
 
     fn restrictions(&self) -> Restrictions {

@@ -2,7 +2,7 @@
 //! "alt" test backend (`tests/fixtures/alt.toml`: string ids, a partial update, `active` changed
 //! only by deactivate/activate calls), logs every call and fails the calls a test chooses.
 
-use super::calls::{NativePage, Versioned};
+use super::calls::{ContinuedPage, NativePage, Versioned};
 use super::native::{NativeFields, NativeUsers};
 use super::spec::UserApi;
 use crate::auth::Tenant;
@@ -205,6 +205,19 @@ impl NativeUsers for FakeBackend {
             total: Some(matching.len()).filter(|_| *lock(&self.reports_total)),
             items: matching.into_iter().skip(offset).take(count).collect(),
         })
+    }
+
+    async fn list_from(
+        &self,
+        tenant: &Tenant,
+        token: Option<&str>,
+        size: usize,
+    ) -> Result<ContinuedPage, ScimError> {
+        // The token is the offset of the page, as text.
+        let at = token.and_then(|t| t.parse().ok()).unwrap_or(0);
+        let page = self.list(tenant, None, at, size).await?;
+        let next = (page.items.len() == size).then(|| (at + size).to_string());
+        Ok(ContinuedPage { page, next })
     }
 
     async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<Value>, ScimError> {

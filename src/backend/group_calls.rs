@@ -2,7 +2,9 @@
 //! update and delete a group, and, for per-member backends, add, remove and list its members.
 //! They share the user calls' client, credentials, pacing and metrics ([`Backend::call`]).
 
-use super::calls::{expect_success, mismatch, valid_id, Backend, Call, Listing, NativePage, Vars};
+use super::calls::{
+    expect_success, mismatch, valid_id, Backend, Call, ContinuedPage, Listing, NativePage, Vars,
+};
 use super::client::Response;
 use super::group_spec::{GroupApi, Membership};
 use super::mapping::id_text;
@@ -75,9 +77,31 @@ impl GroupBackend {
             label: "group_list",
             what: "list groups",
             vars: Vars::tenant(tenant),
+            id_field: &self.api.id_field,
         };
         self.backend
             .list_pages(&listing, search, offset, count)
+            .await
+    }
+
+    /// At most `size` groups from the backend's continuation `token` (the first page when
+    /// `None`), for a backend that pages by continuation.
+    pub async fn list_from(
+        &self,
+        tenant: &Tenant,
+        token: Option<&str>,
+        size: usize,
+    ) -> Result<ContinuedPage, ScimError> {
+        let listing = Listing {
+            list: &self.api.list,
+            errors: &self.errors,
+            label: "group_list",
+            what: "list groups",
+            vars: Vars::tenant(tenant),
+            id_field: &self.api.id_field,
+        };
+        self.backend
+            .list_continued(&listing, None, token, size)
             .await
     }
 
@@ -213,6 +237,7 @@ impl GroupBackend {
             label: "group_member_list",
             what: "list group members",
             vars: Vars::user(tenant, id),
+            id_field: &calls.value,
         };
         self.backend.list_pages(&listing, None, offset, count).await
     }

@@ -34,4 +34,5 @@ pub mod undo;
 pub mod update;
 pub mod upstream_tls;
 pub mod version;
+pub mod walks;
 pub mod write;

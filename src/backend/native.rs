@@ -2,7 +2,7 @@
 //! [`super::directory::Directory`] (SCIM semantics, compensations) and [`Backend`] (HTTP), so the
 //! directory's undo logic can run against a fake backend in unit tests.
 
-use super::calls::{Backend, NativePage, Versioned};
+use super::calls::{Backend, ContinuedPage, NativePage, Versioned};
 use super::spec::UserApi;
 use crate::auth::Tenant;
 use crate::scim::error::ScimError;
@@ -27,6 +27,15 @@ pub trait NativeUsers: Send + Sync {
         offset: usize,
         count: usize,
     ) -> Result<NativePage, ScimError>;
+
+    /// At most `size` users from the backend's continuation `token` (the first page when
+    /// `None`), for a backend that pages by continuation.
+    async fn list_from(
+        &self,
+        tenant: &Tenant,
+        token: Option<&str>,
+        size: usize,
+    ) -> Result<ContinuedPage, ScimError>;
 
     /// One user by native id; `None` when the backend does not know it.
     async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<Value>, ScimError>;
@@ -75,6 +84,15 @@ impl NativeUsers for Backend {
         count: usize,
     ) -> Result<NativePage, ScimError> {
         Backend::list(self, tenant, search, offset, count).await
+    }
+
+    async fn list_from(
+        &self,
+        tenant: &Tenant,
+        token: Option<&str>,
+        size: usize,
+    ) -> Result<ContinuedPage, ScimError> {
+        Backend::list_from(self, tenant, token, size).await
     }
 
     async fn get(&self, tenant: &Tenant, id: &str) -> Result<Option<Value>, ScimError> {

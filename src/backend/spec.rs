@@ -139,6 +139,32 @@ pub enum Paging {
         /// The page size's parameter.
         size: String,
     },
+    /// `?cursor=TOKEN&limit=M`: each answer holds the token of the next page at `next` (absent,
+    /// `null` or `""` on the last page); the first page is asked for without a token.
+    Cursor {
+        /// The token's parameter.
+        cursor: String,
+        /// The page size's parameter.
+        size: String,
+        /// JSON pointer to the next page's token in an answer.
+        next: String,
+    },
+    /// Keyset paging, `?after=ID&limit=M`: the page after the item with id `ID` (in the list's
+    /// ascending id order).
+    After {
+        /// The last id's parameter.
+        after: String,
+        /// The page size's parameter.
+        size: String,
+    },
+}
+
+impl Paging {
+    /// Whether the backend pages by its own continuation (a token or the last id) rather than
+    /// by position.
+    pub fn continues(&self) -> bool {
+        matches!(self, Paging::Cursor { .. } | Paging::After { .. })
+    }
 }
 
 /// The list/search call.

@@ -334,6 +334,12 @@ pub struct PagingFile {
     pub max_size: Option<usize>,
     #[serde(default)]
     pub first_page: Option<u64>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub next: Option<Spanned<String>>,
+    #[serde(default)]
+    pub after: Option<String>,
 }
 
 /// `[[users.fields]]`: one SCIM attribute ⇄ native field mapping; also each

@@ -698,10 +698,28 @@ impl Validator<'_> {
                 offset: p.offset.clone().unwrap_or_else(|| "offset".into()),
                 size,
             }),
+            "cursor" => match &p.next {
+                Some(next) => Some(Paging::Cursor {
+                    cursor: p.cursor.clone().unwrap_or_else(|| "cursor".into()),
+                    size,
+                    next: self.pointer(Some(next)),
+                }),
+                None => {
+                    self.at(
+                        &p.style,
+                        "paging style \"cursor\" needs `next`, the JSON pointer of the next page's token in a list answer".into(),
+                    );
+                    None
+                }
+            },
+            "after" => Some(Paging::After {
+                after: p.after.clone().unwrap_or_else(|| "after".into()),
+                size,
+            }),
             other => {
                 self.at(
                     &p.style,
-                    format!("paging style {other:?} is not \"page\" or \"offset\""),
+                    format!("paging style {other:?} is not \"page\", \"offset\", \"cursor\" or \"after\""),
                 );
                 None
             }

@@ -11,8 +11,9 @@ const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderC
 const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 
-/// `/ServiceProviderConfig`.
-pub fn service_provider_config(base_url: &str, max_results: usize) -> Value {
+/// `/ServiceProviderConfig`, with RFC 9865's `pagination`: index paging is the default, cursor
+/// paging is served too, cursors stay valid `cursor_timeout` seconds.
+pub fn service_provider_config(base_url: &str, max_results: usize, cursor_timeout: u64) -> Value {
     json!({
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://github.com/scimgate/scimgate#readme",
@@ -21,6 +22,14 @@ pub fn service_provider_config(base_url: &str, max_results: usize) -> Value {
         "filter": {"supported": true, "maxResults": max_results},
         "changePassword": {"supported": false},
         "sort": {"supported": false},
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": max_results,
+            "maxPageSize": max_results,
+            "cursorTimeout": cursor_timeout
+        },
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
@@ -298,8 +307,13 @@ mod tests {
 
     #[test]
     fn spc_advertises_patch_and_filter() {
-        let spc = service_provider_config("http://h", 100);
+        let spc = service_provider_config("http://h", 100, 3600);
         assert_eq!(spc["patch"]["supported"], true);
         assert_eq!(spc["filter"]["maxResults"], 100);
+        assert_eq!(
+            spc["pagination"],
+            serde_json::json!({"cursor": true, "index": true, "defaultPaginationMethod": "index",
+                "defaultPageSize": 100, "maxPageSize": 100, "cursorTimeout": 3600})
+        );
     }
 }

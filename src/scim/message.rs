@@ -105,6 +105,29 @@ pub fn list_response(resources: Vec<Value>, total: usize, start_index: usize) ->
     })
 }
 
+/// A `ListResponse` of a cursor-paged list (RFC 9865): no `startIndex`, `totalResults` when
+/// known, `nextCursor` unless this is the last page.
+pub fn cursor_list_response(
+    resources: Vec<Value>,
+    total: Option<usize>,
+    next: Option<String>,
+) -> Value {
+    let mut body = json!({
+        "schemas": [LIST_RESPONSE],
+        "itemsPerPage": resources.len(),
+    });
+    if let Some(map) = body.as_object_mut() {
+        if let Some(t) = total {
+            map.insert("totalResults".into(), json!(t));
+        }
+        if let Some(n) = next {
+            map.insert("nextCursor".into(), Value::String(n));
+        }
+        map.insert("Resources".into(), Value::Array(resources));
+    }
+    body
+}
+
 /// Query parameters of a SCIM request, decoded (`+` is a space).
 #[derive(Debug, Clone, Default)]
 pub struct Query {

@@ -1,7 +1,9 @@
 //! The seam between the SCIM service and whatever holds the groups: SCIM-level operations on
 //! one tenant's groups, implemented by the config-driven backend (`backend::groups`).
 
+use super::walk::Walk;
 use crate::auth::Tenant;
+use crate::scim::cursor::Position;
 use crate::scim::error::ScimError;
 use crate::scim::filter::Filter;
 use crate::scim::group::change::GroupChange;
@@ -86,4 +88,15 @@ pub trait GroupDirectory: Send + Sync {
         count: usize,
         members: bool,
     ) -> Result<GroupPage, ScimError>;
+
+    /// Up to `count` groups matching `filter` after `from` (from the first when `None`), in
+    /// ascending [`super::walk::id_order`] of ids, with where the next page starts.
+    async fn walk(
+        &self,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        from: Option<&Position>,
+        count: usize,
+        members: bool,
+    ) -> Result<Walk<ScimGroup>, ScimError>;
 }

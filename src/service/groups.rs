@@ -3,8 +3,10 @@
 
 use super::group_directory::GroupDirectory;
 use super::operation::GroupOperation;
-use super::request::{json_body, parse_filter, search_of, Page, SearchParams};
+use super::paging::{CursorRequest, DEFAULT_CURSOR_TIMEOUT_SECS};
+use super::request::{json_body, parse_filter, search_of, Page, Paging, SearchParams};
 use crate::auth::Tenant;
+use crate::scim::cursor::{CursorKey, Cursors};
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter::Filter;
 use crate::scim::group::change::{self, GroupChange};
@@ -30,6 +32,7 @@ pub struct GroupService {
     directory: Arc<dyn GroupDirectory>,
     settings: GroupSettings,
     max_results: usize,
+    cursors: Arc<Cursors>,
 }
 
 impl GroupService {
@@ -43,7 +46,17 @@ impl GroupService {
             directory,
             settings,
             max_results,
+            cursors: Arc::new(Cursors::new(
+                CursorKey::random(),
+                DEFAULT_CURSOR_TIMEOUT_SECS,
+            )),
         }
+    }
+
+    /// The service issuing and accepting the cursors of `cursors` (those of `/Users`).
+    pub fn with_cursors(mut self, cursors: Arc<Cursors>) -> Self {
+        self.cursors = cursors;
+        self
     }
 
     /// Answers one authenticated group request.
@@ -79,7 +92,25 @@ impl GroupService {
     ) -> Result<ScimResponse, ScimError> {
         let filter = parse_filter(ResourceKind::Group, params.filter.as_deref())?;
         let projection = projection(params.attributes.as_deref(), params.excluded.as_deref())?;
-        let (start, count) = search_of(&params, self.max_results);
+        if let Paging::Cursor(cursor) = &params.paging {
+            let request = CursorRequest::new(&self.cursors, tenant, ResourceKind::Group, &params);
+            let from = request.open(cursor)?;
+            let members = projection.returns("members");
+            let walk = self
+                .directory
+                .walk(
+                    tenant,
+                    filter.as_ref(),
+                    from.as_ref(),
+                    params.count,
+                    members,
+                )
+                .await?;
+            let rendered = walk.items.iter().map(|g| render(g, &req.base_url));
+            let resources = Page::projected(rendered, 0, &projection).resources;
+            return Ok(request.answer(walk, resources));
+        }
+        let (start, count) = search_of(&params, self.max_results)?;
         let page = self
             .page(req, tenant, filter.as_ref(), &projection, start - 1, count)
             .await?;

@@ -4,8 +4,10 @@
 use super::directory::{Replacement, UserDirectory};
 use super::groups::GroupService;
 use super::operation::Operation;
-use super::request::{json_body, parse_filter, search_of, Page, SearchParams};
+use super::paging::{CursorRequest, DEFAULT_CURSOR_TIMEOUT_SECS};
+use super::request::{json_body, parse_filter, search_of, Page, Paging, SearchParams};
 use crate::auth::{Keyring, Principal, Tenant};
+use crate::scim::cursor::{CursorKey, Cursors};
 use crate::scim::discovery;
 use crate::scim::error::ScimError;
 use crate::scim::filter::Filter;
@@ -25,11 +27,13 @@ pub struct ScimService {
     groups: Option<GroupService>,
     keyring: Keyring,
     max_results: usize,
+    cursors: Arc<Cursors>,
     telemetry: Arc<Telemetry>,
 }
 
 impl ScimService {
-    /// A service over `directory`, accepting the keys of `keyring`.
+    /// A service over `directory`, accepting the keys of `keyring`; its cursors are signed with
+    /// a random key (see [`ScimService::with_cursors`]).
     pub fn new(
         directory: Arc<dyn UserDirectory>,
         keyring: Keyring,
@@ -41,13 +45,24 @@ impl ScimService {
             groups: None,
             keyring,
             max_results,
+            cursors: Arc::new(Cursors::new(
+                CursorKey::random(),
+                DEFAULT_CURSOR_TIMEOUT_SECS,
+            )),
             telemetry,
         }
     }
 
     /// The service serving `/Groups` with `groups` too (without, `/Groups` is `404`).
     pub fn with_groups(mut self, groups: GroupService) -> Self {
-        self.groups = Some(groups);
+        self.groups = Some(groups.with_cursors(self.cursors.clone()));
+        self
+    }
+
+    /// The service issuing and accepting the cursors of `cursors` (a fleet shares one key).
+    pub fn with_cursors(mut self, cursors: Cursors) -> Self {
+        self.cursors = Arc::new(cursors);
+        self.groups = self.groups.map(|g| g.with_cursors(self.cursors.clone()));
         self
     }
 
@@ -107,7 +122,11 @@ impl ScimService {
         match operation {
             Operation::ServiceProviderConfig => Ok(ScimResponse::json(
                 200,
-                &discovery::service_provider_config(base, self.max_results),
+                &discovery::service_provider_config(
+                    base,
+                    self.max_results,
+                    self.cursors.timeout_secs(),
+                ),
             )),
             Operation::Schemas => {
                 let all = discovery::schemas(base, &self.directory.restrictions(), groups);
@@ -180,14 +199,26 @@ impl ScimService {
     ) -> Result<ScimResponse, ScimError> {
         let filter = parse_filter(ResourceKind::User, s.filter.as_deref())?;
         let projection = Projection::parse(s.attributes.as_deref(), s.excluded.as_deref())?;
-        let (start, count) = search_of(&s, self.max_results);
+        if let Paging::Cursor(cursor) = &s.paging {
+            let request = CursorRequest::new(&self.cursors, tenant, ResourceKind::User, &s);
+            let from = request.open(cursor)?;
+            let walk = self
+                .directory
+                .walk(tenant, filter.as_ref(), from.as_ref(), s.count)
+                .await?;
+            let rendered = walk.items.iter().map(|u| render(u, &req.base_url));
+            let resources = Page::projected(rendered, 0, &projection).resources;
+            return Ok(request.answer(walk, resources));
+        }
+        let (start, count) = search_of(&s, self.max_results)?;
         let page = self
             .user_page(req, tenant, filter.as_ref(), &projection, start - 1, count)
             .await?;
         Ok(page.answer(start))
     }
 
-    /// `POST /.search` (RFC 7644 §3.4.3): one list over Users, then Groups when they are served.
+    /// `POST /.search` (RFC 7644 §3.4.3): one list over Users, then Groups when they are served,
+    /// paged by index only.
     /// `filter` applies to each resource type whose schemas know every attribute it names (the
     /// others have no match); every `attributes` path must name an attribute of some type.
     async fn root_search(
@@ -212,7 +243,7 @@ impl ScimService {
             params.attributes.as_deref(),
             params.excluded.as_deref(),
         )?;
-        let (start, count) = search_of(&params, self.max_results);
+        let (start, count) = search_of(&params, self.max_results)?;
         let skip = start - 1;
         let mut page = match &user_filter {
             Some(f) => {

@@ -9,13 +9,16 @@ pub mod group_directory;
 pub mod groups;
 pub mod handler;
 pub mod operation;
+pub mod paging;
 pub mod request;
+pub mod walk;
 
 pub use directory::{Replacement, SearchPage, UserDirectory};
 pub use group_directory::{GroupDirectory, GroupPage};
 pub use groups::{GroupService, GroupSettings};
 pub use handler::ScimService;
 pub use operation::{GroupOperation, Operation};
+pub use walk::Walk;
 
 #[cfg(test)]
 mod tests;

@@ -10,12 +10,15 @@ use super::directory::store_error;
 use super::group_calls::GroupBackend;
 use super::mapping::{self, Write};
 use super::undo;
+use super::walks;
 use crate::auth::Tenant;
+use crate::scim::cursor::Position;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::group::change::GroupChange;
 use crate::scim::group::input::GroupInput;
 use crate::scim::group::{render, Member, ScimGroup};
+use crate::service::walk::{self, Walk};
 use crate::service::{GroupDirectory, GroupPage};
 use crate::store::{GroupRecord, Held, ResourceKey, Store};
 use async_trait::async_trait;
@@ -43,6 +46,30 @@ impl Groups {
             store,
             max_scan,
         }
+    }
+
+    /// The SCIM views of listed native groups, with their records.
+    async fn views(
+        &self,
+        tenant: &Tenant,
+        natives: &[Value],
+        members: bool,
+    ) -> Result<Vec<ScimGroup>, ScimError> {
+        let ids: Vec<String> = natives
+            .iter()
+            .filter_map(|n| self.native.id_of(n))
+            .collect();
+        let records = self
+            .store
+            .get_groups(&tenant.name, &ids)
+            .await
+            .map_err(store_error)?;
+        let mut groups = Vec::with_capacity(natives.len());
+        for native in natives {
+            let record = self.native.id_of(native).and_then(|id| records.get(&id));
+            groups.push(self.view(tenant, native, record, members).await?);
+        }
+        Ok(groups)
     }
 
     /// The native group and its record; a group with no record whose create was noted but never
@@ -578,21 +605,7 @@ impl GroupDirectory for Groups {
             // `count = 0` still reads one group: the list call is what reports the total.
             let mut page = self.native.list(tenant, None, start, count.max(1)).await?;
             page.items.truncate(count);
-            let ids: Vec<String> = page
-                .items
-                .iter()
-                .filter_map(|n| self.native.id_of(n))
-                .collect();
-            let records = self
-                .store
-                .get_groups(&tenant.name, &ids)
-                .await
-                .map_err(store_error)?;
-            let mut groups = Vec::with_capacity(page.items.len());
-            for native in &page.items {
-                let record = self.native.id_of(native).and_then(|id| records.get(&id));
-                groups.push(self.view(tenant, native, record, members).await?);
-            }
+            let groups = self.views(tenant, &page.items, members).await?;
             let total = page.total.unwrap_or(start + groups.len());
             return Ok(GroupPage { groups, total });
         };
@@ -624,5 +637,44 @@ impl GroupDirectory for Groups {
             groups.iter_mut().for_each(|g| g.members = None);
         }
         Ok(GroupPage { groups, total })
+    }
+
+    /// A filtered walk pages the filter's matches (found as a search finds them) in id order;
+    /// an unfiltered one the backend's list, by its own continuation or, paged by position,
+    /// resuming after the last id from its offset hint (the list in ascending id order).
+    async fn walk(
+        &self,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        from: Option<&Position>,
+        count: usize,
+        members: bool,
+    ) -> Result<Walk<ScimGroup>, ScimError> {
+        if let Some(filter) = filter {
+            let all = self
+                .search(tenant, Some(filter), 0, usize::MAX, members)
+                .await?;
+            return walk::sorted_after(all.groups, |g| g.id.clone(), from, count);
+        }
+        let list = &self.native.api().list;
+        let natives = if list.paging.continues() {
+            walks::by_continuation(from, count, |token, size| async move {
+                self.native.list_from(tenant, token.as_deref(), size).await
+            })
+            .await?
+        } else {
+            let size = list.max_size;
+            let id = |n: &Value| self.native.id_of(n);
+            walk::resume(from, count, size, id, |lo, n| async move {
+                let page = self.native.list(tenant, None, lo, n).await?;
+                Ok((page.items, page.total))
+            })
+            .await?
+        };
+        Ok(Walk {
+            items: self.views(tenant, &natives.items, members).await?,
+            total: natives.total,
+            next: natives.next,
+        })
     }
 }
