@@ -324,6 +324,14 @@ pub fn check(path: &Path) -> Result<String, CommandError> {
             ));
         }
     }
+    if matches!(config.store, StoreSettings::Postgres(_)) && config.scim.cursor_key_env.is_none() {
+        notes.push(format!(
+            "{}: warning: [store] is shared PostgreSQL, a fleet, but scim.cursor_key_env is unset: \
+             each instance signs cursors with its own random key, so a cursor paging client \
+             sent to another instance gets 400 invalidCursor; give every instance one key",
+            path.display()
+        ));
+    }
     // The secret variable is warned about above; key files must load now.
     if let Some(IdentitySource::Jwt { settings, .. }) = config.guard.as_ref().map(|g| &g.identity) {
         if !matches!(settings.key, JwtKey::SecretEnv(_)) {
@@ -441,5 +449,36 @@ mod tests {
             err.contains("jwt_secret_env must name an environment variable"),
             "{err}"
         );
+    }
+
+    /// A fleet's store (PostgreSQL) without a shared cursor key is warned about; with one, or
+    /// with a SQLite store (one instance), it is not.
+    #[test]
+    fn check_warns_about_a_fleet_without_a_cursor_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("gw.toml");
+        let pg = DEMO_CONFIG.replace(
+            "[store]\npath = \"scimgate.sqlite\"\n",
+            "[store]\nurl = \"postgres://gw@db/scimgate\"\n",
+        );
+        assert_ne!(pg, DEMO_CONFIG, "conf/demo.toml changed shape");
+        let keyed = pg.replace(
+            "[scim]\n",
+            "[scim]\ncursor_key_env = \"SCIMGATE_TEST_CURSOR_KEY\"\n",
+        );
+        assert_ne!(keyed, pg, "conf/demo.toml changed shape");
+        for (text, warned) in [
+            (&pg, true),
+            (&keyed, false),
+            (&DEMO_CONFIG.to_string(), false),
+        ] {
+            std::fs::write(&path, text).expect("write config");
+            let report = check(&path).expect("valid");
+            assert_eq!(
+                report.contains("scim.cursor_key_env is unset"),
+                warned,
+                "{report}"
+            );
+        }
     }
 }

@@ -10,9 +10,10 @@ use crate::backend::directory::Directory;
 use crate::backend::group_calls::GroupBackend;
 use crate::backend::groups::Groups;
 use crate::backend::peer::UpstreamPeer;
-use crate::config::Config;
+use crate::config::{Config, ScimSettings};
 use crate::guard::gate::Guard;
 use crate::guard::jwt::JwtKeyError;
+use crate::scim::cursor::{CursorKey, Cursors, MIN_KEY_BYTES};
 use crate::service::{GroupDirectory, GroupService, GroupSettings, ScimService, UserDirectory};
 use crate::store::engine::{self, StoreSettings};
 use crate::store::{OpenError, Store};
@@ -20,7 +21,7 @@ use crate::team_admin::TeamAdmin;
 use crate::telemetry::timed_store::TimedStore;
 use crate::telemetry::Telemetry;
 use pingora::upstreams::peer::HttpPeer;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Why the state for a config cannot be built (a message an operator can act on).
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,25 @@ pub enum BuildError {
     /// The guard's JWT key material cannot be loaded.
     #[error(transparent)]
     GuardKey(#[from] JwtKeyError),
+    /// `scim.cursor_key_env` names a variable that is unset or shorter than 32 bytes.
+    #[error("scim.cursor_key_env: {0} must hold the cursor key, at least {MIN_KEY_BYTES} bytes (e.g. `openssl rand -base64 48`)")]
+    CursorKey(String),
+}
+
+/// The key of cursors when `scim.cursor_key_env` is unset: random, one per process, so that a
+/// config reload keeps the cursors already issued.
+static PROCESS_CURSOR_KEY: OnceLock<CursorKey> = OnceLock::new();
+
+/// The cursors `scim` configures: signed with the key its variable holds, else the process's.
+fn cursors(scim: &ScimSettings) -> Result<Cursors, BuildError> {
+    let key = match &scim.cursor_key_env {
+        Some(var) => std::env::var(var)
+            .ok()
+            .and_then(|secret| CursorKey::new(secret.as_bytes()))
+            .ok_or_else(|| BuildError::CursorKey(var.clone()))?,
+        None => PROCESS_CURSOR_KEY.get_or_init(CursorKey::random).clone(),
+    };
+    Ok(Cursors::new(key, scim.cursor_timeout_secs))
 }
 
 /// Everything a request needs, for one version of the config.
@@ -125,7 +145,8 @@ impl Parts {
             config.keyring.clone().with_resolved(store_keys.clone()),
             config.scim.max_results,
             telemetry.clone(),
-        );
+        )
+        .with_cursors(cursors(&config.scim)?);
         let groups: Option<Arc<dyn GroupDirectory>> = config.groups.as_ref().map(|api| {
             Arc::new(Groups::new(
                 GroupBackend::new(backend, api.clone()),

@@ -96,6 +96,10 @@ pub struct ScimFile {
     pub max_results: Option<usize>,
     #[serde(default)]
     pub max_scan: Option<usize>,
+    #[serde(default)]
+    pub cursor_key_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub cursor_timeout_seconds: Option<Spanned<u64>>,
 }
 
 /// `[store]`: where the gateway keeps what the backend cannot hold: a SQLite `path`, or a

@@ -118,6 +118,11 @@ pub struct ScimSettings {
     pub max_results: usize,
     /// Largest number of backend users a gateway-evaluated filter may scan.
     pub max_scan: usize,
+    /// The environment variable holding the key cursors are signed with (at least 32 bytes);
+    /// `None` signs with a random key per process.
+    pub cursor_key_env: Option<String>,
+    /// Seconds a cursor stays valid (`cursorTimeout`).
+    pub cursor_timeout_secs: u64,
 }
 
 /// `[proxy]`: timeouts of proxied traffic and the forwarded headers added to it.

@@ -406,11 +406,25 @@ impl Validator<'_> {
             }
             text
         });
+        let cursor_key_env = s
+            .cursor_key_env
+            .as_ref()
+            .and_then(|v| self.env_var(v, "scim.cursor_key_env".into()));
+        let cursor_timeout_secs = match &s.cursor_timeout_seconds {
+            Some(t) if *t.get_ref() == 0 => {
+                self.at(t, "scim.cursor_timeout_seconds must be at least 1".into());
+                1
+            }
+            Some(t) => *t.get_ref(),
+            None => crate::service::paging::DEFAULT_CURSOR_TIMEOUT_SECS,
+        };
         ScimSettings {
             base_path: base,
             public_url,
             max_results: s.max_results.unwrap_or(100).max(1),
             max_scan: s.max_scan.unwrap_or(10_000),
+            cursor_key_env,
+            cursor_timeout_secs,
         }
     }
 
