@@ -14,6 +14,7 @@ mod backend_auth;
 mod backend_tls;
 mod bypass;
 mod crash;
+mod cursor;
 mod cutter;
 mod docs;
 mod entra;
@@ -57,5 +58,7 @@ mod store_keys;
 mod team_admin;
 mod tenants;
 mod token_endpoint;
+#[path = "../support/tokens_backend.rs"]
+mod tokens_backend;
 mod transparent;
 mod uniqueness;
