@@ -166,8 +166,8 @@ fn a_5000_user_directory_is_walked_once_while_users_come_and_go() {
         .collect();
     assert!(stable.len() >= 4950, "{}", stable.len());
     let walking = AtomicBool::new(true);
-    let seen = std::thread::scope(|s| {
-        s.spawn(|| {
+    let (seen, churned_during) = std::thread::scope(|s| {
+        let churner = s.spawn(|| {
             let mut n = 0;
             for id in &churn {
                 if !walking.load(Ordering::Relaxed) {
@@ -178,11 +178,16 @@ fn a_5000_user_directory_is_walked_once_while_users_come_and_go() {
                 n += 1;
                 std::thread::sleep(Duration::from_millis(2));
             }
+            n
         });
         let seen = walk(&gw, &gw.token, "/Users?attributes=userName", 100);
         walking.store(false, Ordering::Relaxed);
-        seen
+        (seen, churner.join().expect("churner"))
     });
+    assert!(
+        churned_during >= 50,
+        "the walk overlapped {churned_during} deletions only"
+    );
     let mut counts: HashMap<&String, usize> = HashMap::new();
     for id in &seen {
         *counts.entry(id).or_default() += 1;
@@ -201,7 +206,10 @@ fn a_5000_user_directory_is_walked_once_while_users_come_and_go() {
     );
     let numbers: Vec<u64> = seen.iter().map(|id| id.parse().expect("numeric")).collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in id order");
-    eprintln!("5,000-user cursor walk test: {:?}", started.elapsed());
+    eprintln!(
+        "5,000-user cursor walk, {churned_during} users deleted and created during it: {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
