@@ -407,10 +407,25 @@ fn a_filter_the_gateway_evaluates_is_walked_in_id_order() {
 const ORG: &str = "initech-org";
 
 fn tokens_gateway() -> (Gateway, TokensBackend) {
+    tokens_gateway_from(include_str!("../fixtures/tokens.toml"))
+}
+
+/// The tokens backend behind `tests/fixtures/tokens.toml` changed to keyset paging (`after`).
+fn keyset_gateway() -> (Gateway, TokensBackend) {
+    let text = include_str!("../fixtures/tokens.toml");
+    let keyset = text.replace(
+        r#"paging = { style = "cursor", cursor = "page_token", size = "limit", next = "/next_page_token", max_size = 50 }"#,
+        r#"paging = { style = "after", after = "after", size = "limit", max_size = 50 }"#,
+    );
+    assert_ne!(keyset, text, "tokens.toml changed shape");
+    tokens_gateway_from(&keyset)
+}
+
+fn tokens_gateway_from(text: &str) -> (Gateway, TokensBackend) {
     let backend = TokensBackend::new();
     let gw = Gateway::fixture(
         "tokens.toml",
-        include_str!("../fixtures/tokens.toml"),
+        text,
         "initech",
         |_| {},
         |addr| backend.service(addr),
@@ -519,4 +534,87 @@ fn a_token_paged_backend_still_pages_by_index_and_filters() {
         None,
     );
     assert_scim_error(&r, 400, Some("invalidCursor"));
+}
+
+#[test]
+fn a_keyset_paged_backend_is_walked_after_the_last_id() {
+    let (gw, backend) = keyset_gateway();
+    let ids: Vec<String> = (0..130)
+        .map(|i| backend.seed(ORG, &format!("k{i:03}")))
+        .collect();
+    let before = list_requests(&backend).len();
+    let mut cursor = String::new();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (page_ids, next, _) = page(&gw, &gw.token, &format!("/Users?cursor={cursor}&count=30"));
+        seen.extend(page_ids);
+        pages += 1;
+        if pages == 1 {
+            // Accounts the walk passed go away: keyset paging does not shift.
+            backend.remove(ORG, &ids[0]);
+            backend.remove(ORG, &ids[10]);
+        }
+        match next {
+            Some(n) => cursor = n,
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let calls = &list_requests(&backend)[before..];
+    assert!(
+        calls
+            .iter()
+            .all(|c| !c.contains("offset") && !c.contains("page_token")),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.contains(&format!("after={}", ids[29]))),
+        "{calls:?}"
+    );
+    // Index paging walks the keyset from the first page.
+    let r = gw.scim("GET", "/Users?startIndex=101&count=5", None);
+    let body = r.json();
+    let got: Vec<&str> = body["Resources"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|u| u["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        got,
+        ids[102..107].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_cursor_key_variable_unset_or_short_stops_the_gateway() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = DemoOptions {
+        listen: server::free_port().expect("port"),
+        token: scimgate::auth::generate_key(),
+        password: PASSWORD.into(),
+        data: dir.path().to_path_buf(),
+    };
+    std::env::set_var(
+        "SCIMGATE_TEST_SHORT_CURSOR_KEY",
+        "only-31-bytes-of-cursor-key-xyz",
+    );
+    for var in [
+        "SCIMGATE_TEST_UNSET_CURSOR_KEY",
+        "SCIMGATE_TEST_SHORT_CURSOR_KEY",
+    ] {
+        let mut config = demo_config(&opts, server::free_port().expect("port")).expect("config");
+        config.scim.cursor_key_env = Some(var.into());
+        let err = scimgate::Gateway::new(config, None)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("scim.cursor_key_env") && err.contains(var),
+            "{err}"
+        );
+    }
 }

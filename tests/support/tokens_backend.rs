@@ -5,7 +5,8 @@
 //! Routes (`{org}` is any organisation name, each has its own accounts):
 //! - `GET /api/{org}/accounts?limit=&page_token=&handle=` → `{"data":[..],"next_page_token":T}`
 //!   in ascending id order; `T` is absent on the last page; a token it did not hand out is 400
-//!   `bad_token`; `handle` matches ignoring case
+//!   `bad_token`; `handle` matches ignoring case; `after=ID` (keyset paging) starts after the
+//!   account `ID` instead of at a token
 //! - `POST /api/{org}/accounts` `{"handle":..,..}` → 201 `{..}` (the account, with its numeric
 //!   `id`); 409 `handle_taken`
 //! - `GET|PUT|DELETE /api/{org}/accounts/{id}` → `{..}` / 204; 404 `not_found`
@@ -150,6 +151,7 @@ fn list(state: &mut State, org: &str, query: &str) -> Reply {
                 Some(last) => after = *last,
                 None => return Reply::error(StatusCode::BAD_REQUEST, "bad_token"),
             },
+            "after" => after = v.parse().unwrap_or(0),
             "handle" => handle = Some(v.to_lowercase()),
             _ => {}
         }
