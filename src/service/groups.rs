@@ -106,8 +106,11 @@ impl GroupService {
                     members,
                 )
                 .await?;
-            let rendered = walk.items.iter().map(|g| render(g, &req.base_url));
-            let resources = Page::projected(rendered, 0, &projection).resources;
+            let resources = walk
+                .items
+                .iter()
+                .map(|g| projection.apply(render(g, &req.base_url)))
+                .collect();
             return Ok(request.answer(walk, resources));
         }
         let (start, count) = search_of(&params, self.max_results)?;

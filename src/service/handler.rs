@@ -206,8 +206,11 @@ impl ScimService {
                 .directory
                 .walk(tenant, filter.as_ref(), from.as_ref(), s.count)
                 .await?;
-            let rendered = walk.items.iter().map(|u| render(u, &req.base_url));
-            let resources = Page::projected(rendered, 0, &projection).resources;
+            let resources = walk
+                .items
+                .iter()
+                .map(|u| projection.apply(render(u, &req.base_url)))
+                .collect();
             return Ok(request.answer(walk, resources));
         }
         let (start, count) = search_of(&s, self.max_results)?;

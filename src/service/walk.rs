@@ -4,7 +4,7 @@
 //! ascending [`id_order`]; every read must be one snapshot (one backend call).
 
 use crate::scim::cursor::Position;
-use crate::scim::error::ScimError;
+use crate::scim::error::{ScimError, ScimType};
 use std::cmp::Ordering;
 use std::future::Future;
 
@@ -38,9 +38,12 @@ pub fn id_order(a: &str, b: &str) -> Ordering {
 fn start(from: Option<&Position>) -> Result<(Option<String>, usize), ScimError> {
     match from {
         None => Ok((None, 0)),
-        Some(Position::After { id, at }) => Ok((Some(id.clone()), usize::try_from(*at).unwrap_or(usize::MAX))),
+        Some(Position::After { id, at }) => {
+            let at = usize::try_from(*at).unwrap_or(usize::MAX);
+            Ok((Some(id.clone()), at))
+        }
         Some(Position::Token { .. }) => Err(ScimError::bad_request(
-            crate::scim::error::ScimType::InvalidCursor,
+            ScimType::InvalidCursor,
             "invalid cursor: it was issued for another paging of this list; restart with an empty cursor",
         )),
     }
@@ -58,6 +61,63 @@ fn window(index: usize, size: usize) -> (usize, usize) {
     (index - index % best, best)
 }
 
+/// What a walk has returned so far and where it stands in the list.
+struct Progress<T> {
+    /// The last id returned (or the cursor's), which the rest of the walk follows.
+    after: Option<String>,
+    /// The offset of an item at or before `after` (the last returned, when known), which a
+    /// read must hold, or start the list, for nothing after `after` to be missed.
+    anchor: Option<usize>,
+    items: Vec<T>,
+    count: usize,
+}
+
+impl<T> Progress<T> {
+    /// Whether a read at `lo` starting with `first` may have missed items after `after`
+    /// (items before the anchor went away, shifting what follows it before `lo`).
+    fn missed_before(&self, lo: usize, first: Option<&String>) -> bool {
+        let Some(after) = &self.after else {
+            return false;
+        };
+        lo > 0 && first.is_none_or(|id| id_order(id, after) == Ordering::Greater)
+    }
+
+    /// Takes the items of a read at `lo` that follow `after`, until `count`; `true` when one
+    /// more followed (so the walk goes on after this page).
+    fn take(&mut self, lo: usize, read: Vec<(Option<String>, T)>) -> bool {
+        for (i, (id, item)) in read.into_iter().enumerate() {
+            let Some(id) = id else { continue };
+            let followed = self
+                .after
+                .as_deref()
+                .is_none_or(|a| id_order(&id, a) == Ordering::Greater);
+            if followed && self.items.len() == self.count {
+                return true;
+            }
+            self.anchor = Some(lo + i);
+            if followed {
+                self.after = Some(id);
+                self.items.push(item);
+            }
+        }
+        false
+    }
+
+    /// The page, with where the next one starts when `more`.
+    fn page(self, total: Option<usize>, more: bool) -> Walk<T> {
+        let at = self.anchor.map_or(0, |k| k as u64 + 1);
+        let next = self
+            .after
+            .filter(|_| more)
+            .map(|id| Position::After { id, at });
+        Walk {
+            items: self.items,
+            total,
+            next,
+        }
+    }
+}
+
 /// Up to `count` items after `from`, read by `read(offset, size)` (one snapshot of items
 /// `[offset, offset + size)` and the list's total, if known) in reads of at most `size`;
 /// `id_of` names an item.
@@ -72,87 +132,51 @@ where
     F: FnMut(usize, usize) -> Fut,
     Fut: Future<Output = Result<(Vec<T>, Option<usize>), ScimError>>,
 {
-    let (mut after, hint) = start(from)?;
-    // The offset of the anchor: the last item returned, which a read must hold (or the list's
-    // start) for nothing after it to be missed.
-    let mut anchor = hint.checked_sub(1);
+    let (after, hint) = start(from)?;
+    let mut progress = Progress {
+        after,
+        anchor: hint.checked_sub(1),
+        items: Vec::new(),
+        count,
+    };
     let mut back = size.max(1);
-    let mut out: Vec<T> = Vec::new();
     let mut total = None;
     for _ in 0..MAX_READS {
-        let (mut lo, mut n) = match anchor {
+        let (mut lo, mut n) = match progress.anchor {
             Some(k) => window(k, size),
             None => (0, size.max(1)),
         };
         // A read that can hold nothing after the anchor (see `window`) goes past it unchecked.
-        let past = anchor.filter(|k| lo + n <= k + 1);
+        let past = progress.anchor.filter(|k| lo + n <= k + 1);
         if let Some(k) = past {
             (lo, n) = window(k + 1, size);
         }
         let (items, t) = read(lo, n).await?;
         total = t.or(total);
         let full = items.len() >= n;
-        let first_is_new = match (&after, items.first()) {
-            (Some(a), Some(f)) => id_of(f).is_some_and(|id| id_order(&id, a) == Ordering::Greater),
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if lo > 0 && first_is_new && past.is_none() {
-            // Items before the anchor went away: what follows it may sit before this read.
-            anchor = anchor.map(|k| k.saturating_sub(back));
+        let read: Vec<(Option<String>, T)> = items.into_iter().map(|i| (id_of(&i), i)).collect();
+        if past.is_none()
+            && progress.missed_before(lo, read.first().and_then(|(id, _)| id.as_ref()))
+        {
+            progress.anchor = progress.anchor.map(|k| k.saturating_sub(back));
             back = back.saturating_mul(2);
             continue;
         }
         back = size.max(1);
-        let mut last_index = None;
-        for (i, item) in items.into_iter().enumerate() {
-            let Some(id) = id_of(&item) else { continue };
-            if after
-                .as_deref()
-                .is_some_and(|a| id_order(&id, a) != Ordering::Greater)
-            {
-                last_index = Some(lo + i);
-                continue;
-            }
-            if out.len() == count {
-                let next = after.map(|id| Position::After {
-                    id,
-                    at: anchor.map_or(0, |k| k as u64 + 1),
-                });
-                return Ok(Walk {
-                    items: out,
-                    total,
-                    next,
-                });
-            }
-            after = Some(id);
-            last_index = Some(lo + i);
-            anchor = Some(lo + i);
-            out.push(item);
+        if progress.take(lo, read) {
+            return Ok(progress.page(total, true));
         }
         if !full {
-            return Ok(Walk {
-                items: out,
-                total,
-                next: None,
-            });
-        }
-        anchor = last_index.or(anchor);
-    }
-    if let (Some(id), Some(k)) = (after, anchor) {
-        if !out.is_empty() {
-            let at = k as u64 + 1;
-            return Ok(Walk {
-                items: out,
-                total,
-                next: Some(Position::After { id, at }),
-            });
+            return Ok(progress.page(total, false));
         }
     }
-    Err(
-        ScimError::unavailable("the list changed too fast to find where the cursor resumes: retry")
-            .with_retry_after(1),
-    )
+    if progress.items.is_empty() {
+        return Err(ScimError::unavailable(
+            "the list changed too fast to find where the cursor resumes: retry",
+        )
+        .with_retry_after(1));
+    }
+    Ok(progress.page(total, true))
 }
 
 /// Up to `count` of `items` (the whole list, in any order) after `from`, in ascending
