@@ -416,7 +416,7 @@ impl Validator<'_> {
                 1
             }
             Some(t) => *t.get_ref(),
-            None => crate::service::paging::DEFAULT_CURSOR_TIMEOUT_SECS,
+            None => crate::scim::cursor::DEFAULT_TIMEOUT_SECS,
         };
         ScimSettings {
             base_path: base,

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::fmt;
 
+/// Seconds a cursor stays valid unless configured (`[scim] cursor_timeout_seconds`).
+pub const DEFAULT_TIMEOUT_SECS: u64 = 3600;
 /// Fewest bytes a configured cursor key may have.
 pub const MIN_KEY_BYTES: usize = 32;
 /// Longest cursor text accepted (anything longer was not issued here).

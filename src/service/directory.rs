@@ -2,7 +2,7 @@
 //! tenant's users, implemented by the config-driven backend (`backend::directory`) and, in
 //! tests, by an in-memory directory.
 
-use super::walk::{self, Walk};
+use super::walk::Walk;
 use crate::auth::Tenant;
 use crate::scim::cursor::Position;
 use crate::scim::discovery::Restrictions;
@@ -79,22 +79,14 @@ pub trait UserDirectory: Send + Sync {
     ) -> Result<SearchPage, ScimError>;
 
     /// Up to `count` users matching `filter` after `from` (from the first when `None`), in
-    /// ascending [`walk::id_order`] of ids, with where the next page starts. This default walks
-    /// [`UserDirectory::search`], which must then list in that order.
+    /// ascending [`super::walk::id_order`] of ids, with where the next page starts.
     async fn walk(
         &self,
         tenant: &Tenant,
         filter: Option<&Filter>,
         from: Option<&Position>,
         count: usize,
-    ) -> Result<Walk<ScimUser>, ScimError> {
-        let id = |u: &ScimUser| Some(u.id.clone());
-        walk::resume(from, count, count, id, |lo, n| async move {
-            let page = self.search(tenant, filter, lo, n).await?;
-            Ok((page.users, Some(page.total)))
-        })
-        .await
-    }
+    ) -> Result<Walk<ScimUser>, ScimError>;
 
     /// The values some attributes are limited to, advertised in `/Schemas`.
     fn restrictions(&self) -> Restrictions;

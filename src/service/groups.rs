@@ -1,12 +1,12 @@
 //! `/Groups`: answers group requests over a [`GroupDirectory`], with the same query, projection,
 //! ETag and error rules as `/Users`. A PATCH answers `204` unless configured to return the group.
 
+use super::cursor_paging::CursorRequest;
 use super::group_directory::GroupDirectory;
 use super::operation::GroupOperation;
-use super::paging::{CursorRequest, DEFAULT_CURSOR_TIMEOUT_SECS};
 use super::request::{json_body, parse_filter, search_of, Page, Paging, SearchParams};
 use crate::auth::Tenant;
-use crate::scim::cursor::{CursorKey, Cursors};
+use crate::scim::cursor::{CursorKey, Cursors, DEFAULT_TIMEOUT_SECS};
 use crate::scim::error::{ScimError, ScimType};
 use crate::scim::filter::Filter;
 use crate::scim::group::change::{self, GroupChange};
@@ -46,10 +46,7 @@ impl GroupService {
             directory,
             settings,
             max_results,
-            cursors: Arc::new(Cursors::new(
-                CursorKey::random(),
-                DEFAULT_CURSOR_TIMEOUT_SECS,
-            )),
+            cursors: Arc::new(Cursors::new(CursorKey::random(), DEFAULT_TIMEOUT_SECS)),
         }
     }
 

@@ -1,13 +1,13 @@
 //! The SCIM service: authenticates the bearer key, routes `/Users`, `/Schemas`, `/ResourceTypes`
 //! and `/ServiceProviderConfig`, and answers every failure with an RFC 7644 error body.
 
+use super::cursor_paging::CursorRequest;
 use super::directory::{Replacement, UserDirectory};
 use super::groups::GroupService;
 use super::operation::Operation;
-use super::paging::{CursorRequest, DEFAULT_CURSOR_TIMEOUT_SECS};
 use super::request::{json_body, parse_filter, search_of, Page, Paging, SearchParams};
 use crate::auth::{Keyring, Principal, Tenant};
-use crate::scim::cursor::{CursorKey, Cursors};
+use crate::scim::cursor::{CursorKey, Cursors, DEFAULT_TIMEOUT_SECS};
 use crate::scim::discovery;
 use crate::scim::error::ScimError;
 use crate::scim::filter::Filter;
@@ -45,10 +45,7 @@ impl ScimService {
             groups: None,
             keyring,
             max_results,
-            cursors: Arc::new(Cursors::new(
-                CursorKey::random(),
-                DEFAULT_CURSOR_TIMEOUT_SECS,
-            )),
+            cursors: Arc::new(Cursors::new(CursorKey::random(), DEFAULT_TIMEOUT_SECS)),
             telemetry,
         }
     }

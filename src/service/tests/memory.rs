@@ -2,10 +2,12 @@
 //! resources as written, refuses a taken userName (ignoring case) and counts writes.
 
 use crate::auth::Tenant;
+use crate::scim::cursor::Position;
 use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
+use crate::service::walk::{self, Walk};
 use crate::service::{Replacement, SearchPage, UserDirectory};
 use crate::store::Held;
 use async_trait::async_trait;
@@ -218,6 +220,17 @@ impl UserDirectory for MemoryDirectory {
             total: matched.len(),
             users: matched.into_iter().skip(start).take(count).collect(),
         })
+    }
+
+    async fn walk(
+        &self,
+        tenant: &Tenant,
+        filter: Option<&Filter>,
+        from: Option<&Position>,
+        count: usize,
+    ) -> Result<Walk<ScimUser>, ScimError> {
+        let all = self.search(tenant, filter, 0, usize::MAX).await?.users;
+        walk::sorted_after(all, |u| u.id.clone(), from, count)
     }
 
     fn restrictions(&self) -> Restrictions {

@@ -179,3 +179,52 @@ async fn request_mistakes_are_rfc_7644_errors() {
     );
     assert_eq!(f.directory.writes(), 1);
 }
+
+#[tokio::test]
+async fn cursor_paging_walks_users_and_refuses_foreign_cursors() {
+    let f = fixture();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(f.create(&format!("u{i}@acme.test")).await);
+    }
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = f
+            .call("GET", &format!("/Users?cursor={cursor}&count=3"), None)
+            .await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let body = json_of(&r);
+        assert_eq!(body["totalResults"], 7);
+        assert!(body.get("startIndex").is_none());
+        for u in body["Resources"].as_array().expect("list") {
+            seen.push(u["id"].as_str().expect("id").to_string());
+        }
+        match body["nextCursor"].as_str() {
+            Some(n) => cursor = n.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let r = f.call("GET", "/Users?cursor=&count=3", None).await;
+    let next = json_of(&r)["nextCursor"]
+        .as_str()
+        .expect("next")
+        .to_string();
+    for target in [
+        format!("/Users?cursor={next}&filter=userName%20pr"),
+        format!("/Users?cursor={next}x"),
+    ] {
+        let r = f.call("GET", &target, None).await;
+        let body = json_of(&r);
+        assert_eq!(
+            (r.status, &body["scimType"]),
+            (400, &json!("invalidCursor")),
+            "{body}"
+        );
+        assert_eq!(body["schemas"][0], ERROR);
+    }
+    let spc = json_of(&f.call("GET", "/ServiceProviderConfig", None).await);
+    assert_eq!(spc["pagination"]["maxPageSize"], 50);
+}

@@ -10,9 +10,6 @@ use crate::scim::message::{cursor_list_response, ScimResponse};
 use crate::scim::schema::ResourceKind;
 use serde_json::Value;
 
-/// Seconds a cursor stays valid unless configured (`[scim] cursor_timeout_seconds`).
-pub const DEFAULT_CURSOR_TIMEOUT_SECS: u64 = 3600;
-
 /// One cursor request: its binding and the time it is served at.
 pub struct CursorRequest<'a> {
     cursors: &'a Cursors,
