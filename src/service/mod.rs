@@ -2,8 +2,7 @@
 //! tenant ([`handler`], and [`groups`] for `/Groups`; [`request`] reads their queries and
 //! bodies, [`cursor_paging`] and [`walk`] page lists by cursor) over a directory of users
 //! ([`directory`]) and one of groups ([`group_directory`]), the seams the config-driven backend
-//! implements. Knows nothing of
-//! pingora, the store engine or the backend's native API.
+//! implements. Knows nothing of pingora, the store engine or the backend's native API.
 
 pub mod cursor_paging;
 pub mod directory;
