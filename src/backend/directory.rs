@@ -2,7 +2,7 @@
 //! user with what the store kept, every write goes to the backend first and is then recorded.
 //! Writes to one user (and creates of one userName) are serialised.
 
-use super::calls::NativePage;
+use super::calls::{NativePage, Versioned};
 use super::mapping::{self, Base, Write};
 use super::native::NativeUsers;
 use super::paths;
@@ -14,7 +14,7 @@ use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
-use crate::service::{Replacement, SearchPage, UserDirectory};
+use crate::service::{Basis, Current, Replacement, SearchPage, UserDirectory};
 use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -23,6 +23,12 @@ use std::sync::Arc;
 
 /// Offsets past this are past the end of any list a backend really holds.
 const MAX_OFFSET: usize = 1 << 40;
+
+/// What [`Directory::read_current`] read besides the SCIM view: the [`Basis`] of its write.
+struct Read {
+    current: Versioned,
+    record: Option<UserRecord>,
+}
 
 /// SCIM user operations for every tenant, over the backend's native user API and the store.
 pub struct Directory {
@@ -78,26 +84,36 @@ impl Directory {
         undo::explained(cause, "user", tenant, id, undone)
     }
 
-    /// Writes a normalised resource over a user: a PUT, or the result of a PATCH of the user as
-    /// just read. A native list element SCIM never wrote (the backend added it)
-    /// survives a PUT; after a PATCH, one the client saw and the PATCH left out is removed.
-    async fn write(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
-        from: Replacement,
-    ) -> Result<ScimUser, ScimError> {
-        let api = self.backend.api();
+    /// The user `id` as the backend holds it now (with its version) merged with its record.
+    async fn read_current(&self, tenant: &Tenant, id: &str) -> Result<Option<Current>, ScimError> {
         let Some(current) = self.backend.get_versioned(tenant, id).await? else {
-            return Err(not_found(id));
+            return Ok(None);
         };
         let record = self
             .records_for(tenant, std::slice::from_ref(&current.user))
             .await?
             .remove(id);
-        let before = self.merge(&current.user, record.as_ref())?;
+        Ok(Some(Current {
+            user: self.merge(&current.user, record.as_ref())?,
+            managed: record.as_ref().is_some_and(|r| r.managed),
+            basis: Basis::new(Read { current, record }),
+        }))
+    }
+
+    /// Writes a normalised resource over a user as `before` read it: a PUT, or the result of a
+    /// PATCH of that read. A native list element SCIM never wrote (the backend added it)
+    /// survives a PUT; after a PATCH, one the client saw and the PATCH left out is removed.
+    async fn write_over(
+        &self,
+        tenant: &Tenant,
+        before: ScimUser,
+        Read { current, record }: Read,
+        resource: Value,
+        now: &str,
+        from: Replacement,
+    ) -> Result<ScimUser, ScimError> {
+        let api = self.backend.api();
+        let id = before.id.as_str();
         let shadow = record.as_ref().map(|r| &r.shadow);
         let seen = (from == Replacement::Patch).then_some(&before.resource);
         let fields = |native: &Value| {
@@ -606,15 +622,23 @@ impl UserDirectory for Directory {
         Ok(user)
     }
 
-    async fn replace(
+    async fn read(&self, tenant: &Tenant, id: &str) -> Result<Option<Current>, ScimError> {
+        self.read_current(tenant, id).await
+    }
+
+    async fn write(
         &self,
         tenant: &Tenant,
-        id: &str,
+        current: Current,
         resource: Value,
         now: &str,
         from: Replacement,
     ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, from).await
+        let read = current.basis.into::<Read>().ok_or_else(|| {
+            ScimError::internal("a write was given a read this directory did not make")
+        })?;
+        self.write_over(tenant, current.user, read, resource, now, from)
+            .await
     }
 
     async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {

@@ -364,8 +364,9 @@ pub trait Store: Send + Sync {
 
     /// Checks the store can be written now, before a write reaches the backend. SQLite proves it
     /// with a committed write (so a full disk shows); PostgreSQL asks the server whether it takes
-    /// writes (not a standby, not read-only), without writing: every write through every gateway
-    /// checks, and a shared probe row would be their hottest contention.
+    /// writes (not a standby, not read-only), without writing (every write through every gateway
+    /// checks, and a shared probe row would be their hottest contention), and trusts a yes for
+    /// a second.
     async fn check_writable(&self) -> Result<(), StoreError>;
 
     /// Waits until no other holder of `key` in `tenant` remains, then holds it until the answer

@@ -59,7 +59,16 @@ struct Db {
     holds: Holds,
     pool_wait: Duration,
     statement_timeout: Duration,
+    /// When the server last said it takes writes: trusted for [`WRITABLE_FOR`], unless a
+    /// statement failed since.
+    writable_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a "takes writes" answer stands before the next write asks again. Every write
+/// through every gateway checks, so asking each time would add a statement to each; a server
+/// that turns read-only within this time refuses the write's own statement instead, and the
+/// write is undone as after any store failure.
+const WRITABLE_FOR: Duration = Duration::from_secs(1);
 
 impl PostgresStore {
     /// The ids `sql` answers for `tenant` and one indexed `key`. A key holding NUL matches
@@ -151,6 +160,7 @@ async fn open_on(settings: PgSettings, rt: Handle) -> Result<PostgresStore, Open
         pool: statements,
         pool_wait: settings.pool_wait,
         statement_timeout: settings.statement_timeout,
+        writable_at: std::sync::Mutex::new(None),
     };
     Ok(PostgresStore {
         db: Arc::new(db),
@@ -187,10 +197,17 @@ type Params<'a> = [&'a (dyn ToSql + Sync)];
 impl Db {
     /// A pooled connection, waiting at most `pool_wait` for one.
     async fn conn(&self) -> Result<Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| pool_failure(e, self.pool_wait))
+        self.pool.get().await.map_err(|e| {
+            self.forget_writable();
+            pool_failure(e, self.pool_wait)
+        })
+    }
+
+    /// A statement failed: the next check asks the server again.
+    fn forget_writable(&self) {
+        if let Ok(mut at) = self.writable_at.lock() {
+            *at = None;
+        }
     }
 
     /// Runs one statement (prepared once per connection) within the statement timeout.
@@ -201,15 +218,26 @@ impl Db {
             conn.query(&statement, params).await
         };
         let answer = tokio::time::timeout(self.statement_timeout, run).await;
-        match answer {
-            Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(e)) => Err(classify(&e)),
+        let failure = match answer {
+            Ok(Ok(rows)) => return Ok(rows),
+            Ok(Err(e)) => classify(&e),
             Err(_) => {
                 // Still busy with the abandoned statement: never hand it to another caller.
                 drop(Object::take(conn));
-                Err(no_answer(self.statement_timeout))
+                no_answer(self.statement_timeout)
             }
-        }
+        };
+        self.forget_writable();
+        Err(failure)
+    }
+
+    /// Whether the server said it takes writes less than [`WRITABLE_FOR`] ago.
+    fn writable_recently(&self) -> bool {
+        self.writable_at
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .is_some_and(|at| at.elapsed() < WRITABLE_FOR)
     }
 
     /// Runs one statement that answers one boolean.
@@ -516,6 +544,9 @@ impl Store for PostgresStore {
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
+        if self.db.writable_recently() {
+            return Ok(());
+        }
         let read_only = self
             .on_db(|db| async move { db.query_bool(READ_ONLY, &[]).await })
             .await?;
@@ -523,6 +554,9 @@ impl Store for PostgresStore {
             return Err(StoreError::Unavailable(
                 "the PostgreSQL server takes no writes (a standby, or read-only by default)".into(),
             ));
+        }
+        if let Ok(mut at) = self.db.writable_at.lock() {
+            *at = Some(std::time::Instant::now());
         }
         Ok(())
     }
