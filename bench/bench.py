@@ -288,14 +288,15 @@ def check_clean(name, res, min_ok=1):
 
 def variant_config(src, listen_port, backend_port, key_sha256, guard, store=None):
     """conf/demo.toml with this run's ports, a bench SCIM key, the admin session as the
-    backend credential, and (if not `guard`) no [guard] tables. `store`: the lines that
+    backend credential, and (if not `guard`) no [guard] or [team_admin] tables. `store`: the lines that
     replace `path = …` in [store] (default: a SQLite file next to the config)."""
     out, section, keys_done = [], "", False
     for line in src.splitlines():
         m = re.match(r"^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$", line)
         if m:
             section = m.group(1)
-        if not guard and section.split(".")[0] == "guard":
+        # The team-admin page identifies callers as the guard does: it goes with the guard.
+        if not guard and section.split(".")[0] in ("guard", "team_admin"):
             continue
         if section == "server" and re.match(r"^\s*listen\s*=", line):
             line = f'listen = ["127.0.0.1:{listen_port}"]'
