@@ -1097,6 +1097,7 @@ http {{
             "scimgate_commit": git_rev(),
             "skipped": self.skipped,
             "pg_server": getattr(self, "pg_server", None),
+            "pg_where": self.args.pg_where or None,
             "latency_plot": bool(self.curves),
             "nginx": nginx_version(self.args.nginx),
         }
@@ -1283,7 +1284,9 @@ def markdown(meta, figures):
         "",
     ]
     if meta.get("pg_server"):
-        lines += [f"S6 store database: {meta['pg_server']} (as seen by the bench database).", ""]
+        where = f"; {meta['pg_where']}" if meta.get("pg_where") else ""
+        lines += [f"S6 store database: {meta['pg_server']} (as seen by the bench database){where}.",
+                  ""]
     lines += [
         "## Targets",
         "",
@@ -1395,6 +1398,8 @@ def main():
     ap.add_argument("--pg-db", default="",
                     help="S6: the name of the database to create (default scimgate_bench_<random>)")
     ap.add_argument("--pg-skip", default="", help="S6: why PostgreSQL is not available (skips S6)")
+    ap.add_argument("--pg-where", default="",
+                    help="S6: where the PostgreSQL server keeps its data, for the results")
     ap.add_argument("--pg-async-commit", action="store_true",
                     help="S6 diagnostic: synchronous_commit = off on the bench database")
     ap.add_argument("--render", metavar="RESULTS_JSON",
