@@ -2,7 +2,7 @@
 //! the external id indexes, the managed flag, pending creates, managed memberships, holds), and
 //! [`keys`] of store tenants and their SCIM API keys, run against SQLite and against PostgreSQL;
 //! the rest is PostgreSQL's own: [`migrations`], holds across gateways ([`fleet`]), failures
-//! ([`faults`]), the copy from SQLite ([`copy`]) and the lookups' query [`plans`]. PostgreSQL tests each get a database of
+//! ([`faults`]), the copy from SQLite ([`copy`]), the lookups' query [`plans`] and the index of [`work_emails`]. PostgreSQL tests each get a database of
 //! their own (tests/support/pg.rs) and are skipped, saying so, where no server is configured.
 
 // Test code: a failed unwrap, expect or panic is a failed test.
@@ -17,6 +17,7 @@ mod migrations;
 #[path = "../support/pg.rs"]
 mod pg;
 mod plans;
+mod work_emails;
 
 use scimgate::store::postgres::{PgSettings, PostgresStore};
 use scimgate::store::sqlite::SqliteStore;

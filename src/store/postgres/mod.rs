@@ -24,6 +24,7 @@ mod keys;
 mod migrations;
 mod runtime;
 pub mod settings;
+mod work_emails;
 
 #[doc(hidden)]
 pub use groups::GROUP_LOOKUPS;
@@ -31,6 +32,8 @@ pub use groups::GROUP_LOOKUPS;
 pub use keys::LIVE_KEY;
 pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
+#[doc(hidden)]
+pub use work_emails::set as work_email_set;
 
 use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use super::{GroupRecord, Held, OpenError, PoolUse, ResourceKey, Store, StoreError, UserRecord};
@@ -263,12 +266,15 @@ const SELECT_BY_EXTERNAL_ID: &str =
 const SELECT_BY_WORK_EMAIL: &str = "SELECT id FROM work_emails WHERE tenant = $1 \
                                     AND email = lower($2::text COLLATE \"C\") ORDER BY id";
 /// One statement, so one round trip and atomic: the record, and its create no longer pending.
+/// With the user's work addresses and the hash of the resource they come from ([`work_emails`]).
 const PUT: &str = "WITH up AS (
-    INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified,
+        work_email_set, work_email_of)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10)
     ON CONFLICT (tenant, id) DO UPDATE SET external_id = EXCLUDED.external_id,
         shadow = EXCLUDED.shadow, managed = EXCLUDED.managed, created = EXCLUDED.created,
-        last_modified = EXCLUDED.last_modified
+        last_modified = EXCLUDED.last_modified, work_email_set = EXCLUDED.work_email_set,
+        work_email_of = EXCLUDED.work_email_of
 ) DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $8";
 /// The user and its memberships in every group, atomically.
 const DELETE: &str = "WITH gone AS (
@@ -379,8 +385,9 @@ impl Store for PostgresStore {
         let (external_id, user_name) = (rec.external_id(), rec.pending_key());
         let (tenant, id, rec) = (tenant.to_string(), id.to_string(), rec.clone());
         let shadow = rec.shadow.to_string();
+        let (emails, of) = (work_emails::set(&rec.shadow), work_emails::hash(&shadow));
         self.on_db(|db| async move {
-            let params: [&(dyn ToSql + Sync); 8] = [
+            let params: [&(dyn ToSql + Sync); 10] = [
                 &tenant,
                 &id,
                 &external_id,
@@ -389,6 +396,8 @@ impl Store for PostgresStore {
                 &rec.created,
                 &rec.last_modified,
                 &user_name,
+                &emails,
+                &of,
             ];
             db.query(PUT, &params).await.map(drop)
         })
