@@ -200,6 +200,24 @@ CREATE TABLE api_keys (
 CREATE INDEX api_keys_tenant ON api_keys (tenant, id);
 "#,
     },
+    Migration {
+        version: 7,
+        name: "brakes on mass deprovisioning",
+        // One row per tenant (see `store::brake`), taken `FOR UPDATE` by every change so the
+        // gateways of a fleet count one after the other. Times are Unix seconds.
+        sql: r#"
+CREATE TABLE brakes (
+    tenant        TEXT COLLATE "C" PRIMARY KEY,
+    window_start  BIGINT NOT NULL,
+    count         BIGINT NOT NULL,
+    allowance     BIGINT NOT NULL,
+    held_since    BIGINT,
+    held_requests BIGINT NOT NULL,
+    trips         BIGINT NOT NULL,
+    released_at   BIGINT
+);
+"#,
+    },
 ];
 
 /// Advisory lock key taken by every migration run (a scimgate constant: "scimgate" in ASCII).
