@@ -346,6 +346,13 @@ pub fn check(path: &Path) -> Result<String, CommandError> {
             ));
         }
     }
+    if !config.brake.any() {
+        notes.push(
+            "note: no [deprovision_brake]: a mass deactivation or delete from the identity \
+             provider reaches the backend unchecked (see README, \"A brake on mass deprovisioning\")"
+                .into(),
+        );
+    }
     Ok(notes.join("\n"))
 }
 
