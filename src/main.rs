@@ -90,7 +90,7 @@ enum StoreAction {
         config: PathBuf,
     },
     /// Copy a SQLite store (users, managed flags, stored attributes, timestamps, pending
-    /// creates) into the config's PostgreSQL store; running it again has nothing to do.
+    /// creates, brake holds) into the config's PostgreSQL store; running it again has nothing to do.
     Copy {
         /// The SQLite store file to copy from.
         #[arg(long)]
