@@ -175,7 +175,7 @@ async fn a_held_deprovisioning_is_a_retryable_error_naming_the_command() {
     );
     assert!(
         held.detail
-            .contains("scimgate brake release --tenant globex"),
+            .contains("scimgate brake release --config FILE --tenant globex"),
         "{}",
         held.detail
     );

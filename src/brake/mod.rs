@@ -135,10 +135,10 @@ fn held(
         })
         .unwrap_or_else(|| "now".into());
     ScimError::unavailable(format!(
-        "deprovisioning brake: tenant {:?} is held since {since} (more than {} deactivations \
-         and deletes within {} s); this {} was not sent to the user service. Retry later; an \
-         operator reviews with `scimgate brake status --tenant {}` and lets them through with \
-         `scimgate brake release --tenant {}`",
+        "deprovisioning brake: tenant {:?} is held since {since} (threshold: {} deactivations \
+         and deletes per {} s); this {} was not sent to the user service. Retry later; an \
+         operator reviews with `scimgate brake status --config FILE --tenant {}` and lets them \
+         through with `scimgate brake release --config FILE --tenant {}`",
         tenant.name,
         outcome.limit + s.allowance,
         policy.thresholds.window_secs,

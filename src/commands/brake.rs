@@ -173,7 +173,7 @@ fn report(
             t.limit(managed)
         ));
         let window = match state {
-            Some(s) if now < s.window_start.saturating_add(t.window_secs as i64) => format!(
+            Some(s) if now < s.window_start.saturating_add(secs(t.window_secs)) => format!(
                 "  window: since {}, {} counted, {} allowed beyond the threshold by a release",
                 rfc3339(s.window_start),
                 s.count,
@@ -195,6 +195,10 @@ fn report(
         ));
     }
     lines.join("\n")
+}
+
+fn secs(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn now() -> i64 {
