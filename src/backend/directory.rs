@@ -1,6 +1,7 @@
 //! Users in SCIM terms over the backend and the store: every read merges the backend's native
 //! user with what the store kept, every write goes to the backend first and is then recorded.
-//! Writes to one user (and creates of one userName) are serialised.
+//! Writes to one user (and creates of one userName) are serialised. A deactivation or delete is
+//! counted by the brake on mass deprovisioning ([`Brake`]) before it is sent.
 
 use super::calls::{NativePage, Versioned};
 use super::mapping::{self, Base, Write};
@@ -10,6 +11,7 @@ use super::search::{self, Anchor};
 use super::timestamp;
 use super::undo;
 use crate::auth::Tenant;
+use crate::brake::{Brake, Deprovisioning};
 use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
@@ -35,6 +37,7 @@ pub struct Directory {
     backend: Arc<dyn NativeUsers>,
     store: Arc<dyn Store>,
     max_scan: usize,
+    brake: Option<Arc<Brake>>,
 }
 
 impl Directory {
@@ -44,6 +47,26 @@ impl Directory {
             backend,
             store,
             max_scan,
+            brake: None,
+        }
+    }
+
+    /// The directory with deactivations and deletes counted by `brake` before they are sent.
+    pub fn with_brake(mut self, brake: Arc<Brake>) -> Self {
+        self.brake = Some(brake);
+        self
+    }
+
+    /// Lets a deprovisioning of `id` through the brake, or refuses it (the tenant is held).
+    async fn admit(
+        &self,
+        tenant: &Tenant,
+        what: Deprovisioning,
+        id: &str,
+    ) -> Result<(), ScimError> {
+        match &self.brake {
+            Some(brake) => brake.admit(tenant, what, id).await,
+            None => Ok(()),
         }
     }
 
@@ -125,6 +148,9 @@ impl Directory {
             mapping::to_native(api, &resource, Write::Update, base)
         };
         self.ensure_writable().await?;
+        if deactivates(&before.resource, &resource) {
+            self.admit(tenant, Deprovisioning::Deactivate, id).await?;
+        }
         // Without `active` in the new resource the account's state is left alone: a PUT that
         // omits it must not re-activate a disabled user.
         let active_change = api.deactivate.is_some()
@@ -643,8 +669,11 @@ impl UserDirectory for Directory {
 
     async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
         self.ensure_writable().await?;
-        if self.backend.get(tenant, id).await?.is_none() || !self.backend.delete(tenant, id).await?
-        {
+        if self.backend.get(tenant, id).await?.is_none() {
+            return Err(not_found(id));
+        }
+        self.admit(tenant, Deprovisioning::Delete, id).await?;
+        if !self.backend.delete(tenant, id).await? {
             return Err(not_found(id));
         }
         // The user is gone: a record the store could not drop names nobody and is harmless.
@@ -730,6 +759,13 @@ fn with_id(u: &ScimUser) -> Value {
 
 fn active_of(resource: &Value) -> Option<bool> {
     resource.get("active").and_then(Value::as_bool)
+}
+
+/// Whether writing `after` over `before` deactivates the user: `active` becomes false on a user
+/// that was not inactive. What the backend does with `active` does not matter here: the brake
+/// counts what the identity provider asked for.
+fn deactivates(before: &Value, after: &Value) -> bool {
+    wants_inactive(after) && !wants_inactive(before)
 }
 
 fn wants_active(resource: &Value) -> bool {

@@ -166,7 +166,7 @@ fn backend_failure(what: &str) -> ScimError {
 }
 
 /// What the gateway logs while the returned guard lives (the test runs on one thread).
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+pub(super) fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let sink = buf.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -1,4 +1,4 @@
-//! PostgreSQL's index of work email addresses (migration 7): the gateway computes each user's
+//! PostgreSQL's index of work email addresses (migration 8): the gateway computes each user's
 //! addresses as the database would, the trigger runs on an update only when they change, and
 //! rows written without them (a gateway of an older build, `store copy`) are still indexed
 //! from the resource.

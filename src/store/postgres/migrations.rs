@@ -202,6 +202,24 @@ CREATE INDEX api_keys_tenant ON api_keys (tenant, id);
     },
     Migration {
         version: 7,
+        name: "brakes on mass deprovisioning",
+        // One row per tenant (see `store::brake`), taken `FOR UPDATE` by every change so the
+        // gateways of a fleet count one after the other. Times are Unix seconds.
+        sql: r#"
+CREATE TABLE brakes (
+    tenant        TEXT COLLATE "C" PRIMARY KEY,
+    window_start  BIGINT NOT NULL,
+    count         BIGINT NOT NULL,
+    allowance     BIGINT NOT NULL,
+    held_since    BIGINT,
+    held_requests BIGINT NOT NULL,
+    trips         BIGINT NOT NULL,
+    released_at   BIGINT
+);
+"#,
+    },
+    Migration {
+        version: 8,
         name: "work email addresses computed by the gateway, the trigger only when they change",
         // Parsing the resource in the trigger was most of the database's cost of a write. The
         // gateway now writes each user's work addresses (`work_email_set`, as

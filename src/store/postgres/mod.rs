@@ -14,8 +14,10 @@
 //! than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
 //! abandoned by the gateway, whose connection is then closed rather than reused. Failures map to
 //! [`StoreError`] kinds as [`errors`] describes. Groups, their pending creates and memberships
-//! are kept by [`groups`]; store tenants and SCIM API keys by [`keys`].
+//! are kept by [`groups`]; store tenants and SCIM API keys by [`keys`]; the brakes on mass
+//! deprovisioning by [`brakes`].
 
+mod brakes;
 mod errors;
 mod groups;
 mod holds;
@@ -35,6 +37,7 @@ pub use settings::{check_url, Migrate, PgSettings};
 #[doc(hidden)]
 pub use work_emails::set as work_email_set;
 
+use super::brake::{BrakeChange, BrakeOutcome, BrakeState};
 use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use super::{GroupRecord, Held, OpenError, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
@@ -609,6 +612,19 @@ impl Store for PostgresStore {
 
     async fn touch_key(&self, id: &str, at: &str) -> Result<(), StoreError> {
         self.touch(id, at).await
+    }
+
+    async fn change_brake(
+        &self,
+        tenant: &str,
+        change: BrakeChange,
+        now: i64,
+    ) -> Result<BrakeOutcome, StoreError> {
+        self.change(tenant, change, now).await
+    }
+
+    async fn brakes(&self, tenant: Option<&str>) -> Result<Vec<(String, BrakeState)>, StoreError> {
+        self.brake_rows(tenant).await
     }
 
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {
