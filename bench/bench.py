@@ -288,14 +288,15 @@ def check_clean(name, res, min_ok=1):
 
 def variant_config(src, listen_port, backend_port, key_sha256, guard, store=None):
     """conf/demo.toml with this run's ports, a bench SCIM key, the admin session as the
-    backend credential, and (if not `guard`) no [guard] tables. `store`: the lines that
+    backend credential, and (if not `guard`) no [guard] or [team_admin] tables. `store`: the lines that
     replace `path = …` in [store] (default: a SQLite file next to the config)."""
     out, section, keys_done = [], "", False
     for line in src.splitlines():
         m = re.match(r"^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$", line)
         if m:
             section = m.group(1)
-        if not guard and section.split(".")[0] == "guard":
+        # The team-admin page identifies callers as the guard does: it goes with the guard.
+        if not guard and section.split(".")[0] in ("guard", "team_admin"):
             continue
         if section == "server" and re.match(r"^\s*listen\s*=", line):
             line = f'listen = ["127.0.0.1:{listen_port}"]'
@@ -1096,6 +1097,7 @@ http {{
             "scimgate_commit": git_rev(),
             "skipped": self.skipped,
             "pg_server": getattr(self, "pg_server", None),
+            "pg_where": self.args.pg_where or None,
             "latency_plot": bool(self.curves),
             "nginx": nginx_version(self.args.nginx),
         }
@@ -1282,7 +1284,9 @@ def markdown(meta, figures):
         "",
     ]
     if meta.get("pg_server"):
-        lines += [f"S6 store database: {meta['pg_server']} (as seen by the bench database).", ""]
+        where = f"; {meta['pg_where']}" if meta.get("pg_where") else ""
+        lines += [f"S6 store database: {meta['pg_server']} (as seen by the bench database){where}.",
+                  ""]
     lines += [
         "## Targets",
         "",
@@ -1394,6 +1398,8 @@ def main():
     ap.add_argument("--pg-db", default="",
                     help="S6: the name of the database to create (default scimgate_bench_<random>)")
     ap.add_argument("--pg-skip", default="", help="S6: why PostgreSQL is not available (skips S6)")
+    ap.add_argument("--pg-where", default="",
+                    help="S6: where the PostgreSQL server keeps its data, for the results")
     ap.add_argument("--pg-async-commit", action="store_true",
                     help="S6 diagnostic: synchronous_commit = off on the bench database")
     ap.add_argument("--render", metavar="RESULTS_JSON",

@@ -7,14 +7,19 @@
 # with .ci/postgres.sh when root; otherwise S6 is skipped), then runs bench/bench.py, which
 # starts every server, measures, stops them all and writes bench/results/. See bench/README.md.
 #
-# S6's PostgreSQL: SCIMGATE_BENCH_PG (default postgres://scimgate@127.0.0.1:5432/postgres, a role
-# with CREATEDB) and SCIMGATE_BENCH_PG_PASSWORD (default scimgate, the role .ci/postgres.sh makes).
+# S6's PostgreSQL: by default a throwaway cluster of its own with its data on /dev/shm (tmpfs, as
+# S6's SQLite file), made with the machine's initdb and removed at exit. --pg-disk, or setting
+# SCIMGATE_BENCH_PG (postgres://USER@HOST:PORT/DB, a role with CREATEDB; password in
+# SCIMGATE_BENCH_PG_PASSWORD, default scimgate), uses that server as it is instead (default
+# postgres://scimgate@127.0.0.1:5432/postgres, the role .ci/postgres.sh makes).
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$BENCH")"
 QUICK=0
 BUILD=1
+PG_DISK=0
+[ -n "${SCIMGATE_BENCH_PG:-}" ] && PG_DISK=1
 USERS=0
 ONLY=""
 PASS=()
@@ -26,6 +31,7 @@ for arg in "$@"; do
     --only=*) ONLY="${arg#--only=}"; PASS+=("$arg") ;;
     --quick) QUICK=1; PASS+=("--quick") ;;
     --no-build) BUILD=0 ;;
+    --pg-disk) PG_DISK=1 ;;
     --users|--users=*) USERS=1; PASS+=("$arg") ;;
     --scale|--scale=*) USERS=1; PASS+=("$arg") ;;
     -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
@@ -40,6 +46,8 @@ say() { printf '[run.sh %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 CHILD=""
 PG_DB=""
+PG_TMPFS=""      # the throwaway cluster's folder, when the run made one
+PG_BIN=""
 pg_psql() { # pg_psql DB SQL: as the bench role
   PGPASSWORD="$SCIMGATE_BENCH_PG_PASSWORD" timeout 30 psql -X -q -A -t -v ON_ERROR_STOP=1 \
     -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$1" -c "$2"
@@ -54,6 +62,31 @@ cleanup() {
   if [ -n "$PG_DB" ]; then
     pg_psql "$PG_MAINT" "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
   fi
+  if [ -n "$PG_TMPFS" ]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_TMPFS/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PG_TMPFS"
+  fi
+}
+as_pg() { # as_pg CMD...: as the postgres user when root (initdb and the server refuse root)
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+# A cluster of the run's own on tmpfs: trust on 127.0.0.1 only, a free port, role scimgate.
+start_tmpfs_pg() {
+  PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+  [ -x "$PG_BIN/initdb" ] && [ -w /dev/shm ] || return 1
+  PG_TMPFS="$(mktemp -d /dev/shm/scimgate-bench-pg.XXXXXX)"
+  [ "$(id -u)" = 0 ] && chown postgres "$PG_TMPFS"
+  local port super
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  super="$(as_pg id -un)"
+  as_pg "$PG_BIN/initdb" -D "$PG_TMPFS/data" -A trust -U "$super" >/dev/null || return 1
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_TMPFS/data" -l "$PG_TMPFS/log" -w -t 60 start \
+    -o "-p $port -k $PG_TMPFS -c listen_addresses=127.0.0.1" >/dev/null || return 1
+  timeout 30 psql -X -q -h 127.0.0.1 -p "$port" -U "$super" -d postgres \
+    -c "CREATE ROLE scimgate LOGIN CREATEDB PASSWORD 'scimgate'" >/dev/null || return 1
+  SCIMGATE_BENCH_PG="postgres://scimgate@127.0.0.1:$port/postgres"
+  SCIMGATE_BENCH_PG_PASSWORD=scimgate
+  PG_WHERE="a throwaway cluster of this run with its data on /dev/shm (tmpfs), as the SQLite file"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -78,7 +111,19 @@ if [ ! -x "$BENCH/.venv/bin/scim2-server" ]; then
   timeout 300 "$BENCH/.venv/bin/pip" install -q scim2-server
 fi
 
-# --- PostgreSQL for S6 (the machine's server; .ci/postgres.sh installs and starts it as root)
+# --- PostgreSQL for S6: a tmpfs cluster of the run's own, or (--pg-disk) the machine's server,
+# which .ci/postgres.sh installs and starts as root
+PG_WHERE="the server at ${SCIMGATE_BENCH_PG:-postgres://scimgate@127.0.0.1:5432/postgres}, its data where it keeps it"
+if [ "$PG_DISK" = 0 ] && { [ -z "$ONLY" ] || [[ ",$ONLY," == *",s6,"* ]]; }; then
+  if [ "$(id -u)" = 0 ] && ! [ -x "$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/initdb" ]; then
+    timeout 600 bash "$ROOT/.ci/postgres.sh" >/dev/null || true
+  fi
+  if start_tmpfs_pg; then
+    say "S6: PostgreSQL on tmpfs at $SCIMGATE_BENCH_PG"
+  else
+    say "S6: could not start a PostgreSQL cluster on tmpfs; using the machine's server"
+  fi
+fi
 export SCIMGATE_BENCH_PG="${SCIMGATE_BENCH_PG:-postgres://scimgate@127.0.0.1:5432/postgres}"
 export SCIMGATE_BENCH_PG_PASSWORD="${SCIMGATE_BENCH_PG_PASSWORD:-scimgate}"
 PG_RE='^postgres(ql)?://([^@/:]+)@([^:/]+):([0-9]+)/([A-Za-z0-9_]+)$'
@@ -106,7 +151,7 @@ elif ! command -v psql >/dev/null 2>&1 || ! pg_isready -q -h "$PG_HOST" -p "$PG_
 fi
 if [ -z "$PG_SKIP" ]; then
   PG_DB="scimgate_bench_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
-  PASS+=("--pg" "$SCIMGATE_BENCH_PG" "--pg-db" "$PG_DB")
+  PASS+=("--pg" "$SCIMGATE_BENCH_PG" "--pg-db" "$PG_DB" "--pg-where" "$PG_WHERE")
 elif [ "$PG_SKIP" != "not selected" ]; then
   say "S6 (PostgreSQL store) will be SKIPPED: $PG_SKIP"
   PASS+=("--pg-skip" "$PG_SKIP")

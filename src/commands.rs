@@ -2,6 +2,7 @@
 //! keys' ([`token`]: `token list`, `token revoke`) and the store's ([`store`]: `store migrate`,
 //! `store copy`).
 
+pub mod brake;
 pub mod store;
 pub mod token;
 
@@ -124,6 +125,9 @@ pub enum CommandError {
     /// `token revoke` of a key neither the config nor the store holds.
     #[error("no key with id {0:?} in the config or the store (see scimgate token list)")]
     UnknownKey(String),
+    /// A `brake` command naming a tenant neither the config nor the store knows.
+    #[error("no tenant {0:?} in the config or the store (see scimgate brake status)")]
+    UnknownTenant(String),
 }
 
 impl CommandError {
@@ -349,6 +353,13 @@ pub fn check(path: &Path) -> Result<String, CommandError> {
                 t.name, t.name
             ));
         }
+    }
+    if !config.brake.any() {
+        notes.push(
+            "note: no [deprovision_brake]: a mass deactivation or delete from the identity \
+             provider reaches the backend unchecked (see README, \"A brake on mass deprovisioning\")"
+                .into(),
+        );
     }
     Ok(notes.join("\n"))
 }

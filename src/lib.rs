@@ -4,7 +4,8 @@
 //! the pure protocol core, [`scim`]), [`backend`] translates them to the service's own user API
 //! (config-driven), and [`guard`] blocks self-service changes to SCIM-managed accounts. One
 //! running [`Gateway`] holds the [`Parts`] built from the current [`Config`] and serves them
-//! through the [`Proxy`], the thin pingora glue that sends each request its way; [`config`],
+//! through the [`Proxy`], the thin pingora glue that sends each request its way; [`brake`] holds
+//! a tenant's deactivations and deletes past a threshold; [`config`],
 //! [`auth`], [`store`] and [`telemetry`] support them; [`demo`] is a built-in legacy service to
 //! try it all on.
 //!
@@ -24,6 +25,7 @@
 
 pub mod auth;
 pub mod backend;
+pub mod brake;
 pub mod commands;
 pub mod config;
 pub mod demo;

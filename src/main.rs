@@ -1,5 +1,6 @@
 //! The `scimgate` command line: `demo`, `run`, `check`, `reload`, `log`, `token new` /
-//! `token list` / `token revoke`, and `store migrate` / `store copy` for a PostgreSQL store.
+//! `token list` / `token revoke`, `brake status` / `brake release` / `brake hold`, and
+//! `store migrate` / `store copy` for a PostgreSQL store.
 
 use clap::{Parser, Subcommand};
 use scimgate::commands::{self, CommandError, DemoOptions};
@@ -68,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// The brake on mass deprovisioning: status, release, hold.
+    Brake {
+        #[command(subcommand)]
+        action: BrakeAction,
+    },
     /// Manage a PostgreSQL store ([store] url): migrate its schema, copy a SQLite store into it.
     Store {
         #[command(subcommand)]
@@ -84,7 +90,7 @@ enum StoreAction {
         config: PathBuf,
     },
     /// Copy a SQLite store (users, managed flags, stored attributes, timestamps, pending
-    /// creates) into the config's PostgreSQL store; running it again has nothing to do.
+    /// creates, brake holds) into the config's PostgreSQL store; running it again has nothing to do.
     Copy {
         /// The SQLite store file to copy from.
         #[arg(long)]
@@ -95,6 +101,41 @@ enum StoreAction {
         /// Replace rows PostgreSQL already holds with other data (otherwise nothing is copied).
         #[arg(long)]
         overwrite: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BrakeAction {
+    /// Show each tenant's thresholds, current window and hold (since when, how many refused).
+    Status {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// End a tenant's hold: a fresh window opens and the identity provider's retries go through.
+    Release {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Deactivations and deletes the fresh window allows beyond the threshold (to let a
+        /// reviewed mass offboarding through).
+        #[arg(long, default_value_t = 0)]
+        allow: u64,
+    },
+    /// Hold a tenant's deactivations and deletes by hand, until `brake release`.
+    Hold {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
     },
 }
 
@@ -151,6 +192,20 @@ fn main() -> ExitCode {
         Command::Token {
             action: TokenAction::Revoke { config, key_id },
         } => commands::token::revoke(&config, &key_id).map(|report| println!("{report}")),
+        Command::Brake {
+            action: BrakeAction::Status { config, tenant },
+        } => commands::brake::status(&config, tenant.as_deref()).map(|r| println!("{r}")),
+        Command::Brake {
+            action:
+                BrakeAction::Release {
+                    config,
+                    tenant,
+                    allow,
+                },
+        } => commands::brake::release(&config, &tenant, allow).map(|r| println!("{r}")),
+        Command::Brake {
+            action: BrakeAction::Hold { config, tenant },
+        } => commands::brake::hold(&config, &tenant).map(|r| println!("{r}")),
         Command::Store {
             action: StoreAction::Migrate { config },
         } => commands::store::migrate(&config).map(|report| println!("{report}")),

@@ -10,6 +10,7 @@ use crate::backend::directory::Directory;
 use crate::backend::group_calls::GroupBackend;
 use crate::backend::groups::Groups;
 use crate::backend::peer::UpstreamPeer;
+use crate::brake::Brake;
 use crate::config::{Config, ScimSettings};
 use crate::guard::gate::Guard;
 use crate::guard::jwt::JwtKeyError;
@@ -134,11 +135,11 @@ impl Parts {
             credentials,
             telemetry.clone(),
         ));
-        let directory: Arc<dyn UserDirectory> = Arc::new(Directory::new(
-            backend.clone(),
-            store.clone(),
-            config.scim.max_scan,
-        ));
+        let brake = Brake::new(config.brake.clone(), store.clone(), telemetry.clone());
+        let directory: Arc<dyn UserDirectory> = Arc::new(
+            Directory::new(backend.clone(), store.clone(), config.scim.max_scan)
+                .with_brake(Arc::new(brake)),
+        );
         let store_keys = Arc::new(StoreKeys::new(store.clone(), config.tenants.clone()));
         let mut scim = ScimService::new(
             directory.clone(),

@@ -15,7 +15,7 @@ use syn::visit::Visit;
 const LAYERS: &[&[&str]] = &[
     &["scim"],
     &["auth", "forwarded", "headers", "store", "telemetry"],
-    &["service"],
+    &["service", "brake"],
     &["backend"],
     &["guard"],
     &["team_admin"],

@@ -1,8 +1,9 @@
 //! Users in SCIM terms over the backend and the store: every read merges the backend's native
 //! user with what the store kept, every write goes to the backend first and is then recorded.
-//! Writes to one user (and creates of one userName) are serialised.
+//! Writes to one user (and creates of one userName) are serialised. A deactivation or delete is
+//! counted by the brake on mass deprovisioning ([`Brake`]) before it is sent.
 
-use super::calls::NativePage;
+use super::calls::{NativePage, Versioned};
 use super::mapping::{self, Base, Write};
 use super::native::NativeUsers;
 use super::paths;
@@ -11,13 +12,14 @@ use super::timestamp;
 use super::undo;
 use super::walks;
 use crate::auth::Tenant;
+use crate::brake::{Brake, Deprovisioning};
 use crate::scim::cursor::Position;
 use crate::scim::discovery::Restrictions;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
 use crate::service::walk::{self, Walk};
-use crate::service::{Replacement, SearchPage, UserDirectory};
+use crate::service::{Basis, Current, Replacement, SearchPage, UserDirectory};
 use crate::store::{Held, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -27,11 +29,18 @@ use std::sync::Arc;
 /// Offsets past this are past the end of any list a backend really holds.
 const MAX_OFFSET: usize = 1 << 40;
 
+/// What [`Directory::read_current`] read besides the SCIM view: the [`Basis`] of its write.
+struct Read {
+    current: Versioned,
+    record: Option<UserRecord>,
+}
+
 /// SCIM user operations for every tenant, over the backend's native user API and the store.
 pub struct Directory {
     backend: Arc<dyn NativeUsers>,
     store: Arc<dyn Store>,
     max_scan: usize,
+    brake: Option<Arc<Brake>>,
 }
 
 impl Directory {
@@ -41,6 +50,26 @@ impl Directory {
             backend,
             store,
             max_scan,
+            brake: None,
+        }
+    }
+
+    /// The directory with deactivations and deletes counted by `brake` before they are sent.
+    pub fn with_brake(mut self, brake: Arc<Brake>) -> Self {
+        self.brake = Some(brake);
+        self
+    }
+
+    /// Lets a deprovisioning of `id` through the brake, or refuses it (the tenant is held).
+    async fn admit(
+        &self,
+        tenant: &Tenant,
+        what: Deprovisioning,
+        id: &str,
+    ) -> Result<(), ScimError> {
+        match &self.brake {
+            Some(brake) => brake.admit(tenant, what, id).await,
+            None => Ok(()),
         }
     }
 
@@ -81,26 +110,36 @@ impl Directory {
         undo::explained(cause, "user", tenant, id, undone)
     }
 
-    /// Writes a normalised resource over a user: a PUT, or the result of a PATCH of the user as
-    /// just read. A native list element SCIM never wrote (the backend added it)
-    /// survives a PUT; after a PATCH, one the client saw and the PATCH left out is removed.
-    async fn write(
-        &self,
-        tenant: &Tenant,
-        id: &str,
-        resource: Value,
-        now: &str,
-        from: Replacement,
-    ) -> Result<ScimUser, ScimError> {
-        let api = self.backend.api();
+    /// The user `id` as the backend holds it now (with its version) merged with its record.
+    async fn read_current(&self, tenant: &Tenant, id: &str) -> Result<Option<Current>, ScimError> {
         let Some(current) = self.backend.get_versioned(tenant, id).await? else {
-            return Err(not_found(id));
+            return Ok(None);
         };
         let record = self
             .records_for(tenant, std::slice::from_ref(&current.user))
             .await?
             .remove(id);
-        let before = self.merge(&current.user, record.as_ref())?;
+        Ok(Some(Current {
+            user: self.merge(&current.user, record.as_ref())?,
+            managed: record.as_ref().is_some_and(|r| r.managed),
+            basis: Basis::new(Read { current, record }),
+        }))
+    }
+
+    /// Writes a normalised resource over a user as `before` read it: a PUT, or the result of a
+    /// PATCH of that read. A native list element SCIM never wrote (the backend added it)
+    /// survives a PUT; after a PATCH, one the client saw and the PATCH left out is removed.
+    async fn write_over(
+        &self,
+        tenant: &Tenant,
+        before: ScimUser,
+        Read { current, record }: Read,
+        resource: Value,
+        now: &str,
+        from: Replacement,
+    ) -> Result<ScimUser, ScimError> {
+        let api = self.backend.api();
+        let id = before.id.as_str();
         let shadow = record.as_ref().map(|r| &r.shadow);
         let seen = (from == Replacement::Patch).then_some(&before.resource);
         let fields = |native: &Value| {
@@ -112,6 +151,9 @@ impl Directory {
             mapping::to_native(api, &resource, Write::Update, base)
         };
         self.ensure_writable().await?;
+        if deactivates(&before.resource, &resource) {
+            self.admit(tenant, Deprovisioning::Deactivate, id).await?;
+        }
         // Without `active` in the new resource the account's state is left alone: a PUT that
         // omits it must not re-activate a disabled user.
         let active_change = api.deactivate.is_some()
@@ -609,21 +651,32 @@ impl UserDirectory for Directory {
         Ok(user)
     }
 
-    async fn replace(
+    async fn read(&self, tenant: &Tenant, id: &str) -> Result<Option<Current>, ScimError> {
+        self.read_current(tenant, id).await
+    }
+
+    async fn write(
         &self,
         tenant: &Tenant,
-        id: &str,
+        current: Current,
         resource: Value,
         now: &str,
         from: Replacement,
     ) -> Result<ScimUser, ScimError> {
-        self.write(tenant, id, resource, now, from).await
+        let read = current.basis.into::<Read>().ok_or_else(|| {
+            ScimError::internal("a write was given a read this directory did not make")
+        })?;
+        self.write_over(tenant, current.user, read, resource, now, from)
+            .await
     }
 
     async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {
         self.ensure_writable().await?;
-        if self.backend.get(tenant, id).await?.is_none() || !self.backend.delete(tenant, id).await?
-        {
+        if self.backend.get(tenant, id).await?.is_none() {
+            return Err(not_found(id));
+        }
+        self.admit(tenant, Deprovisioning::Delete, id).await?;
+        if !self.backend.delete(tenant, id).await? {
             return Err(not_found(id));
         }
         // The user is gone: a record the store could not drop names nobody and is harmless.
@@ -748,6 +801,13 @@ fn with_id(u: &ScimUser) -> Value {
 
 fn active_of(resource: &Value) -> Option<bool> {
     resource.get("active").and_then(Value::as_bool)
+}
+
+/// Whether writing `after` over `before` deactivates the user: `active` becomes false on a user
+/// that was not inactive. What the backend does with `active` does not matter here: the brake
+/// counts what the identity provider asked for.
+fn deactivates(before: &Value, after: &Value) -> bool {
+    wants_inactive(after) && !wants_inactive(before)
 }
 
 fn wants_active(resource: &Value) -> bool {

@@ -99,8 +99,23 @@ impl Fixture {
     }
 
     async fn replace(&self, id: &str, body: Value) -> Result<ScimUser, ScimError> {
+        self.write(id, resource(body), Replacement::Put).await
+    }
+
+    /// Reads user `id` and writes `resource` over it, as a PUT or PATCH does.
+    async fn write(
+        &self,
+        id: &str,
+        resource: Value,
+        from: Replacement,
+    ) -> Result<ScimUser, ScimError> {
+        let current = self
+            .directory
+            .read(&self.tenant, id)
+            .await?
+            .ok_or_else(|| ScimError::not_found(id))?;
         self.directory
-            .replace(&self.tenant, id, resource(body), LATER, Replacement::Put)
+            .write(&self.tenant, current, resource, LATER, from)
             .await
     }
 
@@ -151,7 +166,7 @@ fn backend_failure(what: &str) -> ScimError {
 }
 
 /// What the gateway logs while the returned guard lives (the test runs on one thread).
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+pub(super) fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let sink = buf.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -224,8 +239,7 @@ async fn create_replace_patch_delete_reach_backend_and_store() {
     let mut patched = replaced.resource.clone();
     patched["nickName"] = json!("ally");
     let answer = f
-        .directory
-        .replace(&f.tenant, &id, patched, LATER, Replacement::Patch)
+        .write(&id, patched, Replacement::Patch)
         .await
         .expect("patch");
     assert_eq!(answer.resource["nickName"], "ally");
@@ -550,8 +564,7 @@ async fn patch_whose_deactivate_fails_keeps_the_other_changes_and_says_so() {
     patched["name"]["familyName"] = json!("Smyth");
     patched["active"] = json!(false);
     let e = f
-        .directory
-        .replace(&f.tenant, &id, patched.clone(), LATER, Replacement::Patch)
+        .write(&id, patched.clone(), Replacement::Patch)
         .await
         .expect_err("refused");
     assert_eq!(e.status, 502);
@@ -572,8 +585,7 @@ async fn patch_whose_deactivate_fails_keeps_the_other_changes_and_says_so() {
     assert_eq!(f.get(&id).await.expect("alice").resource["active"], true);
     // The same PATCH again finishes the job.
     let user = f
-        .directory
-        .replace(&f.tenant, &id, patched, LATER, Replacement::Patch)
+        .write(&id, patched, Replacement::Patch)
         .await
         .expect("patch");
     assert_eq!(user.resource["active"], false);

@@ -7,6 +7,8 @@
 //! and SCIM-level user operations over backend and store ([`directory`], over the
 //! backend's calls as [`native`] declares them).
 
+#[cfg(test)]
+mod brake_tests;
 pub mod calls;
 pub mod client;
 pub mod convert;

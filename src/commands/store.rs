@@ -26,14 +26,15 @@ pub fn migrate(path: &Path) -> Result<String, CommandError> {
 }
 
 /// `scimgate store copy --from SQLITE_FILE --config FILE [--overwrite]`: copies the SQLite store
-/// into the config's PostgreSQL store, in one transaction, verified before the commit.
+/// into the config's PostgreSQL store, in one transaction, verified before the commit; tenants
+/// the deprovisioning brake holds stay held.
 pub fn copy(from: &Path, path: &Path, overwrite: bool) -> Result<String, CommandError> {
     let settings = postgres_of(path)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(CommandError::Runtime)?;
-    let report = rt.block_on(async {
+    let copied = rt.block_on(async {
         let to = PostgresStore::open(&settings)
             .await
             .map_err(CommandError::Store)?;
@@ -41,5 +42,17 @@ pub fn copy(from: &Path, path: &Path, overwrite: bool) -> Result<String, Command
             .await
             .map_err(CommandError::Copy)
     })?;
-    Ok(format!("{} → {}: {report}", from.display(), settings.url))
+    let held = match copied.held.as_slice() {
+        [] => String::new(),
+        held => format!(
+            "\nkept held by the deprovisioning brake (scimgate brake status): {}",
+            held.join(", ")
+        ),
+    };
+    Ok(format!(
+        "{} → {}: {}{held}",
+        from.display(),
+        settings.url,
+        copied.report
+    ))
 }

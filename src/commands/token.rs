@@ -90,7 +90,7 @@ pub fn revoke(path: &Path, id: &str) -> Result<String, CommandError> {
 
 /// The config's store, or none when it is a SQLite file that does not exist yet (no key can be
 /// in it, and listing must not create it).
-fn open_existing(config: &Config) -> Result<Option<Arc<dyn Store>>, CommandError> {
+pub(super) fn open_existing(config: &Config) -> Result<Option<Arc<dyn Store>>, CommandError> {
     if let StoreSettings::Sqlite(file) = &config.store {
         if !file.exists() {
             return Ok(None);
@@ -102,7 +102,7 @@ fn open_existing(config: &Config) -> Result<Option<Arc<dyn Store>>, CommandError
 }
 
 /// Runs one store call to its end on a runtime of its own.
-fn on_runtime<T>(
+pub(super) fn on_runtime<T>(
     work: impl std::future::Future<Output = Result<T, crate::store::StoreError>>,
 ) -> Result<T, CommandError> {
     let rt = tokio::runtime::Builder::new_current_thread()

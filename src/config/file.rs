@@ -27,6 +27,27 @@ pub struct File {
     pub proxy: ProxyFile,
     #[serde(default)]
     pub team_admin: Option<TeamAdminFile>,
+    #[serde(default)]
+    pub deprovision_brake: Option<BrakeFile>,
+}
+
+/// `[deprovision_brake]` and a tenant's `deprovision_brake`: when deactivations and deletes are
+/// held. A tenant's keys override the section's, which override the defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrakeFile {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub max_count: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub max_percent: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub min_count: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub window_secs: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub retry_after_secs: Option<Spanned<u64>>,
 }
 
 /// `[team_admin]`: the team admins' SCIM page and API.
@@ -204,6 +225,8 @@ pub struct TenantFile {
     pub keys: Vec<KeyFile>,
     #[serde(default)]
     pub auth: Option<Spanned<BackendAuthFile>>,
+    #[serde(default)]
+    pub deprovision_brake: Option<BrakeFile>,
 }
 
 /// `[[tenants.keys]]`: one SCIM API key, stored as its SHA-256.

@@ -8,6 +8,7 @@ use crate::auth::{Keyring, Tenant};
 use crate::backend::group_spec::GroupApi;
 use crate::backend::settings::BackendSettings;
 use crate::backend::spec::UserApi;
+use crate::brake::settings::BrakeSettings;
 use crate::forwarded::Forwarding;
 use crate::guard::rules::GuardSettings;
 use crate::store::engine::StoreSettings;
@@ -43,6 +44,8 @@ pub struct Config {
     pub guard: Option<GuardSettings>,
     /// The team admins' SCIM page and API, when configured.
     pub team_admin: Option<TeamAdminSettings>,
+    /// Which tenants' deactivations and deletes the brake on mass deprovisioning counts.
+    pub brake: BrakeSettings,
     /// How proxied traffic is carried.
     pub proxy: ProxySettings,
     /// Every environment variable the file names, in file order (`scimgate check` warns about

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod backend;
+mod brake;
 mod fields;
 mod groups;
 mod store;
@@ -85,6 +86,7 @@ impl Validator<'_> {
             .team_admin
             .as_ref()
             .and_then(|t| self.team_admin(t, file.guard.as_ref(), &scim.base_path));
+        let brake = self.brake(file.deprovision_brake.as_ref(), &file.tenants);
         Some(Config {
             server: server?,
             scim,
@@ -96,6 +98,7 @@ impl Validator<'_> {
             groups,
             guard,
             team_admin,
+            brake,
             proxy,
             env_vars: std::mem::take(&mut self.env_vars),
         })

@@ -24,7 +24,7 @@ impl ServeHttp for Admin {
         let _ = session.read_request_body().await;
         let parts = self.parts.load_full();
         let (status, ctype, body) = match session.req_header().uri.path() {
-            "/metrics" => (200, "text/plain; version=0.0.4", metrics(&parts)),
+            "/metrics" => (200, "text/plain; version=0.0.4", metrics(&parts).await),
             "/healthz" => (200, "text/plain", "ok\n".to_string()),
             "/readyz" => readiness(&parts).await,
             _ => (404, "text/plain", "not found\n".to_string()),
@@ -43,11 +43,27 @@ impl ServeHttp for Admin {
     }
 }
 
-/// The metrics, with the store's pools as they are now.
-fn metrics(parts: &Parts) -> String {
+/// The metrics, with the store's pools as they are now and the brakes as the store keeps them
+/// (a release through a command or another gateway shows at the next scrape; when the store
+/// does not answer in time the brake gauges keep their last values).
+async fn metrics(parts: &Parts) -> String {
     let metrics = &parts.telemetry.metrics;
     for p in parts.store.pools() {
         metrics.store_pool(p.pool, p.max, p.open, p.idle, p.waiting);
+    }
+    if parts.config.brake.any() {
+        if let Ok(Ok(brakes)) = tokio::time::timeout(READINESS_WAIT, parts.store.brakes(None)).await
+        {
+            for (tenant, state) in &brakes {
+                metrics.brake_held(tenant, state.held_since.is_some());
+            }
+            metrics.brake_held_tenants(
+                brakes
+                    .iter()
+                    .filter(|(_, s)| s.held_since.is_some())
+                    .count(),
+            );
+        }
     }
     metrics.render()
 }

@@ -12,6 +12,7 @@ use crate::scim::resource::ScimUser;
 use crate::store::Held;
 use async_trait::async_trait;
 use serde_json::Value;
+use std::any::Any;
 
 /// One page of a search.
 #[derive(Debug, Clone)]
@@ -29,6 +30,32 @@ pub enum Replacement {
     Put,
     /// A PATCH applied to the user as just read.
     Patch,
+}
+
+/// A user as read under its write lock: what a PUT or PATCH writes over, so the write needs
+/// no second read.
+pub struct Current {
+    /// The user as SCIM shows it.
+    pub user: ScimUser,
+    /// Whether the identity provider owns the account already.
+    pub managed: bool,
+    /// What the directory read besides, handed back to [`UserDirectory::write`].
+    pub basis: Basis,
+}
+
+/// A directory's own state of one read, opaque to the service.
+pub struct Basis(Box<dyn Any + Send + Sync>);
+
+impl Basis {
+    /// Keeps `state` for the directory's write.
+    pub fn new<T: Any + Send + Sync>(state: T) -> Self {
+        Basis(Box::new(state))
+    }
+
+    /// The state, when it is a `T` (it is, when the directory that read it writes it).
+    pub fn into<T: Any>(self) -> Option<T> {
+        self.0.downcast().ok().map(|b| *b)
+    }
 }
 
 /// SCIM user operations for every tenant. Resources given to writes are normalised SCIM Users
@@ -56,11 +83,15 @@ pub trait UserDirectory: Send + Sync {
         now: &str,
     ) -> Result<ScimUser, ScimError>;
 
-    /// Replaces a user with `resource`, the body of a PUT or a PATCH's result (`from`).
-    async fn replace(
+    /// One user as read for a write, under its [`UserDirectory::lock`]; `None` when unknown.
+    async fn read(&self, tenant: &Tenant, id: &str) -> Result<Option<Current>, ScimError>;
+
+    /// Replaces the user `current` read with `resource`, the body of a PUT or a PATCH's result
+    /// (`from`), still under the lock taken before the read.
+    async fn write(
         &self,
         tenant: &Tenant,
-        id: &str,
+        current: Current,
         resource: Value,
         now: &str,
         from: Replacement,

@@ -2,7 +2,7 @@
 //! and `/ServiceProviderConfig`, and answers every failure with an RFC 7644 error body.
 
 use super::cursor_paging::CursorRequest;
-use super::directory::{Replacement, UserDirectory};
+use super::directory::{Current, Replacement, UserDirectory};
 use super::groups::GroupService;
 use super::operation::Operation;
 use super::request::{json_body, parse_filter, search_of, Page, Paging, SearchParams};
@@ -333,12 +333,13 @@ impl ScimService {
             return Err(ScimError::invalid_value("userName is required"));
         }
         let _guard = self.directory.lock(tenant, id).await?;
-        self.check_version(req, tenant, id).await?;
+        let current = self.read(tenant, id).await?;
+        check_if_match(req, &current.user)?;
         let user = self
             .directory
-            .replace(
+            .write(
                 tenant,
-                id,
+                current,
                 without_password(resource),
                 now,
                 Replacement::Put,
@@ -356,18 +357,14 @@ impl ScimService {
     ) -> Result<ScimResponse, ScimError> {
         let ops = patch::parse_request(&json_body(req)?)?;
         let _guard = self.directory.lock(tenant, id).await?;
-        let current = self
-            .directory
-            .get(tenant, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
-        check_if_match(req, &current)?;
-        let patched = without_password(patch::apply(&current.resource, &ops)?);
-        let user = if patched == current.resource && self.directory.is_managed(tenant, id).await? {
-            current
+        let current = self.read(tenant, id).await?;
+        check_if_match(req, &current.user)?;
+        let patched = without_password(patch::apply(&current.user.resource, &ops)?);
+        let user = if patched == current.user.resource && current.managed {
+            current.user
         } else {
             self.directory
-                .replace(tenant, id, patched, now, Replacement::Patch)
+                .write(tenant, current, patched, now, Replacement::Patch)
                 .await?
         };
         Ok(self.answer(200, &user, req, &Projection::everything(ResourceKind::User)))
@@ -383,6 +380,14 @@ impl ScimService {
         self.check_version(req, tenant, id).await?;
         self.directory.delete(tenant, id).await?;
         Ok(ScimResponse::no_content())
+    }
+
+    /// The user `id` as read for a write; unknown is `404`.
+    async fn read(&self, tenant: &Tenant, id: &str) -> Result<Current, ScimError> {
+        self.directory
+            .read(tenant, id)
+            .await?
+            .ok_or_else(|| not_found(id))
     }
 
     async fn check_version(

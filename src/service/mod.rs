@@ -13,7 +13,7 @@ pub mod operation;
 pub mod request;
 pub mod walk;
 
-pub use directory::{Replacement, SearchPage, UserDirectory};
+pub use directory::{Basis, Current, Replacement, SearchPage, UserDirectory};
 pub use group_directory::{GroupDirectory, GroupPage};
 pub use groups::{GroupService, GroupSettings};
 pub use handler::ScimService;

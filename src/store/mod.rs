@@ -3,11 +3,12 @@
 //! round-trip), `externalId`, the SCIM-managed flag, the `meta` timestamps and notes of creates
 //! in flight, and which group memberships the identity provider made — the tenants and SCIM API
 //! keys kept beside the config's ([`keys`]), and the exclusive holds that serialise writes to one
-//! resource. Every operation is async from
+//! resource, and each tenant's brake on mass deprovisioning ([`brake`]). Every operation is async from
 //! the caller's side; an engine decides how it waits: [`sqlite`] for one gateway, [`postgres`]
 //! for a fleet of gateways sharing one database. [`engine`] opens the engine a config names;
 //! [`copy`] moves a SQLite store's [`rows`] into PostgreSQL.
 
+pub mod brake;
 pub mod copy;
 pub mod engine;
 pub mod keys;
@@ -16,6 +17,7 @@ pub mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use brake::{BrakeChange, BrakeOutcome, BrakeState};
 use keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -364,8 +366,9 @@ pub trait Store: Send + Sync {
 
     /// Checks the store can be written now, before a write reaches the backend. SQLite proves it
     /// with a committed write (so a full disk shows); PostgreSQL asks the server whether it takes
-    /// writes (not a standby, not read-only), without writing: every write through every gateway
-    /// checks, and a shared probe row would be their hottest contention.
+    /// writes (not a standby, not read-only), without writing (every write through every gateway
+    /// checks, and a shared probe row would be their hottest contention), and trusts a yes for
+    /// a second.
     async fn check_writable(&self) -> Result<(), StoreError>;
 
     /// Waits until no other holder of `key` in `tenant` remains, then holds it until the answer
@@ -410,6 +413,20 @@ pub trait Store: Send + Sync {
     /// Notes that the key `id` authenticated a request at `at` (a later time is never
     /// replaced by an earlier one).
     async fn touch_key(&self, id: &str, at: &str) -> Result<(), StoreError>;
+
+    /// Applies `change` at `now` (Unix seconds) to the brake of `tenant` with [`brake::apply`],
+    /// in one transaction that holds the tenant's brake row (and counts its managed users when
+    /// the change needs them): concurrent changes through any gateway sharing the store apply one
+    /// after the other, so no window lets more through than its threshold.
+    async fn change_brake(
+        &self,
+        tenant: &str,
+        change: BrakeChange,
+        now: i64,
+    ) -> Result<BrakeOutcome, StoreError>;
+
+    /// The brakes the store keeps, by tenant name: of `tenant` only, or every tenant's.
+    async fn brakes(&self, tenant: Option<&str>) -> Result<Vec<(String, BrakeState)>, StoreError>;
 
     /// How the engine's connection pools are used now, for metrics; none for an engine
     /// without pools.

@@ -3,12 +3,15 @@
 //! a few read connections (WAL lets them read while a write is in progress), so a slow or locked
 //! disk never stalls an async worker. Holds are in-process lock stripes. Groups, their pending
 //! creates and memberships are kept by [`groups`]; store tenants and SCIM API keys by [`keys`];
+//! the brakes on mass deprovisioning by [`brakes`];
 //! the schema's versions by [`migrations`].
 
+mod brakes;
 mod groups;
 mod keys;
 mod migrations;
 
+use super::brake::{BrakeChange, BrakeOutcome, BrakeState};
 use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use super::rows::{MembershipRow, PendingRow, RecordRow, Rows};
 use super::{GroupRecord, Held, OpenError, ResourceKey, Store, StoreError, UserRecord};
@@ -724,6 +727,19 @@ impl Store for SqliteStore {
 
     async fn touch_key(&self, id: &str, at: &str) -> Result<(), StoreError> {
         self.touch(id, at).await
+    }
+
+    async fn change_brake(
+        &self,
+        tenant: &str,
+        change: BrakeChange,
+        now: i64,
+    ) -> Result<BrakeOutcome, StoreError> {
+        self.change(tenant, change, now).await
+    }
+
+    async fn brakes(&self, tenant: Option<&str>) -> Result<Vec<(String, BrakeState)>, StoreError> {
+        self.brake_rows(tenant).await
     }
 
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {

@@ -1,6 +1,7 @@
 //! Prometheus metrics: requests by route kind, method and status; SCIM operations by tenant,
 //! kind and result; backend call latency and errors; guard blocks; authentication failures; and
-//! per-key use (which key, never its secret, and when it was last used).
+//! per-key use (which key, never its secret, and when it was last used); the brake on mass
+//! deprovisioning (held requests, trips, held tenants).
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -26,6 +27,10 @@ pub struct Metrics {
     throttled_answers: IntCounterVec,
     version_conflicts: IntCounterVec,
     team_admin_actions: IntCounterVec,
+    brake_held_requests: IntCounterVec,
+    brake_trips: IntCounterVec,
+    brake_held: IntGaugeVec,
+    brake_held_tenants: IntGaugeVec,
 }
 
 // The metric names and labels are fixed and valid, and each is registered once: a failure here
@@ -38,6 +43,17 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
         .register(Box::new(c.clone()))
         .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     c
+}
+
+// As `counter`: fixed definitions, registered once.
+#[allow(clippy::panic)]
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
 }
 
 impl Metrics {
@@ -171,6 +187,30 @@ impl Metrics {
                 "Version-checked backend writes refused as stale (412) and retried from a fresh read",
                 &[],
             ),
+            brake_held_requests: counter(
+                &registry,
+                "scimgate_brake_held_requests_total",
+                "Deactivations and deletes refused (503) because the tenant's deprovisioning brake holds",
+                &["tenant"],
+            ),
+            brake_trips: counter(
+                &registry,
+                "scimgate_brake_trips_total",
+                "Times a tenant's deprovisioning brake tripped through this gateway",
+                &["tenant"],
+            ),
+            brake_held: gauge(
+                &registry,
+                "scimgate_brake_held",
+                "1 while the tenant's deprovisioning brake holds, 0 once released (read from the store at each scrape)",
+                &["tenant"],
+            ),
+            brake_held_tenants: gauge(
+                &registry,
+                "scimgate_brake_held_tenants",
+                "Tenants whose deprovisioning brake holds (read from the store at each scrape)",
+                &[],
+            ),
             backend_seconds,
             store_seconds,
             store_pool,
@@ -269,6 +309,30 @@ impl Metrics {
         self.key_last_used
             .with_label_values(&[tenant, key])
             .set(unix_now);
+    }
+
+    /// Counts one deprovisioning refused by a held brake.
+    pub fn brake_held_request(&self, tenant: &str) {
+        self.brake_held_requests.with_label_values(&[tenant]).inc();
+    }
+
+    /// Counts one trip of a tenant's brake.
+    pub fn brake_trip(&self, tenant: &str) {
+        self.brake_trips.with_label_values(&[tenant]).inc();
+    }
+
+    /// Sets whether a tenant's brake holds.
+    pub fn brake_held(&self, tenant: &str, held: bool) {
+        self.brake_held
+            .with_label_values(&[tenant])
+            .set(i64::from(held));
+    }
+
+    /// Sets how many tenants' brakes hold.
+    pub fn brake_held_tenants(&self, n: usize) {
+        self.brake_held_tenants
+            .with_label_values::<&str>(&[])
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Counts one config reload attempt.

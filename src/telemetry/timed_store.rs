@@ -2,6 +2,7 @@
 //! kind, whichever engine is behind it.
 
 use super::Telemetry;
+use crate::store::brake::{BrakeChange, BrakeOutcome, BrakeState};
 use crate::store::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use crate::store::{GroupRecord, Held, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
@@ -281,6 +282,20 @@ impl Store for TimedStore {
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {
         self.timed("serialise", self.inner.serialise(tenant, key))
             .await
+    }
+
+    async fn change_brake(
+        &self,
+        tenant: &str,
+        change: BrakeChange,
+        now: i64,
+    ) -> Result<BrakeOutcome, StoreError> {
+        self.timed("change_brake", self.inner.change_brake(tenant, change, now))
+            .await
+    }
+
+    async fn brakes(&self, tenant: Option<&str>) -> Result<Vec<(String, BrakeState)>, StoreError> {
+        self.timed("brakes", self.inner.brakes(tenant)).await
     }
 
     fn pools(&self) -> Vec<PoolUse> {

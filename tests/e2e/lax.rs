@@ -39,10 +39,15 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> Lax {
 impl Lax {
     /// Stops the gateway and starts a new one with the same config, keys, store and backend
     /// state (the backend on a new port): what a restart leaves of the gateway's memory.
-    pub fn restart(mut self) -> Lax {
+    pub fn restart(self) -> Lax {
+        self.restart_with(|_| {})
+    }
+
+    /// [`Lax::restart`] with `adjust` applied to the new gateway's config.
+    pub fn restart_with(mut self, adjust: impl FnOnce(&mut Config)) -> Lax {
         self.gw.stop();
         let keys = (self.gw.token.clone(), self.wayne.clone());
-        launch(self.backend.clone(), self.store_dir.clone(), keys, |_| {})
+        launch(self.backend.clone(), self.store_dir.clone(), keys, adjust)
     }
 
     /// Another gateway with the same keys in front of the same backend state (the backend on

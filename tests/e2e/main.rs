@@ -12,6 +12,7 @@ mod alt_teams;
 mod alt_upstream;
 mod backend_auth;
 mod backend_tls;
+mod brake;
 mod bypass;
 mod crash;
 mod cursor;

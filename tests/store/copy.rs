@@ -3,6 +3,7 @@
 
 use crate::{pg, record};
 use scimgate::commands::{self, CommandError};
+use scimgate::store::brake::BrakeChange;
 use scimgate::store::keys::{KeyAdded, StoreKey};
 use scimgate::store::postgres::PostgresStore;
 use scimgate::store::rows::CopyError;
@@ -274,4 +275,41 @@ fn a_missing_source_or_a_sqlite_config_is_refused() {
     assert!(!missing.exists(), "no empty store was made");
     let migrated = commands::store::migrate(&config).unwrap();
     assert!(migrated.contains("nothing to do"), "{migrated}");
+}
+
+#[test]
+fn a_tenant_the_brake_holds_stays_held_after_the_copy() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (from, config) = (dir.path().join("old.sqlite"), config_for(&db, dir.path()));
+    sqlite_store(&from);
+    runtime().block_on(async {
+        let s = SqliteStore::open(&from).unwrap();
+        s.change_brake("acme", BrakeChange::Hold, 1_000)
+            .await
+            .unwrap();
+        s.change_brake("umbrella", BrakeChange::Release { allow: 0 }, 1_000)
+            .await
+            .unwrap();
+    });
+    let report = copy(&from, &config, false).unwrap();
+    assert!(
+        report.ends_with("kept held by the deprovisioning brake (scimgate brake status): acme"),
+        "{report}"
+    );
+    let again = copy(&from, &config, false).unwrap();
+    assert!(again.contains("nothing to do"), "{again}");
+    runtime().block_on(async {
+        let pg = PostgresStore::open(&db.settings()).await.unwrap();
+        let brakes = pg.brakes(None).await.unwrap();
+        assert_eq!(brakes.len(), 1, "only the hold is carried: {brakes:?}");
+        let (tenant, state) = &brakes[0];
+        assert_eq!(
+            (tenant.as_str(), state.held_since),
+            ("acme", Some(1_000)),
+            "held since the same time"
+        );
+    });
 }

@@ -145,9 +145,9 @@ async fn a_row_that_is_not_a_record_is_corrupt() {
     // The work email trigger refuses to index text that is not JSON, so the damage is done
     // past it, as a disk or a hand edit would.
     db.execute(
-        "ALTER TABLE users DISABLE TRIGGER users_work_emails; \
+        "ALTER TABLE users DISABLE TRIGGER USER; \
          UPDATE users SET shadow = '{not json' WHERE id = '7'; \
-         ALTER TABLE users ENABLE TRIGGER users_work_emails",
+         ALTER TABLE users ENABLE TRIGGER USER",
     );
     let err = store.get("acme", "7").await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");

@@ -1,13 +1,15 @@
 //! The store seam's tests. [`contract`] is what every engine promises (user and group records,
 //! the external id indexes, the managed flag, pending creates, managed memberships, holds), and
 //! [`keys`] of store tenants and their SCIM API keys, run against SQLite and against PostgreSQL;
-//! the rest is PostgreSQL's own: [`migrations`], holds across gateways ([`fleet`]), failures
-//! ([`faults`]), the copy from SQLite ([`copy`]) and the lookups' query [`plans`]. PostgreSQL tests each get a database of
+//! the brakes on mass deprovisioning ([`brakes`]); the rest is PostgreSQL's own: [`migrations`],
+//! holds across gateways ([`fleet`]), failures ([`faults`]), the copy from SQLite ([`copy`]), the
+//! lookups' query [`plans`] and the index of [`work_emails`]. PostgreSQL tests each get a database of
 //! their own (tests/support/pg.rs) and are skipped, saying so, where no server is configured.
 
 // Test code: a failed unwrap, expect or panic is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod brakes;
 mod contract;
 mod copy;
 mod faults;
@@ -17,6 +19,7 @@ mod migrations;
 #[path = "../support/pg.rs"]
 mod pg;
 mod plans;
+mod work_emails;
 
 use scimgate::store::postgres::{PgSettings, PostgresStore};
 use scimgate::store::sqlite::SqliteStore;
@@ -69,7 +72,7 @@ pub fn record(ext: &str, managed: bool) -> UserRecord {
     }
 }
 
-/// One test of `module` ([`contract`] or [`keys`]) per engine: `name::sqlite` and
+/// One test of `module` ([`contract`], [`keys`] or [`brakes`]) per engine: `name::sqlite` and
 /// `name::postgres`.
 macro_rules! on_every_engine {
     ($module:ident: $($name:ident),* $(,)?) => {$(
@@ -116,4 +119,11 @@ on_every_engine!(keys:
     keys_are_listed_and_found_by_hash_only_while_live,
     revocation_is_scoped_by_tenant_and_said_once,
     last_use_only_moves_forward,
+);
+
+on_every_engine!(brakes:
+    a_burst_lets_exactly_the_threshold_through_and_the_tenant_stays_held,
+    a_release_opens_a_fresh_window_with_its_allowance,
+    the_share_counts_the_tenants_managed_users,
+    brakes_are_per_tenant_and_listed_by_name,
 );

@@ -8,7 +8,7 @@ use crate::scim::error::ScimError;
 use crate::scim::filter::{self, Filter};
 use crate::scim::resource::ScimUser;
 use crate::service::walk::{self, Walk};
-use crate::service::{Replacement, SearchPage, UserDirectory};
+use crate::service::{Basis, Current, Replacement, SearchPage, UserDirectory};
 use crate::store::Held;
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -183,15 +183,23 @@ impl UserDirectory for MemoryDirectory {
         Ok(user)
     }
 
-    async fn replace(
+    async fn read(&self, tenant: &Tenant, id: &str) -> Result<Option<Current>, ScimError> {
+        Ok(self.user(&tenant.name, id).map(|user| Current {
+            managed: lock(&self.managed).contains(&(tenant.name.clone(), id.to_string())),
+            user,
+            basis: Basis::new(()),
+        }))
+    }
+
+    async fn write(
         &self,
         tenant: &Tenant,
-        id: &str,
+        current: Current,
         resource: Value,
         now: &str,
         _from: Replacement,
     ) -> Result<ScimUser, ScimError> {
-        self.store(tenant, id, resource, now)
+        self.store(tenant, &current.user.id, resource, now)
     }
 
     async fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ScimError> {

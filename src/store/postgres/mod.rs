@@ -14,8 +14,10 @@
 //! than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
 //! abandoned by the gateway, whose connection is then closed rather than reused. Failures map to
 //! [`StoreError`] kinds as [`errors`] describes. Groups, their pending creates and memberships
-//! are kept by [`groups`]; store tenants and SCIM API keys by [`keys`].
+//! are kept by [`groups`]; store tenants and SCIM API keys by [`keys`]; the brakes on mass
+//! deprovisioning by [`brakes`].
 
+mod brakes;
 mod errors;
 mod groups;
 mod holds;
@@ -24,6 +26,7 @@ mod keys;
 mod migrations;
 mod runtime;
 pub mod settings;
+mod work_emails;
 
 #[doc(hidden)]
 pub use groups::GROUP_LOOKUPS;
@@ -31,7 +34,10 @@ pub use groups::GROUP_LOOKUPS;
 pub use keys::LIVE_KEY;
 pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
+#[doc(hidden)]
+pub use work_emails::set as work_email_set;
 
+use super::brake::{BrakeChange, BrakeOutcome, BrakeState};
 use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use super::{GroupRecord, Held, OpenError, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
@@ -59,7 +65,16 @@ struct Db {
     holds: Holds,
     pool_wait: Duration,
     statement_timeout: Duration,
+    /// When the server last said it takes writes: trusted for [`WRITABLE_FOR`], unless a
+    /// statement failed since.
+    writable_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a "takes writes" answer stands before the next write asks again. Every write
+/// through every gateway checks, so asking each time would add a statement to each; a server
+/// that turns read-only within this time refuses the write's own statement instead, and the
+/// write is undone as after any store failure.
+const WRITABLE_FOR: Duration = Duration::from_secs(1);
 
 impl PostgresStore {
     /// The ids `sql` answers for `tenant` and one indexed `key`. A key holding NUL matches
@@ -151,6 +166,7 @@ async fn open_on(settings: PgSettings, rt: Handle) -> Result<PostgresStore, Open
         pool: statements,
         pool_wait: settings.pool_wait,
         statement_timeout: settings.statement_timeout,
+        writable_at: std::sync::Mutex::new(None),
     };
     Ok(PostgresStore {
         db: Arc::new(db),
@@ -187,10 +203,17 @@ type Params<'a> = [&'a (dyn ToSql + Sync)];
 impl Db {
     /// A pooled connection, waiting at most `pool_wait` for one.
     async fn conn(&self) -> Result<Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| pool_failure(e, self.pool_wait))
+        self.pool.get().await.map_err(|e| {
+            self.forget_writable();
+            pool_failure(e, self.pool_wait)
+        })
+    }
+
+    /// A statement failed: the next check asks the server again.
+    fn forget_writable(&self) {
+        if let Ok(mut at) = self.writable_at.lock() {
+            *at = None;
+        }
     }
 
     /// Runs one statement (prepared once per connection) within the statement timeout.
@@ -201,15 +224,26 @@ impl Db {
             conn.query(&statement, params).await
         };
         let answer = tokio::time::timeout(self.statement_timeout, run).await;
-        match answer {
-            Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(e)) => Err(classify(&e)),
+        let failure = match answer {
+            Ok(Ok(rows)) => return Ok(rows),
+            Ok(Err(e)) => classify(&e),
             Err(_) => {
                 // Still busy with the abandoned statement: never hand it to another caller.
                 drop(Object::take(conn));
-                Err(no_answer(self.statement_timeout))
+                no_answer(self.statement_timeout)
             }
-        }
+        };
+        self.forget_writable();
+        Err(failure)
+    }
+
+    /// Whether the server said it takes writes less than [`WRITABLE_FOR`] ago.
+    fn writable_recently(&self) -> bool {
+        self.writable_at
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .is_some_and(|at| at.elapsed() < WRITABLE_FOR)
     }
 
     /// Runs one statement that answers one boolean.
@@ -235,12 +269,15 @@ const SELECT_BY_EXTERNAL_ID: &str =
 const SELECT_BY_WORK_EMAIL: &str = "SELECT id FROM work_emails WHERE tenant = $1 \
                                     AND email = lower($2::text COLLATE \"C\") ORDER BY id";
 /// One statement, so one round trip and atomic: the record, and its create no longer pending.
+/// With the user's work addresses and the hash of the resource they come from ([`work_emails`]).
 const PUT: &str = "WITH up AS (
-    INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified,
+        work_email_set, work_email_of)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10)
     ON CONFLICT (tenant, id) DO UPDATE SET external_id = EXCLUDED.external_id,
         shadow = EXCLUDED.shadow, managed = EXCLUDED.managed, created = EXCLUDED.created,
-        last_modified = EXCLUDED.last_modified
+        last_modified = EXCLUDED.last_modified, work_email_set = EXCLUDED.work_email_set,
+        work_email_of = EXCLUDED.work_email_of
 ) DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $8";
 /// The user and its memberships in every group, atomically.
 const DELETE: &str = "WITH gone AS (
@@ -351,8 +388,9 @@ impl Store for PostgresStore {
         let (external_id, user_name) = (rec.external_id(), rec.pending_key());
         let (tenant, id, rec) = (tenant.to_string(), id.to_string(), rec.clone());
         let shadow = rec.shadow.to_string();
+        let (emails, of) = (work_emails::set(&rec.shadow), work_emails::hash(&shadow));
         self.on_db(|db| async move {
-            let params: [&(dyn ToSql + Sync); 8] = [
+            let params: [&(dyn ToSql + Sync); 10] = [
                 &tenant,
                 &id,
                 &external_id,
@@ -361,6 +399,8 @@ impl Store for PostgresStore {
                 &rec.created,
                 &rec.last_modified,
                 &user_name,
+                &emails,
+                &of,
             ];
             db.query(PUT, &params).await.map(drop)
         })
@@ -516,6 +556,9 @@ impl Store for PostgresStore {
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
+        if self.db.writable_recently() {
+            return Ok(());
+        }
         let read_only = self
             .on_db(|db| async move { db.query_bool(READ_ONLY, &[]).await })
             .await?;
@@ -523,6 +566,9 @@ impl Store for PostgresStore {
             return Err(StoreError::Unavailable(
                 "the PostgreSQL server takes no writes (a standby, or read-only by default)".into(),
             ));
+        }
+        if let Ok(mut at) = self.db.writable_at.lock() {
+            *at = Some(std::time::Instant::now());
         }
         Ok(())
     }
@@ -566,6 +612,19 @@ impl Store for PostgresStore {
 
     async fn touch_key(&self, id: &str, at: &str) -> Result<(), StoreError> {
         self.touch(id, at).await
+    }
+
+    async fn change_brake(
+        &self,
+        tenant: &str,
+        change: BrakeChange,
+        now: i64,
+    ) -> Result<BrakeOutcome, StoreError> {
+        self.change(tenant, change, now).await
+    }
+
+    async fn brakes(&self, tenant: Option<&str>) -> Result<Vec<(String, BrakeState)>, StoreError> {
+        self.brake_rows(tenant).await
     }
 
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {

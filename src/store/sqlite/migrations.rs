@@ -12,12 +12,13 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    // Store tenants and their SCIM API keys (the hash, never the secret). `api_keys_tenant`
-    // answers a tenant's keys in id order; the unique index on `sha256` answers the lookup of
-    // every request's key.
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        // Store tenants and their SCIM API keys (the hash, never the secret). `api_keys_tenant`
+        // answers a tenant's keys in id order; the unique index on `sha256` answers the lookup of
+        // every request's key.
+        sql: "
 CREATE TABLE IF NOT EXISTS tenants (
     name       TEXT PRIMARY KEY,
     enabled    INTEGER NOT NULL,
@@ -36,7 +37,25 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant, id);
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        // Each tenant's brake on mass deprovisioning (see `store::brake`); times are Unix
+        // seconds.
+        sql: "
+CREATE TABLE IF NOT EXISTS brakes (
+    tenant        TEXT PRIMARY KEY,
+    window_start  INTEGER NOT NULL,
+    count         INTEGER NOT NULL,
+    allowance     INTEGER NOT NULL,
+    held_since    INTEGER,
+    held_requests INTEGER NOT NULL,
+    trips         INTEGER NOT NULL,
+    released_at   INTEGER
+);
+",
+    },
+];
 
 /// The newest schema version this build knows.
 pub(super) fn latest() -> i32 {
