@@ -38,7 +38,7 @@ pub struct NativePage {
 
 /// Where a list call reads.
 #[derive(Debug, Clone, Copy)]
-enum Position<'a> {
+enum ReadAt<'a> {
     /// At an offset (page- and offset-paged lists).
     Offset(usize),
     /// At a continuation (the first page when `None`).
@@ -280,7 +280,7 @@ impl Backend {
         let mut skip = offset % size;
         while page.items.len() < count {
             let (got, _) = self
-                .list_call(listing, search, Position::Offset(at), size)
+                .list_call(listing, search, ReadAt::Offset(at), size)
                 .await?;
             let n = got.items.len();
             page.total = page.total.or(got.total);
@@ -341,7 +341,7 @@ impl Backend {
     ) -> Result<ContinuedPage, ScimError> {
         let size = size.clamp(1, listing.list.max_size);
         let (page, json) = self
-            .list_call(listing, search, Position::Continue(token), size)
+            .list_call(listing, search, ReadAt::Continue(token), size)
             .await?;
         let next = match &listing.list.paging {
             Paging::Cursor { next, .. } => json
@@ -362,7 +362,7 @@ impl Backend {
         &self,
         listing: &Listing<'_>,
         search: Option<(&str, &str)>,
-        at: Position<'_>,
+        at: ReadAt<'_>,
         size: usize,
     ) -> Result<(NativePage, Value), ScimError> {
         let list = listing.list;
@@ -372,8 +372,8 @@ impl Backend {
         };
         let mut query: Vec<(String, String)> = Vec::new();
         let offset = match at {
-            Position::Offset(n) => n,
-            Position::Continue(_) => 0,
+            ReadAt::Offset(n) => n,
+            ReadAt::Continue(_) => 0,
         };
         match &list.paging {
             Paging::Page {
@@ -403,7 +403,7 @@ impl Backend {
                 after: param,
                 size: s,
             } => {
-                if let Position::Continue(Some(token)) = at {
+                if let ReadAt::Continue(Some(token)) = at {
                     query.push((param.clone(), token.to_string()));
                 }
                 query.push((s.clone(), size.to_string()));
