@@ -981,6 +981,44 @@ mod tests {
     }
 
     #[test]
+    fn continuation_paging_styles_and_cursor_settings_are_read() {
+        let demo_paging =
+            r#"paging = { style = "page", page = "page", size = "per_page", max_size = 200 }"#;
+        assert!(DEMO.contains(demo_paging), "conf/demo.toml changed shape");
+        let with = |paging: &str| DEMO.replacen(demo_paging, paging, 1);
+        let c = from_str(
+            &with(r#"paging = { style = "cursor", cursor = "tok", size = "n", next = "/next/token" }"#)
+                .replace("[scim]\n", "[scim]\ncursor_key_env = \"K\"\ncursor_timeout_seconds = 60\n"),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert!(matches!(&c.users.list.paging,
+            Paging::Cursor { cursor, size, next } if cursor == "tok" && size == "n" && next == "/next/token"));
+        assert_eq!(
+            (c.scim.cursor_key_env.as_deref(), c.scim.cursor_timeout_secs),
+            (Some("K"), 60)
+        );
+        let c = from_str(
+            &with(r#"paging = { style = "after", size = "n" }"#),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert!(matches!(&c.users.list.paging, Paging::After { after, .. } if after == "after"));
+        assert_eq!(
+            (c.scim.cursor_key_env, c.scim.cursor_timeout_secs),
+            (None, 3600)
+        );
+        let p = problems(&with(r#"paging = { style = "cursor" }"#));
+        assert!(p[0].message.contains("needs `next`"), "{p:?}");
+        let p = problems(&DEMO.replace("[scim]\n", "[scim]\ncursor_timeout_seconds = 0\n"));
+        assert!(
+            p[0].message
+                .contains("cursor_timeout_seconds must be at least 1"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn semantic_problems_are_all_reported_with_positions() {
         let text = DEMO
             .replacen(
