@@ -92,7 +92,13 @@ impl Fixture {
         let r = match self.directory.read(&self.tenant, id).await {
             Ok(Some(current)) => {
                 self.directory
-                    .write(&self.tenant, current, user(name, active), NOW, Replacement::Put)
+                    .write(
+                        &self.tenant,
+                        current,
+                        user(name, active),
+                        NOW,
+                        Replacement::Put,
+                    )
                     .await
             }
             Ok(None) => return 404,
