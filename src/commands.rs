@@ -307,19 +307,27 @@ fn run_dir(config: &Config, path: &Path) -> PathBuf {
     std::path::absolute(&dir).unwrap_or(dir)
 }
 
+/// The settings whose unset variable stops `run` at start rather than failing requests.
+const STOPS_THE_START: &[&str] = &["guard.identity.jwt_secret_env", "scim.cursor_key_env"];
+
 /// `scimgate check --config FILE`: validates and reports; `Ok` only when valid. A valid file
 /// whose secrets are missing from this environment (an environment variable it names is unset
 /// or empty) is still valid, but each such variable gets a warning at its position: `run` in
-/// this environment would fail the first request that needs it (an unset or empty JWT secret
-/// refuses to start). JWT key files are loaded, and a file that cannot be used is an error.
+/// this environment would fail the first request that needs it, or refuse to start (a JWT
+/// secret or the cursor key). JWT key files are loaded, and a file that cannot be used is an
+/// error.
 pub fn check(path: &Path) -> Result<String, CommandError> {
     let config = config::load(path)?;
     let mut notes = vec![format!("{}: ok", path.display())];
     for var in &config.env_vars {
         if std::env::var_os(&var.name).is_none_or(|v| v.is_empty()) {
+            let effect = if STOPS_THE_START.contains(&var.setting.as_str()) {
+                "`run` here would refuse to start"
+            } else {
+                "`run` here would fail every request that needs it"
+            };
             notes.push(format!(
-                "{}:{}:{}: warning: {} names {}, which is not set in this environment; \
-                 `run` here would fail every request that needs it",
+                "{}:{}:{}: warning: {} names {}, which is not set in this environment; {effect}",
                 path.display(),
                 var.line,
                 var.column,
