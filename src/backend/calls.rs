@@ -222,6 +222,18 @@ impl Backend {
         &self.client
     }
 
+    /// The user list call of `tenant`.
+    fn listing<'a>(&'a self, tenant: &'a Tenant) -> Listing<'a> {
+        Listing {
+            list: &self.api.list,
+            errors: &self.api.errors,
+            label: "list",
+            what: "list users",
+            vars: Vars::tenant(tenant),
+            id_field: &self.api.id_field,
+        }
+    }
+
     /// Users `[offset, offset + count)` of the list, optionally narrowed by a query parameter.
     pub async fn list(
         &self,
@@ -230,15 +242,8 @@ impl Backend {
         offset: usize,
         count: usize,
     ) -> Result<NativePage, ScimError> {
-        let listing = Listing {
-            list: &self.api.list,
-            errors: &self.api.errors,
-            label: "list",
-            what: "list users",
-            vars: Vars::tenant(tenant),
-            id_field: &self.api.id_field,
-        };
-        self.list_pages(&listing, search, offset, count).await
+        self.list_pages(&self.listing(tenant), search, offset, count)
+            .await
     }
 
     /// At most `size` users from the backend's continuation `token` (the first page when
@@ -249,15 +254,8 @@ impl Backend {
         token: Option<&str>,
         size: usize,
     ) -> Result<ContinuedPage, ScimError> {
-        let listing = Listing {
-            list: &self.api.list,
-            errors: &self.api.errors,
-            label: "list",
-            what: "list users",
-            vars: Vars::tenant(tenant),
-            id_field: &self.api.id_field,
-        };
-        self.list_continued(&listing, None, token, size).await
+        self.list_continued(&self.listing(tenant), None, token, size)
+            .await
     }
 
     /// Items `[offset, offset + count)` of a paged list call, optionally narrowed by a query

@@ -63,6 +63,18 @@ impl GroupBackend {
         get_path(native, &self.api.id_field).and_then(id_text)
     }
 
+    /// The group list call of `tenant`.
+    fn listing<'a>(&'a self, tenant: &'a Tenant) -> Listing<'a> {
+        Listing {
+            list: &self.api.list,
+            errors: &self.errors,
+            label: "group_list",
+            what: "list groups",
+            vars: Vars::tenant(tenant),
+            id_field: &self.api.id_field,
+        }
+    }
+
     /// Groups `[offset, offset + count)` of the list, optionally narrowed by a query parameter.
     pub async fn list(
         &self,
@@ -71,16 +83,8 @@ impl GroupBackend {
         offset: usize,
         count: usize,
     ) -> Result<NativePage, ScimError> {
-        let listing = Listing {
-            list: &self.api.list,
-            errors: &self.errors,
-            label: "group_list",
-            what: "list groups",
-            vars: Vars::tenant(tenant),
-            id_field: &self.api.id_field,
-        };
         self.backend
-            .list_pages(&listing, search, offset, count)
+            .list_pages(&self.listing(tenant), search, offset, count)
             .await
     }
 
@@ -92,16 +96,8 @@ impl GroupBackend {
         token: Option<&str>,
         size: usize,
     ) -> Result<ContinuedPage, ScimError> {
-        let listing = Listing {
-            list: &self.api.list,
-            errors: &self.errors,
-            label: "group_list",
-            what: "list groups",
-            vars: Vars::tenant(tenant),
-            id_field: &self.api.id_field,
-        };
         self.backend
-            .list_continued(&listing, None, token, size)
+            .list_continued(&self.listing(tenant), None, token, size)
             .await
     }
 

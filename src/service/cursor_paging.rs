@@ -7,6 +7,7 @@ use crate::auth::Tenant;
 use crate::scim::cursor::{Binding, Cursors, Position};
 use crate::scim::error::ScimError;
 use crate::scim::message::{cursor_list_response, ScimResponse};
+use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceKind;
 use serde_json::Value;
 
@@ -51,8 +52,19 @@ impl<'a> CursorRequest<'a> {
         self.cursors.open(&self.binding, cursor, self.now).map(Some)
     }
 
-    /// The `ListResponse` of a walk's page, its resources already rendered and projected.
-    pub fn answer<T>(&self, walk: Walk<T>, resources: Vec<Value>) -> ScimResponse {
+    /// The `ListResponse` of a walk's page: each item rendered, then trimmed to what
+    /// `projection` returns.
+    pub fn answer<T>(
+        &self,
+        walk: Walk<T>,
+        render: impl Fn(&T) -> Value,
+        projection: &Projection,
+    ) -> ScimResponse {
+        let resources = walk
+            .items
+            .iter()
+            .map(|item| projection.apply(render(item)))
+            .collect();
         let next = walk
             .next
             .map(|p| self.cursors.issue(&self.binding, p, self.now));

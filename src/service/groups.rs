@@ -103,12 +103,8 @@ impl GroupService {
                     members,
                 )
                 .await?;
-            let resources = walk
-                .items
-                .iter()
-                .map(|g| projection.apply(render(g, &req.base_url)))
-                .collect();
-            return Ok(request.answer(walk, resources));
+            let render = |g: &ScimGroup| render(g, &req.base_url);
+            return Ok(request.answer(walk, render, &projection));
         }
         let (start, count) = search_of(&params, self.max_results)?;
         let page = self

@@ -203,12 +203,8 @@ impl ScimService {
                 .directory
                 .walk(tenant, filter.as_ref(), from.as_ref(), s.count)
                 .await?;
-            let resources = walk
-                .items
-                .iter()
-                .map(|u| projection.apply(render(u, &req.base_url)))
-                .collect();
-            return Ok(request.answer(walk, resources));
+            let render = |u: &ScimUser| render(u, &req.base_url);
+            return Ok(request.answer(walk, render, &projection));
         }
         let (start, count) = search_of(&s, self.max_results)?;
         let page = self

@@ -3,6 +3,7 @@
 //! per-key use (which key, never its secret, and when it was last used); the brake on mass
 //! deprovisioning (held requests, trips, held tenants).
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -36,47 +37,57 @@ pub struct Metrics {
 // The metric names and labels are fixed and valid, and each is registered once: a failure here
 // is a bug the unit tests catch, not a condition to handle at run time.
 #[allow(clippy::panic)]
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+fn registered<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    name: &str,
+    metric: prometheus::Result<M>,
+) -> M {
+    let m = metric.unwrap_or_else(|e| panic!("metric {name}: {e}"));
     registry
-        .register(Box::new(c.clone()))
+        .register(Box::new(m.clone()))
         .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    c
+    m
 }
 
-// As `counter`: fixed definitions, registered once.
-#[allow(clippy::panic)]
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    registered(
+        registry,
+        name,
+        IntCounterVec::new(Opts::new(name, help), labels),
+    )
+}
+
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    registry
-        .register(Box::new(g.clone()))
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    g
+    registered(
+        registry,
+        name,
+        IntGaugeVec::new(Opts::new(name, help), labels),
+    )
 }
 
 impl Metrics {
     /// A fresh registry with every metric registered.
-    #[allow(clippy::panic)] // fixed metric definitions, as in `counter`
     pub fn new() -> Self {
         let registry = Registry::new();
-        let backend_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "scimgate_backend_call_seconds",
-                "Latency of calls to the backend user API",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
-            ]),
-            &["operation"],
-        )
-        .unwrap_or_else(|e| panic!("histogram: {e}"));
-        registry
-            .register(Box::new(backend_seconds.clone()))
-            .unwrap_or_else(|e| panic!("histogram: {e}"));
-        let store_seconds = HistogramVec::new(
+        let backend_seconds = registered(
+            &registry,
+            "scimgate_backend_call_seconds",
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "scimgate_backend_call_seconds",
+                    "Latency of calls to the backend user API",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0,
+                ]),
+                &["operation"],
+            ),
+        );
+        let store_seconds = registered(
+            &registry,
+            "scimgate_store_call_seconds",
+            HistogramVec::new(
             HistogramOpts::new(
                 "scimgate_store_call_seconds",
                 "Latency of calls to the gateway's store, by operation (serialise: waiting for a hold)",
@@ -86,34 +97,31 @@ impl Metrics {
                 1.0, 2.5, 5.0,
             ]),
             &["operation"],
-        )
-        .unwrap_or_else(|e| panic!("histogram: {e}"));
-        registry
-            .register(Box::new(store_seconds.clone()))
-            .unwrap_or_else(|e| panic!("histogram: {e}"));
-        let store_pool = IntGaugeVec::new(
-            Opts::new(
-                "scimgate_store_pool_connections",
-                "Connections of the store engine's pools (PostgreSQL): max, open, idle, and \
+        ),
+        );
+        let store_pool = registered(
+            &registry,
+            "scimgate_store_pool_connections",
+            IntGaugeVec::new(
+                Opts::new(
+                    "scimgate_store_pool_connections",
+                    "Connections of the store engine's pools (PostgreSQL): max, open, idle, and \
                  requests waiting for one",
+                ),
+                &["pool", "state"],
             ),
-            &["pool", "state"],
-        )
-        .unwrap_or_else(|e| panic!("gauge: {e}"));
-        registry
-            .register(Box::new(store_pool.clone()))
-            .unwrap_or_else(|e| panic!("gauge: {e}"));
-        let key_last_used = IntGaugeVec::new(
-            Opts::new(
-                "scimgate_api_key_last_used_timestamp_seconds",
-                "When each SCIM API key was last used (Unix time)",
+        );
+        let key_last_used = registered(
+            &registry,
+            "scimgate_api_key_last_used_timestamp_seconds",
+            IntGaugeVec::new(
+                Opts::new(
+                    "scimgate_api_key_last_used_timestamp_seconds",
+                    "When each SCIM API key was last used (Unix time)",
+                ),
+                &["tenant", "key"],
             ),
-            &["tenant", "key"],
-        )
-        .unwrap_or_else(|e| panic!("gauge: {e}"));
-        registry
-            .register(Box::new(key_last_used.clone()))
-            .unwrap_or_else(|e| panic!("gauge: {e}"));
+        );
         Metrics {
             requests: counter(
                 &registry,
