@@ -43,11 +43,13 @@ async fn an_unset_password_variable_is_named() {
     );
 }
 
-/// Takes an exclusive lock on the users table until the answer is dropped.
-async fn lock_users(db: &pg::TestDb) -> tokio_postgres::Client {
+/// Locks `table` until the returned client is dropped.
+async fn lock_table(db: &pg::TestDb, table: &str) -> tokio_postgres::Client {
     let client = db.client().await;
     client
-        .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+        ))
         .await
         .unwrap();
     client
@@ -61,7 +63,7 @@ async fn a_statement_that_does_not_end_is_unavailable_within_the_statement_timeo
     let limit = Duration::from_millis(400);
     let store = gateway_on(&db, |s| s.statement_timeout = limit).await;
     store.put("acme", "7", &record("e", true)).await.unwrap();
-    let locker = lock_users(&db).await;
+    let locker = lock_table(&db, "users").await;
     let started = Instant::now();
     let err = store.get("acme", "7").await.unwrap_err();
     let took = started.elapsed();
@@ -75,7 +77,7 @@ async fn a_statement_that_does_not_end_is_unavailable_within_the_statement_timeo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_free_connection_within_the_pool_wait_is_busy() {
+async fn no_free_connection_within_the_pool_wait_is_busy_and_holds_up_no_read() {
     let Some(db) = pg::TestDb::create() else {
         return;
     };
@@ -88,20 +90,27 @@ async fn no_free_connection_within_the_pool_wait_is_busy() {
         })
         .await,
     );
-    let locker = lock_users(&db).await;
+    // Tenant changes are transactions: each takes a connection of the pool to itself.
+    let locker = lock_table(&db, "tenants").await;
     let stuck = {
         let store = store.clone();
-        tokio::spawn(async move { store.get("acme", "7").await })
+        tokio::spawn(async move { store.enable_tenant("acme", "alice", "t0").await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
-    let err = store.is_managed("acme", "7").await.unwrap_err();
+    let err = store.enable_tenant("beta", "bob", "t0").await.unwrap_err();
     assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
     assert!(err.detail().contains("pool_wait_ms"), "{err}");
     assert!(started.elapsed() < wait * 5, "{:?}", started.elapsed());
-    drop(locker);
-    assert_eq!(stuck.await.unwrap().unwrap(), None);
+    // Single statements share connections of their own: nothing queues them behind the pool.
     assert!(!store.is_managed("acme", "7").await.unwrap());
+    store.put("acme", "7", &record("e", true)).await.unwrap();
+    drop(locker);
+    assert!(
+        stuck.await.unwrap().unwrap(),
+        "enabled once the table is free"
+    );
+    assert!(store.is_managed("acme", "7").await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

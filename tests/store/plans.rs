@@ -4,7 +4,7 @@
 //! (SQLite's plans are checked in the engine's own tests).
 
 use crate::pg;
-use scimgate::store::postgres::{PostgresStore, GROUP_LOOKUPS, LIVE_KEY, LOOKUPS};
+use scimgate::store::postgres::{PostgresStore, BATCH_LOOKUP, GROUP_LOOKUPS, LIVE_KEY, LOOKUPS};
 
 /// Users, groups, pending creates of both and memberships in two tenants, with statistics.
 const ROWS: &str = r#"
@@ -109,5 +109,54 @@ async fn a_requests_store_key_is_found_by_one_index_search() {
             "{planner}\n{plan}"
         );
         assert!(!plan.contains("Seq Scan on api_keys"), "{planner}\n{plan}");
+    }
+}
+
+/// PostgreSQL's generic plan for `sql` (the one a connection keeps after a few runs), with the
+/// arguments [`plan_of`] gives.
+async fn generic_plan_of(client: &tokio_postgres::Client, sql: &str) -> String {
+    let args = if sql.contains("$2::text[]") {
+        "'acme', ARRAY['u004242', 'u000042']"
+    } else if sql.contains("LIMIT $3") {
+        "'acme', 'u004242', 100"
+    } else if sql.contains("$3") {
+        "'acme', 'u000042', 'u004242'"
+    } else {
+        "'acme', 'u004242'"
+    };
+    client
+        .batch_execute(&format!("DEALLOCATE ALL; PREPARE lookup AS {sql}"))
+        .await
+        .unwrap();
+    let rows = client
+        .query(&format!("EXPLAIN (COSTS OFF) EXECUTE lookup({args})"), &[])
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_planned_while_the_tables_are_empty_still_searches_its_whole_key() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    PostgresStore::open(&db.settings()).await.unwrap();
+    let client = db.client().await;
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    for (sql, index) in LOOKUPS.iter().chain(GROUP_LOOKUPS).chain([&BATCH_LOOKUP]) {
+        let plan = generic_plan_of(&client, sql).await;
+        assert!(
+            plan.contains(&format!("Index Scan using {index} on "))
+                || plan.contains(&format!("Index Only Scan using {index} on ")),
+            "{sql}\n{plan}"
+        );
+        // A search by a prefix of the key that filters what it finds reads the whole tenant.
+        assert!(!plan.contains("Filter"), "{sql}\n{plan}");
     }
 }

@@ -85,12 +85,8 @@ impl PostgresStore {
         &self,
         tenant: Option<&str>,
     ) -> Result<Vec<(String, BrakeState)>, StoreError> {
-        let tenant = tenant.map(str::to_string);
-        self.on_db(|db| async move {
-            let rows = db.query(SELECT_BRAKES, &[&tenant]).await?;
-            rows.iter().map(brake_row).collect()
-        })
-        .await
+        let rows = self.db.read(SELECT_BRAKES, &[&tenant]).await?;
+        rows.iter().map(brake_row).collect()
     }
 }
 

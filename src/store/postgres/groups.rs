@@ -74,12 +74,8 @@ impl PostgresStore {
         tenant: &str,
         id: &str,
     ) -> Result<Option<GroupRecord>, StoreError> {
-        let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.on_db(|db| async move {
-            let rows = db.query(SELECT_GROUP, &[&tenant, &id]).await?;
-            rows.first().map(|r| group_at(r, 0)).transpose()
-        })
-        .await
+        let rows = self.db.read(SELECT_GROUP, &[&tenant, &id]).await?;
+        rows.first().map(|r| group_at(r, 0)).transpose()
     }
 
     /// [`Store::get_groups`](super::super::Store::get_groups): one statement.
@@ -91,14 +87,10 @@ impl PostgresStore {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let (tenant, ids) = (tenant.to_string(), ids.to_vec());
-        self.on_db(|db| async move {
-            let rows = db.query(SELECT_GROUPS, &[&tenant, &ids]).await?;
-            rows.iter()
-                .map(|r| Ok((column(r, 0)?, group_at(r, 1)?)))
-                .collect()
-        })
-        .await
+        let rows = self.db.read(SELECT_GROUPS, &[&tenant, &ids]).await?;
+        rows.iter()
+            .map(|r| Ok((column(r, 0)?, group_at(r, 1)?)))
+            .collect()
     }
 
     /// [`Store::put_group`](super::super::Store::put_group).
@@ -109,22 +101,18 @@ impl PostgresStore {
         rec: &GroupRecord,
     ) -> Result<(), StoreError> {
         let (external_id, name) = (rec.external_id(), rec.pending_key());
-        let (tenant, id, rec) = (tenant.to_string(), id.to_string(), rec.clone());
         let shadow = rec.shadow.to_string();
-        self.on_db(|db| async move {
-            let params: [&(dyn ToSql + Sync); 8] = [
-                &tenant,
-                &id,
-                &external_id,
-                &shadow,
-                &rec.managed,
-                &rec.created,
-                &rec.last_modified,
-                &name,
-            ];
-            db.query(PUT_GROUP, &params).await.map(drop)
-        })
-        .await
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &tenant,
+            &id,
+            &external_id,
+            &shadow,
+            &rec.managed,
+            &rec.created,
+            &rec.last_modified,
+            &name,
+        ];
+        self.db.write(PUT_GROUP, &params).await.map(drop)
     }
 
     /// [`Store::delete_group`](super::super::Store::delete_group).
@@ -139,14 +127,11 @@ impl PostgresStore {
         display_name: &str,
         rec: &GroupRecord,
     ) -> Result<(), StoreError> {
-        let (tenant, name) = (tenant.to_string(), display_name.to_lowercase());
-        let (shadow, created) = (rec.shadow.to_string(), rec.created.clone());
-        self.on_db(|db| async move {
-            db.query(PUT_PENDING_GROUP, &[&tenant, &name, &shadow, &created])
-                .await
-                .map(drop)
-        })
-        .await
+        let (name, shadow) = (display_name.to_lowercase(), rec.shadow.to_string());
+        self.db
+            .write(PUT_PENDING_GROUP, &[&tenant, &name, &shadow, &rec.created])
+            .await
+            .map(drop)
     }
 
     /// [`Store::pending_group_create`](super::super::Store::pending_group_create).
@@ -155,21 +140,21 @@ impl PostgresStore {
         tenant: &str,
         display_name: &str,
     ) -> Result<Option<GroupRecord>, StoreError> {
-        let (tenant, name) = (tenant.to_string(), display_name.to_lowercase());
-        self.on_db(|db| async move {
-            let rows = db.query(SELECT_PENDING_GROUP, &[&tenant, &name]).await?;
-            let Some(row) = rows.first() else {
-                return Ok(None);
-            };
-            let created: String = column(row, 1)?;
-            Ok(Some(GroupRecord {
-                shadow: json_at(row, 0)?,
-                managed: true,
-                last_modified: created.clone(),
-                created,
-            }))
-        })
-        .await
+        let name = display_name.to_lowercase();
+        let rows = self
+            .db
+            .read(SELECT_PENDING_GROUP, &[&tenant, &name])
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let created: String = column(row, 1)?;
+        Ok(Some(GroupRecord {
+            shadow: json_at(row, 0)?,
+            managed: true,
+            last_modified: created.clone(),
+            created,
+        }))
     }
 
     /// [`Store::clear_pending_group_create`](super::super::Store::clear_pending_group_create).
@@ -238,9 +223,10 @@ impl PostgresStore {
             MembershipChange::Add => ADD_MEMBERSHIPS,
             MembershipChange::Remove => REMOVE_MEMBERSHIPS,
         };
-        let (tenant, group, users) = (tenant.to_string(), group.to_string(), users.to_vec());
-        self.on_db(|db| async move { db.query(sql, &[&tenant, &group, &users]).await.map(drop) })
+        self.db
+            .write(sql, &[&tenant, &group, &users])
             .await
+            .map(drop)
     }
 
     /// [`Store::is_managed_membership`](super::super::Store::is_managed_membership). An id
@@ -254,12 +240,9 @@ impl PostgresStore {
         if group.contains('\0') || user.contains('\0') {
             return Ok(false);
         }
-        let (tenant, group, user) = (tenant.to_string(), group.to_string(), user.to_string());
-        self.on_db(|db| async move {
-            db.query_bool(IS_MANAGED_MEMBERSHIP, &[&tenant, &group, &user])
-                .await
-        })
-        .await
+        self.db
+            .read_bool(IS_MANAGED_MEMBERSHIP, &[&tenant, &group, &user])
+            .await
     }
 }
 

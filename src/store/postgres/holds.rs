@@ -1,21 +1,32 @@
 //! Holds across a fleet: [`crate::store::Store::serialise`] for PostgreSQL. A hold is a
-//! session-level advisory lock (`pg_advisory_lock`) on a connection of a pool kept for holds,
-//! keyed by a hash of the tenant and [`crate::store::ResourceKey::folded`], and kept with that
-//! connection until the hold is dropped. Gateways of one fleet exclude each other through the
-//! database; within a gateway, holders first queue on in-process lock stripes, so a burst on one
-//! key waits in memory and takes one connection per gateway, not one per request.
+//! session-level advisory lock keyed by a hash of the tenant and
+//! [`crate::store::ResourceKey::folded`], kept until the hold is dropped. Gateways of one fleet
+//! exclude each other through the database; within a gateway, holders first queue on in-process
+//! lock stripes, so a burst on one key waits in memory, and no two holders of one key in a
+//! gateway ever ask the database at once.
+//!
+//! Where the lock is taken: a key no gateway holds (the usual case) is locked with
+//! `pg_try_advisory_lock` on one of the shared write connections ([`super::shared`]), pipelined
+//! with every other statement, and unlocked there. A key another gateway holds is waited for with
+//! `pg_advisory_lock` on a connection of a pool kept for holds, which a waiting session blocks.
+//! Advisory locks are re-entrant within a session, so a shared session must never be asked for a
+//! key it still holds: the stripe of a key is released only after its unlock was confirmed, or
+//! after the session that could not confirm it was retired (no new statement starts on it; it
+//! closes, dropping its locks, once the holds still on it end).
 //!
 //! Waiting is bounded by `lock_wait`: the stripe, a free connection and the advisory lock
 //! (`lock_timeout`) must all be had by then, or the answer is [`StoreError::Busy`].
 //!
-//! Release: dropping the hold sends `pg_advisory_unlock` and returns the connection to its pool
-//! only once the server confirmed it. If the unlock cannot be sent or is not confirmed in time,
-//! the connection is closed instead (the server ends the session and drops its locks); a
-//! connection holding a lock never goes back to the pool. A gateway that dies loses its
-//! connections, and the server releases their locks the same way.
+//! Release: dropping the hold sends `pg_advisory_unlock`; a pooled connection goes back to its
+//! pool only once the server confirmed it. If the unlock cannot be sent or is not confirmed in
+//! time, a pooled connection is closed instead (the server ends the session and drops its locks)
+//! and a shared one is retired; a connection holding a lock never goes back to the pool. A
+//! gateway that dies loses its connections, and the server releases their locks the same way.
 
 use super::super::StoreError;
 use super::errors::{classify, no_answer, pool_failure};
+use super::runtime;
+use super::shared::{Shared, SharedConn};
 use deadpool_postgres::{Object, Pool};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -34,18 +45,27 @@ const UNLOCK_WAIT: Duration = Duration::from_secs(5);
 /// The holds of one store.
 pub(super) struct Holds {
     pool: Pool,
+    shared: Arc<Shared>,
     stripes: Vec<Arc<Mutex<()>>>,
     wait: Duration,
     statement_timeout: Duration,
     rt: Handle,
 }
 
-/// One hold: the stripe of this gateway and the advisory lock on `conn`, until dropped.
+/// One hold: the stripe of this gateway and the advisory lock on a connection, until dropped.
 pub(super) struct Hold {
-    conn: Option<LockedConn>,
+    conn: Option<Locked>,
     stripe: Option<OwnedMutexGuard<()>>,
     key: i64,
     rt: Handle,
+}
+
+/// The connection an advisory lock was taken on.
+enum Locked {
+    /// A shared write connection (the lock was free).
+    Shared(SharedConn),
+    /// A connection of the pool for holds (the lock was waited for).
+    Own(Box<LockedConn>),
 }
 
 /// A pooled connection holding an advisory lock: closed, not returned to its pool, unless
@@ -73,10 +93,18 @@ impl Drop for LockedConn {
 }
 
 impl Holds {
-    /// Holds on `pool`'s connections; waits at most `wait` for one.
-    pub(super) fn new(pool: Pool, wait: Duration, statement_timeout: Duration, rt: Handle) -> Self {
+    /// Holds taken on `shared` connections when free, waited for on `pool`'s; waits at most
+    /// `wait` in all.
+    pub(super) fn new(
+        pool: Pool,
+        shared: Arc<Shared>,
+        wait: Duration,
+        statement_timeout: Duration,
+        rt: Handle,
+    ) -> Self {
         Holds {
             pool,
+            shared,
             stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
             wait,
             statement_timeout,
@@ -90,63 +118,122 @@ impl Holds {
     }
 
     /// Waits (at most the configured time) until no holder of `folded` in `tenant` remains in
-    /// any gateway of the fleet, then holds it. Runs on the store's runtime.
+    /// any gateway of the fleet, then holds it.
     pub(super) async fn hold(&self, tenant: &str, folded: &str) -> Result<Hold, StoreError> {
         let key = lock_key(tenant, folded);
         let deadline = Instant::now() + self.wait;
-        let busy = |what: &str| {
-            StoreError::Busy(format!(
-                "{what} held {folded} for longer than {} ms (store.lock_wait_ms)",
-                self.wait.as_millis()
-            ))
-        };
         let stripe = self.stripes[stripe_of(key)].clone();
         let stripe = timeout_at(deadline, stripe.lock_owned())
             .await
-            .map_err(|_| busy("another request of this gateway"))?;
-        let conn = match timeout_at(deadline, self.pool.get()).await {
-            Ok(conn) => LockedConn(Some(conn.map_err(|e| pool_failure(e, self.wait))?)),
-            Err(_) => return Err(busy("other requests of this gateway")),
+            .map_err(|_| busy(folded, self.wait, "another request of this gateway"))?;
+        let hold = |conn| Hold {
+            conn: Some(conn),
+            stripe: Some(stripe),
+            key,
+            rt: self.rt.clone(),
         };
-        let Some(client) = conn.client() else {
-            return Err(StoreError::Unavailable("lost a store connection".into()));
-        };
-        let attempt = async {
-            // Free in the whole fleet (the usual case): held after one prepared statement.
-            if run_bool(client, TRY_LOCK, key).await? {
-                return Ok(());
-            }
-            // Another gateway holds it: wait for it in the database, within the deadline.
-            // Rounded up: the database gives up at the deadline, never before it.
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .as_micros()
-                .div_ceil(1000)
-                .max(1);
-            let lock =
-                format!("SET lock_timeout = {left}; SELECT pg_advisory_lock('{key}'::bigint)");
-            client.simple_query(&lock).await.map(drop)
-        };
-        let locked = timeout_at(deadline + self.statement_timeout, attempt).await;
-        match locked {
-            // The lock may still be granted later: the connection is closed with `conn`.
-            Err(_) => Err(no_answer(self.wait + self.statement_timeout)),
-            Ok(Err(e)) => {
-                // The server refused the statement, so the session holds no lock.
-                conn.unlocked();
-                Err(if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
-                    busy("another gateway")
-                } else {
-                    classify(&e)
-                })
-            }
-            Ok(Ok(())) => Ok(Hold {
-                conn: Some(conn),
-                stripe: Some(stripe),
-                key,
-                rt: self.rt.clone(),
-            }),
+        // Free in the whole fleet (the usual case): held after one pipelined statement.
+        let shared = self.shared.conn().await?;
+        let unanswered = RetireIfDropped(Some(&shared));
+        let granted = first_bool(shared.query(TRY_LOCK, &[&key]).await?)?;
+        unanswered.answered();
+        if granted {
+            return Ok(hold(Locked::Shared(shared)));
         }
+        drop(shared);
+        // Another gateway holds it: wait for it in the database on a connection of its own,
+        // opened (when the pool opens one) on the store's runtime.
+        let (pool, folded_key) = (self.pool.clone(), folded.to_string());
+        let (wait, statement_timeout) = (self.wait, self.statement_timeout);
+        let conn = runtime::run(&self.rt, async move {
+            wait_for(&pool, key, deadline, wait, statement_timeout, &folded_key).await
+        })
+        .await?;
+        Ok(hold(Locked::Own(Box::new(conn))))
+    }
+}
+
+/// Takes `key`'s advisory lock on a connection of `pool`, waiting in the database until
+/// `deadline` for the gateway that holds it.
+async fn wait_for(
+    pool: &Pool,
+    key: i64,
+    deadline: Instant,
+    wait: Duration,
+    statement_timeout: Duration,
+    folded: &str,
+) -> Result<LockedConn, StoreError> {
+    let conn = match timeout_at(deadline, pool.get()).await {
+        Ok(conn) => LockedConn(Some(conn.map_err(|e| pool_failure(e, wait))?)),
+        Err(_) => return Err(busy(folded, wait, "other requests of this gateway")),
+    };
+    let Some(client) = conn.client() else {
+        return Err(StoreError::Unavailable("lost a store connection".into()));
+    };
+    let attempt = async {
+        // Free by now: held after one prepared statement.
+        if run_bool(client, TRY_LOCK, key).await? {
+            return Ok(());
+        }
+        // Rounded up: the database gives up at the deadline, never before it.
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_micros()
+            .div_ceil(1000)
+            .max(1);
+        let lock = format!("SET lock_timeout = {left}; SELECT pg_advisory_lock('{key}'::bigint)");
+        client.simple_query(&lock).await.map(drop)
+    };
+    match timeout_at(deadline + statement_timeout, attempt).await {
+        // The lock may still be granted later: the connection is closed with `conn`.
+        Err(_) => Err(no_answer(wait + statement_timeout)),
+        Ok(Err(e)) => {
+            // The server refused the statement, so the session holds no lock.
+            conn.unlocked();
+            Err(if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                busy(folded, wait, "another gateway")
+            } else {
+                classify(&e)
+            })
+        }
+        Ok(Ok(())) => Ok(conn),
+    }
+}
+
+/// Retires a shared connection when dropped before [`RetireIfDropped::answered`]: a caller that
+/// goes away while its lock statement is in flight may leave the lock granted to the session.
+struct RetireIfDropped<'a>(Option<&'a SharedConn>);
+
+impl RetireIfDropped<'_> {
+    fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RetireIfDropped<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0 {
+            conn.retire();
+        }
+    }
+}
+
+/// Waiting for `folded` took longer than `wait` because `what` held it.
+fn busy(folded: &str, wait: Duration, what: &str) -> StoreError {
+    StoreError::Busy(format!(
+        "{what} held {folded} for longer than {} ms (store.lock_wait_ms)",
+        wait.as_millis()
+    ))
+}
+
+/// The one boolean a lock statement answers.
+fn first_bool(rows: Vec<tokio_postgres::Row>) -> Result<bool, StoreError> {
+    match rows.first().map(|r| r.try_get(0)) {
+        Some(Ok(answer)) => Ok(answer),
+        Some(Err(e)) => Err(classify(&e)),
+        None => Err(StoreError::Corrupt(
+            "a lock statement answered no row".into(),
+        )),
     }
 }
 
@@ -154,14 +241,24 @@ impl Drop for Hold {
     fn drop(&mut self) {
         let (conn, stripe, key) = (self.conn.take(), self.stripe.take(), self.key);
         self.rt.spawn(async move {
-            if let Some(conn) = conn {
-                if let Some(client) = conn.client() {
-                    if let Ok(Ok(_)) =
-                        tokio::time::timeout(UNLOCK_WAIT, run_bool(client, UNLOCK, key)).await
-                    {
-                        conn.unlocked();
+            match conn {
+                Some(Locked::Own(conn)) => {
+                    if let Some(client) = conn.client() {
+                        if let Ok(Ok(_)) =
+                            tokio::time::timeout(UNLOCK_WAIT, run_bool(client, UNLOCK, key)).await
+                        {
+                            conn.unlocked();
+                        }
                     }
                 }
+                Some(Locked::Shared(conn)) => {
+                    let unlocked = conn.query(UNLOCK, &[&key]).await.and_then(first_bool);
+                    if !matches!(unlocked, Ok(true)) {
+                        // The session may still hold the key: no statement may start on it.
+                        conn.retire();
+                    }
+                }
+                None => {}
             }
             // The next holder in this gateway goes once the lock is free in the database.
             drop(stripe);

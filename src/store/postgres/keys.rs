@@ -109,15 +109,11 @@ impl PostgresStore {
     /// [`Store::tenant_keys`](super::super::Store::tenant_keys) (`Some`) or
     /// [`Store::all_keys`](super::super::Store::all_keys) (`None`).
     pub(super) async fn keys_of(&self, tenant: Option<&str>) -> Result<Vec<StoreKey>, StoreError> {
-        let tenant = tenant.map(str::to_string);
-        self.on_db(|db| async move {
-            let rows = match &tenant {
-                Some(t) => db.query(TENANT_KEYS, &[t]).await?,
-                None => db.query(ALL_KEYS, &[]).await?,
-            };
-            rows.iter().map(key_row).collect()
-        })
-        .await
+        let rows = match &tenant {
+            Some(t) => self.db.read(TENANT_KEYS, &[t]).await?,
+            None => self.db.read(ALL_KEYS, &[]).await?,
+        };
+        rows.iter().map(key_row).collect()
     }
 
     /// [`Store::revoke_key`](super::super::Store::revoke_key). Keys are never deleted, so a key
@@ -148,12 +144,8 @@ impl PostgresStore {
 
     /// [`Store::tenant`](super::super::Store::tenant).
     pub(super) async fn tenant_named(&self, name: &str) -> Result<Option<StoreTenant>, StoreError> {
-        let name = name.to_string();
-        self.on_db(|db| async move {
-            let rows = db.query(SELECT_TENANT, &[&name]).await?;
-            rows.first().map(tenant_row).transpose()
-        })
-        .await
+        let rows = self.db.read(SELECT_TENANT, &[&name]).await?;
+        rows.first().map(tenant_row).transpose()
     }
 
     /// [`Store::live_key`](super::super::Store::live_key).
@@ -161,19 +153,15 @@ impl PostgresStore {
         if sha256.contains('\0') {
             return Ok(None);
         }
-        let sha256 = sha256.to_string();
-        self.on_db(|db| async move {
-            let rows = db.query(LIVE_KEY, &[&sha256]).await?;
-            rows.first()
-                .map(|r| {
-                    Ok(LiveKey {
-                        id: column(r, 0)?,
-                        tenant: column(r, 1)?,
-                    })
+        let rows = self.db.read(LIVE_KEY, &[&sha256]).await?;
+        rows.first()
+            .map(|r| {
+                Ok(LiveKey {
+                    id: column(r, 0)?,
+                    tenant: column(r, 1)?,
                 })
-                .transpose()
-        })
-        .await
+            })
+            .transpose()
     }
 
     /// [`Store::touch_key`](super::super::Store::touch_key).

@@ -266,6 +266,22 @@ CREATE TRIGGER users_work_emails_changed AFTER UPDATE ON users FOR EACH ROW
     EXECUTE FUNCTION scimgate_users_work_emails();
 "#,
     },
+    Migration {
+        version: 9,
+        name: "externalId indexes only for rows with one",
+        // A statement is planned once per connection and its plan kept (a generic plan). Planned
+        // while the tables are still empty, a read by id could search the externalId index by
+        // tenant alone, as cheap as the primary key by the empty statistics, and keep doing so
+        // as the tables grow. Partial, these indexes serve only lookups by externalId.
+        sql: r#"
+DROP INDEX users_external_id_id;
+CREATE INDEX users_external_id_id ON users (tenant, external_id, id)
+    WHERE external_id IS NOT NULL;
+DROP INDEX groups_external_id_id;
+CREATE INDEX groups_external_id_id ON groups (tenant, external_id, id)
+    WHERE external_id IS NOT NULL;
+"#,
+    },
 ];
 
 /// Advisory lock key taken by every migration run (a scimgate constant: "scimgate" in ASCII).

@@ -9,10 +9,14 @@
 //! pool made for it: a bounded size, a deadline for waiting for a free connection, connect and
 //! recycle timeouts, and prepared statements cached per connection.
 //!
-//! Every connection lives on the engine's own runtime ([`runtime`]) and every statement runs
-//! there, so it does not matter which runtime (or thread) calls. A statement that takes longer
+//! Single statements (nearly all of them) share a few pipelined connections ([`shared`]): reads
+//! on two, writes and uncontended holds on two others, sent from the caller's runtime. Pooled
+//! connections serve transactions and holds that wait for another gateway. Every connection's
+//! socket task lives on the engine's own runtime ([`runtime`]), and pooled work runs there, so
+//! it does not matter which runtime (or thread) calls. A statement that takes longer
 //! than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
-//! abandoned by the gateway, whose connection is then closed rather than reused. Failures map to
+//! abandoned by the gateway, whose connection is then closed (or retired, when shared) rather
+//! than reused. Failures map to
 //! [`StoreError`] kinds as [`errors`] describes. Groups, their pending creates and memberships
 //! are kept by [`groups`]; store tenants and SCIM API keys by [`keys`]; the brakes on mass
 //! deprovisioning by [`brakes`].
@@ -26,6 +30,7 @@ mod keys;
 mod migrations;
 mod runtime;
 pub mod settings;
+mod shared;
 mod work_emails;
 
 #[doc(hidden)]
@@ -45,6 +50,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use errors::{classify, no_answer, pool_failure, undecodable};
 use holds::Holds;
 use serde_json::Value;
+use shared::Shared;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -61,7 +67,12 @@ pub struct PostgresStore {
 
 /// The pools and limits every statement uses.
 struct Db {
+    /// Connections for statements that need one to themselves (transactions, migrations).
     pool: Pool,
+    /// The connections every single-statement read shares.
+    reads: Arc<Shared>,
+    /// The connections every single-statement write, and every uncontended hold, shares.
+    writes: Arc<Shared>,
     holds: Holds,
     pool_wait: Duration,
     statement_timeout: Duration,
@@ -88,19 +99,13 @@ impl PostgresStore {
         if key.contains('\0') {
             return Ok(Vec::new());
         }
-        let (tenant, key) = (tenant.to_string(), key.to_string());
-        self.on_db(|db| async move {
-            let rows = db.query(sql, &[&tenant, &key]).await?;
-            rows.iter().map(|r| column(r, 0)).collect()
-        })
-        .await
+        let rows = self.db.read(sql, &[&tenant, &key]).await?;
+        rows.iter().map(|r| column(r, 0)).collect()
     }
 
     /// Runs `sql`, a write by `tenant` and one key, for its effect.
     async fn write_by(&self, sql: &'static str, tenant: &str, key: &str) -> Result<(), StoreError> {
-        let (tenant, key) = (tenant.to_string(), key.to_string());
-        self.on_db(|db| async move { db.query(sql, &[&tenant, &key]).await.map(drop) })
-            .await
+        self.db.write(sql, &[&tenant, &key]).await.map(drop)
     }
 
     /// Connects, then applies missing migrations (`migrate = "auto"`) or checks that the
@@ -156,14 +161,18 @@ async fn open_on(settings: PgSettings, rt: Handle) -> Result<PostgresStore, Open
         Migrate::Manual => migrations::check(&conn).await?,
     }
     drop(conn);
+    let writes = Shared::new(&settings, rt.clone())?;
     let db = Db {
         holds: Holds::new(
             holds,
+            writes.clone(),
             settings.lock_wait,
             settings.statement_timeout,
             rt.clone(),
         ),
         pool: statements,
+        reads: Shared::new(&settings, rt.clone())?,
+        writes,
         pool_wait: settings.pool_wait,
         statement_timeout: settings.statement_timeout,
         writable_at: std::sync::Mutex::new(None),
@@ -237,6 +246,29 @@ impl Db {
         Err(failure)
     }
 
+    /// Runs one read statement on a shared connection ([`shared`]), from the caller's runtime.
+    async fn read(&self, sql: &'static str, params: &Params<'_>) -> Result<Vec<Row>, StoreError> {
+        self.shared(&self.reads, sql, params).await
+    }
+
+    /// Runs one write statement (its own transaction) on a shared connection.
+    async fn write(&self, sql: &'static str, params: &Params<'_>) -> Result<Vec<Row>, StoreError> {
+        self.shared(&self.writes, sql, params).await
+    }
+
+    async fn shared(
+        &self,
+        on: &Arc<Shared>,
+        sql: &'static str,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let rows = on.query(sql, params).await;
+        if rows.is_err() {
+            self.forget_writable();
+        }
+        rows
+    }
+
     /// Whether the server said it takes writes less than [`WRITABLE_FOR`] ago.
     fn writable_recently(&self) -> bool {
         self.writable_at
@@ -246,9 +278,9 @@ impl Db {
             .is_some_and(|at| at.elapsed() < WRITABLE_FOR)
     }
 
-    /// Runs one statement that answers one boolean.
-    async fn query_bool(&self, sql: &str, params: &Params<'_>) -> Result<bool, StoreError> {
-        match self.query(sql, params).await?.first() {
+    /// Runs one read statement that answers one boolean.
+    async fn read_bool(&self, sql: &'static str, params: &Params<'_>) -> Result<bool, StoreError> {
+        match self.read(sql, params).await?.first() {
             Some(row) => column(row, 0),
             None => Err(StoreError::Corrupt(format!("no answer to {sql}"))),
         }
@@ -257,8 +289,11 @@ impl Db {
 
 const SELECT_RECORD: &str =
     "SELECT shadow, managed, created, last_modified FROM users WHERE tenant = $1 AND id = $2";
-const SELECT_RECORDS: &str = "SELECT id, shadow, managed, created, last_modified FROM users \
-                              WHERE tenant = $1 AND id = ANY($2)";
+/// One search of the primary key per id, whatever the statistics said when it was planned
+/// (`id = ANY($2)` may be planned as a search by tenant that filters every row of it).
+const SELECT_RECORDS: &str = "SELECT u.id, u.shadow, u.managed, u.created, u.last_modified \
+    FROM unnest($2::text[]) AS k(id), LATERAL (SELECT id, shadow, managed, created, \
+    last_modified FROM users WHERE tenant = $1 AND id = k.id LIMIT 1) AS u";
 const COUNT: &str = "SELECT count(*) FROM users WHERE tenant = $1";
 /// A page of a walk in id order: the primary key's order, so the index serves it.
 const SELECT_PAGE: &str = "SELECT id, shadow, managed, created, last_modified FROM users \
@@ -283,8 +318,9 @@ const PUT: &str = "WITH up AS (
 const DELETE: &str = "WITH gone AS (
     DELETE FROM memberships WHERE tenant = $1 AND user_id = $2
 ) DELETE FROM users WHERE tenant = $1 AND id = $2";
+/// Without `managed` in the condition, which `users_managed_folded` (by tenant) would also match.
 const IS_MANAGED: &str =
-    "SELECT EXISTS (SELECT 1 FROM users WHERE tenant = $1 AND id = $2 AND managed)";
+    "SELECT COALESCE((SELECT managed FROM users WHERE tenant = $1 AND id = $2), FALSE)";
 /// `lower` under the "C" collation folds ASCII letters only (the index `users_managed_folded`).
 const IS_MANAGED_FOLDED: &str = "SELECT EXISTS (SELECT 1 FROM users WHERE tenant = $1 \
                                  AND lower(id) = lower($2::text COLLATE \"C\") AND managed)";
@@ -301,6 +337,9 @@ pub const LOOKUPS: &[(&str, &str)] = &[
     (IS_MANAGED_FOLDED, "users_managed_folded"),
     (SELECT_PENDING, "pending_creates_pkey"),
 ];
+/// The read of a batch of users by id, and the index each id must search.
+#[doc(hidden)]
+pub const BATCH_LOOKUP: (&str, &str) = (SELECT_RECORDS, "users_pkey");
 const PUT_PENDING: &str = "INSERT INTO pending_creates (tenant, user_name, shadow, created) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, user_name) \
                            DO UPDATE SET shadow = EXCLUDED.shadow, created = EXCLUDED.created";
@@ -314,12 +353,8 @@ const READ_ONLY: &str =
 #[async_trait]
 impl Store for PostgresStore {
     async fn get(&self, tenant: &str, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.on_db(|db| async move {
-            let rows = db.query(SELECT_RECORD, &[&tenant, &id]).await?;
-            rows.first().map(|r| record_at(r, 0)).transpose()
-        })
-        .await
+        let rows = self.db.read(SELECT_RECORD, &[&tenant, &id]).await?;
+        rows.first().map(|r| record_at(r, 0)).transpose()
     }
 
     async fn get_many(
@@ -327,27 +362,19 @@ impl Store for PostgresStore {
         tenant: &str,
         ids: &[String],
     ) -> Result<HashMap<String, UserRecord>, StoreError> {
-        let (tenant, ids) = (tenant.to_string(), ids.to_vec());
-        self.on_db(|db| async move {
-            let rows = db.query(SELECT_RECORDS, &[&tenant, &ids]).await?;
-            rows.iter()
-                .map(|r| Ok((column(r, 0)?, record_at(r, 1)?)))
-                .collect()
-        })
-        .await
+        let rows = self.db.read(SELECT_RECORDS, &[&tenant, &ids]).await?;
+        rows.iter()
+            .map(|r| Ok((column(r, 0)?, record_at(r, 1)?)))
+            .collect()
     }
 
     async fn count(&self, tenant: &str) -> Result<usize, StoreError> {
-        let tenant = tenant.to_string();
-        self.on_db(|db| async move {
-            let rows = db.query(COUNT, &[&tenant]).await?;
-            let n: i64 = match rows.first() {
-                Some(row) => column(row, 0)?,
-                None => return Err(StoreError::Corrupt(format!("no answer to {COUNT}"))),
-            };
-            Ok(usize::try_from(n).unwrap_or_default())
-        })
-        .await
+        let rows = self.db.read(COUNT, &[&tenant]).await?;
+        let n: i64 = match rows.first() {
+            Some(row) => column(row, 0)?,
+            None => return Err(StoreError::Corrupt(format!("no answer to {COUNT}"))),
+        };
+        Ok(usize::try_from(n).unwrap_or_default())
     }
 
     async fn page(
@@ -356,15 +383,15 @@ impl Store for PostgresStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, UserRecord)>, StoreError> {
-        let (tenant, after) = (tenant.to_string(), after.unwrap_or_default().to_string());
+        let after = after.unwrap_or_default();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.on_db(|db| async move {
-            let rows = db.query(SELECT_PAGE, &[&tenant, &after, &limit]).await?;
-            rows.iter()
-                .map(|r| Ok((column(r, 0)?, record_at(r, 1)?)))
-                .collect()
-        })
-        .await
+        let rows = self
+            .db
+            .read(SELECT_PAGE, &[&tenant, &after, &limit])
+            .await?;
+        rows.iter()
+            .map(|r| Ok((column(r, 0)?, record_at(r, 1)?)))
+            .collect()
     }
 
     async fn find_by_external_id(
@@ -386,25 +413,21 @@ impl Store for PostgresStore {
 
     async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
         let (external_id, user_name) = (rec.external_id(), rec.pending_key());
-        let (tenant, id, rec) = (tenant.to_string(), id.to_string(), rec.clone());
         let shadow = rec.shadow.to_string();
         let (emails, of) = (work_emails::set(&rec.shadow), work_emails::hash(&shadow));
-        self.on_db(|db| async move {
-            let params: [&(dyn ToSql + Sync); 10] = [
-                &tenant,
-                &id,
-                &external_id,
-                &shadow,
-                &rec.managed,
-                &rec.created,
-                &rec.last_modified,
-                &user_name,
-                &emails,
-                &of,
-            ];
-            db.query(PUT, &params).await.map(drop)
-        })
-        .await
+        let params: [&(dyn ToSql + Sync); 10] = [
+            &tenant,
+            &id,
+            &external_id,
+            &shadow,
+            &rec.managed,
+            &rec.created,
+            &rec.last_modified,
+            &user_name,
+            &emails,
+            &of,
+        ];
+        self.db.write(PUT, &params).await.map(drop)
     }
 
     async fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
@@ -412,15 +435,11 @@ impl Store for PostgresStore {
     }
 
     async fn is_managed(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
-        let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.on_db(|db| async move { db.query_bool(IS_MANAGED, &[&tenant, &id]).await })
-            .await
+        self.db.read_bool(IS_MANAGED, &[&tenant, &id]).await
     }
 
     async fn is_managed_ignoring_case(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
-        let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.on_db(|db| async move { db.query_bool(IS_MANAGED_FOLDED, &[&tenant, &id]).await })
-            .await
+        self.db.read_bool(IS_MANAGED_FOLDED, &[&tenant, &id]).await
     }
 
     async fn put_pending_create(
@@ -429,14 +448,11 @@ impl Store for PostgresStore {
         user_name: &str,
         rec: &UserRecord,
     ) -> Result<(), StoreError> {
-        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
-        let (shadow, created) = (rec.shadow.to_string(), rec.created.clone());
-        self.on_db(|db| async move {
-            db.query(PUT_PENDING, &[&tenant, &user_name, &shadow, &created])
-                .await
-                .map(drop)
-        })
-        .await
+        let (user_name, shadow) = (user_name.to_lowercase(), rec.shadow.to_string());
+        self.db
+            .write(PUT_PENDING, &[&tenant, &user_name, &shadow, &rec.created])
+            .await
+            .map(drop)
     }
 
     async fn pending_create(
@@ -444,31 +460,23 @@ impl Store for PostgresStore {
         tenant: &str,
         user_name: &str,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
-        self.on_db(|db| async move {
-            let rows = db.query(SELECT_PENDING, &[&tenant, &user_name]).await?;
-            let Some(row) = rows.first() else {
-                return Ok(None);
-            };
-            let created: String = column(row, 1)?;
-            Ok(Some(UserRecord {
-                shadow: json_at(row, 0)?,
-                managed: true,
-                last_modified: created.clone(),
-                created,
-            }))
-        })
-        .await
+        let user_name = user_name.to_lowercase();
+        let rows = self.db.read(SELECT_PENDING, &[&tenant, &user_name]).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let created: String = column(row, 1)?;
+        Ok(Some(UserRecord {
+            shadow: json_at(row, 0)?,
+            managed: true,
+            last_modified: created.clone(),
+            created,
+        }))
     }
 
     async fn clear_pending_create(&self, tenant: &str, user_name: &str) -> Result<(), StoreError> {
-        let (tenant, user_name) = (tenant.to_string(), user_name.to_lowercase());
-        self.on_db(|db| async move {
-            db.query(CLEAR_PENDING, &[&tenant, &user_name])
-                .await
-                .map(drop)
-        })
-        .await
+        self.write_by(CLEAR_PENDING, tenant, &user_name.to_lowercase())
+            .await
     }
 
     async fn get_group(&self, tenant: &str, id: &str) -> Result<Option<GroupRecord>, StoreError> {
@@ -559,9 +567,7 @@ impl Store for PostgresStore {
         if self.db.writable_recently() {
             return Ok(());
         }
-        let read_only = self
-            .on_db(|db| async move { db.query_bool(READ_ONLY, &[]).await })
-            .await?;
+        let read_only = self.db.read_bool(READ_ONLY, &[]).await?;
         if read_only {
             return Err(StoreError::Unavailable(
                 "the PostgreSQL server takes no writes (a standby, or read-only by default)".into(),
@@ -628,9 +634,11 @@ impl Store for PostgresStore {
     }
 
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {
-        let (tenant, folded) = (tenant.to_string(), key.folded());
-        self.on_db(|db| async move { db.holds.hold(&tenant, &folded).await.map(Held::new) })
+        self.db
+            .holds
+            .hold(tenant, &key.folded())
             .await
+            .map(Held::new)
     }
 
     fn pools(&self) -> Vec<PoolUse> {
@@ -641,9 +649,19 @@ impl Store for PostgresStore {
             idle: status.available,
             waiting: status.waiting,
         };
+        // Shared, never checked out: every open one takes the next statement.
+        let shared = |pool: &'static str, set: &Shared| PoolUse {
+            pool,
+            max: shared::SHARED,
+            open: set.open(),
+            idle: set.open(),
+            waiting: 0,
+        };
         vec![
             use_of("statements", self.db.pool.status()),
             use_of("holds", self.db.holds.status()),
+            shared("reads", &self.db.reads),
+            shared("writes", &self.db.writes),
         ]
     }
 }

@@ -1,0 +1,208 @@
+//! Connections shared by every single statement of one kind (reads, or writes). The driver
+//! pipelines the statements of concurrent callers on one connection: the server takes what is
+//! queued in one wake-up and answers each in turn, instead of one pooled connection (and one
+//! server process woken) per statement. A statement checks nothing out and costs its caller no
+//! hop to another runtime: it is sent on the shared connection from wherever the caller runs;
+//! only the connection's socket task lives on the store's runtime, where connections open.
+//!
+//! Each statement is its own transaction, as on a pooled connection. A connection that closed,
+//! or that left a statement unanswered past the statement timeout, is retired: taken out of its
+//! slot, so the next statement through that slot opens a new one, and closed once the last
+//! statement or hold still on it is done. Waiting for a slot's connection to open is bounded by
+//! `pool_wait`, opening it by `connect_timeout`.
+
+use super::super::{OpenError, StoreError};
+use super::errors::{classify, no_answer};
+use super::runtime;
+use super::settings::PgSettings;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Row, Statement};
+
+/// Connections in one shared set: each is one server process, and a pipelined statement costs it
+/// a few tens of microseconds, so two carry far more statements than a gateway receives.
+pub(super) const SHARED: usize = 2;
+
+/// One set of shared connections.
+pub(super) struct Shared {
+    slots: Vec<Slot>,
+    next: AtomicUsize,
+    config: Config,
+    pool_wait: Duration,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+    rt: Handle,
+}
+
+/// One shared connection, or none until the next statement opens it.
+#[derive(Default)]
+struct Slot {
+    session: Mutex<Option<Arc<Session>>>,
+    /// Held while a connection opens, so that a burst of statements opens one, not one each.
+    opening: tokio::sync::Mutex<()>,
+}
+
+/// An open connection and the statements prepared on it.
+struct Session {
+    client: Client,
+    prepared: Mutex<HashMap<&'static str, Statement>>,
+}
+
+/// A shared connection taken for one or more statements; holding it keeps the connection open
+/// (also after it is retired).
+pub(super) struct SharedConn {
+    shared: Arc<Shared>,
+    slot: usize,
+    session: Arc<Session>,
+}
+
+impl Shared {
+    /// [`SHARED`] connections to the server `settings` name, opened on first use.
+    pub(super) fn new(settings: &PgSettings, rt: Handle) -> Result<Arc<Shared>, OpenError> {
+        Ok(Arc::new(Shared {
+            slots: (0..SHARED).map(|_| Slot::default()).collect(),
+            next: AtomicUsize::new(0),
+            config: settings.driver_config(settings.statement_timeout)?,
+            pool_wait: settings.pool_wait,
+            connect_timeout: settings.connect_timeout,
+            statement_timeout: settings.statement_timeout,
+            rt,
+        }))
+    }
+
+    /// How many of the connections are open now.
+    pub(super) fn open(&self) -> usize {
+        self.slots.iter().filter(|s| s.current().is_some()).count()
+    }
+
+    /// Runs one statement on the next connection.
+    pub(super) async fn query(
+        self: &Arc<Self>,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        self.conn().await?.query(sql, params).await
+    }
+
+    /// The next connection in turn, opening it when its slot has none.
+    pub(super) async fn conn(self: &Arc<Self>) -> Result<SharedConn, StoreError> {
+        let at = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let session = self.session(&self.slots[at]).await?;
+        Ok(SharedConn {
+            shared: self.clone(),
+            slot: at,
+            session,
+        })
+    }
+
+    async fn session(&self, slot: &Slot) -> Result<Arc<Session>, StoreError> {
+        if let Some(session) = slot.current() {
+            return Ok(session);
+        }
+        let _opening = tokio::time::timeout(self.pool_wait, slot.opening.lock())
+            .await
+            .map_err(|_| {
+                StoreError::Busy(format!(
+                    "a connection to PostgreSQL stayed unopened for {} ms (store.pool_wait_ms)",
+                    self.pool_wait.as_millis()
+                ))
+            })?;
+        if let Some(session) = slot.current() {
+            return Ok(session);
+        }
+        let (config, limit) = (self.config.clone(), self.connect_timeout);
+        let client = runtime::run(&self.rt, async move {
+            // The driver's own connect timeout covers reaching the server, not its handshake.
+            let (client, connection) = tokio::time::timeout(limit, config.connect(NoTls))
+                .await
+                .map_err(|_| {
+                    StoreError::Unavailable("PostgreSQL did not accept a connection in time".into())
+                })?
+                .map_err(|e| classify(&e))?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "a shared PostgreSQL connection ended");
+                }
+            });
+            Ok::<_, StoreError>(client)
+        })
+        .await?;
+        let session = Arc::new(Session {
+            client,
+            prepared: Mutex::new(HashMap::new()),
+        });
+        if let Ok(mut current) = slot.session.lock() {
+            *current = Some(session.clone());
+        }
+        Ok(session)
+    }
+}
+
+impl SharedConn {
+    /// Runs one statement within the statement timeout. A connection that closed, or did not
+    /// answer in time, is retired.
+    pub(super) async fn query(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let run = async {
+            let statement = self.session.statement(sql).await?;
+            self.session.client.query(&statement, params).await
+        };
+        match tokio::time::timeout(self.shared.statement_timeout, run).await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => {
+                if self.session.client.is_closed() {
+                    self.retire();
+                }
+                Err(classify(&e))
+            }
+            Err(_) => {
+                // Every statement behind the unanswered one waits on it: use a fresh connection.
+                self.retire();
+                Err(no_answer(self.shared.statement_timeout))
+            }
+        }
+    }
+
+    /// Takes this connection out of its slot (unless it was replaced already): no statement
+    /// starts on it any more, and it closes when the last holder of it lets go.
+    pub(super) fn retire(&self) {
+        if let Ok(mut current) = self.shared.slots[self.slot].session.lock() {
+            if current
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, &self.session))
+            {
+                *current = None;
+            }
+        }
+    }
+}
+
+impl Slot {
+    /// The slot's connection, if it is open.
+    fn current(&self) -> Option<Arc<Session>> {
+        let current = self.session.lock().ok()?;
+        current.as_ref().filter(|s| !s.client.is_closed()).cloned()
+    }
+}
+
+impl Session {
+    /// `sql` prepared on this connection, once.
+    async fn statement(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        let known = self.prepared.lock().ok().and_then(|p| p.get(sql).cloned());
+        if let Some(statement) = known {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare(sql).await?;
+        if let Ok(mut prepared) = self.prepared.lock() {
+            prepared.insert(sql, statement.clone());
+        }
+        Ok(statement)
+    }
+}
