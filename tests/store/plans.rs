@@ -45,7 +45,11 @@ async fn plan_of(client: &tokio_postgres::Client, sql: &str) -> String {
     } else {
         client.query(&explain, &[&"acme", &"u004242"]).await
     };
-    let rows = rows.unwrap();
+    lines(&rows.unwrap())
+}
+
+/// An `EXPLAIN`'s rows, one line each.
+fn lines(rows: &[tokio_postgres::Row]) -> String {
     rows.iter()
         .map(|r| r.get::<_, String>(0))
         .collect::<Vec<_>>()
@@ -132,10 +136,7 @@ async fn generic_plan_of(client: &tokio_postgres::Client, sql: &str) -> String {
         .query(&format!("EXPLAIN (COSTS OFF) EXECUTE lookup({args})"), &[])
         .await
         .unwrap();
-    rows.iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n")
+    lines(&rows)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,6 +81,16 @@ pub(super) fn undecodable(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what} cannot be decoded: {e}"))
 }
 
+/// The one boolean `sql` answers in its first row; no row, or no boolean, is a corrupt answer.
+pub(super) fn bool_answer(rows: &[tokio_postgres::Row], sql: &str) -> Result<bool, StoreError> {
+    match rows.first() {
+        Some(row) => row
+            .try_get(0)
+            .map_err(|e| undecodable(&format!("the answer to {sql}"), e)),
+        None => Err(StoreError::Corrupt(format!("no answer to {sql}"))),
+    }
+}
+
 /// The driver's message with its causes (`error connecting to server: Connection refused`).
 fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {

@@ -24,7 +24,7 @@
 //! gateway that dies loses its connections, and the server releases their locks the same way.
 
 use super::super::StoreError;
-use super::errors::{classify, no_answer, pool_failure};
+use super::errors::{bool_answer, classify, no_answer, pool_failure};
 use super::runtime;
 use super::shared::{Shared, SharedConn};
 use deadpool_postgres::{Object, Pool};
@@ -135,7 +135,7 @@ impl Holds {
         // Free in the whole fleet (the usual case): held after one pipelined statement.
         let shared = self.shared.conn().await?;
         let unanswered = RetireIfDropped(Some(&shared));
-        let granted = first_bool(shared.query(TRY_LOCK, &[&key]).await?)?;
+        let granted = bool_answer(&shared.query(TRY_LOCK, &[&key]).await?, TRY_LOCK)?;
         unanswered.answered();
         if granted {
             return Ok(hold(Locked::Shared(shared)));
@@ -226,17 +226,6 @@ fn busy(folded: &str, wait: Duration, what: &str) -> StoreError {
     ))
 }
 
-/// The one boolean a lock statement answers.
-fn first_bool(rows: Vec<tokio_postgres::Row>) -> Result<bool, StoreError> {
-    match rows.first().map(|r| r.try_get(0)) {
-        Some(Ok(answer)) => Ok(answer),
-        Some(Err(e)) => Err(classify(&e)),
-        None => Err(StoreError::Corrupt(
-            "a lock statement answered no row".into(),
-        )),
-    }
-}
-
 impl Drop for Hold {
     fn drop(&mut self) {
         let (conn, stripe, key) = (self.conn.take(), self.stripe.take(), self.key);
@@ -252,7 +241,10 @@ impl Drop for Hold {
                     }
                 }
                 Some(Locked::Shared(conn)) => {
-                    let unlocked = conn.query(UNLOCK, &[&key]).await.and_then(first_bool);
+                    let unlocked = conn
+                        .query(UNLOCK, &[&key])
+                        .await
+                        .and_then(|rows| bool_answer(&rows, UNLOCK));
                     if !matches!(unlocked, Ok(true)) {
                         // The session may still hold the key: no statement may start on it.
                         conn.retire();

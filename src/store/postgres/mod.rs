@@ -47,7 +47,7 @@ use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use super::{GroupRecord, Held, OpenError, PoolUse, ResourceKey, Store, StoreError, UserRecord};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use errors::{classify, no_answer, pool_failure, undecodable};
+use errors::{bool_answer, classify, no_answer, pool_failure, undecodable};
 use holds::Holds;
 use serde_json::Value;
 use shared::Shared;
@@ -280,10 +280,7 @@ impl Db {
 
     /// Runs one read statement that answers one boolean.
     async fn read_bool(&self, sql: &'static str, params: &Params<'_>) -> Result<bool, StoreError> {
-        match self.read(sql, params).await?.first() {
-            Some(row) => column(row, 0),
-            None => Err(StoreError::Corrupt(format!("no answer to {sql}"))),
-        }
+        bool_answer(&self.read(sql, params).await?, sql)
     }
 }
 
@@ -650,12 +647,15 @@ impl Store for PostgresStore {
             waiting: status.waiting,
         };
         // Shared, never checked out: every open one takes the next statement.
-        let shared = |pool: &'static str, set: &Shared| PoolUse {
-            pool,
-            max: shared::SHARED,
-            open: set.open(),
-            idle: set.open(),
-            waiting: 0,
+        let shared = |pool: &'static str, set: &Shared| {
+            let open = set.open();
+            PoolUse {
+                pool,
+                max: shared::SHARED,
+                open,
+                idle: open,
+                waiting: 0,
+            }
         };
         vec![
             use_of("statements", self.db.pool.status()),
