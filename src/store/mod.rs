@@ -11,6 +11,7 @@
 pub mod brake;
 pub mod copy;
 pub mod engine;
+mod key_locks;
 pub mod keys;
 pub mod postgres;
 pub mod rows;
@@ -372,9 +373,9 @@ pub trait Store: Send + Sync {
     async fn check_writable(&self) -> Result<(), StoreError>;
 
     /// Waits until no other holder of `key` in `tenant` remains, then holds it until the answer
-    /// is dropped. Holders of different keys need not wait for each other (an engine may let
-    /// unrelated keys share a lock); an engine serving a fleet of gateways holds the key for all
-    /// of them.
+    /// is dropped. Holders of different keys never wait for each other, so one request may hold
+    /// several keys at once (a group rename holds the group and its new name); an engine serving
+    /// a fleet of gateways holds the key for all of them.
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError>;
 
     /// Enables the store tenant `name` (the backend's team), creating it as enabled by `by` at

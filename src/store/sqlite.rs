@@ -1,7 +1,7 @@
 //! The SQLite engine of the store seam, for one gateway: one file in WAL mode. Writes run in
 //! order on a thread of their own with one-shot replies; reads run on tokio's blocking pool over
 //! a few read connections (WAL lets them read while a write is in progress), so a slow or locked
-//! disk never stalls an async worker. Holds are in-process lock stripes. Groups, their pending
+//! disk never stalls an async worker. Holds are in-process locks on exact keys. Groups, their pending
 //! creates and memberships are kept by [`groups`]; store tenants and SCIM API keys by [`keys`];
 //! the brakes on mass deprovisioning by [`brakes`];
 //! the schema's versions by [`migrations`].
@@ -12,6 +12,7 @@ mod keys;
 mod migrations;
 
 use super::brake::{BrakeChange, BrakeOutcome, BrakeState};
+use super::key_locks::KeyLocks;
 use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};
 use super::rows::{MembershipRow, PendingRow, RecordRow, Rows};
 use super::{GroupRecord, Held, OpenError, ResourceKey, Store, StoreError, UserRecord};
@@ -20,16 +21,12 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, TryLockError};
 use tokio::sync::Semaphore;
 
 /// Read connections: reads running at once.
 const READERS: usize = 4;
-
-/// Lock stripes serialising writes: two unrelated keys share one in 1 of this many cases.
-const STRIPES: usize = 256;
 
 /// How long a statement waits for another writer of the file before failing as busy.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -223,7 +220,8 @@ pub struct SqliteStore {
     readers: Arc<Readers>,
     read_permits: Arc<Semaphore>,
     writer: mpsc::Sender<WriteJob>,
-    stripes: Vec<Arc<tokio::sync::Mutex<()>>>,
+    /// Holds, by tenant and folded key.
+    holds: KeyLocks<(String, String)>,
 }
 
 /// A write for the writer thread.
@@ -281,9 +279,7 @@ impl SqliteStore {
             readers: Arc::new(Readers(readers)),
             read_permits: Arc::new(Semaphore::new(READERS)),
             writer: writer_thread(writer)?,
-            stripes: (0..STRIPES)
-                .map(|_| Arc::new(tokio::sync::Mutex::new(())))
-                .collect(),
+            holds: KeyLocks::new(),
         })
     }
 
@@ -743,16 +739,9 @@ impl Store for SqliteStore {
     }
 
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError> {
-        let stripe = self.stripes[stripe_of(tenant, &key)].clone();
-        Ok(Held::new(stripe.lock_owned().await))
+        let held = self.holds.lock((tenant.to_string(), key.folded())).await;
+        Ok(Held::new(held))
     }
-}
-
-/// The stripe that serialises `key` in `tenant`.
-fn stripe_of(tenant: &str, key: &ResourceKey<'_>) -> usize {
-    let mut h = DefaultHasher::new();
-    (tenant, key.folded()).hash(&mut h);
-    (h.finish() as usize) % STRIPES
 }
 
 /// Whether the file has the table `name`.
@@ -1078,14 +1067,6 @@ mod tests {
             .is_ok()
     }
 
-    /// A user id whose stripe differs from that of `key` in `tenant`.
-    fn id_on_another_stripe(tenant: &str, key: ResourceKey<'_>) -> String {
-        (0..STRIPES)
-            .map(|n| format!("u{n}"))
-            .find(|id| stripe_of(tenant, &ResourceKey::User(id)) != stripe_of(tenant, &key))
-            .unwrap()
-    }
-
     #[tokio::test]
     async fn serialise_excludes_holders_of_one_key_only() {
         let (_dir, store) = open();
@@ -1099,8 +1080,7 @@ mod tests {
             !holds_at_once(&store, "acme", ResourceKey::User("USR_BOB")).await,
             "ids are compared ignoring case"
         );
-        let other = id_on_another_stripe("acme", ResourceKey::User("usr_bob"));
-        assert!(holds_at_once(&store, "acme", ResourceKey::User(&other)).await);
+        assert!(holds_at_once(&store, "acme", ResourceKey::User("usr_ann")).await);
         let second = store.clone();
         let waiting = tokio::spawn(async move {
             let _second = second.serialise("acme", ResourceKey::User("usr_bob")).await;
@@ -1120,21 +1100,12 @@ mod tests {
             .unwrap();
         assert!(!holds_at_once(&store, "acme", ResourceKey::UserName("alice@acme.TEST")).await);
         let key = ResourceKey::UserName("alice@acme.test");
-        assert!(holds_at_once(&store, &other_tenant(&key), key).await);
-        let other = id_on_another_stripe("acme", key);
-        assert!(holds_at_once(&store, "acme", ResourceKey::UserName(&other)).await);
+        assert!(holds_at_once(&store, "umbrella", key).await);
+        assert!(holds_at_once(&store, "acme", ResourceKey::UserName("bob@acme.test")).await);
         assert_ne!(
             ResourceKey::UserName("x").folded(),
             ResourceKey::User("x").folded(),
             "a userName and a user id are different keys"
         );
-    }
-
-    /// A tenant in which `key` falls on another stripe than in `acme`.
-    fn other_tenant(key: &ResourceKey<'_>) -> String {
-        (0..STRIPES)
-            .map(|n| format!("t{n}"))
-            .find(|t| stripe_of(t, key) != stripe_of("acme", key))
-            .unwrap()
     }
 }

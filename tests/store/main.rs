@@ -103,6 +103,7 @@ on_every_engine!(contract:
     ids_are_listed_in_byte_order,
     a_walk_reads_every_record_once_a_page_at_a_time,
     serialise_excludes_holders_of_one_key_only,
+    one_request_holds_many_different_keys_at_once,
     a_user_name_is_reserved_ignoring_case,
     group_records_round_trip,
     group_external_ids_are_found_case_exactly_and_follow_replacements,

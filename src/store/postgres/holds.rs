@@ -1,20 +1,20 @@
 //! Holds across a fleet: [`crate::store::Store::serialise`] for PostgreSQL. A hold is a
 //! session-level advisory lock keyed by a hash of the tenant and
 //! [`crate::store::ResourceKey::folded`], kept until the hold is dropped. Gateways of one fleet
-//! exclude each other through the database; within a gateway, holders first queue on in-process
-//! lock stripes, so a burst on one key waits in memory, and no two holders of one key in a
-//! gateway ever ask the database at once.
+//! exclude each other through the database; within a gateway, holders first queue on an
+//! in-process lock of their key, so a burst on one key waits in memory, and no two holders of one
+//! key in a gateway ever ask the database at once.
 //!
 //! Where the lock is taken: a key no gateway holds (the usual case) is locked with
 //! `pg_try_advisory_lock` on one of the shared write connections ([`super::shared`]), pipelined
 //! with every other statement, and unlocked there. A key another gateway holds is waited for with
 //! `pg_advisory_lock` on a connection of a pool kept for holds, which a waiting session blocks.
 //! Advisory locks are re-entrant within a session, so a shared session must never be asked for a
-//! key it still holds: the stripe of a key is released only after its unlock was confirmed, or
+//! key it still holds: the in-process lock of a key is released only after its unlock was confirmed, or
 //! after the session that could not confirm it was retired (no new statement starts on it; it
 //! closes, dropping its locks, once the holds still on it end).
 //!
-//! Waiting is bounded by `lock_wait`: the stripe, a free connection and the advisory lock
+//! Waiting is bounded by `lock_wait`: the in-process lock, a free connection and the advisory lock
 //! (`lock_timeout`) must all be had by then, or the answer is [`StoreError::Busy`].
 //!
 //! Release: dropping the hold sends `pg_advisory_unlock`; a pooled connection goes back to its
@@ -23,6 +23,7 @@
 //! and a shared one is retired; a connection holding a lock never goes back to the pool. A
 //! gateway that dies loses its connections, and the server releases their locks the same way.
 
+use super::super::key_locks::{KeyGuard, KeyLocks};
 use super::super::StoreError;
 use super::errors::{bool_answer, classify, no_answer, pool_failure};
 use super::runtime;
@@ -32,12 +33,8 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Handle;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::{timeout_at, Instant};
 use tokio_postgres::error::SqlState;
-
-/// In-process lock stripes: two unrelated keys share one in 1 of this many cases.
-const STRIPES: usize = 256;
 
 /// How long a release waits for the server to confirm an unlock before closing the connection.
 const UNLOCK_WAIT: Duration = Duration::from_secs(5);
@@ -46,16 +43,17 @@ const UNLOCK_WAIT: Duration = Duration::from_secs(5);
 pub(super) struct Holds {
     pool: Pool,
     shared: Arc<Shared>,
-    stripes: Vec<Arc<Mutex<()>>>,
+    /// This gateway's holders, by advisory lock key.
+    local: KeyLocks<i64>,
     wait: Duration,
     statement_timeout: Duration,
     rt: Handle,
 }
 
-/// One hold: the stripe of this gateway and the advisory lock on a connection, until dropped.
+/// One hold: the key's in-process lock and the advisory lock on a connection, until dropped.
 pub(super) struct Hold {
     conn: Option<Locked>,
-    stripe: Option<OwnedMutexGuard<()>>,
+    local: Option<KeyGuard<i64>>,
     key: i64,
     rt: Handle,
 }
@@ -105,7 +103,7 @@ impl Holds {
         Holds {
             pool,
             shared,
-            stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
+            local: KeyLocks::new(),
             wait,
             statement_timeout,
             rt,
@@ -122,13 +120,12 @@ impl Holds {
     pub(super) async fn hold(&self, tenant: &str, folded: &str) -> Result<Hold, StoreError> {
         let key = lock_key(tenant, folded);
         let deadline = Instant::now() + self.wait;
-        let stripe = self.stripes[stripe_of(key)].clone();
-        let stripe = timeout_at(deadline, stripe.lock_owned())
+        let local = timeout_at(deadline, self.local.lock(key))
             .await
             .map_err(|_| busy(folded, self.wait, "another request of this gateway"))?;
         let hold = |conn| Hold {
             conn: Some(conn),
-            stripe: Some(stripe),
+            local: Some(local),
             key,
             rt: self.rt.clone(),
         };
@@ -228,7 +225,7 @@ fn busy(folded: &str, wait: Duration, what: &str) -> StoreError {
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        let (conn, stripe, key) = (self.conn.take(), self.stripe.take(), self.key);
+        let (conn, local, key) = (self.conn.take(), self.local.take(), self.key);
         self.rt.spawn(async move {
             match conn {
                 Some(Locked::Own(conn)) => {
@@ -253,7 +250,7 @@ impl Drop for Hold {
                 None => {}
             }
             // The next holder in this gateway goes once the lock is free in the database.
-            drop(stripe);
+            drop(local);
         });
     }
 }
@@ -283,10 +280,6 @@ pub(super) fn lock_key(tenant: &str, folded: &str) -> i64 {
     i64::from_be_bytes(first)
 }
 
-fn stripe_of(key: i64) -> usize {
-    (key.unsigned_abs() % STRIPES as u64) as usize
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +295,5 @@ mod tests {
             lock_key("ab", "c"),
             "the tenant is delimited"
         );
-        assert!(stripe_of(i64::MIN) < STRIPES);
     }
 }
