@@ -29,6 +29,14 @@ use std::sync::Arc;
 /// Offsets past this are past the end of any list a backend really holds.
 const MAX_OFFSET: usize = 1 << 40;
 
+/// Why the directory reads store records: a write starts from the store's own rows; a read that
+/// only shows users may be answered from the engine's cache ([`Store::get_many_to_show`]).
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    Write,
+    Show,
+}
+
 /// What [`Directory::read_current`] read besides the SCIM view: the [`Basis`] of its write.
 struct Read {
     current: Versioned,
@@ -116,7 +124,7 @@ impl Directory {
             return Ok(None);
         };
         let record = self
-            .records_for(tenant, std::slice::from_ref(&current.user))
+            .records_for(tenant, std::slice::from_ref(&current.user), Purpose::Write)
             .await?
             .remove(id);
         Ok(Some(Current {
@@ -468,7 +476,7 @@ impl Directory {
         natives: &[Value],
     ) -> Result<Vec<ScimUser>, ScimError> {
         let api = self.backend.api();
-        let records = self.records_for(tenant, natives).await?;
+        let records = self.records_for(tenant, natives, Purpose::Show).await?;
         natives
             .iter()
             .map(|n| {
@@ -484,17 +492,18 @@ impl Directory {
         &self,
         tenant: &Tenant,
         natives: &[Value],
+        purpose: Purpose,
     ) -> Result<HashMap<String, UserRecord>, ScimError> {
         let api = self.backend.api();
         let ids: Vec<String> = natives
             .iter()
             .filter_map(|n| mapping::native_id(api, n))
             .collect();
-        let mut records = self
-            .store
-            .get_many(&tenant.name, &ids)
-            .await
-            .map_err(store_error)?;
+        let read = match purpose {
+            Purpose::Write => self.store.get_many(&tenant.name, &ids).await,
+            Purpose::Show => self.store.get_many_to_show(&tenant.name, &ids).await,
+        };
+        let mut records = read.map_err(store_error)?;
         for native in natives {
             let Some(id) = mapping::native_id(api, native).filter(|id| !records.contains_key(id))
             else {
@@ -592,7 +601,7 @@ impl UserDirectory for Directory {
             return Ok(None);
         };
         let records = self
-            .records_for(tenant, std::slice::from_ref(&native))
+            .records_for(tenant, std::slice::from_ref(&native), Purpose::Show)
             .await?;
         Ok(Some(self.merge(&native, records.get(id))?))
     }

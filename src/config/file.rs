@@ -147,6 +147,8 @@ pub struct StoreFile {
     #[serde(default)]
     pub synchronous_commit: Option<Spanned<bool>>,
     #[serde(default)]
+    pub record_cache: Option<Spanned<bool>>,
+    #[serde(default)]
     pub migrate: Option<Spanned<String>>,
 }
 

@@ -206,6 +206,17 @@ pub trait Store: Send + Sync {
         ids: &[String],
     ) -> Result<HashMap<String, UserRecord>, StoreError>;
 
+    /// [`Store::get_many`] for reads that only show users (GET, lists, lookups). An engine
+    /// serving a fleet may answer from a cache that change notifications keep true, so a write
+    /// through another gateway may show a moment late; a write's own read uses `get_many`.
+    async fn get_many_to_show(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, UserRecord>, StoreError> {
+        self.get_many(tenant, ids).await
+    }
+
     /// How many users of a tenant have a record: what a walk over them would examine.
     async fn count(&self, tenant: &str) -> Result<usize, StoreError>;
 
@@ -439,7 +450,7 @@ pub trait Store: Send + Sync {
 /// The use of one connection pool of an engine at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolUse {
-    /// Which pool (`statements`, `holds`).
+    /// Which pool (`statements`, `holds`, `reads`, `writes`, `notifications`).
     pub pool: &'static str,
     /// Connections it may open.
     pub max: usize,

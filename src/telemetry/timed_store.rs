@@ -57,6 +57,15 @@ impl Store for TimedStore {
             .await
     }
 
+    async fn get_many_to_show(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, UserRecord>, StoreError> {
+        self.timed("get_many_to_show", self.inner.get_many_to_show(tenant, ids))
+            .await
+    }
+
     async fn count(&self, tenant: &str) -> Result<usize, StoreError> {
         self.timed("count", self.inner.count(tenant)).await
     }

@@ -16,6 +16,7 @@ mod brake;
 mod bypass;
 mod crash;
 mod cursor;
+#[path = "../support/cutter.rs"]
 mod cutter;
 mod docs;
 mod entra;

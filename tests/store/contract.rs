@@ -336,6 +336,66 @@ pub async fn serialise_excludes_holders_of_one_key_only(store: &dyn Store) {
     );
 }
 
+/// Waits (at most 10 s) until every connection of the engine's notifications pool is open: a
+/// PostgreSQL store's record cache is then in use. Nothing to wait for on other engines.
+pub async fn until_notified(store: &dyn Store) {
+    let listening = || {
+        store
+            .pools()
+            .iter()
+            .filter(|p| p.pool == "notifications")
+            .all(|p| p.open == p.max)
+    };
+    let started = std::time::Instant::now();
+    while !listening() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no notifications: {:?}",
+            store.pools()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What reads that show users get follows the store's own writes at once, cached or not.
+pub async fn records_to_show_follow_this_stores_writes_at_once(store: &dyn Store) {
+    until_notified(store).await;
+    let ids = ["usr_a".to_string(), "usr_b".to_string()];
+    store
+        .put("acme", "usr_a", &record("ext-1", true))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let shown = store.get_many_to_show("acme", &ids).await.unwrap();
+        assert_eq!(shown.len(), 1, "{shown:?}");
+        assert_eq!(shown["usr_a"], record("ext-1", true));
+    }
+    store
+        .put("acme", "usr_a", &record("ext-2", false))
+        .await
+        .unwrap();
+    store
+        .put("acme", "usr_b", &record("ext-3", true))
+        .await
+        .unwrap();
+    let shown = store.get_many_to_show("acme", &ids).await.unwrap();
+    assert_eq!(shown["usr_a"], record("ext-2", false));
+    assert_eq!(shown["usr_b"], record("ext-3", true));
+    assert_eq!(
+        store
+            .get_many_to_show("umbrella", &ids)
+            .await
+            .unwrap()
+            .len(),
+        0,
+        "another tenant's users are others"
+    );
+    store.delete("acme", "usr_a").await.unwrap();
+    let shown = store.get_many_to_show("acme", &ids).await.unwrap();
+    assert_eq!(shown.keys().collect::<Vec<_>>(), ["usr_b"]);
+    assert_eq!(shown, store.get_many("acme", &ids).await.unwrap());
+}
+
 /// A group rename holds the group and its new name: no two different keys may wait on each
 /// other, however many one request holds.
 pub async fn one_request_holds_many_different_keys_at_once(store: &dyn Store) {

@@ -1,8 +1,10 @@
 //! Several gateways over one PostgreSQL database: each test opens two engines on one database,
 //! as two gateways of a fleet would, and shows that a hold taken through one excludes the other.
 
+use crate::contract::until_notified;
+use crate::cutter::Cutter;
 use crate::{gateway_on, pg, record};
-use scimgate::store::{ResourceKey, Store, StoreError};
+use scimgate::store::{ResourceKey, Store, StoreError, UserRecord};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -211,4 +213,148 @@ async fn what_one_gateway_writes_the_other_reads_at_once() {
     );
     b.delete("acme", "usr_carol").await.unwrap();
     assert_eq!(a.get("acme", "usr_carol").await.unwrap(), None);
+}
+
+/// The record `id` of tenant `acme` as gateway `g` shows it.
+async fn shown(g: &dyn Store, id: &str) -> Option<UserRecord> {
+    g.get_many_to_show("acme", &[id.to_string()])
+        .await
+        .unwrap()
+        .remove(id)
+}
+
+/// Asks `g` for `id` until it shows `want`, at most `bound`; answers how long that took.
+async fn shows_within(
+    g: &dyn Store,
+    id: &str,
+    want: Option<&UserRecord>,
+    bound: Duration,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let now = shown(g, id).await;
+        if now.as_ref() == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < bound,
+            "{id} still shows {now:?} after {bound:?}, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Gateways cache the records they show; a change through another gateway reaches that cache
+/// by the database's notification, well within the documented bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_another_gateway_changed_shows_once_its_notification_arrives() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let a = gateway_on(&db, |_| {}).await;
+    let b = gateway_on(&db, |_| {}).await;
+    until_notified(&b).await;
+    let (first, second) = (record("ext-1", true), record("ext-2", true));
+    a.put("acme", "usr_dee", &first).await.unwrap();
+    let bound = Duration::from_secs(2);
+    shows_within(&b, "usr_dee", Some(&first), bound).await;
+    assert_eq!(shown(&b, "usr_eve").await, None, "known to have no record");
+    // b answers from its cache: a change no notification announces does not show there.
+    db.execute("ALTER TABLE users DISABLE TRIGGER users_changed");
+    a.put("acme", "usr_dee", &second).await.unwrap();
+    assert_eq!(shown(&b, "usr_dee").await, Some(first.clone()));
+    assert_eq!(
+        a.get("acme", "usr_dee").await.unwrap(),
+        Some(second.clone())
+    );
+    db.execute("ALTER TABLE users ENABLE TRIGGER users_changed");
+    // Announced changes, deletions and a user new to the store show on b.
+    let third = record("ext-3", false);
+    a.put("acme", "usr_dee", &third).await.unwrap();
+    shows_within(&b, "usr_dee", Some(&third), bound).await;
+    a.put("acme", "usr_eve", &second).await.unwrap();
+    shows_within(&b, "usr_eve", Some(&second), bound).await;
+    a.delete("acme", "usr_dee").await.unwrap();
+    shows_within(&b, "usr_dee", None, bound).await;
+    // Off by configuration: no notifications connection, every read asks the database.
+    let c = gateway_on(&db, |s| s.record_cache = false).await;
+    let notifications = c.pools().into_iter().find(|p| p.pool == "notifications");
+    assert_eq!(notifications.map(|p| (p.max, p.open)), Some((0, 0)));
+    assert_eq!(shown(&c, "usr_eve").await, Some(second));
+}
+
+/// A gateway that stops receiving notifications stops using its cache at once, and starts it
+/// again, empty, once it listens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_notifications_a_gateway_reads_the_database() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let a = gateway_on(&db, |s| s.record_cache = false).await;
+    let b = gateway_on(&db, |_| {}).await;
+    until_notified(&b).await;
+    let (first, second) = (record("ext-1", true), record("ext-2", true));
+    a.put("acme", "usr_dee", &first).await.unwrap();
+    shows_within(&b, "usr_dee", Some(&first), Duration::from_secs(2)).await;
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = 'scimgate notifications' AND datname = current_database()",
+    );
+    let started = Instant::now();
+    while b
+        .pools()
+        .iter()
+        .any(|p| p.pool == "notifications" && p.open > 0)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "b did not see its listener end"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Not notified of this change: b must read it from the database.
+    db.execute("ALTER TABLE users DISABLE TRIGGER users_changed");
+    a.put("acme", "usr_dee", &second).await.unwrap();
+    assert_eq!(shown(&b, "usr_dee").await, Some(second.clone()));
+    db.execute("ALTER TABLE users ENABLE TRIGGER users_changed");
+    // It listens again by itself, and its cache follows changes again.
+    until_notified(&b).await;
+    assert_eq!(shown(&b, "usr_dee").await, Some(second));
+    a.put("acme", "usr_dee", &first).await.unwrap();
+    shows_within(&b, "usr_dee", Some(&first), Duration::from_secs(2)).await;
+}
+
+/// Notifications that stop arriving on a connection that stays open (a path that stopped
+/// delivering) stop the cache within the documented bound, by the unanswered heartbeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_stalled_on_an_open_connection_stop_the_cache_within_the_bound() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let cutter = Cutter::start(db.address());
+    let b = gateway_on(&db, |s| {
+        s.url = s
+            .url
+            .replacen(&db.address().to_string(), &cutter.addr.to_string(), 1);
+    })
+    .await;
+    until_notified(&b).await;
+    let listening = |g: &dyn Store| {
+        g.pools()
+            .iter()
+            .any(|p| p.pool == "notifications" && p.open > 0)
+    };
+    cutter.freeze();
+    let started = Instant::now();
+    while listening(&b) {
+        // 1.5 s after the last answered heartbeat, sent at most 0.5 s before the freeze.
+        assert!(
+            started.elapsed() < Duration::from_millis(2_500),
+            "the cache is still used {:?} after notifications stalled",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cutter.heal();
+    until_notified(&b).await;
 }

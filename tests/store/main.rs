@@ -12,6 +12,8 @@
 mod brakes;
 mod contract;
 mod copy;
+#[path = "../support/cutter.rs"]
+mod cutter;
 mod faults;
 mod fleet;
 mod keys;
@@ -95,6 +97,7 @@ macro_rules! on_every_engine {
 
 on_every_engine!(contract:
     records_round_trip,
+    records_to_show_follow_this_stores_writes_at_once,
     external_ids_are_found_case_exactly_and_follow_replacements,
     work_emails_are_found_ignoring_case_and_follow_writes,
     managed_flag_exactly_and_ignoring_case,

@@ -65,6 +65,7 @@ impl Validator<'_> {
             lock_wait: lock_wait?,
             synchronous_commit: s.synchronous_commit.as_ref().is_some_and(|b| *b.get_ref()),
             migrate: migrate?,
+            record_cache: s.record_cache.as_ref().is_none_or(|b| *b.get_ref()),
         }))
     }
 
@@ -105,6 +106,7 @@ impl Validator<'_> {
                 s.synchronous_commit.as_ref().map(Spanned::span),
             ),
             ("migrate", s.migrate.as_ref().map(Spanned::span)),
+            ("record_cache", s.record_cache.as_ref().map(Spanned::span)),
         ];
         for (key, span) in spans {
             if let Some(span) = span {
@@ -184,7 +186,7 @@ mod tests {
         let text = with_store(
             "url = \"postgres://scim@db/scimgate\"\npool_size = 3\npool_wait_ms = 250\n\
              connect_timeout_ms = 1000\nstatement_timeout_ms = 2000\nlock_wait_ms = 3000\n\
-             synchronous_commit = true\nmigrate = \"manual\"",
+             synchronous_commit = true\nmigrate = \"manual\"\nrecord_cache = false",
         );
         let StoreSettings::Postgres(pg) = from_str(&text, Path::new("t.toml")).unwrap().store
         else {
@@ -197,6 +199,7 @@ mod tests {
         assert_eq!(pg.lock_wait, Duration::from_secs(3));
         assert!(pg.synchronous_commit);
         assert_eq!(pg.migrate, Migrate::Manual);
+        assert!(!pg.record_cache);
     }
 
     #[test]

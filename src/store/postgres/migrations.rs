@@ -282,6 +282,28 @@ CREATE INDEX groups_external_id_id ON groups (tenant, external_id, id)
     WHERE external_id IS NOT NULL;
 "#,
     },
+    Migration {
+        version: 10,
+        name: "notify every change to a user row",
+        // Gateways cache the user records they show and drop an entry when its user's
+        // notification arrives (src/store/postgres/listener.rs). Sent at commit, one per row.
+        sql: r#"
+CREATE FUNCTION scimgate_user_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('scimgate_users', json_build_array(OLD.tenant, OLD.id)::text);
+    ELSE
+        PERFORM pg_notify('scimgate_users', json_build_array(NEW.tenant, NEW.id)::text);
+        IF TG_OP = 'UPDATE' AND (OLD.tenant, OLD.id) IS DISTINCT FROM (NEW.tenant, NEW.id) THEN
+            PERFORM pg_notify('scimgate_users', json_build_array(OLD.tenant, OLD.id)::text);
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER users_changed AFTER INSERT OR UPDATE OR DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION scimgate_user_changed();
+"#,
+    },
 ];
 
 /// Advisory lock key taken by every migration run (a scimgate constant: "scimgate" in ASCII).

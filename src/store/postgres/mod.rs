@@ -17,7 +17,9 @@
 //! than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
 //! abandoned by the gateway, whose connection is then closed (or retired, when shared) rather
 //! than reused. Failures map to
-//! [`StoreError`] kinds as [`errors`] describes. Groups, their pending creates and memberships
+//! [`StoreError`] kinds as [`errors`] describes. The user records that reads show are cached per
+//! gateway ([`record_cache`]) while [`listener`] receives the database's notifications of changed
+//! rows; a write reads the database. Groups, their pending creates and memberships
 //! are kept by [`groups`]; store tenants and SCIM API keys by [`keys`]; the brakes on mass
 //! deprovisioning by [`brakes`].
 
@@ -27,7 +29,9 @@ mod groups;
 mod holds;
 mod import;
 mod keys;
+mod listener;
 mod migrations;
+mod record_cache;
 mod runtime;
 pub mod settings;
 mod shared;
@@ -49,6 +53,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use errors::{bool_answer, classify, no_answer, pool_failure, undecodable};
 use holds::Holds;
+use listener::Listener;
+use record_cache::RecordCache;
 use serde_json::Value;
 use shared::Shared;
 use std::collections::HashMap;
@@ -79,6 +85,10 @@ struct Db {
     /// When the server last said it takes writes: trusted for [`WRITABLE_FOR`], unless a
     /// statement failed since.
     writable_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The user records shown lately, while change notifications keep them true.
+    cache: Arc<RecordCache>,
+    /// Receives those notifications (none with `record_cache = false`); stops with the store.
+    listener: Option<Listener>,
 }
 
 /// How long a "takes writes" answer stands before the next write asks again. Every write
@@ -162,6 +172,18 @@ async fn open_on(settings: PgSettings, rt: Handle) -> Result<PostgresStore, Open
     }
     drop(conn);
     let writes = Shared::new(&settings, rt.clone())?;
+    let cache = Arc::new(RecordCache::new());
+    let listener = if settings.record_cache {
+        let config = settings.driver_config(Duration::ZERO)?;
+        Some(Listener::start(
+            &rt,
+            config,
+            settings.connect_timeout,
+            cache.clone(),
+        ))
+    } else {
+        None
+    };
     let db = Db {
         holds: Holds::new(
             holds,
@@ -176,6 +198,8 @@ async fn open_on(settings: PgSettings, rt: Handle) -> Result<PostgresStore, Open
         pool_wait: settings.pool_wait,
         statement_timeout: settings.statement_timeout,
         writable_at: std::sync::Mutex::new(None),
+        cache,
+        listener,
     };
     Ok(PostgresStore {
         db: Arc::new(db),
@@ -264,7 +288,9 @@ impl Db {
     ) -> Result<Vec<Row>, StoreError> {
         let rows = on.query(sql, params).await;
         if rows.is_err() {
+            // Whatever failed may also keep notifications from arriving: trust nothing cached.
             self.forget_writable();
+            self.cache.forget_all();
         }
         rows
     }
@@ -365,6 +391,22 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn get_many_to_show(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, UserRecord>, StoreError> {
+        let Some((mut cached, ticket)) = self.db.cache.lookup(tenant, ids) else {
+            return self.get_many(tenant, ids).await;
+        };
+        if !cached.missing.is_empty() {
+            let read = self.get_many(tenant, &cached.missing).await?;
+            self.db.cache.fill(ticket, tenant, &cached.missing, &read);
+            cached.found.extend(read);
+        }
+        Ok(cached.found)
+    }
+
     async fn count(&self, tenant: &str) -> Result<usize, StoreError> {
         let rows = self.db.read(COUNT, &[&tenant]).await?;
         let n: i64 = match rows.first() {
@@ -424,11 +466,16 @@ impl Store for PostgresStore {
             &emails,
             &of,
         ];
-        self.db.write(PUT, &params).await.map(drop)
+        let written = self.db.write(PUT, &params).await.map(drop);
+        // Also after a failure: an unanswered write may still commit.
+        self.db.cache.forget(tenant, id);
+        written
     }
 
     async fn delete(&self, tenant: &str, id: &str) -> Result<(), StoreError> {
-        self.write_by(DELETE, tenant, id).await
+        let deleted = self.write_by(DELETE, tenant, id).await;
+        self.db.cache.forget(tenant, id);
+        deleted
     }
 
     async fn is_managed(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
@@ -662,6 +709,13 @@ impl Store for PostgresStore {
             use_of("holds", self.db.holds.status()),
             shared("reads", &self.db.reads),
             shared("writes", &self.db.writes),
+            PoolUse {
+                pool: "notifications",
+                max: usize::from(self.db.listener.is_some()),
+                open: usize::from(self.db.cache.is_live()),
+                idle: 0,
+                waiting: 0,
+            },
         ]
     }
 }

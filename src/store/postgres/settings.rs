@@ -44,6 +44,11 @@ pub struct PgSettings {
     pub synchronous_commit: bool,
     /// Whether a gateway applies missing schema migrations when it starts.
     pub migrate: Migrate,
+    /// Whether a gateway caches the user records it shows (GET, lists, lookups), kept true by
+    /// the database's change notifications: a write through another gateway then shows there
+    /// as soon as its notification arrives (milliseconds; at most 1.5 s if
+    /// notifications stall). Off: every read asks the database. Writes always read fresh.
+    pub record_cache: bool,
 }
 
 impl PgSettings {
@@ -59,6 +64,7 @@ impl PgSettings {
             lock_wait: DEFAULT_LOCK_WAIT,
             synchronous_commit: false,
             migrate: Migrate::Auto,
+            record_cache: true,
         }
     }
 

@@ -1,6 +1,9 @@
-//! A TCP relay in front of a server (PostgreSQL in the fleet tests) that a test can cut, stall
-//! and heal, to play a database that goes down, hangs or comes back, without touching the server
-//! other tests share.
+//! A TCP relay in front of a server (PostgreSQL in the fleet tests) that a test can cut, stall,
+//! freeze and heal, to play a database that goes down, hangs or comes back, without touching the
+//! server other tests share.
+
+// Each test binary includes this module and uses a different part of it.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -11,6 +14,7 @@ use std::time::Duration;
 const OPEN: u8 = 0;
 const CUT: u8 = 1;
 const STALL: u8 = 2;
+const FROZEN: u8 = 3;
 
 /// A relay listening on `addr` and forwarding to its target while open.
 pub struct Cutter {
@@ -34,8 +38,8 @@ impl Cutter {
                     // Refused: the connection closes at once, as a stopped server's would.
                     CUT => drop(client),
                     // Hung: the connection is held and never answered.
-                    STALL => l.lock().unwrap().push(client),
-                    _ => relay(client, target, &l),
+                    STALL | FROZEN => l.lock().unwrap().push(client),
+                    _ => relay(client, target, &l, &m),
                 }
             }
         });
@@ -54,7 +58,13 @@ impl Cutter {
         self.drop_live();
     }
 
-    /// Forwards new connections again (the database is back).
+    /// Keeps every connection open but forwards nothing more either way, and holds new ones
+    /// unanswered (a network path that stopped delivering without closing anything).
+    pub fn freeze(&self) {
+        self.mode.store(FROZEN, Ordering::SeqCst);
+    }
+
+    /// Forwards new connections again (the database is back); frozen ones are dropped.
     pub fn heal(&self) {
         self.drop_live();
         self.mode.store(OPEN, Ordering::SeqCst);
@@ -68,7 +78,12 @@ impl Cutter {
 }
 
 /// Pumps bytes both ways between `client` and a new connection to `target`.
-fn relay(client: TcpStream, target: SocketAddr, live: &Arc<Mutex<Vec<TcpStream>>>) {
+fn relay(
+    client: TcpStream,
+    target: SocketAddr,
+    live: &Arc<Mutex<Vec<TcpStream>>>,
+    mode: &Arc<AtomicU8>,
+) {
     let Ok(server) = TcpStream::connect_timeout(&target, Duration::from_secs(2)) else {
         return;
     };
@@ -81,13 +96,17 @@ fn relay(client: TcpStream, target: SocketAddr, live: &Arc<Mutex<Vec<TcpStream>>
         client.try_clone().expect("clone"),
         server.try_clone().expect("clone"),
     );
-    std::thread::spawn(move || pump(client, server));
-    std::thread::spawn(move || pump(s2, c2));
+    let (m1, m2) = (mode.clone(), mode.clone());
+    std::thread::spawn(move || pump(client, server, &m1));
+    std::thread::spawn(move || pump(s2, c2, &m2));
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream) {
+fn pump(mut from: TcpStream, mut to: TcpStream, mode: &AtomicU8) {
     let mut buf = [0u8; 16384];
     while let Ok(n) = from.read(&mut buf) {
+        while mode.load(Ordering::SeqCst) == FROZEN {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         if n == 0 || to.write_all(&buf[..n]).is_err() {
             break;
         }
