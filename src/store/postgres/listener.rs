@@ -1,5 +1,5 @@
 //! Receives the database's notifications of changed user rows (schema 10's trigger sends one per
-//! row written, through any gateway) on a connection of its own, and keeps the [`RecordCache`]
+//! row updated or deleted, through any gateway) on a connection of its own, and keeps the [`RecordCache`]
 //! true with them. A heartbeat every [`HEARTBEAT`] proves the notifications flow: the server
 //! answers it on the same connection after every notification committed before it, so once it
 //! is answered the cache is true up to when it was sent, and is used for [`TRUSTED_FOR`] from

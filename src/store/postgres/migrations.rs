@@ -284,23 +284,17 @@ CREATE INDEX groups_external_id_id ON groups (tenant, external_id, id)
     },
     Migration {
         version: 10,
-        name: "notify every change to a user row",
+        name: "notify every update and deletion of a user row",
         // Gateways cache the user records they show and drop an entry when its user's
         // notification arrives (src/store/postgres/listener.rs). Sent at commit, one per row.
+        // Inserts need none: gateways cache only rows they found.
         sql: r#"
 CREATE FUNCTION scimgate_user_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM pg_notify('scimgate_users', json_build_array(OLD.tenant, OLD.id)::text);
-    ELSE
-        PERFORM pg_notify('scimgate_users', json_build_array(NEW.tenant, NEW.id)::text);
-        IF TG_OP = 'UPDATE' AND (OLD.tenant, OLD.id) IS DISTINCT FROM (NEW.tenant, NEW.id) THEN
-            PERFORM pg_notify('scimgate_users', json_build_array(OLD.tenant, OLD.id)::text);
-        END IF;
-    END IF;
+    PERFORM pg_notify('scimgate_users', json_build_array(OLD.tenant, OLD.id)::text);
     RETURN NULL;
 END $$;
-CREATE TRIGGER users_changed AFTER INSERT OR UPDATE OR DELETE ON users
+CREATE TRIGGER users_changed AFTER UPDATE OR DELETE ON users
     FOR EACH ROW EXECUTE FUNCTION scimgate_user_changed();
 "#,
     },

@@ -401,7 +401,7 @@ impl Store for PostgresStore {
         };
         if !cached.missing.is_empty() {
             let read = self.get_many(tenant, &cached.missing).await?;
-            self.db.cache.fill(ticket, tenant, &cached.missing, &read);
+            self.db.cache.fill(ticket, tenant, &read);
             cached.found.extend(read);
         }
         Ok(cached.found)

@@ -1,14 +1,16 @@
 //! One gateway's cache of the user records it read, for reads that show users (GET, lists,
 //! lookups) and never for the read a write starts from. It is used only while the gateway
-//! receives the database's change notifications ([`super::listener`]): every change to a user
-//! row, through any gateway, removes that user's entry when its notification arrives, and this
+//! receives the database's change notifications ([`super::listener`]): every update or deletion
+//! of a user row, through any gateway, removes that user's entry when its notification arrives, and this
 //! gateway's own writes remove theirs before they answer. The listener proves that notifications
 //! flow with a heartbeat on their connection, and the cache is used only until a little after
 //! the last proof ([`RecordCache::alive_until`]): notifications that stall on a connection that
 //! stays open cannot keep a changed record showing for longer. Unused, the cache is empty.
 //!
-//! A read that ran while any entry was removed does not fill the cache (its rows may predate the
-//! change): every removal moves the *epoch*, and a fill must carry the epoch its read began in.
+//! Only records found are kept: a user with no record is read from the database every time, so
+//! a row being inserted needs no notification (no gateway can hold an entry for it). A read that
+//! ran while any entry was removed does not fill the cache (its rows may predate the change):
+//! every removal moves the *epoch*, and a fill must carry the epoch its read began in.
 
 use super::super::UserRecord;
 use std::collections::HashMap;
@@ -29,8 +31,8 @@ struct State {
     live_until: Option<Instant>,
     /// Moves with every removal.
     epoch: u64,
-    /// By tenant and id: the record, or none when the store has none.
-    entries: HashMap<(String, String), Option<UserRecord>>,
+    /// By tenant and id.
+    entries: HashMap<(String, String), UserRecord>,
 }
 
 /// What a read may fill the cache with: issued before the read, valid while no entry was removed.
@@ -64,37 +66,27 @@ impl RecordCache {
         };
         for id in ids {
             match state.entries.get(&(tenant.to_string(), id.clone())) {
-                Some(Some(record)) => {
+                Some(record) => {
                     cached.found.insert(id.clone(), record.clone());
                 }
-                Some(None) => {}
                 None => cached.missing.push(id.clone()),
             }
         }
         Some((cached, Ticket(state.epoch)))
     }
 
-    /// Keeps what a read of `ids` found (an id not in `found` has no record), unless an entry
-    /// was removed since `ticket` was issued.
-    pub(super) fn fill(
-        &self,
-        ticket: Ticket,
-        tenant: &str,
-        ids: &[String],
-        found: &HashMap<String, UserRecord>,
-    ) {
+    /// Keeps the records a read found, unless an entry was removed since `ticket` was issued.
+    pub(super) fn fill(&self, ticket: Ticket, tenant: &str, found: &HashMap<String, UserRecord>) {
         let mut state = self.state();
         if !state.is_live() || state.epoch != ticket.0 {
             return;
         }
-        if state.entries.len() + ids.len() > CAPACITY {
+        if state.entries.len() + found.len() > CAPACITY {
             state.entries.clear();
         }
-        for id in ids {
-            let record = found.get(id).cloned();
-            state
-                .entries
-                .insert((tenant.to_string(), id.clone()), record);
+        for (id, record) in found {
+            let key = (tenant.to_string(), id.clone());
+            state.entries.insert(key, record.clone());
         }
     }
 
@@ -191,7 +183,7 @@ mod tests {
             .iter()
             .map(|(id, name)| (id.to_string(), record(name)))
             .collect();
-        cache.fill(ticket, "acme", &ids(list), &found);
+        cache.fill(ticket, "acme", &found);
     }
 
     #[test]
@@ -229,13 +221,16 @@ mod tests {
     }
 
     #[test]
-    fn hits_and_known_absences_are_answered_and_the_rest_is_read() {
+    fn hits_are_answered_and_the_rest_is_read() {
         let cache = live();
         read_through(&cache, &["u1", "u2"], &[("u1", "ann")]);
         let (cached, _) = cache.lookup("acme", &ids(&["u1", "u2", "u3"])).unwrap();
         assert_eq!(cached.found["u1"], record("ann"));
-        assert!(!cached.found.contains_key("u2"), "u2 is known to have none");
-        assert_eq!(cached.missing, ids(&["u3"]));
+        assert_eq!(
+            cached.missing,
+            ids(&["u2", "u3"]),
+            "no record is read again"
+        );
         let (other, _) = cache.lookup("umbrella", &ids(&["u1"])).unwrap();
         assert_eq!(other.missing, ids(&["u1"]), "entries are per tenant");
     }
@@ -251,7 +246,7 @@ mod tests {
         // A change lands while u1 is read: the rows read may be older than it.
         cache.forget("acme", "u9");
         let stale = [("u1".to_string(), record("old"))].into_iter().collect();
-        cache.fill(ticket, "acme", &ids(&["u1"]), &stale);
+        cache.fill(ticket, "acme", &stale);
         let (cached, _) = cache.lookup("acme", &ids(&["u1"])).unwrap();
         assert_eq!(cached.missing, ids(&["u1"]));
         cache.forget_all();
