@@ -336,18 +336,20 @@ pub async fn serialise_excludes_holders_of_one_key_only(store: &dyn Store) {
     );
 }
 
-/// Waits (at most 10 s) until every connection of the engine's notifications pool is open: a
-/// PostgreSQL store's record cache is then in use. Nothing to wait for on other engines.
+/// Whether every connection of the engine's notifications pool is open: a PostgreSQL store's
+/// record cache is then in use. True on engines without one.
+pub fn notified(store: &dyn Store) -> bool {
+    store
+        .pools()
+        .iter()
+        .filter(|p| p.pool == "notifications")
+        .all(|p| p.open == p.max)
+}
+
+/// Waits (at most 10 s) until [`notified`].
 pub async fn until_notified(store: &dyn Store) {
-    let listening = || {
-        store
-            .pools()
-            .iter()
-            .filter(|p| p.pool == "notifications")
-            .all(|p| p.open == p.max)
-    };
     let started = std::time::Instant::now();
-    while !listening() {
+    while !notified(store) {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "no notifications: {:?}",

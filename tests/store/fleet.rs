@@ -1,7 +1,7 @@
 //! Several gateways over one PostgreSQL database: each test opens two engines on one database,
 //! as two gateways of a fleet would, and shows that a hold taken through one excludes the other.
 
-use crate::contract::until_notified;
+use crate::contract::{notified, until_notified};
 use crate::cutter::Cutter;
 use crate::{gateway_on, pg, record};
 use scimgate::store::{ResourceKey, Store, StoreError, UserRecord};
@@ -301,11 +301,7 @@ async fn without_notifications_a_gateway_reads_the_database() {
          WHERE application_name = 'scimgate notifications' AND datname = current_database()",
     );
     let started = Instant::now();
-    while b
-        .pools()
-        .iter()
-        .any(|p| p.pool == "notifications" && p.open > 0)
-    {
+    while notified(&b) {
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "b did not see its listener end"
@@ -339,14 +335,9 @@ async fn notifications_stalled_on_an_open_connection_stop_the_cache_within_the_b
     })
     .await;
     until_notified(&b).await;
-    let listening = |g: &dyn Store| {
-        g.pools()
-            .iter()
-            .any(|p| p.pool == "notifications" && p.open > 0)
-    };
     cutter.freeze();
     let started = Instant::now();
-    while listening(&b) {
+    while notified(&b) {
         // 1.5 s after the last answered heartbeat, sent at most 0.5 s before the freeze.
         assert!(
             started.elapsed() < Duration::from_millis(2_500),

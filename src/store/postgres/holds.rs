@@ -10,12 +10,12 @@
 //! with every other statement, and unlocked there. A key another gateway holds is waited for with
 //! `pg_advisory_lock` on a connection of a pool kept for holds, which a waiting session blocks.
 //! Advisory locks are re-entrant within a session, so a shared session must never be asked for a
-//! key it still holds: the in-process lock of a key is released only after its unlock was confirmed, or
-//! after the session that could not confirm it was retired (no new statement starts on it; it
-//! closes, dropping its locks, once the holds still on it end).
+//! key it still holds: the in-process lock of a key is released only after its unlock was
+//! confirmed, or after the session that could not confirm it was retired (no new statement starts
+//! on it; it closes, dropping its locks, once the holds still on it end).
 //!
-//! Waiting is bounded by `lock_wait`: the in-process lock, a free connection and the advisory lock
-//! (`lock_timeout`) must all be had by then, or the answer is [`StoreError::Busy`].
+//! Waiting is bounded by `lock_wait`: the in-process lock, a free connection and the advisory
+//! lock (`lock_timeout`) must all be had by then, or the answer is [`StoreError::Busy`].
 //!
 //! Release: dropping the hold sends `pg_advisory_unlock`; a pooled connection goes back to its
 //! pool only once the server confirmed it. If the unlock cannot be sent or is not confirmed in

@@ -42,11 +42,10 @@ impl Listener {
     /// `connect_timeout`.
     pub(super) fn start(
         rt: &Handle,
-        config: Config,
+        mut config: Config,
         connect_timeout: Duration,
         cache: Arc<RecordCache>,
     ) -> Listener {
-        let mut config = config;
         config.application_name(APPLICATION_NAME);
         let task = rt.spawn(async move {
             loop {

@@ -31,8 +31,8 @@ struct State {
     live_until: Option<Instant>,
     /// Moves with every removal.
     epoch: u64,
-    /// By tenant and id.
-    entries: HashMap<(String, String), UserRecord>,
+    /// By tenant, then id: looked up by `&str` without building a key.
+    entries: HashMap<String, HashMap<String, UserRecord>>,
 }
 
 /// What a read may fill the cache with: issued before the read, valid while no entry was removed.
@@ -64,8 +64,9 @@ impl RecordCache {
             found: HashMap::new(),
             missing: Vec::new(),
         };
+        let kept = state.entries.get(tenant);
         for id in ids {
-            match state.entries.get(&(tenant.to_string(), id.clone())) {
+            match kept.and_then(|k| k.get(id)) {
                 Some(record) => {
                     cached.found.insert(id.clone(), record.clone());
                 }
@@ -81,12 +82,13 @@ impl RecordCache {
         if !state.is_live() || state.epoch != ticket.0 {
             return;
         }
-        if state.entries.len() + found.len() > CAPACITY {
+        let kept: usize = state.entries.values().map(HashMap::len).sum();
+        if kept + found.len() > CAPACITY {
             state.entries.clear();
         }
+        let tenant_entries = state.entries.entry(tenant.to_string()).or_default();
         for (id, record) in found {
-            let key = (tenant.to_string(), id.clone());
-            state.entries.insert(key, record.clone());
+            tenant_entries.insert(id.clone(), record.clone());
         }
     }
 
@@ -94,22 +96,21 @@ impl RecordCache {
     pub(super) fn forget(&self, tenant: &str, id: &str) {
         let mut state = self.state();
         state.epoch += 1;
-        state.entries.remove(&(tenant.to_string(), id.to_string()));
+        if let Some(kept) = state.entries.get_mut(tenant) {
+            kept.remove(id);
+        }
     }
 
     /// Anything may have changed (a notification that names no user, a failed statement).
     pub(super) fn forget_all(&self) {
-        let mut state = self.state();
-        state.epoch += 1;
-        state.entries.clear();
+        self.state().forget_all();
     }
 
     /// Notifications are received from now on, and known to flow until `until`: the cache
     /// starts, empty.
     pub(super) fn go_live(&self, until: Instant) {
         let mut state = self.state();
-        state.epoch += 1;
-        state.entries.clear();
+        state.forget_all();
         state.live_until = Some(until);
     }
 
@@ -124,8 +125,7 @@ impl RecordCache {
     /// Notifications stopped: the cache empties and is unused until they are received again.
     pub(super) fn go_dark(&self) {
         let mut state = self.state();
-        state.epoch += 1;
-        state.entries.clear();
+        state.forget_all();
         state.live_until = None;
     }
 
@@ -143,6 +143,11 @@ impl RecordCache {
 impl State {
     fn is_live(&self) -> bool {
         self.live_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    fn forget_all(&mut self) {
+        self.epoch += 1;
+        self.entries.clear();
     }
 }
 
