@@ -70,6 +70,10 @@ impl PgSettings {
 
     /// The driver's configuration: the URL's target, the password read from the environment
     /// now, the connect timeout, and the statement timeout and commit mode as session settings.
+    /// Every statement keeps its generic plan (`plan_cache_mode`): each is a search by key whose
+    /// generic plan the query-plan tests check, and a statement whose custom plan looks cheaper
+    /// (a read of an array of ids, planned for the array's length) would otherwise be planned
+    /// again at every run.
     pub(super) fn driver_config(
         &self,
         statement_timeout: Duration,
@@ -84,7 +88,7 @@ impl PgSettings {
             }
         }
         let options = format!(
-            "{} -c statement_timeout={} -c synchronous_commit={}",
+            "{} -c statement_timeout={} -c synchronous_commit={} -c plan_cache_mode=force_generic_plan",
             config.get_options().unwrap_or_default(),
             statement_timeout.as_millis(),
             if self.synchronous_commit { "on" } else { "off" }
@@ -208,13 +212,19 @@ mod tests {
         assert_eq!(c.get_password(), Some(&b"pw"[..]));
         assert_eq!(
             c.get_options(),
-            Some("-c statement_timeout=1500 -c synchronous_commit=off")
+            Some(
+                "-c statement_timeout=1500 -c synchronous_commit=off \
+                 -c plan_cache_mode=force_generic_plan"
+            )
         );
         s.synchronous_commit = true;
         let c = s.driver_config(Duration::ZERO).unwrap();
         assert_eq!(
             c.get_options(),
-            Some("-c statement_timeout=0 -c synchronous_commit=on")
+            Some(
+                "-c statement_timeout=0 -c synchronous_commit=on \
+                 -c plan_cache_mode=force_generic_plan"
+            )
         );
         assert_eq!(c.get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));
     }
