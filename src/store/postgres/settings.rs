@@ -70,10 +70,10 @@ impl PgSettings {
 
     /// The driver's configuration: the URL's target, the password read from the environment
     /// now, the connect timeout, and the statement timeout and commit mode as session settings.
-    /// Every statement keeps its generic plan (`plan_cache_mode`): each is a search by key whose
-    /// generic plan the query-plan tests check, and a statement whose custom plan looks cheaper
-    /// (a read of an array of ids, planned for the array's length) would otherwise be planned
-    /// again at every run.
+    /// Every statement keeps its generic plan (`plan_cache_mode`): each reads or writes by key,
+    /// the query-plan tests check the generic plan of every lookup, and a statement whose custom
+    /// plan looks cheaper (a read of an array of ids, planned for the array's length) would
+    /// otherwise be planned again at every run.
     pub(super) fn driver_config(
         &self,
         statement_timeout: Duration,
@@ -88,7 +88,8 @@ impl PgSettings {
             }
         }
         let options = format!(
-            "{} -c statement_timeout={} -c synchronous_commit={} -c plan_cache_mode=force_generic_plan",
+            "{} -c statement_timeout={} -c synchronous_commit={} \
+             -c plan_cache_mode=force_generic_plan",
             config.get_options().unwrap_or_default(),
             statement_timeout.as_millis(),
             if self.synchronous_commit { "on" } else { "off" }
