@@ -66,6 +66,53 @@ async fn a_hold_through_one_gateway_makes_the_other_wait_until_it_is_dropped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_asked_at_once_each_get_their_own_answer() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let a = gateway_on(&db, |s| s.lock_wait = Duration::from_millis(300)).await;
+    let b = gateway_on(&db, |_| {}).await;
+    let name = |n: usize| format!("usr_{n}");
+    // b holds every third key; a then asks for every key at once, so that its lock statements
+    // go in batches that mix keys it gets with keys it cannot.
+    let names: Vec<String> = (0..64).map(name).collect();
+    let mut b_holds = Vec::new();
+    for n in names.iter().step_by(3) {
+        b_holds.push(b.serialise("acme", ResourceKey::User(n)).await.unwrap());
+    }
+    let asks = names
+        .iter()
+        .map(|n| a.serialise("acme", ResourceKey::User(n)));
+    let answers = futures::future::join_all(asks).await;
+    for (n, answer) in answers.iter().enumerate() {
+        match answer {
+            Ok(_) => assert!(n % 3 != 0, "{} is b's, yet a got it", name(n)),
+            Err(e) => {
+                assert!(n % 3 == 0, "{} was free, yet: {e}", name(n));
+                assert!(matches!(e, StoreError::Busy(_)), "{e:?}");
+            }
+        }
+    }
+    let advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    assert_eq!(
+        db.rows(advisory),
+        [[Some("64".to_string())]],
+        "42 of a's, 22 of b's"
+    );
+    drop(answers);
+    drop(b_holds);
+    // Every release goes out: the other gateway gets each key at once.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        for n in &names {
+            drop(b.serialise("acme", ResourceKey::User(n)).await.unwrap());
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_another_gateways_hold_is_bounded_and_busy() {
     let Some(db) = pg::TestDb::create() else {
         return;

@@ -6,8 +6,9 @@
 //! key in a gateway ever ask the database at once.
 //!
 //! Where the lock is taken: a key no gateway holds (the usual case) is locked with
-//! `pg_try_advisory_lock` on one of the shared write connections ([`super::shared`]), pipelined
-//! with every other statement, and unlocked there. A key another gateway holds is waited for with
+//! `pg_try_advisory_lock` on one of the shared write connections ([`super::shared`]), and unlocked
+//! there, each in one statement with the other lock requests queued on that connection
+//! ([`super::lock_batch`]). A key another gateway holds is waited for with
 //! `pg_advisory_lock` on a connection of a pool kept for holds, which a waiting session blocks.
 //! Advisory locks are re-entrant within a session, so a shared session must never be asked for a
 //! key it still holds: the in-process lock of a key is released only after its unlock was
@@ -25,7 +26,8 @@
 
 use super::super::key_locks::{KeyGuard, KeyLocks};
 use super::super::StoreError;
-use super::errors::{bool_answer, classify, no_answer, pool_failure};
+use super::errors::{classify, no_answer, pool_failure};
+use super::lock_batch::LockOp;
 use super::runtime;
 use super::shared::{Shared, SharedConn};
 use deadpool_postgres::{Object, Pool};
@@ -129,10 +131,10 @@ impl Holds {
             key,
             rt: self.rt.clone(),
         };
-        // Free in the whole fleet (the usual case): held after one pipelined statement.
+        // Free in the whole fleet (the usual case): held after one batch of lock statements.
         let shared = self.shared.conn().await?;
         let unanswered = RetireIfDropped(Some(&shared));
-        let granted = bool_answer(&shared.query(TRY_LOCK, &[&key]).await?, TRY_LOCK)?;
+        let granted = shared.lock(key, LockOp::TryLock).await?;
         unanswered.answered();
         if granted {
             return Ok(hold(Locked::Shared(shared)));
@@ -238,10 +240,7 @@ impl Drop for Hold {
                     }
                 }
                 Some(Locked::Shared(conn)) => {
-                    let unlocked = conn
-                        .query(UNLOCK, &[&key])
-                        .await
-                        .and_then(|rows| bool_answer(&rows, UNLOCK));
+                    let unlocked = conn.lock(key, LockOp::Unlock).await;
                     if !matches!(unlocked, Ok(true)) {
                         // The session may still hold the key: no statement may start on it.
                         conn.retire();

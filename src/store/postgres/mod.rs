@@ -30,6 +30,7 @@ mod holds;
 mod import;
 mod keys;
 mod listener;
+mod lock_batch;
 mod migrations;
 mod record_cache;
 mod runtime;

@@ -13,6 +13,7 @@
 
 use super::super::{OpenError, StoreError};
 use super::errors::{classify, no_answer};
+use super::lock_batch::{self, LockOp, LockQueue, Request};
 use super::runtime;
 use super::settings::PgSettings;
 use std::collections::HashMap;
@@ -50,10 +51,13 @@ struct Slot {
 struct Session {
     client: Client,
     prepared: Mutex<HashMap<&'static str, Statement>>,
+    /// The advisory lock requests waiting for this connection's next batch.
+    locks: LockQueue,
 }
 
 /// A shared connection taken for one or more statements; holding it keeps the connection open
 /// (also after it is retired).
+#[derive(Clone)]
 pub(super) struct SharedConn {
     shared: Arc<Shared>,
     slot: usize,
@@ -134,6 +138,7 @@ impl Shared {
         let session = Arc::new(Session {
             client,
             prepared: Mutex::new(HashMap::new()),
+            locks: LockQueue::default(),
         });
         if let Ok(mut current) = slot.session.lock() {
             *current = Some(session.clone());
@@ -143,6 +148,30 @@ impl Shared {
 }
 
 impl SharedConn {
+    /// Asks `op` of `key`'s advisory lock on this session, in its next batch of lock statements
+    /// ([`super::lock_batch`]): sent at once when no batch is in flight, else with the requests
+    /// that queued behind it.
+    pub(super) async fn lock(&self, key: i64, op: LockOp) -> Result<bool, StoreError> {
+        let (request, answer) = Request::new(key, op);
+        if self.session.locks.push(request)? {
+            self.shared.rt.spawn(self.clone().send_locks());
+        }
+        answer.get().await
+    }
+
+    /// Sends this session's queued lock requests, batch after batch, until none is left.
+    async fn send_locks(self) {
+        loop {
+            let batch = self.session.locks.take();
+            if batch.is_empty() {
+                return;
+            }
+            let (sql, keys, takes) = lock_batch::statement(&batch);
+            let rows = self.query(sql, &[&keys, &takes]).await;
+            lock_batch::answer(batch, rows);
+        }
+    }
+
     /// Runs one statement within the statement timeout. A connection that closed, or did not
     /// answer in time, is retired.
     pub(super) async fn query(

@@ -1,0 +1,203 @@
+//! The advisory lock statements of many holds in one statement. Every uncontended hold locks its
+//! key on a shared write connection and unlocks it there ([`super::holds`]); sent one by one,
+//! that is two statements per write. Instead, each shared connection queues the lock and unlock
+//! requests of its holders and sends them as one statement at a time: while a batch is in
+//! flight, the next requests queue, and go together when it is answered. Alone, a request goes
+//! at once; under load, one statement answers many, as a group commit does.
+//!
+//! A batch never holds one key twice: a gateway's holders of a key queue on its in-process lock
+//! first, which is released only after the key's unlock was answered. Each request gets its own
+//! answer; a batch that fails (or is not answered in time, which retires the connection) fails
+//! every request in it, as a single statement would.
+
+use super::super::StoreError;
+use std::sync::Mutex;
+use tokio::sync::oneshot;
+use tokio_postgres::Row;
+
+/// At most this many requests go in one statement; the rest go in the next.
+const MOST: usize = 256;
+
+/// Every request of the batch, in order: a lock taken if free, or a lock released. Answers, in
+/// the same order, whether the lock was taken, or whether this session held it.
+const LOCK_BATCH: &str = "SELECT CASE WHEN r.take THEN pg_try_advisory_lock(r.key) \
+    ELSE pg_advisory_unlock(r.key) END \
+    FROM unnest($1::bigint[], $2::boolean[]) WITH ORDINALITY AS r(key, take, at) ORDER BY r.at";
+
+/// What a request asks of its advisory lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LockOp {
+    /// `pg_try_advisory_lock`: answers whether the lock was taken.
+    TryLock,
+    /// `pg_advisory_unlock`: answers whether the session held it.
+    Unlock,
+}
+
+/// One queued request and where its answer goes.
+pub(super) struct Request {
+    key: i64,
+    op: LockOp,
+    answer: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// The requests of one shared connection waiting for the next batch.
+#[derive(Default)]
+pub(super) struct LockQueue {
+    state: Mutex<Queued>,
+}
+
+#[derive(Default)]
+struct Queued {
+    requests: Vec<Request>,
+    /// A batch is in flight: its sender takes the queued requests next.
+    sending: bool,
+}
+
+impl LockQueue {
+    /// Queues a request; true when no batch is in flight, so the caller must start sending.
+    pub(super) fn push(&self, request: Request) -> Result<bool, StoreError> {
+        let mut queued = self.state.lock().map_err(|_| poisoned())?;
+        queued.requests.push(request);
+        Ok(!std::mem::replace(&mut queued.sending, true))
+    }
+
+    /// The next batch; empty when none is queued, which ends the sending.
+    pub(super) fn take(&self) -> Vec<Request> {
+        let Ok(mut queued) = self.state.lock() else {
+            return Vec::new();
+        };
+        let n = queued.requests.len().min(MOST);
+        if n == 0 {
+            queued.sending = false;
+        }
+        queued.requests.drain(..n).collect()
+    }
+}
+
+impl Request {
+    /// A request for `op` on `key`, and where its answer will arrive.
+    pub(super) fn new(key: i64, op: LockOp) -> (Request, Answer) {
+        let (answer, answered) = oneshot::channel();
+        (Request { key, op, answer }, Answer(answered))
+    }
+}
+
+/// Where a request's answer arrives.
+pub(super) struct Answer(oneshot::Receiver<Result<bool, StoreError>>);
+
+impl Answer {
+    /// Whether the lock was taken (or released), once its batch was answered.
+    pub(super) async fn get(self) -> Result<bool, StoreError> {
+        self.0.await.map_err(|_| {
+            StoreError::Unavailable("the batch of advisory lock statements was abandoned".into())
+        })?
+    }
+}
+
+/// The statement of `batch` and its parameters: each request's key and whether it takes.
+pub(super) fn statement(batch: &[Request]) -> (&'static str, Vec<i64>, Vec<bool>) {
+    let keys = batch.iter().map(|r| r.key).collect();
+    let takes = batch.iter().map(|r| r.op == LockOp::TryLock).collect();
+    (LOCK_BATCH, keys, takes)
+}
+
+/// Gives each request of `batch` its answer from the statement's `rows`; a failed statement, or
+/// one that did not answer each request, fails them all.
+pub(super) fn answer(batch: Vec<Request>, rows: Result<Vec<Row>, StoreError>) {
+    let answers = rows.and_then(|rows| {
+        let answers = rows
+            .iter()
+            .map(|row| row.try_get::<_, bool>(0))
+            .collect::<Result<Vec<bool>, _>>()
+            .map_err(|e| StoreError::Corrupt(format!("{LOCK_BATCH}: {e}")))?;
+        if answers.len() != batch.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} answers to {} advisory lock requests",
+                answers.len(),
+                batch.len()
+            )));
+        }
+        Ok(answers)
+    });
+    // A holder that went away retires the connection itself ([`super::holds`]).
+    match answers {
+        Ok(answers) => {
+            for (request, answer) in batch.into_iter().zip(answers) {
+                let _ = request.answer.send(Ok(answer));
+            }
+        }
+        Err(e) => {
+            for request in batch {
+                let _ = request.answer.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable("the advisory lock queue was poisoned by a panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(key: i64) -> (Request, Answer) {
+        Request::new(key, LockOp::TryLock)
+    }
+
+    #[test]
+    fn the_first_request_sends_and_the_rest_join_the_next_batch() {
+        let queue = LockQueue::default();
+        let (a, _ra) = request(1);
+        let (b, _rb) = request(2);
+        assert!(
+            queue.push(a).unwrap(),
+            "nothing in flight: the caller sends"
+        );
+        assert!(
+            !queue.push(b).unwrap(),
+            "a batch in flight: the request waits for it"
+        );
+        let keys: Vec<i64> = queue.take().iter().map(|r| r.key).collect();
+        assert_eq!(keys, [1, 2]);
+        assert!(queue.take().is_empty(), "drained: the sending ends");
+        let (c, _rc) = request(3);
+        assert!(queue.push(c).unwrap(), "the next request sends again");
+    }
+
+    #[tokio::test]
+    async fn each_request_gets_its_own_answer_and_a_failure_fails_them_all() {
+        let (a, ra) = request(1);
+        let (b, rb) = Request::new(2, LockOp::Unlock);
+        let (_, keys, takes) = statement(&[a, b]);
+        assert_eq!((keys, takes), (vec![1, 2], vec![true, false]));
+        let (a, ra2) = request(1);
+        let (b, rb2) = request(2);
+        let failure = StoreError::Unavailable("gone".into());
+        answer(vec![a, b], Err(failure.clone()));
+        assert_eq!(ra2.get().await, Err(failure.clone()));
+        assert_eq!(rb2.get().await, Err(failure));
+        drop((ra, rb));
+        let (a, ra) = request(1);
+        answer(vec![a], Ok(Vec::new()));
+        assert!(
+            matches!(ra.get().await, Err(StoreError::Corrupt(_))),
+            "no row for the request"
+        );
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_its_limit() {
+        let queue = LockQueue::default();
+        let mut receivers = Vec::new();
+        for key in 0..(MOST as i64 + 3) {
+            let (r, rx) = request(key);
+            receivers.push(rx);
+            queue.push(r).unwrap();
+        }
+        assert_eq!(queue.take().len(), MOST);
+        assert_eq!(queue.take().len(), 3);
+        assert!(queue.take().is_empty());
+    }
+}
