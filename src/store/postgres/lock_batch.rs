@@ -11,7 +11,7 @@
 //! every request in it, as a single statement would.
 
 use super::super::StoreError;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 use tokio_postgres::Row;
 
@@ -55,22 +55,25 @@ struct Queued {
 
 impl LockQueue {
     /// Queues a request; true when no batch is in flight, so the caller must start sending.
-    pub(super) fn push(&self, request: Request) -> Result<bool, StoreError> {
-        let mut queued = self.state.lock().map_err(|_| poisoned())?;
+    pub(super) fn push(&self, request: Request) -> bool {
+        let mut queued = self.state();
         queued.requests.push(request);
-        Ok(!std::mem::replace(&mut queued.sending, true))
+        !std::mem::replace(&mut queued.sending, true)
     }
 
     /// The next batch; empty when none is queued, which ends the sending.
     pub(super) fn take(&self) -> Vec<Request> {
-        let Ok(mut queued) = self.state.lock() else {
-            return Vec::new();
-        };
+        let mut queued = self.state();
         let n = queued.requests.len().min(MOST);
         if n == 0 {
             queued.sending = false;
         }
         queued.requests.drain(..n).collect()
+    }
+
+    /// The queue, also after a panic elsewhere poisoned it (each change is one step).
+    fn state(&self) -> MutexGuard<'_, Queued> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -134,10 +137,6 @@ pub(super) fn answer(batch: Vec<Request>, rows: Result<Vec<Row>, StoreError>) {
     }
 }
 
-fn poisoned() -> StoreError {
-    StoreError::Unavailable("the advisory lock queue was poisoned by a panic".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,19 +150,16 @@ mod tests {
         let queue = LockQueue::default();
         let (a, _ra) = request(1);
         let (b, _rb) = request(2);
+        assert!(queue.push(a), "nothing in flight: the caller sends");
         assert!(
-            queue.push(a).unwrap(),
-            "nothing in flight: the caller sends"
-        );
-        assert!(
-            !queue.push(b).unwrap(),
+            !queue.push(b),
             "a batch in flight: the request waits for it"
         );
         let keys: Vec<i64> = queue.take().iter().map(|r| r.key).collect();
         assert_eq!(keys, [1, 2]);
         assert!(queue.take().is_empty(), "drained: the sending ends");
         let (c, _rc) = request(3);
-        assert!(queue.push(c).unwrap(), "the next request sends again");
+        assert!(queue.push(c), "the next request sends again");
     }
 
     #[tokio::test]
@@ -194,7 +190,7 @@ mod tests {
         for key in 0..(MOST as i64 + 3) {
             let (r, rx) = request(key);
             receivers.push(rx);
-            queue.push(r).unwrap();
+            queue.push(r);
         }
         assert_eq!(queue.take().len(), MOST);
         assert_eq!(queue.take().len(), 3);

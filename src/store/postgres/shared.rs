@@ -153,7 +153,7 @@ impl SharedConn {
     /// that queued behind it.
     pub(super) async fn lock(&self, key: i64, op: LockOp) -> Result<bool, StoreError> {
         let (request, answer) = Request::new(key, op);
-        if self.session.locks.push(request)? {
+        if self.session.locks.push(request) {
             self.shared.rt.spawn(self.clone().send_locks());
         }
         answer.get().await
