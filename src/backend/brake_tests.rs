@@ -89,8 +89,8 @@ impl Fixture {
     }
 
     async fn put(&self, id: &str, name: &str, active: Option<bool>) -> u16 {
-        let r = match self.directory.read(&self.tenant, id).await {
-            Ok(Some(current)) => {
+        let r = match self.directory.lock_and_read(&self.tenant, id).await {
+            Ok((_held, Some(current))) => {
                 self.directory
                     .write(
                         &self.tenant,
@@ -101,7 +101,7 @@ impl Fixture {
                     )
                     .await
             }
-            Ok(None) => return 404,
+            Ok((_, None)) => return 404,
             Err(e) => Err(e),
         };
         r.map_or_else(|e| e.status, |_| 200)

@@ -29,14 +29,6 @@ use std::sync::Arc;
 /// Offsets past this are past the end of any list a backend really holds.
 const MAX_OFFSET: usize = 1 << 40;
 
-/// Why the directory reads store records: a write starts from the store's own rows; a read that
-/// only shows users may be answered from the engine's cache ([`Store::get_many_to_show`]).
-#[derive(Debug, Clone, Copy)]
-enum Purpose {
-    Write,
-    Show,
-}
-
 /// What [`Directory::read_current`] read besides the SCIM view: the [`Basis`] of its write.
 struct Read {
     current: Versioned,
@@ -118,15 +110,22 @@ impl Directory {
         undo::explained(cause, "user", tenant, id, undone)
     }
 
-    /// The user `id` as the backend holds it now (with its version) merged with its record.
-    async fn read_current(&self, tenant: &Tenant, id: &str) -> Result<Option<Current>, ScimError> {
+    /// The user `id` as the backend holds it now (with its version) merged with `record`, its
+    /// record as read under the write's hold.
+    async fn read_current(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        record: Option<UserRecord>,
+    ) -> Result<Option<Current>, ScimError> {
         let Some(current) = self.backend.get_versioned(tenant, id).await? else {
             return Ok(None);
         };
-        let record = self
-            .records_for(tenant, std::slice::from_ref(&current.user), Purpose::Write)
-            .await?
-            .remove(id);
+        let mut records: HashMap<String, UserRecord> =
+            record.map(|r| (id.to_string(), r)).into_iter().collect();
+        self.record_pending_creates(tenant, std::slice::from_ref(&current.user), &mut records)
+            .await?;
+        let record = records.remove(id);
         Ok(Some(Current {
             user: self.merge(&current.user, record.as_ref())?,
             managed: record.as_ref().is_some_and(|r| r.managed),
@@ -476,7 +475,7 @@ impl Directory {
         natives: &[Value],
     ) -> Result<Vec<ScimUser>, ScimError> {
         let api = self.backend.api();
-        let records = self.records_for(tenant, natives, Purpose::Show).await?;
+        let records = self.records_for(tenant, natives).await?;
         natives
             .iter()
             .map(|n| {
@@ -486,24 +485,34 @@ impl Directory {
             .collect()
     }
 
-    /// The store records of `natives`, by id. A user with no record whose create was noted but
-    /// never recorded (the gateway stopped in between) gets that create's record, now recorded.
+    /// The store records of `natives` to show, by id, with [`Directory::record_pending_creates`].
     async fn records_for(
         &self,
         tenant: &Tenant,
         natives: &[Value],
-        purpose: Purpose,
     ) -> Result<HashMap<String, UserRecord>, ScimError> {
         let api = self.backend.api();
         let ids: Vec<String> = natives
             .iter()
             .filter_map(|n| mapping::native_id(api, n))
             .collect();
-        let read = match purpose {
-            Purpose::Write => self.store.get_many(&tenant.name, &ids).await,
-            Purpose::Show => self.store.get_many_to_show(&tenant.name, &ids).await,
-        };
+        let read = self.store.get_many_to_show(&tenant.name, &ids).await;
         let mut records = read.map_err(store_error)?;
+        self.record_pending_creates(tenant, natives, &mut records)
+            .await?;
+        Ok(records)
+    }
+
+    /// Adds to `records` (by id) the record of each user of `natives` that has none but whose
+    /// create was noted and never recorded (the gateway stopped in between): that create's
+    /// record, now recorded.
+    async fn record_pending_creates(
+        &self,
+        tenant: &Tenant,
+        natives: &[Value],
+        records: &mut HashMap<String, UserRecord>,
+    ) -> Result<(), ScimError> {
+        let api = self.backend.api();
         for native in natives {
             let Some(id) = mapping::native_id(api, native).filter(|id| !records.contains_key(id))
             else {
@@ -524,7 +533,7 @@ impl Directory {
                 records.insert(id, pending);
             }
         }
-        Ok(records)
+        Ok(())
     }
 
     fn merge(&self, native: &Value, record: Option<&UserRecord>) -> Result<ScimUser, ScimError> {
@@ -601,7 +610,7 @@ impl UserDirectory for Directory {
             return Ok(None);
         };
         let records = self
-            .records_for(tenant, std::slice::from_ref(&native), Purpose::Show)
+            .records_for(tenant, std::slice::from_ref(&native))
             .await?;
         Ok(Some(self.merge(&native, records.get(id))?))
     }
@@ -660,8 +669,17 @@ impl UserDirectory for Directory {
         Ok(user)
     }
 
-    async fn read(&self, tenant: &Tenant, id: &str) -> Result<Option<Current>, ScimError> {
-        self.read_current(tenant, id).await
+    async fn lock_and_read(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<(Held, Option<Current>), ScimError> {
+        let (held, record) = self
+            .store
+            .serialise_user_and_get(&tenant.name, id)
+            .await
+            .map_err(store_error)?;
+        Ok((held, self.read_current(tenant, id, record).await?))
     }
 
     async fn write(

@@ -109,11 +109,8 @@ impl Fixture {
         resource: Value,
         from: Replacement,
     ) -> Result<ScimUser, ScimError> {
-        let current = self
-            .directory
-            .read(&self.tenant, id)
-            .await?
-            .ok_or_else(|| ScimError::not_found(id))?;
+        let (_held, current) = self.directory.lock_and_read(&self.tenant, id).await?;
+        let current = current.ok_or_else(|| ScimError::not_found(id))?;
         self.directory
             .write(&self.tenant, current, resource, LATER, from)
             .await

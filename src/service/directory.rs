@@ -83,11 +83,16 @@ pub trait UserDirectory: Send + Sync {
         now: &str,
     ) -> Result<ScimUser, ScimError>;
 
-    /// One user as read for a write, under its [`UserDirectory::lock`]; `None` when unknown.
-    async fn read(&self, tenant: &Tenant, id: &str) -> Result<Option<Current>, ScimError>;
+    /// Serialises writes to the user `id` as [`UserDirectory::lock`] does, and reads it for a
+    /// write under that hold; `None` when unknown (the hold is had all the same).
+    async fn lock_and_read(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<(Held, Option<Current>), ScimError>;
 
     /// Replaces the user `current` read with `resource`, the body of a PUT or a PATCH's result
-    /// (`from`), still under the lock taken before the read.
+    /// (`from`), still under the hold [`UserDirectory::lock_and_read`] took.
     async fn write(
         &self,
         tenant: &Tenant,

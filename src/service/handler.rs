@@ -17,6 +17,7 @@ use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource::{if_match_accepts, render, version, ScimUser};
 use crate::scim::schema::ResourceKind;
+use crate::store::Held;
 use crate::telemetry::Telemetry;
 use serde_json::Value;
 use std::sync::Arc;
@@ -328,8 +329,7 @@ impl ScimService {
         if resource.get("userName").and_then(Value::as_str).is_none() {
             return Err(ScimError::invalid_value("userName is required"));
         }
-        let _guard = self.directory.lock(tenant, id).await?;
-        let current = self.read(tenant, id).await?;
+        let (_guard, current) = self.lock_and_read(tenant, id).await?;
         check_if_match(req, &current.user)?;
         let user = self
             .directory
@@ -352,8 +352,7 @@ impl ScimService {
         now: &str,
     ) -> Result<ScimResponse, ScimError> {
         let ops = patch::parse_request(&json_body(req)?)?;
-        let _guard = self.directory.lock(tenant, id).await?;
-        let current = self.read(tenant, id).await?;
+        let (_guard, current) = self.lock_and_read(tenant, id).await?;
         check_if_match(req, &current.user)?;
         let patched = without_password(patch::apply(&current.user.resource, &ops)?);
         let user = if patched == current.user.resource && current.managed {
@@ -378,12 +377,10 @@ impl ScimService {
         Ok(ScimResponse::no_content())
     }
 
-    /// The user `id` as read for a write; unknown is `404`.
-    async fn read(&self, tenant: &Tenant, id: &str) -> Result<Current, ScimError> {
-        self.directory
-            .read(tenant, id)
-            .await?
-            .ok_or_else(|| not_found(id))
+    /// The hold of the user `id` for a write, and the user as read under it; unknown is `404`.
+    async fn lock_and_read(&self, tenant: &Tenant, id: &str) -> Result<(Held, Current), ScimError> {
+        let (held, current) = self.directory.lock_and_read(tenant, id).await?;
+        Ok((held, current.ok_or_else(|| not_found(id))?))
     }
 
     async fn check_version(

@@ -389,6 +389,19 @@ pub trait Store: Send + Sync {
     /// a fleet of gateways holds the key for all of them.
     async fn serialise(&self, tenant: &str, key: ResourceKey<'_>) -> Result<Held, StoreError>;
 
+    /// Holds the user `id` as [`Store::serialise`] does, then reads its record as
+    /// [`Store::get`] does: the start of a write, whose read must follow the hold. An engine
+    /// may take both in one exchange with its database.
+    async fn serialise_user_and_get(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<(Held, Option<UserRecord>), StoreError> {
+        let held = self.serialise(tenant, ResourceKey::User(id)).await?;
+        let record = self.get(tenant, id).await?;
+        Ok((held, record))
+    }
+
     /// Enables the store tenant `name` (the backend's team), creating it as enabled by `by` at
     /// `now` if new. True when it was not enabled before; enabling an enabled tenant changes
     /// nothing.

@@ -293,6 +293,15 @@ impl Store for TimedStore {
             .await
     }
 
+    async fn serialise_user_and_get(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<(Held, Option<UserRecord>), StoreError> {
+        let call = self.inner.serialise_user_and_get(tenant, id);
+        self.timed("serialise_user_and_get", call).await
+    }
+
     async fn change_brake(
         &self,
         tenant: &str,

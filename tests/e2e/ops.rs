@@ -935,8 +935,9 @@ fn metrics_move_exactly_with_a_scripted_sequence_and_health_follows_the_backend(
         after.sum("scimgate_backend_errors_total"),
         before.sum("scimgate_backend_errors_total")
     );
-    // The PATCH held the user and wrote its record, the guard read the managed flag: each timed.
-    for op in ["serialise", "put", "is_managed"] {
+    // The PATCH held the user (reading its record under the hold) and wrote its record, the
+    // guard read the managed flag: each timed.
+    for op in ["serialise_user_and_get", "put", "is_managed"] {
         let n = |m: &Metrics| m.get("scimgate_store_call_seconds_count", &[("operation", op)]);
         assert!(
             n(&after) > n(&before),

@@ -112,6 +112,68 @@ async fn holds_asked_at_once_each_get_their_own_answer() {
     .unwrap();
 }
 
+/// Adds one to the counter in usr_bob's record through `g`: a write's read under its hold.
+async fn count_up(g: &dyn Store) {
+    let (held, read) = g.serialise_user_and_get("acme", "usr_bob").await.unwrap();
+    let mut rec = read.expect("usr_bob has a record");
+    let n = rec.shadow["count"].as_u64().unwrap();
+    rec.shadow["count"] = json!(n + 1);
+    g.put("acme", "usr_bob", &rec).await.unwrap();
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_for_writes_through_two_gateways_lose_no_update() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let a = gateway_on(&db, |_| {}).await;
+    let b = gateway_on(&db, |_| {}).await;
+    let mut rec = record("ext-bob", true);
+    rec.shadow["count"] = json!(0);
+    a.put("acme", "usr_bob", &rec).await.unwrap();
+    // Each gateway counts up at once from several tasks: one at a time gets the key free (its
+    // read goes behind its lock statement), the rest wait for the other gateway in the database
+    // or queue in their own; every read must follow the write before it.
+    let ups = (0..40).map(|n| count_up(if n % 2 == 0 { &a } else { &b }));
+    tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(ups))
+        .await
+        .unwrap();
+    let (held, read) = b.serialise_user_and_get("acme", "usr_bob").await.unwrap();
+    assert_eq!(read.unwrap().shadow["count"], json!(40), "no update lost");
+    drop(held);
+    let (held, read) = a.serialise_user_and_get("acme", "usr_ann").await.unwrap();
+    assert!(read.is_none(), "a user with no record is held all the same");
+    let other = tokio::time::timeout(
+        Duration::from_millis(300),
+        b.serialise("acme", ResourceKey::User("USR_ANN")),
+    )
+    .await;
+    assert!(other.is_err(), "usr_ann is held");
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writes_read_runs_after_its_lock_was_taken() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let a = gateway_on(&db, |_| {}).await;
+    for _ in 0..3 {
+        // The first time, every statement is prepared before the batch goes out.
+        assert!(a
+            .follow_up_sees_its_lock("acme", "user:usr_bob")
+            .await
+            .unwrap());
+    }
+    // Many at once: reads behind a batch of locks, each after its own lock.
+    let keys: Vec<String> = (0..32).map(|n| format!("user:usr_{n}")).collect();
+    let probes = keys.iter().map(|k| a.follow_up_sees_its_lock("acme", k));
+    for seen in futures::future::join_all(probes).await {
+        assert!(seen.unwrap());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_another_gateways_hold_is_bounded_and_busy() {
     let Some(db) = pg::TestDb::create() else {

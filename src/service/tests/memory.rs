@@ -183,12 +183,20 @@ impl UserDirectory for MemoryDirectory {
         Ok(user)
     }
 
-    async fn read(&self, tenant: &Tenant, id: &str) -> Result<Option<Current>, ScimError> {
-        Ok(self.user(&tenant.name, id).map(|user| Current {
-            managed: lock(&self.managed).contains(&(tenant.name.clone(), id.to_string())),
-            user,
-            basis: Basis::new(()),
-        }))
+    async fn lock_and_read(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+    ) -> Result<(Held, Option<Current>), ScimError> {
+        let held = self.lock(tenant, id).await?;
+        Ok((
+            held,
+            self.user(&tenant.name, id).map(|user| Current {
+                managed: lock(&self.managed).contains(&(tenant.name.clone(), id.to_string())),
+                user,
+                basis: Basis::new(()),
+            }),
+        ))
     }
 
     async fn write(

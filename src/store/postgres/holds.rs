@@ -27,7 +27,7 @@
 use super::super::key_locks::{KeyGuard, KeyLocks};
 use super::super::StoreError;
 use super::errors::{classify, no_answer, pool_failure};
-use super::lock_batch::LockOp;
+use super::lock_batch::{FollowUp, LockOp};
 use super::runtime;
 use super::shared::{Shared, SharedConn};
 use deadpool_postgres::{Object, Pool};
@@ -37,6 +37,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::time::{timeout_at, Instant};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::Row;
 
 /// How long a release waits for the server to confirm an unlock before closing the connection.
 const UNLOCK_WAIT: Duration = Duration::from_secs(5);
@@ -120,6 +121,18 @@ impl Holds {
     /// Waits (at most the configured time) until no holder of `folded` in `tenant` remains in
     /// any gateway of the fleet, then holds it.
     pub(super) async fn hold(&self, tenant: &str, folded: &str) -> Result<Hold, StoreError> {
+        Ok(self.hold_then(tenant, folded, None).await?.0)
+    }
+
+    /// [`Holds::hold`], with `then` run once the lock is had, in the exchange that takes it
+    /// when the key is free. Its answer is `None` when the lock had to be waited for: the
+    /// caller runs it then.
+    pub(super) async fn hold_then(
+        &self,
+        tenant: &str,
+        folded: &str,
+        then: Option<FollowUp>,
+    ) -> Result<(Hold, Option<Result<Vec<Row>, StoreError>>), StoreError> {
         let key = lock_key(tenant, folded);
         let deadline = Instant::now() + self.wait;
         let local = timeout_at(deadline, self.local.lock(key))
@@ -134,10 +147,10 @@ impl Holds {
         // Free in the whole fleet (the usual case): held after one batch of lock statements.
         let shared = self.shared.conn().await?;
         let unanswered = RetireIfDropped(Some(&shared));
-        let granted = shared.lock(key, LockOp::TryLock).await?;
+        let answered = shared.lock_then(key, LockOp::TryLock, then).await?;
         unanswered.answered();
-        if granted {
-            return Ok(hold(Locked::Shared(shared)));
+        if answered.done {
+            return Ok((hold(Locked::Shared(shared)), answered.then));
         }
         drop(shared);
         // Another gateway holds it: wait for it in the database on a connection of its own,
@@ -148,7 +161,7 @@ impl Holds {
             wait_for(&pool, key, deadline, wait, statement_timeout, &folded_key).await
         })
         .await?;
-        Ok(hold(Locked::Own(Box::new(conn))))
+        Ok((hold(Locked::Own(Box::new(conn))), None))
     }
 }
 

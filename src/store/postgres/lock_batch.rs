@@ -5,6 +5,11 @@
 //! flight, the next requests queue, and go together when it is answered. Alone, a request goes
 //! at once; under load, one statement answers many, as a group commit does.
 //!
+//! A lock request may bring a statement to run right behind its batch, on the same connection
+//! ([`FollowUp`]): the read a write starts with. Sent with the batch, without waiting for its
+//! answer, it costs no exchange of its own with the server, and still runs after the lock was
+//! taken, in a transaction (and so with a snapshot) of its own.
+//!
 //! A batch never holds one key twice: a gateway's holders of a key queue on its in-process lock
 //! first, which is released only after the key's unlock was answered. Each request gets its own
 //! answer; a batch that fails (or is not answered in time, which retires the connection) fails
@@ -33,11 +38,25 @@ pub(super) enum LockOp {
     Unlock,
 }
 
+/// A statement of text parameters sent right behind the batch of a request, on its connection.
+pub(super) struct FollowUp {
+    pub(super) sql: &'static str,
+    pub(super) params: Vec<String>,
+}
+
+/// A request's answer: whether the lock was taken (or released), and what its [`FollowUp`]
+/// answered. A follow-up's answer means nothing when the lock was not taken.
+pub(super) struct Answered {
+    pub(super) done: bool,
+    pub(super) then: Option<Result<Vec<Row>, StoreError>>,
+}
+
 /// One queued request and where its answer goes.
 pub(super) struct Request {
     key: i64,
     op: LockOp,
-    answer: oneshot::Sender<Result<bool, StoreError>>,
+    pub(super) then: Option<FollowUp>,
+    answer: oneshot::Sender<Result<Answered, StoreError>>,
 }
 
 /// The requests of one shared connection waiting for the next batch.
@@ -78,19 +97,26 @@ impl LockQueue {
 }
 
 impl Request {
-    /// A request for `op` on `key`, and where its answer will arrive.
-    pub(super) fn new(key: i64, op: LockOp) -> (Request, Answer) {
+    /// A request for `op` on `key`, with `then` to run behind its batch, and where its answer
+    /// will arrive.
+    pub(super) fn new(key: i64, op: LockOp, then: Option<FollowUp>) -> (Request, Answer) {
         let (answer, answered) = oneshot::channel();
-        (Request { key, op, answer }, Answer(answered))
+        let request = Request {
+            key,
+            op,
+            then,
+            answer,
+        };
+        (request, Answer(answered))
     }
 }
 
 /// Where a request's answer arrives.
-pub(super) struct Answer(oneshot::Receiver<Result<bool, StoreError>>);
+pub(super) struct Answer(oneshot::Receiver<Result<Answered, StoreError>>);
 
 impl Answer {
-    /// Whether the lock was taken (or released), once its batch was answered.
-    pub(super) async fn get(self) -> Result<bool, StoreError> {
+    /// The request's answer, once its batch (and its follow-up) was answered.
+    pub(super) async fn get(self) -> Result<Answered, StoreError> {
         self.0.await.map_err(|_| {
             StoreError::Unavailable("the batch of advisory lock statements was abandoned".into())
         })?
@@ -104,9 +130,14 @@ pub(super) fn statement(batch: &[Request]) -> (&'static str, Vec<i64>, Vec<bool>
     (LOCK_BATCH, keys, takes)
 }
 
-/// Gives each request of `batch` its answer from the statement's `rows`; a failed statement, or
-/// one that did not answer each request, fails them all.
-pub(super) fn answer(batch: Vec<Request>, rows: Result<Vec<Row>, StoreError>) {
+/// Gives each request of `batch` its answer from the statement's `rows`, with its follow-up's
+/// answer from `thens` (in the order of the requests that have one); a failed statement, or one
+/// that did not answer each request, fails them all.
+pub(super) fn answer(
+    batch: Vec<Request>,
+    rows: Result<Vec<Row>, StoreError>,
+    thens: Vec<Result<Vec<Row>, StoreError>>,
+) {
     let answers = rows.and_then(|rows| {
         let answers = rows
             .iter()
@@ -125,8 +156,9 @@ pub(super) fn answer(batch: Vec<Request>, rows: Result<Vec<Row>, StoreError>) {
     // A holder that went away retires the connection itself ([`super::holds`]).
     match answers {
         Ok(answers) => {
-            for (request, answer) in batch.into_iter().zip(answers) {
-                let _ = request.answer.send(Ok(answer));
+            let thens = route(batch.iter().map(|r| r.then.is_some()), thens);
+            for ((request, done), then) in batch.into_iter().zip(answers).zip(thens) {
+                let _ = request.answer.send(Ok(Answered { done, then }));
             }
         }
         Err(e) => {
@@ -137,12 +169,24 @@ pub(super) fn answer(batch: Vec<Request>, rows: Result<Vec<Row>, StoreError>) {
     }
 }
 
+/// Each request's follow-up answer, for requests that `sent` one, from `thens` in their order.
+fn route<T>(sent: impl Iterator<Item = bool>, thens: Vec<T>) -> Vec<Option<T>> {
+    let mut thens = thens.into_iter();
+    sent.map(|sent| if sent { thens.next() } else { None })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn request(key: i64) -> (Request, Answer) {
-        Request::new(key, LockOp::TryLock)
+        Request::new(key, LockOp::TryLock, None)
+    }
+
+    /// What a request was answered, without its follow-up's rows.
+    async fn done(answer: Answer) -> Result<bool, StoreError> {
+        answer.get().await.map(|a| a.done)
     }
 
     #[test]
@@ -165,21 +209,33 @@ mod tests {
     #[tokio::test]
     async fn each_request_gets_its_own_answer_and_a_failure_fails_them_all() {
         let (a, ra) = request(1);
-        let (b, rb) = Request::new(2, LockOp::Unlock);
+        let (b, rb) = Request::new(2, LockOp::Unlock, None);
         let (_, keys, takes) = statement(&[a, b]);
         assert_eq!((keys, takes), (vec![1, 2], vec![true, false]));
         let (a, ra2) = request(1);
         let (b, rb2) = request(2);
         let failure = StoreError::Unavailable("gone".into());
-        answer(vec![a, b], Err(failure.clone()));
-        assert_eq!(ra2.get().await, Err(failure.clone()));
-        assert_eq!(rb2.get().await, Err(failure));
+        answer(vec![a, b], Err(failure.clone()), Vec::new());
+        assert_eq!(done(ra2).await, Err(failure.clone()));
+        assert_eq!(done(rb2).await, Err(failure));
         drop((ra, rb));
         let (a, ra) = request(1);
-        answer(vec![a], Ok(Vec::new()));
+        answer(vec![a], Ok(Vec::new()), Vec::new());
         assert!(
-            matches!(ra.get().await, Err(StoreError::Corrupt(_))),
+            matches!(done(ra).await, Err(StoreError::Corrupt(_))),
             "no row for the request"
+        );
+    }
+
+    #[test]
+    fn follow_up_answers_go_to_the_requests_that_sent_one_in_order() {
+        let routed = route([true, false, true, false].into_iter(), vec!["a", "c"]);
+        assert_eq!(routed, [Some("a"), None, Some("c"), None]);
+        let short = route([true, true].into_iter(), vec!["a"]);
+        assert_eq!(
+            short,
+            [Some("a"), None],
+            "a missing answer is none, not another's"
         );
     }
 

@@ -55,6 +55,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use errors::{bool_answer, classify, no_answer, pool_failure, undecodable};
 use holds::Holds;
 use listener::Listener;
+use lock_batch::FollowUp;
 use record_cache::RecordCache;
 use serde_json::Value;
 use shared::Shared;
@@ -145,6 +146,24 @@ impl PostgresStore {
                 .map_err(|e| pool_failure(e, settings.pool_wait))?;
             migrations::migrate(&mut conn).await
         })
+    }
+
+    /// Whether a statement sent behind the lock of `folded` (as a write's read is) finds the lock
+    /// already held by its session: the order the store tests check.
+    #[doc(hidden)]
+    pub async fn follow_up_sees_its_lock(
+        &self,
+        tenant: &str,
+        folded: &str,
+    ) -> Result<bool, StoreError> {
+        let probe = FollowUp {
+            sql: HOLDS_LOCK,
+            params: vec![holds::lock_key(tenant, folded).to_string()],
+        };
+        let (hold, rows) = self.db.holds.hold_then(tenant, folded, Some(probe)).await?;
+        let rows = rows.ok_or_else(|| StoreError::Busy(format!("{folded} was not free")))??;
+        drop(hold);
+        bool_answer(&rows, HOLDS_LOCK)
     }
 
     /// Runs `work` with the pools on the engine's runtime and waits for its answer.
@@ -370,6 +389,10 @@ const PUT_PENDING: &str = "INSERT INTO pending_creates (tenant, user_name, shado
 const SELECT_PENDING: &str =
     "SELECT shadow, created FROM pending_creates WHERE tenant = $1 AND user_name = $2";
 const CLEAR_PENDING: &str = "DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $2";
+/// Whether this session holds the advisory lock of a key (given as text).
+const HOLDS_LOCK: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+    AND pid = pg_backend_pid() AND granted AND objsubid = 1 \
+    AND (classid::bigint << 32 | objid::bigint) = $1::text::bigint)";
 /// Whether the server refuses writes: a standby, or a session that is read-only by default.
 const READ_ONLY: &str =
     "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean";
@@ -684,6 +707,25 @@ impl Store for PostgresStore {
             .hold(tenant, &key.folded())
             .await
             .map(Held::new)
+    }
+
+    async fn serialise_user_and_get(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<(Held, Option<UserRecord>), StoreError> {
+        let folded = ResourceKey::User(id).folded();
+        let read = FollowUp {
+            sql: SELECT_RECORD,
+            params: vec![tenant.to_string(), id.to_string()],
+        };
+        let (hold, rows) = self.db.holds.hold_then(tenant, &folded, Some(read)).await?;
+        let record = match rows {
+            Some(rows) => rows?.first().map(|r| record_at(r, 0)).transpose()?,
+            // Waited for: read now, under the hold.
+            None => self.get(tenant, id).await?,
+        };
+        Ok((Held::new(hold), record))
     }
 
     fn pools(&self) -> Vec<PoolUse> {

@@ -13,10 +13,12 @@
 
 use super::super::{OpenError, StoreError};
 use super::errors::{classify, no_answer};
-use super::lock_batch::{self, LockOp, LockQueue, Request};
+use super::lock_batch::{self, Answered, FollowUp, LockOp, LockQueue, Request};
 use super::runtime;
 use super::settings::PgSettings;
+use futures::future::{join, join_all};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -152,14 +154,25 @@ impl SharedConn {
     /// ([`super::lock_batch`]): sent at once when no batch is in flight, else with the requests
     /// that queued behind it.
     pub(super) async fn lock(&self, key: i64, op: LockOp) -> Result<bool, StoreError> {
-        let (request, answer) = Request::new(key, op);
+        Ok(self.lock_then(key, op, None).await?.done)
+    }
+
+    /// [`SharedConn::lock`], with `then` run right behind the batch on this session.
+    pub(super) async fn lock_then(
+        &self,
+        key: i64,
+        op: LockOp,
+        then: Option<FollowUp>,
+    ) -> Result<Answered, StoreError> {
+        let (request, answer) = Request::new(key, op, then);
         if self.session.locks.push(request) {
             self.shared.rt.spawn(self.clone().send_locks());
         }
         answer.get().await
     }
 
-    /// Sends this session's queued lock requests, batch after batch, until none is left.
+    /// Sends this session's queued lock requests, batch after batch, until none is left. The
+    /// follow-ups of a batch are sent right behind it, before its answer is awaited.
     async fn send_locks(self) {
         loop {
             let batch = self.session.locks.take();
@@ -167,24 +180,61 @@ impl SharedConn {
                 return;
             }
             let (sql, keys, takes) = lock_batch::statement(&batch);
-            let rows = self.query(sql, &[&keys, &takes]).await;
-            lock_batch::answer(batch, rows);
+            let follow_ups: Vec<&FollowUp> = batch.iter().filter_map(|r| r.then.as_ref()).collect();
+            // The driver sends a statement when its query is first polled, unless it must be
+            // prepared first: prepared beforehand, the batch goes first (`join` polls it first),
+            // so every follow-up runs after its lock was taken.
+            let prepared = self.prepare(sql, &follow_ups).await;
+            let (rows, thens) = match prepared {
+                Ok(()) => {
+                    let thens = join_all(follow_ups.iter().map(|f| self.query_text(f)));
+                    join(self.query(sql, &[&keys, &takes]), thens).await
+                }
+                Err(e) => (Err(e), Vec::new()),
+            };
+            lock_batch::answer(batch, rows, thens);
         }
     }
 
-    /// Runs one statement within the statement timeout. A connection that closed, or did not
-    /// answer in time, is retired.
+    /// Prepares the batch statement `sql` and those of `follow_ups` on this session.
+    async fn prepare(&self, sql: &'static str, follow_ups: &[&FollowUp]) -> Result<(), StoreError> {
+        for sql in std::iter::once(sql).chain(follow_ups.iter().map(|f| f.sql)) {
+            self.timed(self.session.statement(sql)).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a follow-up statement, its parameters all text.
+    async fn query_text(&self, follow_up: &FollowUp) -> Result<Vec<Row>, StoreError> {
+        let params: Vec<&(dyn ToSql + Sync)> = follow_up
+            .params
+            .iter()
+            .map(|p| p as &(dyn ToSql + Sync))
+            .collect();
+        self.query(follow_up.sql, &params).await
+    }
+
+    /// Runs one statement within the statement timeout.
     pub(super) async fn query(
         &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
-        let run = async {
+        self.timed(async {
             let statement = self.session.statement(sql).await?;
             self.session.client.query(&statement, params).await
-        };
-        match tokio::time::timeout(self.shared.statement_timeout, run).await {
-            Ok(Ok(rows)) => Ok(rows),
+        })
+        .await
+    }
+
+    /// Waits for one exchange with the server within the statement timeout. A connection that
+    /// closed, or did not answer in time, is retired.
+    async fn timed<T>(
+        &self,
+        exchange: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.shared.statement_timeout, exchange).await {
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
                 if self.session.client.is_closed() {
                     self.retire();
