@@ -436,6 +436,28 @@ pub async fn a_user_name_is_reserved_ignoring_case(store: &dyn Store) {
     assert!(holds_at_once(store, "acme", ResourceKey::UserName("alice@acme.test")).await);
 }
 
+pub async fn a_users_hold_comes_with_its_record(store: &dyn Store) {
+    store
+        .put("acme", "usr_bob", &record("ext-bob", true))
+        .await
+        .unwrap();
+    let (held, read) = store
+        .serialise_user_and_get("acme", "usr_bob")
+        .await
+        .unwrap();
+    assert_eq!(read.unwrap().shadow["externalId"], "ext-bob");
+    assert!(!holds_at_once(store, "acme", ResourceKey::User("USR_BOB")).await);
+    drop(held);
+    let (held, read) = store
+        .serialise_user_and_get("acme", "usr_ann")
+        .await
+        .unwrap();
+    assert!(read.is_none(), "no record, held all the same");
+    assert!(!holds_at_once(store, "acme", ResourceKey::User("usr_ann")).await);
+    drop(held);
+    assert!(holds_at_once(store, "acme", ResourceKey::User("usr_ann")).await);
+}
+
 /// A record whose resource holds these emails.
 fn with_emails(emails: serde_json::Value) -> UserRecord {
     UserRecord {

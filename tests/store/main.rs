@@ -108,6 +108,7 @@ on_every_engine!(contract:
     serialise_excludes_holders_of_one_key_only,
     one_request_holds_many_different_keys_at_once,
     a_user_name_is_reserved_ignoring_case,
+    a_users_hold_comes_with_its_record,
     group_records_round_trip,
     group_external_ids_are_found_case_exactly_and_follow_replacements,
     pending_group_creates_are_kept_until_recorded_or_cleared,
