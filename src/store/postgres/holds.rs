@@ -8,7 +8,8 @@
 //! Where the lock is taken: a key no gateway holds (the usual case) is locked with
 //! `pg_try_advisory_lock` on one of the shared write connections ([`super::shared`]), and unlocked
 //! there, each in one statement with the other lock requests queued on that connection
-//! ([`super::lock_batch`]). A key another gateway holds is waited for with
+//! ([`super::lock_batch`]), which may carry a statement to run once the lock is had (a write's
+//! read of its record). A key another gateway holds is waited for with
 //! `pg_advisory_lock` on a connection of a pool kept for holds, which a waiting session blocks.
 //! Advisory locks are re-entrant within a session, so a shared session must never be asked for a
 //! key it still holds: the in-process lock of a key is released only after its unlock was

@@ -10,7 +10,8 @@
 //! recycle timeouts, and prepared statements cached per connection.
 //!
 //! Single statements (nearly all of them) share a few pipelined connections ([`shared`]): reads
-//! on two, writes and uncontended holds on two others, sent from the caller's runtime. Pooled
+//! on two, writes and uncontended holds on two others, sent from the caller's runtime. The read
+//! a write starts with goes on the hold's write connection, right behind its lock statement. Pooled
 //! connections serve transactions and holds that wait for another gateway. Every connection's
 //! socket task lives on the engine's own runtime ([`runtime`]), and pooled work runs there, so
 //! it does not matter which runtime (or thread) calls. A statement that takes longer
