@@ -131,12 +131,12 @@ pub(super) fn statement(batch: &[Request]) -> (&'static str, Vec<i64>, Vec<bool>
 }
 
 /// Gives each request of `batch` its answer from the statement's `rows`, with its follow-up's
-/// answer from `thens` (in the order of the requests that have one); a failed statement, or one
-/// that did not answer each request, fails them all.
+/// answer from `thens` (one per request, in the batch's order); a failed statement, or one that
+/// did not answer each request, fails them all.
 pub(super) fn answer(
     batch: Vec<Request>,
     rows: Result<Vec<Row>, StoreError>,
-    thens: Vec<Result<Vec<Row>, StoreError>>,
+    thens: Vec<Option<Result<Vec<Row>, StoreError>>>,
 ) {
     let answers = rows.and_then(|rows| {
         let answers = rows
@@ -156,7 +156,6 @@ pub(super) fn answer(
     // A holder that went away retires the connection itself ([`super::holds`]).
     match answers {
         Ok(answers) => {
-            let thens = route(batch.iter().map(|r| r.then.is_some()), thens);
             for ((request, done), then) in batch.into_iter().zip(answers).zip(thens) {
                 let _ = request.answer.send(Ok(Answered { done, then }));
             }
@@ -167,13 +166,6 @@ pub(super) fn answer(
             }
         }
     }
-}
-
-/// Each request's follow-up answer, for requests that `sent` one, from `thens` in their order.
-fn route<T>(sent: impl Iterator<Item = bool>, thens: Vec<T>) -> Vec<Option<T>> {
-    let mut thens = thens.into_iter();
-    sent.map(|sent| if sent { thens.next() } else { None })
-        .collect()
 }
 
 #[cfg(test)]
@@ -224,18 +216,6 @@ mod tests {
         assert!(
             matches!(done(ra).await, Err(StoreError::Corrupt(_))),
             "no row for the request"
-        );
-    }
-
-    #[test]
-    fn follow_up_answers_go_to_the_requests_that_sent_one_in_order() {
-        let routed = route([true, false, true, false].into_iter(), vec!["a", "c"]);
-        assert_eq!(routed, [Some("a"), None, Some("c"), None]);
-        let short = route([true, true].into_iter(), vec!["a"]);
-        assert_eq!(
-            short,
-            [Some("a"), None],
-            "a missing answer is none, not another's"
         );
     }
 

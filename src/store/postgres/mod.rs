@@ -402,7 +402,7 @@ const READ_ONLY: &str =
 impl Store for PostgresStore {
     async fn get(&self, tenant: &str, id: &str) -> Result<Option<UserRecord>, StoreError> {
         let rows = self.db.read(SELECT_RECORD, &[&tenant, &id]).await?;
-        rows.first().map(|r| record_at(r, 0)).transpose()
+        first_record(&rows)
     }
 
     async fn get_many(
@@ -722,7 +722,7 @@ impl Store for PostgresStore {
         };
         let (hold, rows) = self.db.holds.hold_then(tenant, &folded, Some(read)).await?;
         let record = match rows {
-            Some(rows) => rows?.first().map(|r| record_at(r, 0)).transpose()?,
+            Some(rows) => first_record(&rows?)?,
             // Waited for: read now, under the hold.
             None => self.get(tenant, id).await?,
         };
@@ -770,6 +770,11 @@ fn column<'a, T: FromSql<'a>>(row: &'a Row, at: usize) -> Result<T, StoreError> 
         let name = row.columns().get(at).map_or("?", |c| c.name());
         undecodable(&format!("column {name}"), e)
     })
+}
+
+/// The record [`SELECT_RECORD`] answered, if any.
+fn first_record(rows: &[Row]) -> Result<Option<UserRecord>, StoreError> {
+    rows.first().map(|r| record_at(r, 0)).transpose()
 }
 
 /// The record in the columns from `at` on: shadow, managed, created, last_modified.

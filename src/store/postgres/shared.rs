@@ -180,14 +180,18 @@ impl SharedConn {
                 return;
             }
             let (sql, keys, takes) = lock_batch::statement(&batch);
-            let follow_ups: Vec<&FollowUp> = batch.iter().filter_map(|r| r.then.as_ref()).collect();
             // The driver sends a statement when its query is first polled, unless it must be
             // prepared first: prepared beforehand, the batch goes first (`join` polls it first),
             // so every follow-up runs after its lock was taken.
-            let prepared = self.prepare(sql, &follow_ups).await;
-            let (rows, thens) = match prepared {
+            let follow_ups = batch.iter().filter_map(|r| r.then.as_ref().map(|f| f.sql));
+            let (rows, thens) = match self.prepare(sql, follow_ups).await {
                 Ok(()) => {
-                    let thens = join_all(follow_ups.iter().map(|f| self.query_text(f)));
+                    let thens = join_all(batch.iter().map(|r| async {
+                        match &r.then {
+                            Some(follow_up) => Some(self.query_text(follow_up).await),
+                            None => None,
+                        }
+                    }));
                     join(self.query(sql, &[&keys, &takes]), thens).await
                 }
                 Err(e) => (Err(e), Vec::new()),
@@ -196,9 +200,13 @@ impl SharedConn {
         }
     }
 
-    /// Prepares the batch statement `sql` and those of `follow_ups` on this session.
-    async fn prepare(&self, sql: &'static str, follow_ups: &[&FollowUp]) -> Result<(), StoreError> {
-        for sql in std::iter::once(sql).chain(follow_ups.iter().map(|f| f.sql)) {
+    /// Prepares the batch statement `sql` and the follow-ups' statements on this session.
+    async fn prepare(
+        &self,
+        sql: &'static str,
+        follow_ups: impl Iterator<Item = &'static str>,
+    ) -> Result<(), StoreError> {
+        for sql in std::iter::once(sql).chain(follow_ups) {
             self.timed(self.session.statement(sql)).await?;
         }
         Ok(())
