@@ -2,7 +2,7 @@
 
 use crate::record;
 use scimgate::store::{GroupRecord, ResourceKey, Store, UserRecord};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 /// Long enough for a free hold to be taken at once, short enough to wait out a held one.
@@ -945,4 +945,63 @@ pub async fn group_keys_exclude_each_other_only(store: &dyn Store) {
     drop((held, name));
     assert!(holds_at_once(store, "acme", ResourceKey::Group("grp_admins")).await);
     assert!(holds_at_once(store, "acme", ResourceKey::GroupName("admins")).await);
+}
+
+/// Many creates at once, as a busy gateway makes them (PostgreSQL sends them in batches): each
+/// note, record and work address lands as written, and each record clears its own note.
+pub async fn concurrent_creates_each_land_whole(store: &dyn Store) {
+    const N: usize = 40;
+    let user = |n: usize| UserRecord {
+        shadow: json!({
+            "userName": format!("U{n}@x.test"),
+            "externalId": if n.is_multiple_of(3) { Value::Null } else { json!(format!("ext-{n}")) },
+            "emails": [
+                {"type": "work", "value": format!("u{n}@x.test")},
+                {"type": "work", "value": format!(r#"q"u\o,{{t}}e {n}@x.test"#)},
+            ],
+        }),
+        managed: n.is_multiple_of(2),
+        created: format!("c{n}"),
+        last_modified: format!("m{n}"),
+    };
+    let notes = (0..N).map(|n| async move {
+        store
+            .put_pending_create("acme", &format!("U{n}@x.test"), &user(n))
+            .await
+    });
+    for noted in futures::future::join_all(notes).await {
+        noted.unwrap();
+    }
+    for n in 0..N {
+        let note = store.pending_create("acme", &format!("u{n}@x.test")).await;
+        assert_eq!(note.unwrap().unwrap().shadow, user(n).shadow, "note {n}");
+    }
+    // The first half recorded; the rest stay pending.
+    let records = (0..N / 2).map(|n| async move {
+        let (id, rec) = (format!("id-{n}"), user(n));
+        store.put("acme", &id, &rec).await
+    });
+    for recorded in futures::future::join_all(records).await {
+        recorded.unwrap();
+    }
+    for n in 0..N {
+        let pending = store.pending_create("acme", &format!("u{n}@x.test")).await;
+        assert_eq!(pending.unwrap().is_some(), n >= N / 2, "note {n}");
+    }
+    for n in 0..N / 2 {
+        let id = format!("id-{n}");
+        assert_eq!(store.get("acme", &id).await.unwrap(), Some(user(n)), "{id}");
+        let odd = format!(r#"Q"U\O,{{T}}E {n}@x.test"#);
+        assert_eq!(
+            store.find_by_work_email("acme", &odd).await.unwrap(),
+            std::slice::from_ref(&id)
+        );
+        let ext = store.find_by_external_id("acme", &format!("ext-{n}")).await;
+        let expected: &[String] = if n.is_multiple_of(3) {
+            &[]
+        } else {
+            std::slice::from_ref(&id)
+        };
+        assert_eq!(ext.unwrap(), expected);
+    }
 }

@@ -190,3 +190,33 @@ async fn a_missing_table_is_corrupt() {
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     assert!(err.detail().contains("pending_creates"), "{err}");
 }
+
+/// Writes sent together, one of which the server refuses (PostgreSQL takes no NUL in text): every
+/// other write lands, and only that one fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_server_refuses_fails_alone_among_those_sent_with_it() {
+    let Some(db) = pg::TestDb::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&db.settings()).await.unwrap();
+    let ids: Vec<String> = (0..24)
+        .map(|n| match n {
+            12 => "refused\0".to_string(),
+            n => format!("id-{n}"),
+        })
+        .collect();
+    let rec = record("ext", true);
+    let writes = ids.iter().map(|id| store.put("acme", id, &rec));
+    let written = futures::future::join_all(writes).await;
+    for (id, written) in ids.iter().zip(written) {
+        if id.contains('\0') {
+            assert!(
+                matches!(written, Err(StoreError::Unavailable(_))),
+                "{written:?}"
+            );
+        } else {
+            written.unwrap();
+            assert!(store.get("acme", id).await.unwrap().is_some(), "{id}");
+        }
+    }
+}

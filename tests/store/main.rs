@@ -109,6 +109,7 @@ on_every_engine!(contract:
     one_request_holds_many_different_keys_at_once,
     a_user_name_is_reserved_ignoring_case,
     a_users_hold_comes_with_its_record,
+    concurrent_creates_each_land_whole,
     group_records_round_trip,
     group_external_ids_are_found_case_exactly_and_follow_replacements,
     pending_group_creates_are_kept_until_recorded_or_cleared,

@@ -1,10 +1,8 @@
 //! The advisory lock statements of many holds in one statement. Every uncontended hold locks its
 //! key on a shared write connection and unlocks it there ([`super::holds`]); sent one by one,
 //! that is two statements per write. Instead, each shared connection queues the lock and unlock
-//! requests of its holders and sends them as one statement at a time: while a batch is in
-//! flight, the next requests queue, and go together when it is answered. Alone, a request goes
-//! at once; under load, one statement answers many, as a group commit does.
-//!
+//! requests of its holders ([`super::batch_queue`]) and sends them as one statement at a time.
+
 //! A lock request may bring a statement to run right behind its batch, on the same connection
 //! ([`FollowUp`]): the read a write starts with. Sent with the batch, without waiting for its
 //! answer, it costs no exchange of its own with the server, and still runs after the lock was
@@ -16,12 +14,11 @@
 //! every request in it, as a single statement would.
 
 use super::super::StoreError;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 use tokio_postgres::Row;
 
 /// At most this many requests go in one statement; the rest go in the next.
-const MOST: usize = 256;
+pub(super) const MOST: usize = 256;
 
 /// Every request of the batch, in order: a lock taken if free, or a lock released. Answers, in
 /// the same order, whether the lock was taken, or whether this session held it.
@@ -57,43 +54,6 @@ pub(super) struct Request {
     op: LockOp,
     pub(super) then: Option<FollowUp>,
     answer: oneshot::Sender<Result<Answered, StoreError>>,
-}
-
-/// The requests of one shared connection waiting for the next batch.
-#[derive(Default)]
-pub(super) struct LockQueue {
-    state: Mutex<Queued>,
-}
-
-#[derive(Default)]
-struct Queued {
-    requests: Vec<Request>,
-    /// A batch is in flight: its sender takes the queued requests next.
-    sending: bool,
-}
-
-impl LockQueue {
-    /// Queues a request; true when no batch is in flight, so the caller must start sending.
-    pub(super) fn push(&self, request: Request) -> bool {
-        let mut queued = self.state();
-        queued.requests.push(request);
-        !std::mem::replace(&mut queued.sending, true)
-    }
-
-    /// The next batch; empty when none is queued, which ends the sending.
-    pub(super) fn take(&self) -> Vec<Request> {
-        let mut queued = self.state();
-        let n = queued.requests.len().min(MOST);
-        if n == 0 {
-            queued.sending = false;
-        }
-        queued.requests.drain(..n).collect()
-    }
-
-    /// The queue, also after a panic elsewhere poisoned it (each change is one step).
-    fn state(&self) -> MutexGuard<'_, Queued> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl Request {
@@ -181,23 +141,6 @@ mod tests {
         answer.get().await.map(|a| a.done)
     }
 
-    #[test]
-    fn the_first_request_sends_and_the_rest_join_the_next_batch() {
-        let queue = LockQueue::default();
-        let (a, _ra) = request(1);
-        let (b, _rb) = request(2);
-        assert!(queue.push(a), "nothing in flight: the caller sends");
-        assert!(
-            !queue.push(b),
-            "a batch in flight: the request waits for it"
-        );
-        let keys: Vec<i64> = queue.take().iter().map(|r| r.key).collect();
-        assert_eq!(keys, [1, 2]);
-        assert!(queue.take().is_empty(), "drained: the sending ends");
-        let (c, _rc) = request(3);
-        assert!(queue.push(c), "the next request sends again");
-    }
-
     #[tokio::test]
     async fn each_request_gets_its_own_answer_and_a_failure_fails_them_all() {
         let (a, ra) = request(1);
@@ -217,19 +160,5 @@ mod tests {
             matches!(done(ra).await, Err(StoreError::Corrupt(_))),
             "no row for the request"
         );
-    }
-
-    #[test]
-    fn a_batch_holds_at_most_its_limit() {
-        let queue = LockQueue::default();
-        let mut receivers = Vec::new();
-        for key in 0..(MOST as i64 + 3) {
-            let (r, rx) = request(key);
-            receivers.push(rx);
-            queue.push(r);
-        }
-        assert_eq!(queue.take().len(), MOST);
-        assert_eq!(queue.take().len(), 3);
-        assert!(queue.take().is_empty());
     }
 }

@@ -10,8 +10,11 @@
 //! recycle timeouts, and prepared statements cached per connection.
 //!
 //! Single statements (nearly all of them) share a few pipelined connections ([`shared`]): reads
-//! on two, writes and uncontended holds on two others, sent from the caller's runtime. The read
-//! a write starts with goes on the hold's write connection, right behind its lock statement. Pooled
+//! on two, writes and uncontended holds on two others, sent from the caller's runtime. On a write
+//! connection, the lock statements of holds ([`lock_batch`]) and the pending-create notes and user
+//! records of SCIM writes ([`write_batch`]) queue and go in batches, a statement for many callers.
+//! The read a write starts with goes on the hold's write connection, right behind its lock
+//! statement. Pooled
 //! connections serve transactions and holds that wait for another gateway. Every connection's
 //! socket task lives on the engine's own runtime ([`runtime`]), and pooled work runs there, so
 //! it does not matter which runtime (or thread) calls. A statement that takes longer
@@ -24,6 +27,7 @@
 //! are kept by [`groups`]; store tenants and SCIM API keys by [`keys`]; the brakes on mass
 //! deprovisioning by [`brakes`].
 
+mod batch_queue;
 mod brakes;
 mod errors;
 mod groups;
@@ -38,6 +42,7 @@ mod runtime;
 pub mod settings;
 mod shared;
 mod work_emails;
+mod write_batch;
 
 #[doc(hidden)]
 pub use groups::GROUP_LOOKUPS;
@@ -67,6 +72,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{NoTls, Row};
+use write_batch::{Note, Record, Write};
 
 /// The store in a PostgreSQL database.
 pub struct PostgresStore {
@@ -301,6 +307,20 @@ impl Db {
         self.shared(&self.writes, sql, params).await
     }
 
+    /// Makes one note or record in the next batch of a shared write connection
+    /// ([`write_batch`]).
+    async fn batched(&self, write: Write) -> Result<(), StoreError> {
+        let written = match self.writes.conn().await {
+            Ok(conn) => conn.write(write).await,
+            Err(e) => Err(e),
+        };
+        if written.is_err() {
+            self.forget_writable();
+            self.cache.forget_all();
+        }
+        written
+    }
+
     async fn shared(
         &self,
         on: &Arc<Shared>,
@@ -347,17 +367,6 @@ const SELECT_BY_EXTERNAL_ID: &str =
 /// `work_emails` is kept by a trigger on `users` (migration 3); `lower` folds ASCII only there too.
 const SELECT_BY_WORK_EMAIL: &str = "SELECT id FROM work_emails WHERE tenant = $1 \
                                     AND email = lower($2::text COLLATE \"C\") ORDER BY id";
-/// One statement, so one round trip and atomic: the record, and its create no longer pending.
-/// With the user's work addresses and the hash of the resource they come from ([`work_emails`]).
-const PUT: &str = "WITH up AS (
-    INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified,
-        work_email_set, work_email_of)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10)
-    ON CONFLICT (tenant, id) DO UPDATE SET external_id = EXCLUDED.external_id,
-        shadow = EXCLUDED.shadow, managed = EXCLUDED.managed, created = EXCLUDED.created,
-        last_modified = EXCLUDED.last_modified, work_email_set = EXCLUDED.work_email_set,
-        work_email_of = EXCLUDED.work_email_of
-) DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $8";
 /// The user and its memberships in every group, atomically.
 const DELETE: &str = "WITH gone AS (
     DELETE FROM memberships WHERE tenant = $1 AND user_id = $2
@@ -384,9 +393,6 @@ pub const LOOKUPS: &[(&str, &str)] = &[
 /// The read of a batch of users by id, and the index each id must search.
 #[doc(hidden)]
 pub const BATCH_LOOKUP: (&str, &str) = (SELECT_RECORDS, "users_pkey");
-const PUT_PENDING: &str = "INSERT INTO pending_creates (tenant, user_name, shadow, created) \
-                           VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, user_name) \
-                           DO UPDATE SET shadow = EXCLUDED.shadow, created = EXCLUDED.created";
 const SELECT_PENDING: &str =
     "SELECT shadow, created FROM pending_creates WHERE tenant = $1 AND user_name = $2";
 const CLEAR_PENDING: &str = "DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $2";
@@ -476,22 +482,20 @@ impl Store for PostgresStore {
     }
 
     async fn put(&self, tenant: &str, id: &str, rec: &UserRecord) -> Result<(), StoreError> {
-        let (external_id, user_name) = (rec.external_id(), rec.pending_key());
         let shadow = rec.shadow.to_string();
-        let (emails, of) = (work_emails::set(&rec.shadow), work_emails::hash(&shadow));
-        let params: [&(dyn ToSql + Sync); 10] = [
-            &tenant,
-            &id,
-            &external_id,
-            &shadow,
-            &rec.managed,
-            &rec.created,
-            &rec.last_modified,
-            &user_name,
-            &emails,
-            &of,
-        ];
-        let written = self.db.write(PUT, &params).await.map(drop);
+        let record = Record {
+            tenant: tenant.to_string(),
+            id: id.to_string(),
+            external_id: rec.external_id(),
+            emails: work_emails::set(&rec.shadow),
+            emails_of: work_emails::hash(&shadow),
+            shadow,
+            managed: rec.managed,
+            created: rec.created.clone(),
+            last_modified: rec.last_modified.clone(),
+            user_name: rec.pending_key(),
+        };
+        let written = self.db.batched(Write::Record(record)).await;
         // Also after a failure: an unanswered write may still commit.
         self.db.cache.forget(tenant, id);
         written
@@ -517,11 +521,13 @@ impl Store for PostgresStore {
         user_name: &str,
         rec: &UserRecord,
     ) -> Result<(), StoreError> {
-        let (user_name, shadow) = (user_name.to_lowercase(), rec.shadow.to_string());
-        self.db
-            .write(PUT_PENDING, &[&tenant, &user_name, &shadow, &rec.created])
-            .await
-            .map(drop)
+        let note = Note {
+            tenant: tenant.to_string(),
+            user_name: user_name.to_lowercase(),
+            shadow: rec.shadow.to_string(),
+            created: rec.created.clone(),
+        };
+        self.db.batched(Write::Note(note)).await
     }
 
     async fn pending_create(

@@ -12,10 +12,12 @@
 //! `pool_wait`, opening it by `connect_timeout`.
 
 use super::super::{OpenError, StoreError};
+use super::batch_queue::BatchQueue;
 use super::errors::{classify, no_answer};
-use super::lock_batch::{self, Answered, FollowUp, LockOp, LockQueue, Request};
+use super::lock_batch::{self, Answered, FollowUp, LockOp};
 use super::runtime;
 use super::settings::PgSettings;
+use super::write_batch::{self, Together, Write};
 use futures::future::{join, join_all};
 use std::collections::HashMap;
 use std::future::Future;
@@ -54,7 +56,9 @@ struct Session {
     client: Client,
     prepared: Mutex<HashMap<&'static str, Statement>>,
     /// The advisory lock requests waiting for this connection's next batch.
-    locks: LockQueue,
+    locks: BatchQueue<lock_batch::Request>,
+    /// The notes and records waiting for this connection's next batch of writes.
+    writes: BatchQueue<write_batch::Request>,
 }
 
 /// A shared connection taken for one or more statements; holding it keeps the connection open
@@ -140,7 +144,8 @@ impl Shared {
         let session = Arc::new(Session {
             client,
             prepared: Mutex::new(HashMap::new()),
-            locks: LockQueue::default(),
+            locks: BatchQueue::default(),
+            writes: BatchQueue::default(),
         });
         if let Ok(mut current) = slot.session.lock() {
             *current = Some(session.clone());
@@ -164,7 +169,7 @@ impl SharedConn {
         op: LockOp,
         then: Option<FollowUp>,
     ) -> Result<Answered, StoreError> {
-        let (request, answer) = Request::new(key, op, then);
+        let (request, answer) = lock_batch::Request::new(key, op, then);
         if self.session.locks.push(request) {
             self.shared.rt.spawn(self.clone().send_locks());
         }
@@ -175,7 +180,7 @@ impl SharedConn {
     /// follow-ups of a batch are sent right behind it, before its answer is awaited.
     async fn send_locks(self) {
         loop {
-            let batch = self.session.locks.take();
+            let batch = self.session.locks.take(lock_batch::MOST);
             if batch.is_empty() {
                 return;
             }
@@ -198,6 +203,61 @@ impl SharedConn {
             };
             lock_batch::answer(batch, rows, thens);
         }
+    }
+
+    /// Makes `write` in this session's next batch of writes ([`super::write_batch`]): sent at
+    /// once when no batch is in flight, else with the writes that queued behind it.
+    pub(super) async fn write(&self, write: Write) -> Result<(), StoreError> {
+        let (request, answer) = write_batch::Request::new(write);
+        if self.session.writes.push(request) {
+            self.shared.rt.spawn(self.clone().send_writes());
+        }
+        answer.get().await
+    }
+
+    /// Sends this session's queued writes, batch after batch, until none is left: the notes and
+    /// the records of a batch, a statement for each kind, back to back.
+    async fn send_writes(self) {
+        loop {
+            let batch = self.session.writes.take(write_batch::MOST);
+            if batch.is_empty() {
+                return;
+            }
+            let [notes, records] = write_batch::by_kind(batch);
+            join(self.write_together(notes), self.write_together(records)).await;
+        }
+    }
+
+    /// Makes the writes of `group`, all of one kind, in one statement. A group the server
+    /// refuses (this session still in service) goes again one by one.
+    async fn write_together(&self, group: Vec<write_batch::Request>) {
+        if group.len() > 1 {
+            let written = {
+                let together = Together::new(&group);
+                let (sql, params) = together.statement();
+                self.query(sql, &params).await.map(drop)
+            };
+            if written.is_ok() || !self.in_service() {
+                for request in group {
+                    request.answer(written.clone());
+                }
+                return;
+            }
+        }
+        join_all(group.into_iter().map(|request| async move {
+            let written = {
+                let (sql, params) = request.alone();
+                self.query(sql, &params).await.map(drop)
+            };
+            request.answer(written);
+        }))
+        .await;
+    }
+
+    /// Whether this connection still takes statements: open, and not retired.
+    fn in_service(&self) -> bool {
+        let current = self.shared.slots[self.slot].current();
+        current.is_some_and(|c| Arc::ptr_eq(&c, &self.session))
     }
 
     /// Prepares the batch statement `sql` and the follow-ups' statements on this session.
