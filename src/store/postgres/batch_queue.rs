@@ -3,6 +3,7 @@
 //! together when it is answered. Alone, a request goes at once; under load, one statement answers
 //! many, as a group commit does.
 
+use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The requests of one kind waiting for a connection's next batch.
@@ -37,13 +38,29 @@ impl<T> BatchQueue<T> {
 
     /// The next batch, of at most `most` requests; empty when none is queued, which ends the
     /// sending.
-    pub(super) fn take(&self, most: usize) -> Vec<T> {
+    fn take(&self, most: usize) -> Vec<T> {
         let mut queued = self.state();
         let n = queued.requests.len().min(most);
         if n == 0 {
             queued.sending = false;
         }
         queued.requests.drain(..n).collect()
+    }
+
+    /// Sends batch after batch of at most `most` requests with `send`, until none is left; the
+    /// caller is the one [`BatchQueue::push`] told to send.
+    pub(super) async fn drain<F, Sent>(&self, most: usize, mut send: F)
+    where
+        F: FnMut(Vec<T>) -> Sent,
+        Sent: Future<Output = ()>,
+    {
+        loop {
+            let batch = self.take(most);
+            if batch.is_empty() {
+                return;
+            }
+            send(batch).await;
+        }
     }
 
     /// The queue, also after a panic elsewhere poisoned it (each change is one step).

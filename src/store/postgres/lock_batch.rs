@@ -2,7 +2,7 @@
 //! key on a shared write connection and unlocks it there ([`super::holds`]); sent one by one,
 //! that is two statements per write. Instead, each shared connection queues the lock and unlock
 //! requests of its holders ([`super::batch_queue`]) and sends them as one statement at a time.
-
+//!
 //! A lock request may bring a statement to run right behind its batch, on the same connection
 //! ([`FollowUp`]): the read a write starts with. Sent with the batch, without waiting for its
 //! answer, it costs no exchange of its own with the server, and still runs after the lock was

@@ -176,33 +176,34 @@ impl SharedConn {
         answer.get().await
     }
 
-    /// Sends this session's queued lock requests, batch after batch, until none is left. The
-    /// follow-ups of a batch are sent right behind it, before its answer is awaited.
+    /// Sends this session's queued lock requests, batch after batch, until none is left.
     async fn send_locks(self) {
-        loop {
-            let batch = self.session.locks.take(lock_batch::MOST);
-            if batch.is_empty() {
-                return;
+        let this = &self;
+        let send = move |batch| this.send_lock_batch(batch);
+        self.session.locks.drain(lock_batch::MOST, send).await;
+    }
+
+    /// Sends one batch of lock requests, and the follow-ups of the batch right behind it, before
+    /// its answer is awaited.
+    async fn send_lock_batch(&self, batch: Vec<lock_batch::Request>) {
+        let (sql, keys, takes) = lock_batch::statement(&batch);
+        // The driver sends a statement when its query is first polled, unless it must be
+        // prepared first: prepared beforehand, the batch goes first (`join` polls it first),
+        // so every follow-up runs after its lock was taken.
+        let follow_ups = batch.iter().filter_map(|r| r.then.as_ref().map(|f| f.sql));
+        let (rows, thens) = match self.prepare(sql, follow_ups).await {
+            Ok(()) => {
+                let thens = join_all(batch.iter().map(|r| async {
+                    match &r.then {
+                        Some(follow_up) => Some(self.query_text(follow_up).await),
+                        None => None,
+                    }
+                }));
+                join(self.query(sql, &[&keys, &takes]), thens).await
             }
-            let (sql, keys, takes) = lock_batch::statement(&batch);
-            // The driver sends a statement when its query is first polled, unless it must be
-            // prepared first: prepared beforehand, the batch goes first (`join` polls it first),
-            // so every follow-up runs after its lock was taken.
-            let follow_ups = batch.iter().filter_map(|r| r.then.as_ref().map(|f| f.sql));
-            let (rows, thens) = match self.prepare(sql, follow_ups).await {
-                Ok(()) => {
-                    let thens = join_all(batch.iter().map(|r| async {
-                        match &r.then {
-                            Some(follow_up) => Some(self.query_text(follow_up).await),
-                            None => None,
-                        }
-                    }));
-                    join(self.query(sql, &[&keys, &takes]), thens).await
-                }
-                Err(e) => (Err(e), Vec::new()),
-            };
-            lock_batch::answer(batch, rows, thens);
-        }
+            Err(e) => (Err(e), Vec::new()),
+        };
+        lock_batch::answer(batch, rows, thens);
     }
 
     /// Makes `write` in this session's next batch of writes ([`super::write_batch`]): sent at
@@ -218,14 +219,12 @@ impl SharedConn {
     /// Sends this session's queued writes, batch after batch, until none is left: the notes and
     /// the records of a batch, a statement for each kind, back to back.
     async fn send_writes(self) {
-        loop {
-            let batch = self.session.writes.take(write_batch::MOST);
-            if batch.is_empty() {
-                return;
-            }
+        let this = &self;
+        let send = move |batch| async move {
             let [notes, records] = write_batch::by_kind(batch);
-            join(self.write_together(notes), self.write_together(records)).await;
-        }
+            join(this.write_together(notes), this.write_together(records)).await;
+        };
+        self.session.writes.drain(write_batch::MOST, send).await;
     }
 
     /// Makes the writes of `group`, all of one kind, in one statement. A group the server
