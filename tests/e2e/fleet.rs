@@ -297,7 +297,7 @@ fn a_database_that_goes_down_or_hangs_fails_scim_cleanly_and_recovers_by_itself(
         r#"scimgate_store_pool_connections{pool="statements",state="max"} 8"#,
         r#"scimgate_store_pool_connections{pool="holds",state="max"} 8"#,
         r#"scimgate_store_pool_connections{pool="reads",state="max"} 2"#,
-        r#"scimgate_store_pool_connections{pool="writes",state="max"} 2"#,
+        r#"scimgate_store_pool_connections{pool="writes",state="max"} 1"#,
         r#"scimgate_store_pool_connections{pool="notifications",state="max"} 1"#,
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");

@@ -6,7 +6,7 @@
 //! key in a gateway ever ask the database at once.
 //!
 //! Where the lock is taken: a key no gateway holds (the usual case) is locked with
-//! `pg_try_advisory_lock` on one of the shared write connections ([`super::shared`]), and unlocked
+//! `pg_try_advisory_lock` on the shared write connection ([`super::shared`]), and unlocked
 //! there, each in one statement with the other lock requests queued on that connection
 //! ([`super::lock_batch`]), which may carry a statement to run once the lock is had (a write's
 //! read of its record). A key another gateway holds is waited for with

@@ -10,12 +10,11 @@
 //! recycle timeouts, and prepared statements cached per connection.
 //!
 //! Single statements (nearly all of them) share a few pipelined connections ([`shared`]): reads
-//! on two, writes and uncontended holds on two others, sent from the caller's runtime. On a write
+//! on two, writes and uncontended holds on one other, sent from the caller's runtime. On a write
 //! connection, the lock statements of holds ([`lock_batch`]) and the pending-create notes and user
 //! records of SCIM writes ([`write_batch`]) queue and go in batches, a statement for many callers.
 //! The read a write starts with goes on the hold's write connection, right behind its lock
-//! statement. Pooled
-//! connections serve transactions and holds that wait for another gateway. Every connection's
+//! statement. Pooled connections serve transactions and holds that wait for another gateway. Every connection's
 //! socket task lives on the engine's own runtime ([`runtime`]), and pooled work runs there, so
 //! it does not matter which runtime (or thread) calls. A statement that takes longer
 //! than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
@@ -198,7 +197,7 @@ async fn open_on(settings: PgSettings, rt: Handle) -> Result<PostgresStore, Open
         Migrate::Manual => migrations::check(&conn).await?,
     }
     drop(conn);
-    let writes = Shared::new(&settings, rt.clone())?;
+    let writes = Shared::new(&settings, shared::WRITES, rt.clone())?;
     let cache = Arc::new(RecordCache::new());
     let listener = if settings.record_cache {
         let config = settings.driver_config(Duration::ZERO)?;
@@ -220,7 +219,7 @@ async fn open_on(settings: PgSettings, rt: Handle) -> Result<PostgresStore, Open
             rt.clone(),
         ),
         pool: statements,
-        reads: Shared::new(&settings, rt.clone())?,
+        reads: Shared::new(&settings, shared::READS, rt.clone())?,
         writes,
         pool_wait: settings.pool_wait,
         statement_timeout: settings.statement_timeout,
@@ -748,7 +747,7 @@ impl Store for PostgresStore {
             let open = set.open();
             PoolUse {
                 pool,
-                max: shared::SHARED,
+                max: set.size(),
                 open,
                 idle: open,
                 waiting: 0,

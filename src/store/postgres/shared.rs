@@ -28,9 +28,14 @@ use tokio::runtime::Handle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
-/// Connections in one shared set: each is one server process, and a pipelined statement costs it
-/// a few tens of microseconds, so two carry far more statements than a gateway receives.
-pub(super) const SHARED: usize = 2;
+/// Connections shared by reads: each is one server process, and a pipelined statement costs it
+/// a few tens of microseconds, so two carry far more reads than a gateway receives.
+pub(super) const READS: usize = 2;
+/// Connections shared by writes and uncontended holds: one, so that the writes of concurrent
+/// requests queue for one batch ([`super::write_batch`], [`super::lock_batch`]) and wake one
+/// server process. Under S6's load a second connection halved the batches and cost the server
+/// about a quarter more CPU per write; one still takes thousands of writes a second.
+pub(super) const WRITES: usize = 1;
 
 /// One set of shared connections.
 pub(super) struct Shared {
@@ -71,10 +76,14 @@ pub(super) struct SharedConn {
 }
 
 impl Shared {
-    /// [`SHARED`] connections to the server `settings` name, opened on first use.
-    pub(super) fn new(settings: &PgSettings, rt: Handle) -> Result<Arc<Shared>, OpenError> {
+    /// `connections` connections to the server `settings` name, opened on first use.
+    pub(super) fn new(
+        settings: &PgSettings,
+        connections: usize,
+        rt: Handle,
+    ) -> Result<Arc<Shared>, OpenError> {
         Ok(Arc::new(Shared {
-            slots: (0..SHARED).map(|_| Slot::default()).collect(),
+            slots: (0..connections).map(|_| Slot::default()).collect(),
             next: AtomicUsize::new(0),
             config: settings.driver_config(settings.statement_timeout)?,
             pool_wait: settings.pool_wait,
@@ -82,6 +91,11 @@ impl Shared {
             statement_timeout: settings.statement_timeout,
             rt,
         }))
+    }
+
+    /// How many connections the set opens at most.
+    pub(super) fn size(&self) -> usize {
+        self.slots.len()
     }
 
     /// How many of the connections are open now.
