@@ -14,10 +14,10 @@
 //! connection, the lock statements of holds ([`lock_batch`]) and the pending-create notes and user
 //! records of SCIM writes ([`write_batch`]) queue and go in batches, a statement for many callers.
 //! The read a write starts with goes on the hold's write connection, right behind its lock
-//! statement. Pooled connections serve transactions and holds that wait for another gateway. Every connection's
-//! socket task lives on the engine's own runtime ([`runtime`]), and pooled work runs there, so
-//! it does not matter which runtime (or thread) calls. A statement that takes longer
-//! than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
+//! statement. Pooled connections serve transactions and holds that wait for another gateway.
+//! Every connection's socket task lives on the engine's own runtime ([`runtime`]), and pooled
+//! work runs there, so it does not matter which runtime (or thread) calls. A statement that takes
+//! longer than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
 //! abandoned by the gateway, whose connection is then closed (or retired, when shared) rather
 //! than reused. Failures map to
 //! [`StoreError`] kinds as [`errors`] describes. The user records that reads show are cached per
@@ -313,11 +313,7 @@ impl Db {
             Ok(conn) => conn.write(write).await,
             Err(e) => Err(e),
         };
-        if written.is_err() {
-            self.forget_writable();
-            self.cache.forget_all();
-        }
-        written
+        self.distrust_after(written)
     }
 
     async fn shared(
@@ -326,13 +322,17 @@ impl Db {
         sql: &'static str,
         params: &Params<'_>,
     ) -> Result<Vec<Row>, StoreError> {
-        let rows = on.query(sql, params).await;
-        if rows.is_err() {
-            // Whatever failed may also keep notifications from arriving: trust nothing cached.
+        self.distrust_after(on.query(sql, params).await)
+    }
+
+    /// `outcome`, after forgetting, if it failed, what the server said and what is cached:
+    /// whatever failed may also keep notifications from arriving.
+    fn distrust_after<T>(&self, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+        if outcome.is_err() {
             self.forget_writable();
             self.cache.forget_all();
         }
-        rows
+        outcome
     }
 
     /// Whether the server said it takes writes less than [`WRITABLE_FOR`] ago.

@@ -153,38 +153,39 @@ pub(super) fn by_kind(batch: Vec<Request>) -> [Vec<Request>; 2] {
 }
 
 /// The parameters of one statement that makes many writes of one kind: a column each.
-pub(super) struct Together<'a> {
-    sql: &'static str,
-    text: Vec<Vec<Option<&'a str>>>,
+pub(super) enum Together<'a> {
+    /// [`PUT_PENDING_MANY`]: tenant, user name, resource, created.
+    Notes([Vec<&'a str>; 4]),
+    /// [`PUT_MANY`].
+    Records(RecordColumns<'a>),
+}
+
+/// The columns of [`PUT_MANY`].
+pub(super) struct RecordColumns<'a> {
+    /// Tenant, id, externalId, resource, created, last modified, user name.
+    text: [Vec<Option<&'a str>>; 7],
     managed: Vec<bool>,
     emails: Vec<String>,
     emails_of: Vec<&'a [u8]>,
 }
 
 impl<'a> Together<'a> {
-    /// The columns of `group`'s writes, which are all notes or all records.
+    /// The columns of `group`'s writes, which are all of one kind (as [`by_kind`] gives them).
     pub(super) fn new(group: &'a [Request]) -> Together<'a> {
         let notes: Vec<&Note> = group.iter().filter_map(|r| r.write.note()).collect();
-        let records: Vec<&Record> = group.iter().filter_map(|r| r.write.record()).collect();
-        if records.is_empty() {
-            let column = |f: fn(&Note) -> &str| notes.iter().map(|n| Some(f(n))).collect();
-            return Together {
-                sql: PUT_PENDING_MANY,
-                text: vec![
-                    column(|n| &n.tenant),
-                    column(|n| &n.user_name),
-                    column(|n| &n.shadow),
-                    column(|n| &n.created),
-                ],
-                managed: Vec::new(),
-                emails: Vec::new(),
-                emails_of: Vec::new(),
-            };
+        if notes.len() == group.len() {
+            let column = |f: fn(&Note) -> &str| notes.iter().map(|n| f(n)).collect();
+            return Together::Notes([
+                column(|n| &n.tenant),
+                column(|n| &n.user_name),
+                column(|n| &n.shadow),
+                column(|n| &n.created),
+            ]);
         }
+        let records: Vec<&Record> = group.iter().filter_map(|r| r.write.record()).collect();
         let column = |f: fn(&Record) -> Option<&str>| records.iter().map(|r| f(r)).collect();
-        Together {
-            sql: PUT_MANY,
-            text: vec![
+        Together::Records(RecordColumns {
+            text: [
                 column(|r| Some(&r.tenant)),
                 column(|r| Some(&r.id)),
                 column(|r| r.external_id.as_deref()),
@@ -196,28 +197,35 @@ impl<'a> Together<'a> {
             managed: records.iter().map(|r| r.managed).collect(),
             emails: records.iter().map(|r| array_text(&r.emails)).collect(),
             emails_of: records.iter().map(|r| r.emails_of.as_slice()).collect(),
-        }
+        })
     }
 
     /// The statement and its parameters.
     pub(super) fn statement(&self) -> Statement<'_> {
-        let text = |at: usize| &self.text[at] as &(dyn ToSql + Sync);
-        if self.sql == PUT_PENDING_MANY {
-            return (self.sql, (0..4).map(text).collect());
+        match self {
+            Together::Notes(columns) => (
+                PUT_PENDING_MANY,
+                columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect(),
+            ),
+            Together::Records(c) => {
+                let [tenant, id, external_id, shadow, created, last_modified, user_name] = &c.text;
+                (
+                    PUT_MANY,
+                    vec![
+                        tenant,
+                        id,
+                        external_id,
+                        shadow,
+                        &c.managed,
+                        created,
+                        last_modified,
+                        user_name,
+                        &c.emails,
+                        &c.emails_of,
+                    ],
+                )
+            }
         }
-        let params = vec![
-            text(0),
-            text(1),
-            text(2),
-            text(3),
-            &self.managed,
-            text(4),
-            text(5),
-            text(6),
-            &self.emails,
-            &self.emails_of,
-        ];
-        (self.sql, params)
     }
 }
 
