@@ -964,44 +964,61 @@ pub async fn concurrent_creates_each_land_whole(store: &dyn Store) {
         created: format!("c{n}"),
         last_modified: format!("m{n}"),
     };
-    let notes = (0..N).map(|n| async move {
-        store
-            .put_pending_create("acme", &format!("U{n}@x.test"), &user(n))
-            .await
+    // Two tenants with the same user names, each recording a different half, so that a batch
+    // mixes them and a note cleared in the wrong tenant shows.
+    let tenants = ["acme", "globex"];
+    let recorded = |tenant: &str, n: usize| match tenant {
+        "acme" => n < N / 2,
+        _ => (N / 4..3 * N / 4).contains(&n),
+    };
+    let notes = tenants.iter().flat_map(|&t| {
+        (0..N).map(move |n| async move {
+            store
+                .put_pending_create(t, &format!("U{n}@x.test"), &user(n))
+                .await
+        })
     });
     for noted in futures::future::join_all(notes).await {
         noted.unwrap();
     }
-    for n in 0..N {
-        let note = store.pending_create("acme", &format!("u{n}@x.test")).await;
-        assert_eq!(note.unwrap().unwrap().shadow, user(n).shadow, "note {n}");
+    for (t, n) in tenants.iter().flat_map(|&t| (0..N).map(move |n| (t, n))) {
+        let note = store.pending_create(t, &format!("u{n}@x.test")).await;
+        assert_eq!(
+            note.unwrap().unwrap().shadow,
+            user(n).shadow,
+            "{t} note {n}"
+        );
     }
-    // The first half recorded; the rest stay pending.
-    let records = (0..N / 2).map(|n| async move {
-        let (id, rec) = (format!("id-{n}"), user(n));
-        store.put("acme", &id, &rec).await
+    let records = (0..N)
+        .flat_map(|n| tenants.map(|t| (t, n)))
+        .filter(|&(t, n)| recorded(t, n));
+    let records = records.map(|(t, n)| async move {
+        let (id, rec) = (format!("{t}-{n}"), user(n));
+        store.put(t, &id, &rec).await
     });
-    for recorded in futures::future::join_all(records).await {
-        recorded.unwrap();
+    for put in futures::future::join_all(records).await {
+        put.unwrap();
     }
-    for n in 0..N {
-        let pending = store.pending_create("acme", &format!("u{n}@x.test")).await;
-        assert_eq!(pending.unwrap().is_some(), n >= N / 2, "note {n}");
-    }
-    for n in 0..N / 2 {
-        let id = format!("id-{n}");
-        assert_eq!(store.get("acme", &id).await.unwrap(), Some(user(n)), "{id}");
+    for (t, n) in tenants.iter().flat_map(|&t| (0..N).map(move |n| (t, n))) {
+        let pending = store.pending_create(t, &format!("u{n}@x.test")).await;
+        assert_eq!(pending.unwrap().is_some(), !recorded(t, n), "{t} note {n}");
+        let id = format!("{t}-{n}");
+        if !recorded(t, n) {
+            assert_eq!(store.get(t, &id).await.unwrap(), None, "{t} {id}");
+            continue;
+        }
+        assert_eq!(store.get(t, &id).await.unwrap(), Some(user(n)), "{t} {id}");
         let odd = format!(r#"Q"U\O,{{T}}E {n}@x.test"#);
         assert_eq!(
-            store.find_by_work_email("acme", &odd).await.unwrap(),
+            store.find_by_work_email(t, &odd).await.unwrap(),
             std::slice::from_ref(&id)
         );
-        let ext = store.find_by_external_id("acme", &format!("ext-{n}")).await;
+        let ext = store.find_by_external_id(t, &format!("ext-{n}")).await;
         let expected: &[String] = if n.is_multiple_of(3) {
             &[]
         } else {
             std::slice::from_ref(&id)
         };
-        assert_eq!(ext.unwrap(), expected);
+        assert_eq!(ext.unwrap(), expected, "{t} {id}");
     }
 }

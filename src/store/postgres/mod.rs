@@ -51,6 +51,8 @@ pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
 #[doc(hidden)]
 pub use work_emails::set as work_email_set;
+#[doc(hidden)]
+pub use write_batch::PUT_MANY as RECORD_BATCH;
 
 use super::brake::{BrakeChange, BrakeOutcome, BrakeState};
 use super::keys::{KeyAdded, LiveKey, Revocation, StoreKey, StoreTenant};

@@ -9,8 +9,10 @@ use std::future::Future;
 use std::sync::OnceLock;
 use tokio::runtime::{Builder, Handle, Runtime};
 
-/// Worker threads of the store's runtime: the driver does little work per statement.
-const THREADS: usize = 2;
+/// Worker threads of the store's runtime: one. The driver does little work per statement, and
+/// with one thread a connection's socket task and the batch senders that feed it never wake each
+/// other across threads: under S6's load a second thread cost more CPU than it saved.
+const THREADS: usize = 1;
 
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 

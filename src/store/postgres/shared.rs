@@ -231,17 +231,17 @@ impl SharedConn {
     }
 
     /// Sends this session's queued writes, batch after batch, until none is left: the notes and
-    /// the records of a batch, a statement for each kind, back to back.
+    /// each tenant's records of a batch, a statement for each group, back to back.
     async fn send_writes(self) {
         let this = &self;
         let send = move |batch| async move {
-            let [notes, records] = write_batch::by_kind(batch);
-            join(this.write_together(notes), this.write_together(records)).await;
+            let groups = write_batch::groups(batch);
+            join_all(groups.into_iter().map(|g| this.write_together(g))).await;
         };
         self.session.writes.drain(write_batch::MOST, send).await;
     }
 
-    /// Makes the writes of `group`, all of one kind, in one statement. A group the server
+    /// Makes the writes of `group` (one of [`write_batch::groups`]) in one statement. A group the server
     /// refuses (this session still in service) goes again one by one.
     async fn write_together(&self, group: Vec<write_batch::Request>) {
         if group.len() > 1 {

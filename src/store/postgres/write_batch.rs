@@ -26,23 +26,24 @@ const PUT: &str = "WITH up AS (
         last_modified = EXCLUDED.last_modified, work_email_set = EXCLUDED.work_email_set,
         work_email_of = EXCLUDED.work_email_of
 ) DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $8";
-/// [`PUT`] for many records, one array per column. A user's work addresses come as the text of
-/// a `text[]` each, since a list of lists cannot be one parameter.
-const PUT_MANY: &str = "WITH r AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[],
-        $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[])
-        AS r(tenant, id, external_id, shadow, managed, created, last_modified, user_name,
-             emails, emails_of)
-), up AS (
+/// [`PUT`] for many records of one tenant (`$1`), one array per other column. A user's work
+/// addresses come as the text of a `text[]` each, since a list of lists cannot be one parameter.
+/// The notes go by the tenant and a list of user names, which the primary key finds whatever
+/// the plan: a join to the batch was planned as a scan of `pending_creates`, which every
+/// create leaves a dead row in until it is vacuumed.
+pub const PUT_MANY: &str = "WITH up AS (
     INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified,
         work_email_set, work_email_of)
-    SELECT tenant, id, external_id, shadow, managed, created, last_modified, emails::text[],
-        emails_of FROM r
+    SELECT $1::text, id, external_id, shadow, managed, created, last_modified, emails::text[],
+        emails_of
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::text[],
+        $9::text[], $10::bytea[])
+        AS r(id, external_id, shadow, managed, created, last_modified, emails, emails_of)
     ON CONFLICT (tenant, id) DO UPDATE SET external_id = EXCLUDED.external_id,
         shadow = EXCLUDED.shadow, managed = EXCLUDED.managed, created = EXCLUDED.created,
         last_modified = EXCLUDED.last_modified, work_email_set = EXCLUDED.work_email_set,
         work_email_of = EXCLUDED.work_email_of
-) DELETE FROM pending_creates p USING r WHERE p.tenant = r.tenant AND p.user_name = r.user_name";
+) DELETE FROM pending_creates WHERE tenant = $1 AND user_name = ANY($8::text[])";
 /// One pending-create note.
 const PUT_PENDING: &str = "INSERT INTO pending_creates (tenant, user_name, shadow, created) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, user_name) \
@@ -144,12 +145,29 @@ impl Answer {
     }
 }
 
-/// `batch` by kind: the notes, then the records, each in the order they queued.
-pub(super) fn by_kind(batch: Vec<Request>) -> [Vec<Request>; 2] {
-    let (notes, records) = batch
-        .into_iter()
-        .partition(|r| matches!(r.write, Write::Note(_)));
-    [notes, records]
+/// `batch` in groups that each go as one statement: the notes, then the records of each tenant,
+/// each group in the order its requests queued. Empty groups are left out.
+pub(super) fn groups(batch: Vec<Request>) -> Vec<Vec<Request>> {
+    let mut notes = Vec::new();
+    let mut records: Vec<Vec<Request>> = Vec::new();
+    for request in batch {
+        match &request.write {
+            Write::Note(_) => notes.push(request),
+            Write::Record(r) => {
+                let tenant = |g: &&mut Vec<Request>| {
+                    g[0].write.record().is_some_and(|o| o.tenant == r.tenant)
+                };
+                match records.iter_mut().find(tenant) {
+                    Some(group) => group.push(request),
+                    None => records.push(vec![request]),
+                }
+            }
+        }
+    }
+    std::iter::once(notes)
+        .chain(records)
+        .filter(|g| !g.is_empty())
+        .collect()
 }
 
 /// The parameters of one statement that makes many writes of one kind: a column each.
@@ -160,17 +178,19 @@ pub(super) enum Together<'a> {
     Records(RecordColumns<'a>),
 }
 
-/// The columns of [`PUT_MANY`].
+/// The parameters of [`PUT_MANY`].
 pub(super) struct RecordColumns<'a> {
-    /// Tenant, id, externalId, resource, created, last modified, user name.
-    text: [Vec<Option<&'a str>>; 7],
+    tenant: &'a str,
+    /// Id, externalId, resource, created, last modified, user name.
+    text: [Vec<Option<&'a str>>; 6],
     managed: Vec<bool>,
     emails: Vec<String>,
     emails_of: Vec<&'a [u8]>,
 }
 
 impl<'a> Together<'a> {
-    /// The columns of `group`'s writes, which are all of one kind (as [`by_kind`] gives them).
+    /// The columns of `group`'s writes, which are all notes or all records of one tenant (as
+    /// [`groups`] gives them).
     pub(super) fn new(group: &'a [Request]) -> Together<'a> {
         let notes: Vec<&Note> = group.iter().filter_map(|r| r.write.note()).collect();
         if notes.len() == group.len() {
@@ -185,8 +205,8 @@ impl<'a> Together<'a> {
         let records: Vec<&Record> = group.iter().filter_map(|r| r.write.record()).collect();
         let column = |f: fn(&Record) -> Option<&str>| records.iter().map(|r| f(r)).collect();
         Together::Records(RecordColumns {
+            tenant: records.first().map_or("", |r| &r.tenant),
             text: [
-                column(|r| Some(&r.tenant)),
                 column(|r| Some(&r.id)),
                 column(|r| r.external_id.as_deref()),
                 column(|r| Some(&r.shadow)),
@@ -208,11 +228,11 @@ impl<'a> Together<'a> {
                 columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect(),
             ),
             Together::Records(c) => {
-                let [tenant, id, external_id, shadow, created, last_modified, user_name] = &c.text;
+                let [id, external_id, shadow, created, last_modified, user_name] = &c.text;
                 (
                     PUT_MANY,
                     vec![
-                        tenant,
+                        &c.tenant,
                         id,
                         external_id,
                         shadow,
@@ -260,6 +280,71 @@ fn array_text(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn note(tenant: &str, user_name: &str) -> Request {
+        let note = Note {
+            tenant: tenant.into(),
+            user_name: user_name.into(),
+            shadow: "{}".into(),
+            created: "c".into(),
+        };
+        Request::new(Write::Note(note)).0
+    }
+
+    fn record(tenant: &str, id: &str) -> Request {
+        let record = Record {
+            tenant: tenant.into(),
+            id: id.into(),
+            external_id: None,
+            shadow: "{}".into(),
+            managed: true,
+            created: "c".into(),
+            last_modified: "m".into(),
+            user_name: None,
+            emails: Vec::new(),
+            emails_of: Vec::new(),
+        };
+        Request::new(Write::Record(record)).0
+    }
+
+    /// A group as `kind:tenant:key` strings.
+    fn names(group: &[Request]) -> Vec<String> {
+        group
+            .iter()
+            .map(|r| match &r.write {
+                Write::Note(n) => format!("note:{}:{}", n.tenant, n.user_name),
+                Write::Record(r) => format!("record:{}:{}", r.tenant, r.id),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_goes_as_its_notes_then_each_tenants_records_in_the_order_they_queued() {
+        let batch = vec![
+            record("acme", "1"),
+            note("globex", "a"),
+            record("globex", "2"),
+            record("acme", "3"),
+            note("acme", "b"),
+        ];
+        assert_eq!(
+            groups_of(batch),
+            [
+                vec!["note:globex:a", "note:acme:b"],
+                vec!["record:acme:1", "record:acme:3"],
+                vec!["record:globex:2"],
+            ]
+        );
+        assert_eq!(
+            groups_of(vec![record("acme", "1")]),
+            [vec!["record:acme:1"]]
+        );
+        assert!(groups_of(Vec::new()).is_empty());
+    }
+
+    fn groups_of(batch: Vec<Request>) -> Vec<Vec<String>> {
+        groups(batch).iter().map(|g| names(g)).collect()
+    }
 
     #[test]
     fn a_list_of_addresses_becomes_the_text_of_an_array() {
