@@ -141,17 +141,24 @@ async fn generic_plan_of(client: &tokio_postgres::Client, sql: &str) -> String {
     lines(&rows)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lookup_planned_while_the_tables_are_empty_still_searches_its_whole_key() {
-    let Some(db) = pg::TestDb::create() else {
-        return;
-    };
+/// A store's empty tables (no statistics), and a session that plans every prepared statement
+/// as a connection does after a few runs: generically. `None` without a test database.
+async fn generically_planned_store() -> Option<(pg::TestDb, tokio_postgres::Client)> {
+    let db = pg::TestDb::create()?;
     PostgresStore::open(&db.settings()).await.unwrap();
     let client = db.client().await;
     client
         .batch_execute("SET plan_cache_mode = force_generic_plan")
         .await
         .unwrap();
+    Some((db, client))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_planned_while_the_tables_are_empty_still_searches_its_whole_key() {
+    let Some((_db, client)) = generically_planned_store().await else {
+        return;
+    };
     for (sql, index) in LOOKUPS.iter().chain(GROUP_LOOKUPS).chain([&BATCH_LOOKUP]) {
         let plan = generic_plan_of(&client, sql).await;
         assert!(
@@ -166,17 +173,11 @@ async fn a_lookup_planned_while_the_tables_are_empty_still_searches_its_whole_ke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_records_planned_while_the_tables_are_empty_finds_its_notes_by_key() {
-    let Some(db) = pg::TestDb::create() else {
+    let Some((_db, client)) = generically_planned_store().await else {
         return;
     };
-    PostgresStore::open(&db.settings()).await.unwrap();
-    let client = db.client().await;
-    client
-        .batch_execute(&format!(
-            "SET plan_cache_mode = force_generic_plan; PREPARE records AS {RECORD_BATCH}"
-        ))
-        .await
-        .unwrap();
+    let prepare = format!("PREPARE records AS {RECORD_BATCH}");
+    client.batch_execute(&prepare).await.unwrap();
     let args = r#"'acme', '{u1,u2}', '{e1,e2}', '{"{}","{}"}', '{t,t}', '{c,c}', '{m,m}',
         '{a@acme.test,b@acme.test}', '{"{}","{}"}', '{"\\x00","\\x00"}'"#;
     let explain = format!("EXPLAIN (COSTS OFF) EXECUTE records({args})");

@@ -241,8 +241,8 @@ impl SharedConn {
         self.session.writes.drain(write_batch::MOST, send).await;
     }
 
-    /// Makes the writes of `group` (one of [`write_batch::groups`]) in one statement. A group the server
-    /// refuses (this session still in service) goes again one by one.
+    /// Makes the writes of `group` (one of [`write_batch::groups`]) in one statement. A group
+    /// the server refuses (this session still in service) goes again one by one.
     async fn write_together(&self, group: Vec<write_batch::Request>) {
         if group.len() > 1 {
             let written = {

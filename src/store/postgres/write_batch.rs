@@ -149,23 +149,18 @@ impl Answer {
 /// each group in the order its requests queued. Empty groups are left out.
 pub(super) fn groups(batch: Vec<Request>) -> Vec<Vec<Request>> {
     let mut notes = Vec::new();
-    let mut records: Vec<Vec<Request>> = Vec::new();
+    let mut records: Vec<(String, Vec<Request>)> = Vec::new();
     for request in batch {
         match &request.write {
             Write::Note(_) => notes.push(request),
-            Write::Record(r) => {
-                let tenant = |g: &&mut Vec<Request>| {
-                    g[0].write.record().is_some_and(|o| o.tenant == r.tenant)
-                };
-                match records.iter_mut().find(tenant) {
-                    Some(group) => group.push(request),
-                    None => records.push(vec![request]),
-                }
-            }
+            Write::Record(r) => match records.iter_mut().find(|(t, _)| *t == r.tenant) {
+                Some((_, group)) => group.push(request),
+                None => records.push((r.tenant.clone(), vec![request])),
+            },
         }
     }
     std::iter::once(notes)
-        .chain(records)
+        .chain(records.into_iter().map(|(_, group)| group))
         .filter(|g| !g.is_empty())
         .collect()
 }
@@ -318,6 +313,11 @@ mod tests {
             .collect()
     }
 
+    /// What [`groups`] makes of `batch`, as names.
+    fn groups_of(batch: Vec<Request>) -> Vec<Vec<String>> {
+        groups(batch).iter().map(|g| names(g)).collect()
+    }
+
     #[test]
     fn a_batch_goes_as_its_notes_then_each_tenants_records_in_the_order_they_queued() {
         let batch = vec![
@@ -340,10 +340,6 @@ mod tests {
             [vec!["record:acme:1"]]
         );
         assert!(groups_of(Vec::new()).is_empty());
-    }
-
-    fn groups_of(batch: Vec<Request>) -> Vec<Vec<String>> {
-        groups(batch).iter().map(|g| names(g)).collect()
     }
 
     #[test]
