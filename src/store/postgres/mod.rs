@@ -17,14 +17,13 @@
 //! statement. Pooled connections serve transactions and holds that wait for another gateway.
 //! Every connection's socket task lives on the engine's own runtime ([`runtime`]), and pooled
 //! work runs there, so it does not matter which runtime (or thread) calls. A statement that takes
-//! longer than `statement_timeout` is cancelled by the server (the session's `statement_timeout`) and
-//! abandoned by the gateway, whose connection is then closed (or retired, when shared) rather
-//! than reused. Failures map to
-//! [`StoreError`] kinds as [`errors`] describes. The user records that reads show are cached per
-//! gateway ([`record_cache`]) while [`listener`] receives the database's notifications of changed
-//! rows; a write reads the database. Groups, their pending creates and memberships
-//! are kept by [`groups`]; store tenants and SCIM API keys by [`keys`]; the brakes on mass
-//! deprovisioning by [`brakes`].
+//! longer than `statement_timeout` is cancelled by the server (the session's
+//! `statement_timeout`) and abandoned by the gateway, whose connection is then closed (or retired,
+//! when shared) rather than reused. Failures map to [`StoreError`] kinds as [`errors`] describes.
+//! The user records that reads show are cached per gateway ([`record_cache`]) while [`listener`]
+//! receives the database's notifications of changed rows; a write reads the database. Groups,
+//! their pending creates and memberships are kept by [`groups`]; store tenants and SCIM API keys
+//! by [`keys`]; the brakes on mass deprovisioning by [`brakes`].
 
 mod batch_queue;
 mod brakes;
