@@ -73,7 +73,9 @@ impl PgSettings {
     /// Every statement keeps its generic plan (`plan_cache_mode`): each reads or writes by key,
     /// the query-plan tests check the generic plan of every lookup, and a statement whose custom
     /// plan looks cheaper (a read of an array of ids, planned for the array's length) would
-    /// otherwise be planned again at every run.
+    /// otherwise be planned again at every run. No plan scans a whole table where an index
+    /// serves (`enable_seqscan`): a table of few live rows and many dead ones (the pending-create
+    /// notes, between two vacuums) looks small to the planner, and a scan of it reads them all.
     pub(super) fn driver_config(
         &self,
         statement_timeout: Duration,
@@ -89,7 +91,7 @@ impl PgSettings {
         }
         let options = format!(
             "{} -c statement_timeout={} -c synchronous_commit={} \
-             -c plan_cache_mode=force_generic_plan",
+             -c plan_cache_mode=force_generic_plan -c enable_seqscan=off",
             config.get_options().unwrap_or_default(),
             statement_timeout.as_millis(),
             if self.synchronous_commit { "on" } else { "off" }
@@ -215,7 +217,7 @@ mod tests {
             c.get_options(),
             Some(
                 "-c statement_timeout=1500 -c synchronous_commit=off \
-                 -c plan_cache_mode=force_generic_plan"
+                 -c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
             )
         );
         s.synchronous_commit = true;
@@ -224,7 +226,7 @@ mod tests {
             c.get_options(),
             Some(
                 "-c statement_timeout=0 -c synchronous_commit=on \
-                 -c plan_cache_mode=force_generic_plan"
+                 -c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
             )
         );
         assert_eq!(c.get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));

@@ -28,9 +28,13 @@ const PUT: &str = "WITH up AS (
 ) DELETE FROM pending_creates WHERE tenant = $1 AND user_name = $8";
 /// [`PUT`] for many records of one tenant (`$1`), one array per other column. A user's work
 /// addresses come as the text of a `text[]` each, since a list of lists cannot be one parameter.
-/// The notes go by the tenant and a list of user names, which the primary key finds whatever
-/// the plan: a join to the batch was planned as a scan of `pending_creates`, which every
-/// create leaves a dead row in until it is vacuumed.
+///
+/// Each note is found by its whole primary key, one search per user name, and deleted by the
+/// row's address. `pending_creates` holds few live rows but a dead one for every create until it
+/// is vacuumed, and a plan made from its statistics reads every one of them: a join to the batch
+/// was planned as a scan of the table, and `user_name = ANY($8)` as a search by tenant alone
+/// that filters what it finds (in S6 of the benchmark: 0.1 ms per record over 4,000 creates, 0.25 ms
+/// over 20,000). A `LIMIT` keeps each search apart, so it cannot become a join.
 pub const PUT_MANY: &str = "WITH up AS (
     INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified,
         work_email_set, work_email_of)
@@ -43,7 +47,11 @@ pub const PUT_MANY: &str = "WITH up AS (
         shadow = EXCLUDED.shadow, managed = EXCLUDED.managed, created = EXCLUDED.created,
         last_modified = EXCLUDED.last_modified, work_email_set = EXCLUDED.work_email_set,
         work_email_of = EXCLUDED.work_email_of
-) DELETE FROM pending_creates WHERE tenant = $1 AND user_name = ANY($8::text[])";
+) DELETE FROM pending_creates WHERE ctid = ANY (ARRAY(
+    SELECT note.ctid FROM unnest($8::text[]) AS k(user_name),
+        LATERAL (SELECT ctid FROM pending_creates
+            WHERE tenant = $1 AND user_name = k.user_name LIMIT 1) AS note
+))";
 /// One pending-create note.
 const PUT_PENDING: &str = "INSERT INTO pending_creates (tenant, user_name, shadow, created) \
                            VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, user_name) \
