@@ -30,11 +30,12 @@ const PUT: &str = "WITH up AS (
 /// addresses come as the text of a `text[]` each, since a list of lists cannot be one parameter.
 ///
 /// Each note is found by its whole primary key, one search per user name, and deleted by the
-/// row's address. `pending_creates` holds few live rows but a dead one for every create until it
-/// is vacuumed, and a plan made from its statistics reads every one of them: a join to the batch
-/// was planned as a scan of the table, and `user_name = ANY($8)` as a search by tenant alone
-/// that filters what it finds (in S6 of the benchmark: 0.1 ms per record over 4,000 creates, 0.25 ms
-/// over 20,000). A `LIMIT` keeps each search apart, so it cannot become a join.
+/// row's address (a note written again meanwhile has a new address and stays, as it should).
+/// `pending_creates` holds few live rows but a dead one for every create until it is vacuumed,
+/// and a plan made from its statistics reads every one of them: a join to the batch was planned
+/// as a scan of the table, and `user_name = ANY($8)` as a search by tenant alone that filters
+/// what it finds (in S6 of the benchmark: 0.1 ms per record over 4,000 creates, 0.25 ms over
+/// 20,000). A `LIMIT` keeps each search apart, so it cannot become a join.
 pub const PUT_MANY: &str = "WITH up AS (
     INSERT INTO users (tenant, id, external_id, shadow, managed, created, last_modified,
         work_email_set, work_email_of)
