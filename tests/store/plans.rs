@@ -4,6 +4,7 @@
 //! (SQLite's plans are checked in the engine's own tests).
 
 use crate::pg;
+use scimgate::store::postgres::settings::PLANNER;
 use scimgate::store::postgres::{
     PostgresStore, BATCH_LOOKUP, GROUP_LOOKUPS, LIVE_KEY, LOOKUPS, RECORD_BATCH,
 };
@@ -148,10 +149,11 @@ async fn generically_planned_store() -> Option<(pg::TestDb, tokio_postgres::Clie
     let db = pg::TestDb::create()?;
     PostgresStore::open(&db.settings()).await.unwrap();
     let client = db.client().await;
-    client
-        .batch_execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
-        .await
-        .unwrap();
+    let planner: String = PLANNER
+        .iter()
+        .map(|(k, v)| format!("SET {k} = {v};"))
+        .collect();
+    client.batch_execute(&planner).await.unwrap();
     Some((db, client))
 }
 

@@ -17,6 +17,12 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5_000);
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_millis(5_000);
 /// How long a write waits for another gateway's hold on the same resource.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_millis(10_000);
+/// How every store session plans, as `(setting, value)`: what the query-plan tests plan with too
+/// ([`PgSettings::driver_config`] says why).
+pub const PLANNER: [(&str, &str); 2] = [
+    ("plan_cache_mode", "force_generic_plan"),
+    ("enable_seqscan", "off"),
+];
 
 /// The PostgreSQL store's settings (`[store] url = "postgres://…"` and its companions).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,9 +95,12 @@ impl PgSettings {
                 _ => return Err(OpenError::PasswordUnset(var.clone())),
             }
         }
+        let planner: String = PLANNER
+            .iter()
+            .map(|(k, v)| format!(" -c {k}={v}"))
+            .collect();
         let options = format!(
-            "{} -c statement_timeout={} -c synchronous_commit={} \
-             -c plan_cache_mode=force_generic_plan -c enable_seqscan=off",
+            "{} -c statement_timeout={} -c synchronous_commit={}{planner}",
             config.get_options().unwrap_or_default(),
             statement_timeout.as_millis(),
             if self.synchronous_commit { "on" } else { "off" }
