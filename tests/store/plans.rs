@@ -6,7 +6,7 @@
 use crate::pg;
 use scimgate::store::postgres::settings::PLANNER;
 use scimgate::store::postgres::{
-    PostgresStore, BATCH_LOOKUP, GROUP_LOOKUPS, LIVE_KEY, LOOKUPS, RECORD_BATCH,
+    PostgresStore, BATCH_LOOKUP, GROUP_LOOKUPS, LIVE_KEY, LOOKUPS, RECORD_BATCH, WORK_EMAIL_LOOKUP,
 };
 
 /// Users, groups, pending creates of both and memberships in two tenants, with statistics.
@@ -27,7 +27,6 @@ INSERT INTO memberships (tenant, group_id, user_id)
     FROM generate_series(1, 5000) AS n, (VALUES ('acme'), ('globex')) AS tenants(t);
 ANALYZE users;
 ANALYZE pending_creates;
-ANALYZE work_emails;
 ANALYZE groups;
 ANALYZE pending_group_creates;
 ANALYZE memberships;
@@ -171,6 +170,33 @@ async fn a_lookup_planned_while_the_tables_are_empty_still_searches_its_whole_ke
         );
         // A search by a prefix of the key that filters what it finds reads the whole tenant.
         assert!(!plan.contains("Filter"), "{sql}\n{plan}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_by_work_address_searches_the_addresses_whatever_the_statistics() {
+    let Some((db, client)) = generically_planned_store().await else {
+        return;
+    };
+    let (sql, index) = WORK_EMAIL_LOOKUP;
+    let states = [
+        ("empty, never analyzed", None),
+        ("10,000 users, analyzed", Some(ROWS)),
+    ];
+    for (state, rows) in states {
+        if let Some(rows) = rows {
+            db.execute(rows);
+        }
+        let plan = generic_plan_of(&client, sql).await;
+        assert!(
+            plan.contains(&format!("Bitmap Index Scan on {index}")),
+            "{state}:\n{plan}"
+        );
+        // A search of the primary key by tenant reads every user of the tenant.
+        assert!(
+            !plan.contains("users_pkey") && !plan.contains("Seq Scan"),
+            "{state}:\n{plan}"
+        );
     }
 }
 

@@ -46,7 +46,7 @@ mod write_batch;
 pub use groups::GROUP_LOOKUPS;
 #[doc(hidden)]
 pub use keys::LIVE_KEY;
-pub use migrations::{latest as schema_version, MigrationReport};
+pub use migrations::{latest as schema_version, schema_sql, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
 #[doc(hidden)]
 pub use work_emails::set as work_email_set;
@@ -364,9 +364,13 @@ const SELECT_PAGE: &str = "SELECT id, shadow, managed, created, last_modified FR
                            WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3";
 const SELECT_BY_EXTERNAL_ID: &str =
     "SELECT id FROM users WHERE tenant = $1 AND external_id = $2 ORDER BY id";
-/// `work_emails` is kept by a trigger on `users` (migration 3); `lower` folds ASCII only there too.
-const SELECT_BY_WORK_EMAIL: &str = "SELECT id FROM work_emails WHERE tenant = $1 \
-                                    AND email = lower($2::text COLLATE \"C\") ORDER BY id";
+/// The users with the address among their work addresses (migration 11), then those of the
+/// tenant: with the tenant in the same search, it could be planned as a read of the tenant's
+/// every user. `lower` under "C" folds ASCII letters only, as the set's own folding does; the
+/// address is then compared under the set's collation, the one its index was built with.
+const SELECT_BY_WORK_EMAIL: &str = "WITH holders AS MATERIALIZED (SELECT tenant, id FROM users \
+    WHERE work_email_set @> ARRAY[lower($2::text COLLATE \"C\") COLLATE \"default\"]) \
+    SELECT id FROM holders WHERE tenant = $1 ORDER BY id";
 /// The user and its memberships in every group, atomically.
 const DELETE: &str = "WITH gone AS (
     DELETE FROM memberships WHERE tenant = $1 AND user_id = $2
@@ -385,11 +389,13 @@ pub const LOOKUPS: &[(&str, &str)] = &[
     (SELECT_RECORD, "users_pkey"),
     (SELECT_PAGE, "users_pkey"),
     (SELECT_BY_EXTERNAL_ID, "users_external_id_id"),
-    (SELECT_BY_WORK_EMAIL, "work_emails_pkey"),
     (IS_MANAGED, "users_pkey"),
     (IS_MANAGED_FOLDED, "users_managed_folded"),
     (SELECT_PENDING, "pending_creates_pkey"),
 ];
+/// The lookup of users by work address, and the index it must search (for the addresses only).
+#[doc(hidden)]
+pub const WORK_EMAIL_LOOKUP: (&str, &str) = (SELECT_BY_WORK_EMAIL, "users_work_email_set");
 /// The read of a batch of users by id, and the index each id must search.
 #[doc(hidden)]
 pub const BATCH_LOOKUP: (&str, &str) = (SELECT_RECORDS, "users_pkey");

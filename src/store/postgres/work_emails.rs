@@ -1,7 +1,7 @@
-//! A user's work email addresses as the database indexes them (`work_emails`), computed by the
-//! gateway so that the database need not parse the resource on every write (migration 8). Must
-//! agree with the SQL function `scimgate_work_email_set` (migration 4), which parses the rows
-//! the gateway did not compute: the store tests compare the two.
+//! A user's work email addresses as the database indexes them (`users.work_email_set`), computed
+//! by the gateway so that the database need not parse the resource on every write (migrations 8
+//! and 11). Must agree with the SQL function `scimgate_work_email_set` (migration 4), which
+//! parses the rows the gateway did not compute: the store tests compare the two.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
