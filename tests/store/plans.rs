@@ -173,6 +173,19 @@ async fn a_lookup_planned_while_the_tables_are_empty_still_searches_its_whole_ke
     }
 }
 
+/// The name of each state in turn, once its rows (if any) are in the database.
+fn entering<'a>(
+    db: &'a pg::TestDb,
+    states: [(&'a str, Option<&'a str>); 2],
+) -> impl Iterator<Item = &'a str> + 'a {
+    states.into_iter().map(move |(state, rows)| {
+        if let Some(rows) = rows {
+            db.execute(rows);
+        }
+        state
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lookup_by_work_address_searches_the_addresses_whatever_the_statistics() {
     let Some((db, client)) = generically_planned_store().await else {
@@ -183,10 +196,7 @@ async fn a_lookup_by_work_address_searches_the_addresses_whatever_the_statistics
         ("empty, never analyzed", None),
         ("10,000 users, analyzed", Some(ROWS)),
     ];
-    for (state, rows) in states {
-        if let Some(rows) = rows {
-            db.execute(rows);
-        }
+    for state in entering(&db, states) {
         let plan = generic_plan_of(&client, sql).await;
         assert!(
             plan.contains(&format!("Bitmap Index Scan on {index}")),
@@ -221,10 +231,7 @@ async fn a_batch_of_records_finds_its_notes_by_key_whatever_the_statistics() {
         ("empty, never analyzed", None),
         ("few live notes, many dead", Some(NOTES_CHURNED)),
     ];
-    for (state, rows) in states {
-        if let Some(rows) = rows {
-            db.execute(rows);
-        }
+    for state in entering(&db, states) {
         let prepare = format!("DEALLOCATE ALL; PREPARE records AS {RECORD_BATCH}");
         client.batch_execute(&prepare).await.unwrap();
         let explain = format!("EXPLAIN (COSTS OFF) EXECUTE records({args})");

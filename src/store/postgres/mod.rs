@@ -46,7 +46,9 @@ mod write_batch;
 pub use groups::GROUP_LOOKUPS;
 #[doc(hidden)]
 pub use keys::LIVE_KEY;
-pub use migrations::{latest as schema_version, schema_sql, MigrationReport};
+#[doc(hidden)]
+pub use migrations::schema_sql;
+pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
 #[doc(hidden)]
 pub use work_emails::set as work_email_set;
