@@ -104,9 +104,16 @@ async fn a_gateway_of_an_older_build_still_finds_every_work_address() {
     let Some(db) = pg::TestDb::create() else {
         return;
     };
-    let store = PostgresStore::open(&db.settings()).await.unwrap();
+    // The older gateway prepared its lookup, and ran it, before the database was migrated.
+    db.execute(&schema_sql(10));
     let client = db.client().await;
     let older = client.prepare(OLDER_BUILDS_LOOKUP).await.unwrap();
+    assert!(client
+        .query(&older, &[&"acme", &"kim@x.test"])
+        .await
+        .unwrap()
+        .is_empty());
+    let store = PostgresStore::open(&db.settings()).await.unwrap();
     let work =
         |v: &str| json!([{"type": "work", "value": v}, {"type": "home", "value": "h@x.test"}]);
     for (id, email) in [
