@@ -6,7 +6,8 @@ use crate::pg;
 use scimgate::store::postgres::{schema_version, Migrate, PostgresStore};
 use scimgate::store::{OpenError, Store};
 
-async fn versions(db: &pg::TestDb) -> Vec<i32> {
+/// The schema versions recorded in `db`, in order.
+pub async fn versions(db: &pg::TestDb) -> Vec<i32> {
     db.client()
         .await
         .query(

@@ -4,8 +4,9 @@
 //! a gateway of a build before migration 11, which looks them up in `work_emails`, still finds
 //! them during a rolling upgrade.
 
+use crate::migrations::versions;
 use crate::pg;
-use scimgate::store::postgres::{schema_sql, schema_version, work_email_set, PostgresStore};
+use scimgate::store::postgres::{migrate_up_to, schema_version, work_email_set, PostgresStore};
 use scimgate::store::{Store, UserRecord};
 use serde_json::{json, Value};
 
@@ -105,8 +106,8 @@ async fn a_gateway_of_an_older_build_still_finds_every_work_address() {
         return;
     };
     // The older gateway prepared its lookup, and ran it, before the database was migrated.
-    db.execute(&schema_sql(10));
-    let client = db.client().await;
+    let mut client = db.client().await;
+    migrate_up_to(&mut client, 10).await.unwrap();
     let older = client.prepare(OLDER_BUILDS_LOOKUP).await.unwrap();
     assert!(client
         .query(&older, &[&"acme", &"kim@x.test"])
@@ -159,7 +160,7 @@ async fn a_database_of_schema_10_is_upgraded_with_every_address_found() {
     let Some(db) = pg::TestDb::create() else {
         return;
     };
-    db.execute(&schema_sql(10));
+    migrate_up_to(&mut db.client().await, 10).await.unwrap();
     // A row as a gateway of schema 10 wrote it (addresses and hash), and one as `store copy`
     // wrote it (the resource alone).
     db.execute(
@@ -171,13 +172,7 @@ async fn a_database_of_schema_10_is_upgraded_with_every_address_found() {
            VALUES ('acme', 'u2', '{"emails": [{"type": "work", "value": "b@x.test"}]}', true, 'c', 'm')"#,
     );
     let store = PostgresStore::open(&db.settings()).await.unwrap();
-    let version = db
-        .client()
-        .await
-        .query_one("SELECT max(version) FROM scimgate_migrations", &[])
-        .await
-        .unwrap();
-    assert_eq!(version.get::<_, i32>(0), schema_version());
+    assert_eq!(versions(&db).await.last(), Some(&schema_version()));
     assert_eq!(
         store.find_by_work_email("acme", "a@x.test").await.unwrap(),
         ["u1"]

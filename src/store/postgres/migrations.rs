@@ -306,7 +306,8 @@ CREATE TRIGGER users_changed AFTER UPDATE OR DELETE ON users
         // (entered at once: `fastupdate` would have every lookup read the entries not yet merged).
         // The set is trusted only with the hash of the resource it was computed from; a row
         // written without it (`store copy`, a hand edit) gets it from the resource, before it is
-        // written. `work_emails` stays as a view, so a gateway of an older build, still running
+        // written (the rows written so before are rewritten once, for the trigger to fill
+        // them). `work_emails` stays as a view, so a gateway of an older build, still running
         // during a rolling upgrade, finds every address (by a search of the tenant's users).
         sql: r#"
 DROP TRIGGER users_work_emails ON users;
@@ -323,8 +324,7 @@ END $$;
 CREATE TRIGGER users_work_email_set BEFORE INSERT OR UPDATE ON users FOR EACH ROW
     WHEN (NEW.work_email_of IS DISTINCT FROM sha256(convert_to(NEW.shadow, 'UTF8')))
     EXECUTE FUNCTION scimgate_users_work_email_set();
-UPDATE users SET work_email_set = scimgate_work_email_set(shadow),
-        work_email_of = sha256(convert_to(shadow, 'UTF8'))
+UPDATE users SET shadow = shadow
     WHERE work_email_of IS DISTINCT FROM sha256(convert_to(shadow, 'UTF8'));
 CREATE INDEX users_work_email_set ON users USING gin (work_email_set) WITH (fastupdate = off);
 CREATE VIEW work_emails AS
@@ -349,22 +349,6 @@ const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS scimgate_migrations (
 /// The newest schema version this build knows.
 pub fn latest() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
-}
-
-/// The SQL that builds the schema of `version` and records it, as a build that knew no newer
-/// version would have left the database: for tests of an upgrade.
-#[doc(hidden)]
-pub fn schema_sql(version: i32) -> String {
-    let mut sql = format!("{VERSION_TABLE};");
-    for m in MIGRATIONS.iter().filter(|m| m.version <= version) {
-        sql.push_str(m.sql);
-        sql.push_str(&format!(
-            "INSERT INTO scimgate_migrations (version, name) VALUES ({}, '{}');",
-            m.version,
-            m.name.replace('\'', "''")
-        ));
-    }
-    sql
 }
 
 /// What a migration run did.
@@ -396,6 +380,13 @@ impl std::fmt::Display for MigrationReport {
 
 /// Applies every migration the database lacks, one run at a time across gateways.
 pub(super) async fn migrate(client: &mut Client) -> Result<MigrationReport, OpenError> {
+    migrate_up_to(client, latest()).await
+}
+
+/// [`migrate`], but no further than version `target`: the database a build that knew no newer
+/// version would have left, for tests of an upgrade.
+#[doc(hidden)]
+pub async fn migrate_up_to(client: &mut Client, target: i32) -> Result<MigrationReport, OpenError> {
     let tx = client.transaction().await.map_err(db)?;
     tx.batch_execute(&format!(
         "SET LOCAL lock_timeout = {MIGRATION_LOCK_WAIT_MS}; SET LOCAL statement_timeout = 0; \
@@ -415,7 +406,11 @@ pub(super) async fn migrate(client: &mut Client) -> Result<MigrationReport, Open
         });
     }
     let mut applied = Vec::new();
-    for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+    let mut to = found;
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > found && m.version <= target)
+    {
         tx.batch_execute(m.sql).await.map_err(db)?;
         tx.execute(
             "INSERT INTO scimgate_migrations (version, name) VALUES ($1, $2)",
@@ -424,11 +419,12 @@ pub(super) async fn migrate(client: &mut Client) -> Result<MigrationReport, Open
         .await
         .map_err(db)?;
         applied.push(format!("{}: {}", m.version, m.name));
+        to = m.version;
     }
     tx.commit().await.map_err(db)?;
     Ok(MigrationReport {
         from: found,
-        to: latest(),
+        to,
         applied,
     })
 }

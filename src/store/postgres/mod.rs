@@ -47,7 +47,7 @@ pub use groups::GROUP_LOOKUPS;
 #[doc(hidden)]
 pub use keys::LIVE_KEY;
 #[doc(hidden)]
-pub use migrations::schema_sql;
+pub use migrations::migrate_up_to;
 pub use migrations::{latest as schema_version, MigrationReport};
 pub use settings::{check_url, Migrate, PgSettings};
 #[doc(hidden)]
